@@ -1,0 +1,168 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Kernels;
+
+/// <summary>Element-wise kernels: unary maps, broadcast binary maps, fills, accumulation, transpose, RNG.</summary>
+public static class ElementwiseKernels
+{
+    /// <summary>y[i] = f(x[i]; p, q) for i in [0, n). Grid-stride, one thread per element.</summary>
+    public static void UnaryForward<TOp>(ArrayView<float> x, ArrayView<float> y, float p, float q)
+        where TOp : struct, IUnaryOp
+    {
+        for (int i = GridStride.Start; i < x.IntLength; i += GridStride.Step)
+            y[i] = default(TOp).Forward(x[i], p, q);
+    }
+
+    /// <summary>dx[i] += dy[i] · f′(x[i], y[i]; p, q). Grid-stride, one thread per element.</summary>
+    public static void UnaryBackward<TOp>(
+        ArrayView<float> x, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, float p, float q)
+        where TOp : struct, IUnaryOp
+    {
+        for (int i = GridStride.Start; i < x.IntLength; i += GridStride.Step)
+            dx[i] += dy[i] * default(TOp).Backward(x[i], y[i], p, q);
+    }
+
+    /// <summary>
+    /// c[i] = f(a[ma(i)], b[mb(i)]) for i in [0, |c|), where ma/mb are the operands' broadcast maps.
+    /// </summary>
+    public static void BinaryForward<TOp>(
+        ArrayView<float> a, BroadcastMap ma, ArrayView<float> b, BroadcastMap mb, ArrayView<float> c)
+        where TOp : struct, IBinaryOp
+    {
+        for (int i = GridStride.Start; i < c.IntLength; i += GridStride.Step)
+            c[i] = default(TOp).Forward(a[ma.Map(i)], b[mb.Map(i)]);
+    }
+
+    /// <summary>
+    /// Gradient of one operand of a broadcast binary op: for each operand element j (one thread each),
+    /// d[j] += Σ_{i: m(i)=j} dc[i] · ∂f/∂operand(a[ma(i)], b[mb(i)], c[i]). <paramref name="side"/> = 0 for a,
+    /// 1 for b. The sum runs over i = (o·Len + j)·Div + r for every outer block o and inner offset r.
+    /// </summary>
+    public static void BinaryBackward<TOp>(
+        ArrayView<float> a, BroadcastMap ma, ArrayView<float> b, BroadcastMap mb,
+        ArrayView<float> c, ArrayView<float> dc, ArrayView<float> d, int side)
+        where TOp : struct, IBinaryOp
+    {
+        var m = side == 0 ? ma : mb;
+        int outer = c.IntLength / (m.Len * m.Div);
+        for (int j = GridStride.Start; j < m.Len; j += GridStride.Step)
+        {
+            float sum = 0f;
+            for (int o = 0; o < outer; o++)
+            {
+                for (int r = 0; r < m.Div; r++)
+                {
+                    int i = (o * m.Len + j) * m.Div + r;
+                    float av = a[ma.Map(i)], bv = b[mb.Map(i)];
+                    float g = side == 0 ? default(TOp).GradA(av, bv, c[i]) : default(TOp).GradB(av, bv, c[i]);
+                    sum += dc[i] * g;
+                }
+            }
+            d[j] += sum;
+        }
+    }
+
+    /// <summary>y[i] = value.</summary>
+    public static void Fill(ArrayView<float> y, float value)
+    {
+        for (int i = GridStride.Start; i < y.IntLength; i += GridStride.Step)
+            y[i] = value;
+    }
+
+    /// <summary>y[i] += alpha · x[i] (gradient accumulation through reshapes and views).</summary>
+    public static void Accumulate(ArrayView<float> x, ArrayView<float> y, float alpha)
+    {
+        for (int i = GridStride.Start; i < x.IntLength; i += GridStride.Step)
+            y[i] += alpha * x[i];
+    }
+
+    /// <summary>
+    /// Transpose of a row-major [rows, cols] matrix: y[c·rows + r] (+)= x[r·cols + c]; accumulates when
+    /// <paramref name="accumulate"/> ≠ 0. One thread per element of x.
+    /// </summary>
+    public static void Transpose(ArrayView<float> x, ArrayView<float> y, int rows, int cols, int accumulate)
+    {
+        for (int i = GridStride.Start; i < x.IntLength; i += GridStride.Step)
+        {
+            int r = i / cols, c = i % cols;
+            int t = c * rows + r;
+            y[t] = accumulate != 0 ? y[t] + x[i] : x[i];
+        }
+    }
+
+    /// <summary>
+    /// Counter-based random numbers: u(k) = hash(seed, k)/2³² ∈ [0, 1). Uniform: y[i] = low + (high−low)·u(i).
+    /// Normal (<paramref name="normal"/> ≠ 0): Box–Muller, y[i] = low + high·√(−2 ln(1 − u(2i)))·cos(2π u(2i+1)),
+    /// i.e. low = mean and high = std. The same seed gives the same numbers on every backend (up to the
+    /// last bits of ln and cos).
+    /// </summary>
+    public static void Random(ArrayView<float> y, uint seed, float low, float high, int normal)
+    {
+        for (int i = GridStride.Start; i < y.IntLength; i += GridStride.Step)
+        {
+            if (normal != 0)
+            {
+                float u1 = 1f - Unit(seed, 2u * (uint)i);
+                float u2 = Unit(seed, 2u * (uint)i + 1u);
+                float z = ILGPU.Algorithms.XMath.Sqrt(-2f * ILGPU.Algorithms.XMath.Log(u1))
+                          * ILGPU.Algorithms.XMath.Cos(6.283185307179586f * u2);
+                y[i] = low + high * z;
+            }
+            else
+            {
+                y[i] = low + (high - low) * Unit(seed, (uint)i);
+            }
+        }
+    }
+
+    /// <summary>hash(seed, k) mapped to [0, 1) with 24 bits of precision.</summary>
+    public static float Unit(uint seed, uint k)
+    {
+        uint h = k * 0x9E3779B9u ^ (seed * 0x85EBCA6Bu + 0x68E31DA4u);
+        h ^= h >> 16;
+        h *= 0x7FEB352Du;
+        h ^= h >> 15;
+        h *= 0x846CA68Bu;
+        h ^= h >> 16;
+        return (h >> 8) * (1f / 16777216f);
+    }
+
+    public static void Unary<TOp>(this KernelContext k, ArrayView<float> x, ArrayView<float> y, float p = 0f,
+        float q = 0f) where TOp : struct, IUnaryOp =>
+        k.Load<ArrayView<float>, ArrayView<float>, float, float>(UnaryForward<TOp>)(k.ForItems(x.Length), x, y, p, q);
+
+    public static void UnaryGrad<TOp>(this KernelContext k, ArrayView<float> x, ArrayView<float> y,
+        ArrayView<float> dy, ArrayView<float> dx, float p = 0f, float q = 0f) where TOp : struct, IUnaryOp =>
+        k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float>(
+            UnaryBackward<TOp>)(k.ForItems(x.Length), x, y, dy, dx, p, q);
+
+    public static void Binary<TOp>(this KernelContext k, ArrayView<float> a, BroadcastMap ma, ArrayView<float> b,
+        BroadcastMap mb, ArrayView<float> c) where TOp : struct, IBinaryOp =>
+        k.Load<ArrayView<float>, BroadcastMap, ArrayView<float>, BroadcastMap, ArrayView<float>>(
+            BinaryForward<TOp>)(k.ForItems(c.Length), a, ma, b, mb, c);
+
+    /// <summary>Accumulates the gradient of operand a (side 0) or b (side 1) into <paramref name="d"/>.</summary>
+    public static void BinaryGrad<TOp>(this KernelContext k, ArrayView<float> a, BroadcastMap ma,
+        ArrayView<float> b, BroadcastMap mb, ArrayView<float> c, ArrayView<float> dc, ArrayView<float> d, int side)
+        where TOp : struct, IBinaryOp =>
+        k.Load<ArrayView<float>, BroadcastMap, ArrayView<float>, BroadcastMap, ArrayView<float>, ArrayView<float>,
+            ArrayView<float>, int>(BinaryBackward<TOp>)(
+            k.ForItems(side == 0 ? ma.Len : mb.Len), a, ma, b, mb, c, dc, d, side);
+
+    public static void Fill(this KernelContext k, ArrayView<float> y, float value) =>
+        k.Load<ArrayView<float>, float>(Fill)(k.ForItems(y.Length), y, value);
+
+    public static void Accumulate(this KernelContext k, ArrayView<float> x, ArrayView<float> y, float alpha = 1f) =>
+        k.Load<ArrayView<float>, ArrayView<float>, float>(Accumulate)(k.ForItems(x.Length), x, y, alpha);
+
+    public static void Transpose(this KernelContext k, ArrayView<float> x, ArrayView<float> y, int rows, int cols,
+        bool accumulate) =>
+        k.Load<ArrayView<float>, ArrayView<float>, int, int, int>(Transpose)(
+            k.ForItems(x.Length), x, y, rows, cols, accumulate ? 1 : 0);
+
+    public static void Random(this KernelContext k, ArrayView<float> y, uint seed, float low, float high,
+        bool normal) =>
+        k.Load<ArrayView<float>, uint, float, float, int>(Random)(
+            k.ForItems(y.Length), y, seed, low, high, normal ? 1 : 0);
+}

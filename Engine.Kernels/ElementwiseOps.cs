@@ -1,0 +1,170 @@
+using ILGPU.Algorithms;
+
+namespace Engine.Kernels;
+
+/// <summary>
+/// A float→float function with up to two scalar parameters and its derivative. <c>Backward</c> returns
+/// dy/dx given the input x and the forward output y (whichever is cheaper to use).
+/// </summary>
+public interface IUnaryOp
+{
+    float Forward(float x, float p, float q);
+    float Backward(float x, float y, float p, float q);
+}
+
+/// <summary>y = p·x + q (scalar add/sub/mul, negation).</summary>
+public struct Affine : IUnaryOp
+{
+    public float Forward(float x, float p, float q) => p * x + q;
+    public float Backward(float x, float y, float p, float q) => p;
+}
+
+/// <summary>y = p / x (a scalar divided by a tensor).</summary>
+public struct ScaledReciprocal : IUnaryOp
+{
+    public float Forward(float x, float p, float q) => p / x;
+    public float Backward(float x, float y, float p, float q) => -y / x;
+}
+
+/// <summary>y = eˣ.</summary>
+public struct Exp : IUnaryOp
+{
+    public float Forward(float x, float p, float q) => XMath.Exp(x);
+    public float Backward(float x, float y, float p, float q) => y;
+}
+
+/// <summary>y = ln x.</summary>
+public struct Log : IUnaryOp
+{
+    public float Forward(float x, float p, float q) => XMath.Log(x);
+    public float Backward(float x, float y, float p, float q) => 1f / x;
+}
+
+/// <summary>y = √x.</summary>
+public struct Sqrt : IUnaryOp
+{
+    public float Forward(float x, float p, float q) => XMath.Sqrt(x);
+    public float Backward(float x, float y, float p, float q) => 0.5f / y;
+}
+
+/// <summary>y = xᵖ; dy/dx = p·xᵖ⁻¹ (0 when p = 0).</summary>
+public struct Pow : IUnaryOp
+{
+    public float Forward(float x, float p, float q) => XMath.Pow(x, p);
+    public float Backward(float x, float y, float p, float q) => p == 0f ? 0f : p * XMath.Pow(x, p - 1f);
+}
+
+/// <summary>y = |x|; dy/dx = sign(x), 0 at 0 (as PyTorch).</summary>
+public struct Abs : IUnaryOp
+{
+    public float Forward(float x, float p, float q) => XMath.Abs(x);
+    public float Backward(float x, float y, float p, float q) => x > 0f ? 1f : x < 0f ? -1f : 0f;
+}
+
+/// <summary>y = min(max(x, p), q); dy/dx = 1 where p ≤ x ≤ q, else 0 (as PyTorch).</summary>
+public struct Clamp : IUnaryOp
+{
+    public float Forward(float x, float p, float q) => XMath.Min(XMath.Max(x, p), q);
+    public float Backward(float x, float y, float p, float q) => x >= p && x <= q ? 1f : 0f;
+}
+
+/// <summary>y = max(x, 0); dy/dx = 1 where x &gt; 0.</summary>
+public struct Relu : IUnaryOp
+{
+    public float Forward(float x, float p, float q) => x > 0f ? x : 0f;
+    public float Backward(float x, float y, float p, float q) => x > 0f ? 1f : 0f;
+}
+
+/// <summary>y = x for x &gt; 0, p·x otherwise (p = negative slope).</summary>
+public struct LeakyRelu : IUnaryOp
+{
+    public float Forward(float x, float p, float q) => x > 0f ? x : p * x;
+    public float Backward(float x, float y, float p, float q) => x > 0f ? 1f : p;
+}
+
+/// <summary>y = 1 / (1 + e⁻ˣ); dy/dx = y(1 − y).</summary>
+/// <remarks>NOTE: evaluated through e^(−|x|) so neither branch overflows.</remarks>
+public struct Sigmoid : IUnaryOp
+{
+    public float Forward(float x, float p, float q)
+    {
+        float e = XMath.Exp(-XMath.Abs(x));
+        return x >= 0f ? 1f / (1f + e) : e / (1f + e);
+    }
+
+    public float Backward(float x, float y, float p, float q) => y * (1f - y);
+}
+
+/// <summary>y = tanh x; dy/dx = 1 − y².</summary>
+public struct Tanh : IUnaryOp
+{
+    public float Forward(float x, float p, float q) => XMath.Tanh(x);
+    public float Backward(float x, float y, float p, float q) => 1f - y * y;
+}
+
+/// <summary>
+/// GELU, tanh form (PyTorch <c>approximate="tanh"</c>): y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³);
+/// dy/dx = ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²).
+/// </summary>
+public struct Gelu : IUnaryOp
+{
+    private const float C = 0.7978845608028654f; // √(2/π)
+    private const float K = 0.044715f;
+
+    public float Forward(float x, float p, float q) => 0.5f * x * (1f + XMath.Tanh(C * (x + K * x * x * x)));
+
+    public float Backward(float x, float y, float p, float q)
+    {
+        float t = XMath.Tanh(C * (x + K * x * x * x));
+        return 0.5f * (1f + t) + 0.5f * x * (1f - t * t) * C * (1f + 3f * K * x * x);
+    }
+}
+
+/// <summary>y = ln(1 + eˣ); dy/dx = sigmoid(x).</summary>
+/// <remarks>NOTE: computed as max(x, 0) + ln(1 + e^(−|x|)) so it neither overflows nor loses large x.</remarks>
+public struct Softplus : IUnaryOp
+{
+    public float Forward(float x, float p, float q) => XMath.Max(x, 0f) + XMath.Log(1f + XMath.Exp(-XMath.Abs(x)));
+
+    public float Backward(float x, float y, float p, float q) => default(Sigmoid).Forward(x, 0f, 0f);
+}
+
+/// <summary>A binary float function c = f(a, b) and its partial derivatives given a, b and c.</summary>
+public interface IBinaryOp
+{
+    float Forward(float a, float b);
+    float GradA(float a, float b, float c);
+    float GradB(float a, float b, float c);
+}
+
+/// <summary>c = a + b.</summary>
+public struct Add : IBinaryOp
+{
+    public float Forward(float a, float b) => a + b;
+    public float GradA(float a, float b, float c) => 1f;
+    public float GradB(float a, float b, float c) => 1f;
+}
+
+/// <summary>c = a − b.</summary>
+public struct Subtract : IBinaryOp
+{
+    public float Forward(float a, float b) => a - b;
+    public float GradA(float a, float b, float c) => 1f;
+    public float GradB(float a, float b, float c) => -1f;
+}
+
+/// <summary>c = a · b.</summary>
+public struct Multiply : IBinaryOp
+{
+    public float Forward(float a, float b) => a * b;
+    public float GradA(float a, float b, float c) => b;
+    public float GradB(float a, float b, float c) => a;
+}
+
+/// <summary>c = a / b; ∂c/∂a = 1/b, ∂c/∂b = −a/b².</summary>
+public struct Divide : IBinaryOp
+{
+    public float Forward(float a, float b) => a / b;
+    public float GradA(float a, float b, float c) => 1f / b;
+    public float GradB(float a, float b, float c) => -c / b;
+}

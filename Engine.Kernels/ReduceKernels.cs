@@ -1,0 +1,158 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Kernels;
+
+/// <summary>A per-element term t(a, b) summed by <see cref="ReduceKernels.SumAll{TTerm}"/>, with its partials.</summary>
+public interface IPairTerm
+{
+    float Term(float a, float b);
+    float GradA(float a, float b);
+    float GradB(float a, float b);
+}
+
+/// <summary>t = a (b unused): a plain sum.</summary>
+public struct Identity : IPairTerm
+{
+    public float Term(float a, float b) => a;
+    public float GradA(float a, float b) => 1f;
+    public float GradB(float a, float b) => 0f;
+}
+
+/// <summary>t = (a − b)²: squared error of prediction a against target b.</summary>
+public struct SquaredError : IPairTerm
+{
+    public float Term(float a, float b) => (a - b) * (a - b);
+    public float GradA(float a, float b) => 2f * (a - b);
+    public float GradB(float a, float b) => 2f * (b - a);
+}
+
+/// <summary>
+/// Binary cross-entropy of logit a against target b: t = max(a, 0) − a·b + ln(1 + e^(−|a|));
+/// ∂t/∂a = sigmoid(a) − b, ∂t/∂b = −a.
+/// </summary>
+/// <remarks>NOTE: the log-sum-exp form never evaluates log(sigmoid) of a saturated logit.</remarks>
+public struct BinaryCrossEntropyWithLogits : IPairTerm
+{
+    public float Term(float a, float b) => default(Softplus).Forward(a, 0f, 0f) - a * b;
+    public float GradA(float a, float b) => default(Sigmoid).Forward(a, 0f, 0f) - b;
+    public float GradB(float a, float b) => -a;
+}
+
+/// <summary>Reductions: over everything (one deterministic group) and along one axis.</summary>
+public static class ReduceKernels
+{
+    /// <summary>
+    /// result[0] = scale · Σᵢ t(a[i], b[i]) over i in [0, |a|). One group only: each thread sums a strided
+    /// slice, then a shared-memory tree (group size is a power of two). The order of additions is fixed, so
+    /// the result is bit-for-bit repeatable on a device.
+    /// </summary>
+    public static void SumAll<TTerm>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> result, float scale)
+        where TTerm : struct, IPairTerm
+    {
+        var scratch = SharedMemory.GetDynamic<float>();
+        int t = Group.IdxX;
+        float sum = 0f;
+        for (int i = t; i < a.IntLength; i += Group.DimX)
+            sum += default(TTerm).Term(a[i], b[i]);
+        scratch[t] = sum;
+        Group.Barrier();
+        for (int width = Group.DimX / 2; width > 0; width /= 2)
+        {
+            if (t < width) scratch[t] += scratch[t + width];
+            Group.Barrier();
+        }
+        if (t == 0) result[0] = scale * scratch[0];
+    }
+
+    /// <summary>
+    /// Backward of <see cref="SumAll{TTerm}"/>: da[i] += g·scale·∂t/∂a and (when <paramref name="which"/> has
+    /// bit 2) db[i] += g·scale·∂t/∂b, with g = dresult[0] read on the device. Bit 1 of
+    /// <paramref name="which"/> enables da.
+    /// </summary>
+    public static void SumAllBackward<TTerm>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> dresult,
+        ArrayView<float> da, ArrayView<float> db, float scale, int which)
+        where TTerm : struct, IPairTerm
+    {
+        float g = dresult[0] * scale;
+        for (int i = GridStride.Start; i < a.IntLength; i += GridStride.Step)
+        {
+            if ((which & 1) != 0) da[i] += g * default(TTerm).GradA(a[i], b[i]);
+            if ((which & 2) != 0) db[i] += g * default(TTerm).GradB(a[i], b[i]);
+        }
+    }
+
+    /// <summary>y[line] = scale · Σ_l x[line, l] over the middle axis of x = [Outer, Len, Inner]. One thread per line.</summary>
+    public static void AxisSum(ArrayView<float> x, ArrayView<float> y, AxisView v, float scale)
+    {
+        for (int line = GridStride.Start; line < v.Lines; line += GridStride.Step)
+        {
+            float sum = 0f;
+            for (int l = 0; l < v.Len; l++) sum += x[v.Index(line, l)];
+            y[line] = scale * sum;
+        }
+    }
+
+    /// <summary>Backward of <see cref="AxisSum"/>: dx[i] += scale · dy[line(i)]. One thread per element of x.</summary>
+    public static void AxisSumBackward(ArrayView<float> dy, ArrayView<float> dx, AxisView v, float scale)
+    {
+        for (int i = GridStride.Start; i < dx.IntLength; i += GridStride.Step)
+            dx[i] += scale * dy[v.LineOf(i)];
+    }
+
+    /// <summary>y[line] = max_l x[line, l]. One thread per line.</summary>
+    public static void AxisMax(ArrayView<float> x, ArrayView<float> y, AxisView v)
+    {
+        for (int line = GridStride.Start; line < v.Lines; line += GridStride.Step)
+        {
+            float best = x[v.Index(line, 0)];
+            for (int l = 1; l < v.Len; l++) best = ILGPU.Algorithms.XMath.Max(best, x[v.Index(line, l)]);
+            y[line] = best;
+        }
+    }
+
+    /// <summary>
+    /// Backward of <see cref="AxisMax"/>: the whole dy[line] goes to the first position l where
+    /// x[line, l] = y[line] (PyTorch routes it to the index <c>max(dim)</c> returns). One thread per line.
+    /// </summary>
+    public static void AxisMaxBackward(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dy,
+        ArrayView<float> dx, AxisView v)
+    {
+        for (int line = GridStride.Start; line < v.Lines; line += GridStride.Step)
+        {
+            int arg = 0;
+            for (int l = v.Len - 1; l >= 0; l--)
+                if (x[v.Index(line, l)] == y[line]) arg = l;
+            dx[v.Index(line, arg)] += dy[line];
+        }
+    }
+
+    public static void SumAll<TTerm>(this KernelContext k, ArrayView<float> a, ArrayView<float> b,
+        ArrayView<float> result, float scale) where TTerm : struct, IPairTerm =>
+        k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(SumAll<TTerm>)(
+            k.SingleGroupWithScratch(), a, b, result, scale);
+
+    public static void SumAllGrad<TTerm>(this KernelContext k, ArrayView<float> a, ArrayView<float> b,
+        ArrayView<float> dresult, ArrayView<float> da, ArrayView<float> db, float scale, bool gradA, bool gradB)
+        where TTerm : struct, IPairTerm =>
+        k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, int>(
+            SumAllBackward<TTerm>)(k.ForItems(a.Length), a, b, dresult, da, db, scale,
+            (gradA ? 1 : 0) | (gradB ? 2 : 0));
+
+    public static void AxisSum(this KernelContext k, ArrayView<float> x, ArrayView<float> y, AxisView v,
+        float scale) =>
+        k.Load<ArrayView<float>, ArrayView<float>, AxisView, float>(AxisSum)(k.ForItems(v.Lines), x, y, v, scale);
+
+    public static void AxisSumGrad(this KernelContext k, ArrayView<float> dy, ArrayView<float> dx, AxisView v,
+        float scale) =>
+        k.Load<ArrayView<float>, ArrayView<float>, AxisView, float>(AxisSumBackward)(
+            k.ForItems(dx.Length), dy, dx, v, scale);
+
+    public static void AxisMax(this KernelContext k, ArrayView<float> x, ArrayView<float> y, AxisView v) =>
+        k.Load<ArrayView<float>, ArrayView<float>, AxisView>(AxisMax)(k.ForItems(v.Lines), x, y, v);
+
+    public static void AxisMaxGrad(this KernelContext k, ArrayView<float> x, ArrayView<float> y,
+        ArrayView<float> dy, ArrayView<float> dx, AxisView v) =>
+        k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AxisView>(AxisMaxBackward)(
+            k.ForItems(v.Lines), x, y, dy, dx, v);
+}

@@ -1,0 +1,127 @@
+using Engine.Kernels;
+
+namespace Engine;
+
+public sealed partial class Tensor
+{
+    // ---- binary: tensor ∘ tensor, with broadcasting -------------------------------------------------------
+
+    public static Tensor operator +(Tensor a, Tensor b) => Binary<Add>("add", a, b);
+
+    public static Tensor operator -(Tensor a, Tensor b) => Binary<Subtract>("sub", a, b);
+
+    public static Tensor operator *(Tensor a, Tensor b) => Binary<Multiply>("mul", a, b);
+
+    public static Tensor operator /(Tensor a, Tensor b) => Binary<Divide>("div", a, b);
+
+    // ---- binary with a scalar: affine maps, so each is one unary kernel -----------------------------------
+
+    public static Tensor operator +(Tensor a, float s) => a.Unary<Affine>("add", 1f, s);
+
+    public static Tensor operator +(float s, Tensor a) => a.Unary<Affine>("add", 1f, s);
+
+    public static Tensor operator -(Tensor a, float s) => a.Unary<Affine>("sub", 1f, -s);
+
+    public static Tensor operator -(float s, Tensor a) => a.Unary<Affine>("rsub", -1f, s);
+
+    public static Tensor operator *(Tensor a, float s) => a.Unary<Affine>("mul", s, 0f);
+
+    public static Tensor operator *(float s, Tensor a) => a.Unary<Affine>("mul", s, 0f);
+
+    public static Tensor operator /(Tensor a, float s) => a.Unary<Affine>("div", 1f / s, 0f);
+
+    public static Tensor operator /(float s, Tensor a) => a.Unary<ScaledReciprocal>("rdiv", s, 0f);
+
+    public static Tensor operator -(Tensor a) => a.Unary<Affine>("neg", -1f, 0f);
+
+    // ---- unary math ----------------------------------------------------------------------------------------
+
+    public Tensor Exp() => Unary<Kernels.Exp>("exp");
+
+    public Tensor Log() => Unary<Kernels.Log>("log");
+
+    public Tensor Sqrt() => Unary<Kernels.Sqrt>("sqrt");
+
+    public Tensor Pow(float exponent) => Unary<Kernels.Pow>("pow", exponent);
+
+    public Tensor Abs() => Unary<Kernels.Abs>("abs");
+
+    /// <summary>Limits every element to [min, max]; the gradient passes where min ≤ x ≤ max.</summary>
+    public Tensor Clamp(float min, float max)
+    {
+        if (!(min <= max))
+            throw new ArgumentException($"clamp: min {min} must be ≤ max {max}.");
+        return Unary<Kernels.Clamp>("clamp", min, max);
+    }
+
+    // ---- activations ---------------------------------------------------------------------------------------
+
+    public Tensor Relu() => Unary<Kernels.Relu>("relu");
+
+    /// <summary>x for x &gt; 0, negativeSlope·x otherwise (PyTorch default slope 0.01).</summary>
+    public Tensor LeakyRelu(float negativeSlope = 0.01f) => Unary<Kernels.LeakyRelu>("leaky_relu", negativeSlope);
+
+    public Tensor Sigmoid() => Unary<Kernels.Sigmoid>("sigmoid");
+
+    public Tensor Tanh() => Unary<Kernels.Tanh>("tanh");
+
+    /// <summary>GELU in its tanh form, as PyTorch <c>gelu(x, approximate="tanh")</c>.</summary>
+    public Tensor Gelu() => Unary<Kernels.Gelu>("gelu");
+
+    /// <summary>ln(1 + eˣ) (PyTorch <c>softplus</c> with beta = 1).</summary>
+    public Tensor Softplus() => Unary<Kernels.Softplus>("softplus");
+
+    // ---- in place (not recorded) ---------------------------------------------------------------------------
+
+    /// <summary>this += alpha · other, in place (PyTorch <c>add_(other, alpha=alpha)</c>), same shape.</summary>
+    /// <remarks>In-place ops are not recorded; on a tensor that requires grad, use them inside
+    /// <see cref="Autograd.NoGrad"/> (as PyTorch requires), e.g. for a hand-written update.</remarks>
+    public void AddInPlace(Tensor other, float alpha = 1f)
+    {
+        CheckOperands("add_", this, other);
+        CheckInPlace("add_");
+        if (!other.shape.SequenceEqual(shape))
+            throw new ArgumentException(
+                $"add_: shapes {Shapes.Format(shape)} and {Shapes.Format(other.shape)} must be equal.");
+        Kernels.Accumulate(other.View, View, alpha);
+    }
+
+    /// <summary>Sets every element to <paramref name="value"/>, in place (PyTorch <c>fill_</c>).</summary>
+    public void FillInPlace(float value)
+    {
+        CheckInPlace("fill_");
+        Kernels.Fill(View, value);
+    }
+
+    private void CheckInPlace(string op)
+    {
+        ThrowIfDisposed(op);
+        if (requiresGrad && Autograd.IsEnabled)
+            throw new InvalidOperationException(
+                $"{op}: a tensor that requires grad is being modified in place while grad is enabled; " +
+                "wrap the update in Autograd.NoGrad().");
+    }
+
+    internal Tensor Unary<TOp>(string op, float p = 0f, float q = 0f) where TOp : struct, IUnaryOp
+    {
+        CheckOperands(op, this);
+        var x = this;
+        var y = Uninitialized(Device, shape);
+        Kernels.Unary<TOp>(x.View, y.View, p, q);
+        return Record(y, op, new[] { x }, dy => Kernels.UnaryGrad<TOp>(x.View, y.View, dy, x.GradTarget(), p, q));
+    }
+
+    private static Tensor Binary<TOp>(string op, Tensor a, Tensor b) where TOp : struct, IBinaryOp
+    {
+        CheckOperands(op, a, b);
+        var (shape, ma, mb) = Shapes.Broadcast(op, a.shape, b.shape);
+        var c = Uninitialized(a.Device, shape);
+        var k = a.Kernels;
+        k.Binary<TOp>(a.View, ma, b.View, mb, c.View);
+        return Record(c, op, new[] { a, b }, dc =>
+        {
+            if (a.requiresGrad) k.BinaryGrad<TOp>(a.View, ma, b.View, mb, c.View, dc, a.GradTarget(), 0);
+            if (b.requiresGrad) k.BinaryGrad<TOp>(a.View, ma, b.View, mb, c.View, dc, b.GradTarget(), 1);
+        });
+    }
+}

@@ -1,0 +1,197 @@
+using Engine.Kernels;
+using ILGPU;
+
+namespace Engine;
+
+/// <summary>
+/// A float32, row-major tensor of rank 0 to 4 in device memory, with reverse-mode autodiff. Ops return new
+/// tensors; when grad is enabled and an input requires grad, the output records how to back-propagate.
+/// Dispose tensors (or use a <see cref="DisposeScope"/>) to give their memory back to the device's pool at
+/// once; a tensor that is only garbage-collected gives it back later.
+/// </summary>
+public sealed partial class Tensor : IDisposable
+{
+    private readonly int[] shape;
+    private readonly TensorStorage storage;
+    private bool requiresGrad;
+    private bool disposed;
+    private Tensor? pendingGrad;
+
+    private Tensor(Device device, int[] shape, TensorStorage storage, bool register)
+    {
+        Device = device;
+        this.shape = shape;
+        this.storage = storage;
+        Numel = Shapes.Numel(shape);
+        if (register) DisposeScope.Register(this);
+    }
+
+    ~Tensor()
+    {
+        if (!disposed) storage.Release(fromFinalizer: true);
+    }
+
+    public Device Device { get; }
+
+    /// <summary>The dimensions (a copy); <c>[]</c> for a scalar.</summary>
+    public int[] Shape => (int[])shape.Clone();
+
+    public int Rank => shape.Length;
+
+    /// <summary>Number of elements (PyTorch <c>numel()</c>).</summary>
+    public int Numel { get; }
+
+    /// <summary>The accumulated gradient of a leaf after <see cref="Backward"/>; null before the first one.</summary>
+    public Tensor? Grad { get; private set; }
+
+    /// <summary>Whether gradients flow to this tensor. Settable on leaves only (tensors no op produced).</summary>
+    public bool RequiresGrad
+    {
+        get => requiresGrad;
+        set
+        {
+            if (GradFn != null && !value)
+                throw new InvalidOperationException(
+                    "RequiresGrad can only be turned off on a leaf tensor; use Detach() for a non-leaf.");
+            requiresGrad = value;
+        }
+    }
+
+    /// <summary>True for tensors no recorded op produced (user-created data and parameters).</summary>
+    public bool IsLeaf => GradFn == null;
+
+    /// <summary>The op that produced this tensor, or null for a leaf.</summary>
+    public string? GradFnName => GradFn?.Op;
+
+    public bool IsDisposed => disposed;
+
+    internal GradNode? GradFn { get; private set; }
+
+    /// <summary>The tensor's elements on the device. Throws if the tensor was disposed.</summary>
+    internal ArrayView<float> View
+    {
+        get
+        {
+            ThrowIfDisposed("access");
+            return storage.View.SubView(0, Numel);
+        }
+    }
+
+    internal KernelContext Kernels => Device.Kernels;
+
+    /// <summary>Back-propagates from this one-element tensor into every leaf's <see cref="Grad"/>.</summary>
+    public void Backward(bool retainGraph = false) => Autograd.Backward(this, retainGraph);
+
+    /// <summary>Fills the gradient with zeros, keeping its buffer (PyTorch <c>zero_grad(set_to_none=False)</c>).</summary>
+    public void ZeroGrad()
+    {
+        if (Grad != null) Kernels.Fill(Grad.View, 0f);
+    }
+
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        GC.SuppressFinalize(this);
+        GradFn?.Release();
+        Grad?.Dispose();
+        pendingGrad?.Dispose();
+        storage.Release();
+    }
+
+    public override string ToString()
+    {
+        if (disposed) return $"Tensor({Shapes.Format(shape)}, disposed)";
+        var values = ToArray();
+        string shown = string.Join(", ", values.Take(8).Select(v => v.ToString("G6")));
+        if (values.Length > 8) shown += ", …";
+        return $"Tensor({Shapes.Format(shape)}, [{shown}]{(requiresGrad ? ", requiresGrad" : "")})";
+    }
+
+    internal void ThrowIfDisposed(string op)
+    {
+        if (disposed || storage.IsReleased)
+            throw new ObjectDisposedException(nameof(Tensor),
+                $"{op}: the tensor of shape {Shapes.Format(shape)} has been disposed.");
+    }
+
+    /// <summary>A new tensor with uninitialised contents, registered in the current dispose scope.</summary>
+    internal static Tensor Uninitialized(Device device, int[] shape, bool register = true)
+    {
+        device.ThrowIfDisposed();
+        return new Tensor(device, shape, new TensorStorage(device, Math.Max(1, Shapes.Numel(shape))), register);
+    }
+
+    /// <summary>A tensor viewing this one's storage with another shape (same element count).</summary>
+    internal Tensor ShareStorage(int[] newShape)
+    {
+        ThrowIfDisposed("view");
+        storage.Retain();
+        return new Tensor(Device, newShape, storage, register: true);
+    }
+
+    /// <summary>
+    /// The buffer backward accumulates this tensor's gradient into: <see cref="Grad"/> for a leaf (kept
+    /// across Backward calls), a temporary for an intermediate. Created zero-filled on first use.
+    /// </summary>
+    internal ArrayView<float> GradTarget()
+    {
+        if (IsLeaf)
+        {
+            if (Grad == null)
+            {
+                Grad = Uninitialized(Device, shape, register: false);
+                Kernels.Fill(Grad.View, 0f);
+            }
+            return Grad.View;
+        }
+        if (pendingGrad == null)
+        {
+            pendingGrad = Uninitialized(Device, shape, register: false);
+            Kernels.Fill(pendingGrad.View, 0f);
+        }
+        return pendingGrad.View;
+    }
+
+    internal void ReleaseIntermediateGrad()
+    {
+        pendingGrad?.Dispose();
+        pendingGrad = null;
+    }
+
+    /// <summary>Throws unless every operand is alive and on this tensor's device.</summary>
+    internal static void CheckOperands(string op, params Tensor[] operands)
+    {
+        foreach (var t in operands)
+        {
+            ArgumentNullException.ThrowIfNull(t, op);
+            t.ThrowIfDisposed(op);
+        }
+        for (int i = 1; i < operands.Length; i++)
+        {
+            if (!ReferenceEquals(operands[i].Device, operands[0].Device))
+                throw new InvalidOperationException(
+                    $"{op}: operands are on different devices ({operands[0].Device} and {operands[i].Device}); " +
+                    "move them to one device first.");
+        }
+    }
+
+    /// <summary>
+    /// Attaches a grad node to <paramref name="output"/> when grad mode is on and an input requires grad;
+    /// otherwise runs <paramref name="onRelease"/> at once (nothing will need the saved state).
+    /// </summary>
+    internal static Tensor Record(Tensor output, string op, Tensor[] inputs, Action<ArrayView<float>> backward,
+        Action? onRelease = null)
+    {
+        if (Autograd.IsEnabled && inputs.Any(t => t.requiresGrad))
+        {
+            output.requiresGrad = true;
+            output.GradFn = new GradNode(op, inputs, backward, onRelease);
+        }
+        else
+        {
+            onRelease?.Invoke();
+        }
+        return output;
+    }
+}
