@@ -10,7 +10,7 @@ public static class ElementwiseKernels
     public static void UnaryForward<TOp>(ArrayView<float> x, ArrayView<float> y, float p, float q)
         where TOp : struct, IUnaryOp
     {
-        for (int i = GridStride.Start; i < x.IntLength; i += GridStride.Step)
+        for (int i = GridStride.Start, step = GridStride.Step, end = x.IntLength; i < end; i += step)
             y[i] = default(TOp).Forward(x[i], p, q);
     }
 
@@ -19,7 +19,7 @@ public static class ElementwiseKernels
         ArrayView<float> x, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, float p, float q)
         where TOp : struct, IUnaryOp
     {
-        for (int i = GridStride.Start; i < x.IntLength; i += GridStride.Step)
+        for (int i = GridStride.Start, step = GridStride.Step, end = x.IntLength; i < end; i += step)
             dx[i] += dy[i] * default(TOp).Backward(x[i], y[i], p, q);
     }
 
@@ -30,7 +30,7 @@ public static class ElementwiseKernels
         ArrayView<float> a, BroadcastMap ma, ArrayView<float> b, BroadcastMap mb, ArrayView<float> c)
         where TOp : struct, IBinaryOp
     {
-        for (int i = GridStride.Start; i < c.IntLength; i += GridStride.Step)
+        for (int i = GridStride.Start, step = GridStride.Step, end = c.IntLength; i < end; i += step)
             c[i] = default(TOp).Forward(a[ma.Map(i)], b[mb.Map(i)]);
     }
 
@@ -46,7 +46,7 @@ public static class ElementwiseKernels
     {
         var m = side == 0 ? ma : mb;
         int outer = c.IntLength / (m.Len * m.Div);
-        for (int j = GridStride.Start; j < m.Len; j += GridStride.Step)
+        for (int j = GridStride.Start, step = GridStride.Step, end = m.Len; j < end; j += step)
         {
             float sum = 0f;
             for (int o = 0; o < outer; o++)
@@ -66,14 +66,14 @@ public static class ElementwiseKernels
     /// <summary>y[i] = value.</summary>
     public static void Fill(ArrayView<float> y, float value)
     {
-        for (int i = GridStride.Start; i < y.IntLength; i += GridStride.Step)
+        for (int i = GridStride.Start, step = GridStride.Step, end = y.IntLength; i < end; i += step)
             y[i] = value;
     }
 
     /// <summary>y[i] += alpha · x[i] (gradient accumulation through reshapes and views).</summary>
     public static void Accumulate(ArrayView<float> x, ArrayView<float> y, float alpha)
     {
-        for (int i = GridStride.Start; i < x.IntLength; i += GridStride.Step)
+        for (int i = GridStride.Start, step = GridStride.Step, end = x.IntLength; i < end; i += step)
             y[i] += alpha * x[i];
     }
 
@@ -83,7 +83,7 @@ public static class ElementwiseKernels
     /// </summary>
     public static void Transpose(ArrayView<float> x, ArrayView<float> y, int rows, int cols, int accumulate)
     {
-        for (int i = GridStride.Start; i < x.IntLength; i += GridStride.Step)
+        for (int i = GridStride.Start, step = GridStride.Step, end = x.IntLength; i < end; i += step)
         {
             int r = i / cols, c = i % cols;
             int t = c * rows + r;
@@ -99,7 +99,7 @@ public static class ElementwiseKernels
     /// </summary>
     public static void Random(ArrayView<float> y, uint seed, float low, float high, int normal)
     {
-        for (int i = GridStride.Start; i < y.IntLength; i += GridStride.Step)
+        for (int i = GridStride.Start, step = GridStride.Step, end = y.IntLength; i < end; i += step)
         {
             if (normal != 0)
             {

@@ -26,7 +26,11 @@ public sealed class KernelContext
             ? Math.Max(1, accelerator.NumMultiprocessors)
             : Math.Max(1, accelerator.NumMultiprocessors) * 8;
         MatMulTile = Math.Min(16, (int)Math.Sqrt(accelerator.MaxNumThreadsPerGroup));
+        MatMulVariant = accelerator.AcceleratorType == AcceleratorType.CPU ? MatMulVariant.Direct : MatMulVariant.Tiled;
     }
+
+    /// <summary>The matmul kernel launched; settable so tests can check both variants on any device.</summary>
+    public MatMulVariant MatMulVariant { get; set; }
 
     public Accelerator Accelerator { get; }
 

@@ -18,7 +18,7 @@ public static class LossKernels
     public static void CrossEntropyRows(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> rowLoss,
         int classes)
     {
-        for (int r = GridStride.Start; r < rowLoss.IntLength; r += GridStride.Step)
+        for (int r = GridStride.Start, step = GridStride.Step, end = rowLoss.IntLength; r < end; r += step)
         {
             int row = r * classes;
             float max = logits[row];
@@ -37,7 +37,7 @@ public static class LossKernels
         ArrayView<float> dlogits, int classes, float scale)
     {
         float g = dloss[0] * scale;
-        for (int r = GridStride.Start; r < labels.IntLength; r += GridStride.Step)
+        for (int r = GridStride.Start, step = GridStride.Step, end = labels.IntLength; r < end; r += step)
         {
             int row = r * classes;
             float max = logits[row];

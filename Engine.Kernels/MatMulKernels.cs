@@ -63,7 +63,7 @@ public static class MatMulKernels
         var tileA = shared.SubView(0, tile * tile);
         var tileB = shared.SubView(tile * tile, tile * tile);
         int tx = Group.IdxX % tile, ty = Group.IdxX / tile;
-        for (int block = Grid.IdxX; block < s.TileCount; block += Grid.DimX)
+        for (int block = Grid.IdxX, step = Grid.DimX, end = s.TileCount; block < end; block += step)
         {
             int row = block / s.TilesN * tile + ty;
             int col = block % s.TilesN * tile + tx;
@@ -86,16 +86,55 @@ public static class MatMulKernels
         }
     }
 
-    /// <summary>C (+)= op(A)·op(B); see <see cref="Tiled{TA,TB}"/>.</summary>
+    /// <summary>
+    /// C[M, N] (+)= op(A)[M, K] · op(B)[K, N] without shared memory: one thread per element of C (grid-stride),
+    /// each a plain dot product over K. The variant for ILGPU's CPU accelerator, where the CPU's caches do
+    /// what shared memory does on a GPU and every group barrier is an OS-thread rendezvous (the tiled kernel
+    /// spends most of its time there).
+    /// </summary>
+    public static void Direct<TA, TB>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatMulShape s)
+        where TA : struct, IOperandLayout
+        where TB : struct, IOperandLayout
+    {
+        for (int i = GridStride.Start, step = GridStride.Step, end = s.M * s.N; i < end; i += step)
+        {
+            int row = i / s.N, col = i % s.N;
+            float acc = 0f;
+            for (int p = 0; p < s.K; p++)
+                acc += default(TA).Load(a, row, p, s.M, s.K) * default(TB).Load(b, p, col, s.K, s.N);
+            c[i] = s.Accumulate != 0 ? c[i] + acc : acc;
+        }
+    }
+
+    /// <summary>
+    /// C (+)= op(A)·op(B) with the variant <see cref="KernelContext.MatMulVariant"/> selects: the shared-memory
+    /// <see cref="Tiled{TA,TB}"/> kernel on GPUs, <see cref="Direct{TA,TB}"/> on the CPU accelerator.
+    /// </summary>
     public static void MatMul<TA, TB>(this KernelContext k, ArrayView<float> a, ArrayView<float> b,
         ArrayView<float> c, int m, int n, int kDim, bool accumulate)
         where TA : struct, IOperandLayout
         where TB : struct, IOperandLayout
     {
         var shape = new MatMulShape(m, n, kDim, k.MatMulTile, accumulate);
+        if (k.MatMulVariant == MatMulVariant.Direct)
+        {
+            k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>(Direct<TA, TB>)(
+                k.ForItems((long)m * n), a, b, c, shape);
+            return;
+        }
         int groups = Math.Min(shape.TileCount, k.MaxGroups * 4);
         var config = new KernelConfig(groups, shape.Tile * shape.Tile,
             SharedMemoryConfig.RequestDynamic<float>(2 * shape.Tile * shape.Tile));
         k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>(Tiled<TA, TB>)(config, a, b, c, shape);
     }
+}
+
+/// <summary>Which matmul kernel a <see cref="KernelContext"/> launches.</summary>
+public enum MatMulVariant
+{
+    /// <summary>Shared-memory tiles with group barriers (GPUs).</summary>
+    Tiled,
+
+    /// <summary>One dot product per thread, no barriers (ILGPU's CPU accelerator).</summary>
+    Direct,
 }

@@ -53,7 +53,7 @@ public static class ReduceKernels
         var scratch = SharedMemory.GetDynamic<float>();
         int t = Group.IdxX;
         float sum = 0f;
-        for (int i = t; i < a.IntLength; i += Group.DimX)
+        for (int i = t, step = Group.DimX, end = a.IntLength; i < end; i += step)
             sum += default(TTerm).Term(a[i], b[i]);
         scratch[t] = sum;
         Group.Barrier();
@@ -75,7 +75,7 @@ public static class ReduceKernels
         where TTerm : struct, IPairTerm
     {
         float g = dresult[0] * scale;
-        for (int i = GridStride.Start; i < a.IntLength; i += GridStride.Step)
+        for (int i = GridStride.Start, step = GridStride.Step, end = a.IntLength; i < end; i += step)
         {
             if ((which & 1) != 0) da[i] += g * default(TTerm).GradA(a[i], b[i]);
             if ((which & 2) != 0) db[i] += g * default(TTerm).GradB(a[i], b[i]);
@@ -85,7 +85,7 @@ public static class ReduceKernels
     /// <summary>y[line] = scale · Σ_l x[line, l] over the middle axis of x = [Outer, Len, Inner]. One thread per line.</summary>
     public static void AxisSum(ArrayView<float> x, ArrayView<float> y, AxisView v, float scale)
     {
-        for (int line = GridStride.Start; line < v.Lines; line += GridStride.Step)
+        for (int line = GridStride.Start, step = GridStride.Step, end = v.Lines; line < end; line += step)
         {
             float sum = 0f;
             for (int l = 0; l < v.Len; l++) sum += x[v.Index(line, l)];
@@ -96,14 +96,14 @@ public static class ReduceKernels
     /// <summary>Backward of <see cref="AxisSum"/>: dx[i] += scale · dy[line(i)]. One thread per element of x.</summary>
     public static void AxisSumBackward(ArrayView<float> dy, ArrayView<float> dx, AxisView v, float scale)
     {
-        for (int i = GridStride.Start; i < dx.IntLength; i += GridStride.Step)
+        for (int i = GridStride.Start, step = GridStride.Step, end = dx.IntLength; i < end; i += step)
             dx[i] += scale * dy[v.LineOf(i)];
     }
 
     /// <summary>y[line] = max_l x[line, l]. One thread per line.</summary>
     public static void AxisMax(ArrayView<float> x, ArrayView<float> y, AxisView v)
     {
-        for (int line = GridStride.Start; line < v.Lines; line += GridStride.Step)
+        for (int line = GridStride.Start, step = GridStride.Step, end = v.Lines; line < end; line += step)
         {
             float best = x[v.Index(line, 0)];
             for (int l = 1; l < v.Len; l++) best = ILGPU.Algorithms.XMath.Max(best, x[v.Index(line, l)]);
@@ -118,7 +118,7 @@ public static class ReduceKernels
     public static void AxisMaxBackward(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dy,
         ArrayView<float> dx, AxisView v)
     {
-        for (int line = GridStride.Start; line < v.Lines; line += GridStride.Step)
+        for (int line = GridStride.Start, step = GridStride.Step, end = v.Lines; line < end; line += step)
         {
             int arg = 0;
             for (int l = v.Len - 1; l >= 0; l--)

@@ -14,7 +14,7 @@ public static class SoftmaxKernels
     /// </summary>
     public static void Forward(ArrayView<float> x, ArrayView<float> y, AxisView v, int log)
     {
-        for (int line = GridStride.Start; line < v.Lines; line += GridStride.Step)
+        for (int line = GridStride.Start, step = GridStride.Step, end = v.Lines; line < end; line += step)
         {
             float max = x[v.Index(line, 0)];
             for (int l = 1; l < v.Len; l++) max = XMath.Max(max, x[v.Index(line, l)]);
@@ -35,7 +35,7 @@ public static class SoftmaxKernels
     /// </summary>
     public static void Backward(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, AxisView v, int log)
     {
-        for (int line = GridStride.Start; line < v.Lines; line += GridStride.Step)
+        for (int line = GridStride.Start, step = GridStride.Step, end = v.Lines; line < end; line += step)
         {
             float s = 0f;
             for (int l = 0; l < v.Len; l++)

@@ -1,3 +1,4 @@
+using Engine.Kernels;
 using FsCheck;
 using FsCheck.Xunit;
 
@@ -6,8 +7,31 @@ namespace Engine.Tests;
 [Properties(Arbitrary = new[] { typeof(Generators) }, MaxTest = 60)]
 public class MatMulTests
 {
+    /// <summary>Runs <paramref name="body"/> with the given matmul kernel variant, restoring the device's own.</summary>
+    private static void WithVariant(MatMulVariant variant, Action body)
+    {
+        var kernels = TestDevice.Instance.Kernels;
+        var saved = kernels.MatMulVariant;
+        kernels.MatMulVariant = variant;
+        try
+        {
+            body();
+        }
+        finally
+        {
+            kernels.MatMulVariant = saved;
+        }
+    }
+
     [Property]
-    public void Product_matches_reference_for_any_shape(MatMulDims s, int seed)
+    public void Both_kernel_variants_match_reference_for_any_shape(MatMulDims s, int seed, bool tiled) =>
+        WithVariant(tiled ? MatMulVariant.Tiled : MatMulVariant.Direct, () => Product_matches_reference(s, seed));
+
+    [Property(MaxTest = 30)]
+    public void Both_kernel_variants_back_propagate_correctly(MatMulDims s, int seed, bool tiled) =>
+        WithVariant(tiled ? MatMulVariant.Tiled : MatMulVariant.Direct, () => Gradients_match(s, seed));
+
+    private static void Product_matches_reference(MatMulDims s, int seed)
     {
         var a = Reference.RandomValues(seed, s.M * s.K);
         var b = Reference.RandomValues(seed + 1, s.K * s.N);
@@ -19,8 +43,8 @@ public class MatMulTests
             1e-4, 1e-5, $"{s}");
     }
 
-    [Property(MaxTest = 40)]
-    public void Gradients_use_the_transposed_variants_and_match_finite_differences(MatMulDims s, int seed)
+    /// <summary>dA = dC·Bᵀ and dB = Aᵀ·dC come from the layouts that read operands transposed in place.</summary>
+    private static void Gradients_match(MatMulDims s, int seed)
     {
         var a = Reference.RandomValues(seed, s.M * s.K);
         var b = Reference.RandomValues(seed + 1, s.K * s.N);
@@ -34,8 +58,11 @@ public class MatMulTests
     [InlineData(17, 1, 13)]
     [InlineData(31, 37, 29)]
     [InlineData(64, 33, 65)]
-    public void Edge_shapes_match_reference(int m, int k, int n) =>
-        Product_matches_reference_for_any_shape(new MatMulDims(m, k, n), m * 1000 + k * 10 + n);
+    public void Edge_shapes_match_reference_in_both_variants(int m, int k, int n)
+    {
+        foreach (var variant in new[] { MatMulVariant.Tiled, MatMulVariant.Direct })
+            WithVariant(variant, () => Product_matches_reference(new MatMulDims(m, k, n), m * 1000 + k * 10 + n));
+    }
 
     [Fact]
     public void Mismatched_inner_dimensions_name_both_shapes()

@@ -20,6 +20,7 @@ public static class Autograd
     /// </summary>
     internal static void Backward(Tensor root, bool retainGraph)
     {
+        root.ThrowIfDisposed("backward");
         if (root.Numel != 1)
             throw new InvalidOperationException(
                 $"Backward() needs a one-element (scalar) tensor, got shape {Shapes.Format(root.Shape)}. " +
@@ -35,7 +36,6 @@ public static class Autograd
         {
             var tensor = order[i];
             var node = tensor.GradFn!;
-            foreach (var input in node.Inputs) input.ThrowIfDisposed($"backward of '{node.Op}'");
             node.Backward(tensor.GradTarget());
             tensor.ReleaseIntermediateGrad();
         }
@@ -70,6 +70,7 @@ public static class Autograd
             stack.Push((tensor, true));
             foreach (var input in node.Inputs)
             {
+                input.ThrowIfDisposed($"backward of '{node.Op}'");
                 if (input.GradFn != null && !visited.Contains(input)) stack.Push((input, false));
             }
         }

@@ -1,0 +1,60 @@
+namespace Engine.Tests;
+
+public class DeviceTests
+{
+    [Fact]
+    public void The_cpu_accelerator_is_always_present()
+    {
+        Assert.Contains("cpu", Device.Available());
+        using var dev = Device.Create("cpu");
+        Assert.Equal("cpu", dev.Kind);
+    }
+
+    [Fact]
+    public void An_unknown_kind_lists_the_valid_ones()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Device.Create("tpu"));
+        Assert.Contains("tpu", e.Message);
+        Assert.Contains("cuda, opencl, cpu", e.Message);
+    }
+
+    [Fact]
+    public void A_kind_that_is_not_present_lists_the_present_devices()
+    {
+        var missing = new[] { "cuda", "opencl" }.Except(Device.Available()).FirstOrDefault();
+        if (missing == null) return; // every kind is present on this machine: nothing to name as missing.
+        var e = Assert.Throws<InvalidOperationException>(() => Device.Create(missing));
+        Assert.Contains($"'{missing}' is not present", e.Message);
+        Assert.Contains("cpu (", e.Message);
+    }
+
+    [Fact]
+    public void Auto_honours_the_environment_variable()
+    {
+        string? saved = Environment.GetEnvironmentVariable(Device.EnvironmentVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(Device.EnvironmentVariable, "cpu");
+            using var dev = Device.Create();
+            Assert.Equal("cpu", dev.Kind);
+            Environment.SetEnvironmentVariable(Device.EnvironmentVariable, "bogus");
+            Assert.Throws<ArgumentException>(() => Device.Create());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Device.EnvironmentVariable, saved);
+        }
+    }
+
+    [Fact]
+    public void Kernels_compile_once_per_device()
+    {
+        var dev = TestDevice.Instance;
+        using var scope = new DisposeScope();
+        var x = Tensor.RandN(dev, new[] { 3, 4 }, seed: 1, requiresGrad: true);
+        (x.Tanh() * 2f).Sum().Backward();
+        int compiled = dev.Kernels.CompiledKernelCount;
+        for (int i = 0; i < 3; i++) (x.Tanh() * 2f).Sum().Backward();
+        Assert.Equal(compiled, dev.Kernels.CompiledKernelCount);
+    }
+}
