@@ -97,14 +97,15 @@ public class AutogradTests
     [Fact]
     public void Intermediate_gradients_are_released_after_backward()
     {
+        using var dev = Device.Create(Dev.Kind); // its pool sees no other test's late finalizers
         using var scope = new DisposeScope();
-        var w = Tensor.RandN(Dev, new[] { 8, 8 }, seed: 3, requiresGrad: true);
-        var x = Tensor.RandN(Dev, new[] { 4, 8 }, seed: 4);
+        var w = Tensor.RandN(dev, new[] { 8, 8 }, seed: 3, requiresGrad: true);
+        var x = Tensor.RandN(dev, new[] { 4, 8 }, seed: 4);
         var loss = x.MatMul(w).Relu().Sigmoid().Mean();
-        int rentedBefore = Dev.Memory.RentedBuffers;
+        int rentedBefore = dev.Memory.RentedBuffers;
         loss.Backward();
         // Only w's gradient survives the pass; every intermediate gradient went back to the pool.
-        Assert.Equal(rentedBefore + 1, Dev.Memory.RentedBuffers);
+        Assert.Equal(rentedBefore + 1, dev.Memory.RentedBuffers);
     }
 
     [Fact]
