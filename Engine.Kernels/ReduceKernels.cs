@@ -19,6 +19,14 @@ public struct Identity : IPairTerm
     public float GradB(float a, float b) => 0f;
 }
 
+/// <summary>t = a² (b unused): a squared L2 norm.</summary>
+public struct Square : IPairTerm
+{
+    public float Term(float a, float b) => a * a;
+    public float GradA(float a, float b) => 2f * a;
+    public float GradB(float a, float b) => 0f;
+}
+
 /// <summary>t = (a − b)²: squared error of prediction a against target b.</summary>
 public struct SquaredError : IPairTerm
 {

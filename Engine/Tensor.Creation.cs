@@ -69,6 +69,18 @@ public sealed partial class Tensor
         return t;
     }
 
+    /// <summary>Overwrites the elements with <paramref name="data"/> from the host (PyTorch <c>copy_</c>).</summary>
+    public void CopyFrom(float[] data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ThrowIfDisposed("copy_");
+        if (data.Length != Numel)
+            throw new ArgumentException(
+                $"copy_: {data.Length} values for a tensor of shape {Shapes.Format(shape)} ({Numel} elements).");
+        View.CopyFromCPU(Device.Accelerator.DefaultStream, data);
+        MarkWritten();
+    }
+
     /// <summary>Copies the elements to the host (synchronizes the device).</summary>
     public float[] ToArray()
     {

@@ -84,6 +84,7 @@ public sealed partial class Tensor
             throw new ArgumentException(
                 $"add_: shapes {Shapes.Format(shape)} and {Shapes.Format(other.shape)} must be equal.");
         Kernels.Accumulate(other.View, View, alpha);
+        MarkWritten();
     }
 
     /// <summary>Sets every element to <paramref name="value"/>, in place (PyTorch <c>fill_</c>).</summary>
@@ -91,6 +92,7 @@ public sealed partial class Tensor
     {
         CheckInPlace("fill_");
         Kernels.Fill(View, value);
+        MarkWritten();
     }
 
     private void CheckInPlace(string op)

@@ -1,4 +1,5 @@
 using Engine.Kernels;
+using ILGPU.Runtime;
 using ILGPU;
 
 namespace Engine;
@@ -12,16 +13,18 @@ namespace Engine;
 public sealed partial class Tensor : IDisposable
 {
     private readonly int[] shape;
-    private readonly TensorStorage storage;
+    private TensorStorage storage;
+    private int offset;
     private bool requiresGrad;
     private bool disposed;
     private Tensor? pendingGrad;
 
-    private Tensor(Device device, int[] shape, TensorStorage storage, bool register)
+    private Tensor(Device device, int[] shape, TensorStorage storage, int offset, bool register)
     {
         Device = device;
         this.shape = shape;
         this.storage = storage;
+        this.offset = offset;
         Numel = Shapes.Numel(shape);
         if (register) DisposeScope.Register(this);
     }
@@ -73,7 +76,7 @@ public sealed partial class Tensor : IDisposable
         get
         {
             ThrowIfDisposed("access");
-            return storage.View.SubView(0, Numel);
+            return storage.View.SubView(offset, Numel);
         }
     }
 
@@ -119,15 +122,63 @@ public sealed partial class Tensor : IDisposable
     internal static Tensor Uninitialized(Device device, int[] shape, bool register = true)
     {
         device.ThrowIfDisposed();
-        return new Tensor(device, shape, new TensorStorage(device, Math.Max(1, Shapes.Numel(shape))), register);
+        return new Tensor(device, shape, new TensorStorage(device, Math.Max(1, Shapes.Numel(shape))), 0, register);
     }
+
+    /// <summary>A tensor of <paramref name="shape"/> viewing <paramref name="flat"/> from <paramref name="at"/> on.</summary>
+    internal static Tensor ViewInto(TensorStorage flat, Device device, int[] shape, int at)
+    {
+        flat.Retain();
+        return new Tensor(device, shape, flat, at, register: false);
+    }
+
+    /// <summary>
+    /// Moves this tensor's elements into <paramref name="flat"/> at <paramref name="at"/> and makes it a view
+    /// there (how optimizers gather parameters into one buffer). Views made earlier keep the old memory.
+    /// </summary>
+    internal void MoveInto(TensorStorage flat, int at)
+    {
+        var source = View;
+        var target = flat.View.SubView(at, Numel);
+        ArrayViewExtensions.CopyTo(source, Device.Accelerator.DefaultStream, in target);
+        flat.Retain();
+        storage.Release();
+        storage = flat;
+        offset = at;
+    }
+
+    /// <summary>Makes <paramref name="grad"/> (a view into a flat gradient buffer) this leaf's gradient.</summary>
+    internal void AttachGrad(Tensor grad)
+    {
+        Grad?.Dispose();
+        Grad = grad;
+        grad.gradOf = this;
+    }
+
+    /// <summary>For a gradient tensor: the leaf it belongs to (writing into it counts as that leaf's gradient).</summary>
+    private Tensor? gradOf;
+
+    /// <summary>Records that this tensor's contents were written, for a gradient written by hand.</summary>
+    private void MarkWritten()
+    {
+        if (gradOf != null) gradOf.ReceivedGrad = true;
+    }
+
+    /// <summary>The buffer this tensor views and where in it the tensor starts.</summary>
+    internal (TensorStorage Storage, int Offset) Placement => (storage, offset);
+
+    /// <summary>The optimizer whose flat buffers hold this parameter, if any.</summary>
+    internal Optim.Optimizer? Optimizer { get; set; }
+
+    /// <summary>Whether a backward pass has written into this leaf's gradient since it was created.</summary>
+    internal bool ReceivedGrad { get; private set; }
 
     /// <summary>A tensor viewing this one's storage with another shape (same element count).</summary>
     internal Tensor ShareStorage(int[] newShape)
     {
         ThrowIfDisposed("view");
         storage.Retain();
-        return new Tensor(Device, newShape, storage, register: true);
+        return new Tensor(Device, newShape, storage, offset, register: true);
     }
 
     /// <summary>
@@ -138,9 +189,11 @@ public sealed partial class Tensor : IDisposable
     {
         if (IsLeaf)
         {
+            ReceivedGrad = true;
             if (Grad == null)
             {
                 Grad = Uninitialized(Device, shape, register: false);
+                Grad.gradOf = this;
                 Kernels.Fill(Grad.View, 0f);
             }
             return Grad.View;

@@ -1,0 +1,71 @@
+using Engine.Kernels;
+using ILGPU;
+
+namespace Engine.Optim;
+
+/// <summary>
+/// NAdam (Adam with Nesterov momentum, Dozat 2016), as <c>torch.optim.NAdam</c>; coupled weight decay.
+/// <code>
+/// input: γ (lr = 0.002), β₁, β₂ (0.9, 0.999), ε = 1e−8, λ (weightDecay), ψ (momentumDecay = 4e−3), l1
+/// init: Πμ ← 1
+/// for t = 1, 2, …
+///   g ← ∇f(θₜ₋₁) (−∇ if maximize);  g ← g + λθₜ₋₁ + l1·sign(θₜ₋₁)
+///   μₜ ← β₁(1 − ½·0.96^(tψ));   μₜ₊₁ ← β₁(1 − ½·0.96^((t+1)ψ));   Πμ ← Πμ·μₜ
+///   m ← β₁m + (1 − β₁)g;   v ← β₂v + (1 − β₂)g²;   D ← √(v / (1 − β₂ᵗ)) + ε
+///   θₜ ← θₜ₋₁ − γ(1 − μₜ)/(1 − Πμ) · g/D − γμₜ₊₁/(1 − Πμ·μₜ₊₁) · m/D
+/// </code>
+/// NOTE: this is PyTorch ≥ 2.0's rule; torch 1.13 used Πμ·μₜ·μₜ₊₁ in the last term (μₜ twice), a bug fixed
+/// upstream. The golden test compares with 1.13's code carrying that one-line fix (Golden/make_golden.py).
+/// State: <c>exp_avg</c>, <c>exp_avg_sq</c>, scalar <c>mu_product</c>. Cost: one fused launch per group.
+/// </summary>
+public sealed class NAdam : Optimizer
+{
+    private double muProduct = 1.0;
+
+    public NAdam(IEnumerable<Tensor> parameters, float lr = 2e-3f, (float, float)? betas = null, float eps = 1e-8f,
+        float weightDecay = 0f, float momentumDecay = 4e-3f, bool maximize = false, float l1 = 0f)
+        : this(new[] { new ParamGroup(parameters) }, lr, betas, eps, weightDecay, momentumDecay, maximize, l1)
+    {
+    }
+
+    public NAdam(IEnumerable<ParamGroup> groups, float lr = 2e-3f, (float, float)? betas = null, float eps = 1e-8f,
+        float weightDecay = 0f, float momentumDecay = 4e-3f, bool maximize = false, float l1 = 0f)
+        : base("NAdam", groups, lr, weightDecay, l1)
+    {
+        var (b1, b2) = betas ?? (0.9f, 0.999f);
+        Beta1 = Hyper.UnitInterval("beta1", b1);
+        Beta2 = Hyper.UnitInterval("beta2", b2);
+        Eps = Hyper.Positive("eps", eps);
+        MomentumDecay = Hyper.NonNegative("momentumDecay", momentumDecay);
+        Maximize = maximize;
+        AddState("exp_avg");
+        AddState("exp_avg_sq");
+    }
+
+    public float Beta1 { get; }
+    public float Beta2 { get; }
+    public float Eps { get; }
+    public float MomentumDecay { get; }
+
+    private double Mu(long t) => Beta1 * (1.0 - 0.5 * Math.Pow(0.96, t * (double)MomentumDecay));
+
+    protected override void BeforeStep() => muProduct *= Mu(StepCount);
+
+    protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
+    {
+        double mu = Mu(StepCount), muNext = Mu(StepCount + 1);
+        s.Beta1 = Beta1;
+        s.Beta2 = Beta2;
+        s.Eps = Eps;
+        s.Alpha = (float)(1 - Math.Pow(Beta2, StepCount));
+        s.C1 = (float)(group.Lr * (1 - mu) / (1 - muProduct));
+        s.C2 = (float)(group.Lr * muNext / (1 - muProduct * muNext));
+        Kernels.NAdamStep(p, g, State("exp_avg", group), State("exp_avg_sq", group), s);
+    }
+
+    protected override IReadOnlyDictionary<string, double> SaveScalars() =>
+        new Dictionary<string, double> { ["mu_product"] = muProduct };
+
+    protected override void LoadScalars(IReadOnlyDictionary<string, double> scalars) =>
+        muProduct = scalars.TryGetValue("mu_product", out var v) ? v : 1.0;
+}

@@ -1,0 +1,246 @@
+using Engine.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Optim;
+
+/// <summary>
+/// Base of the optimizers. At construction it gathers every parameter into one flat device buffer (each
+/// parameter becomes a view into it) and every gradient into another, so that a step is one fused kernel per
+/// parameter group whatever the number of tensors, and <see cref="ZeroGrad"/> is one launch. State buffers
+/// (moments, accumulators) are flat the same way and named as in torch.optim.
+/// </summary>
+public abstract class Optimizer : IDisposable
+{
+    private readonly List<ParamGroup> groups;
+    private readonly List<Tensor> parameters;
+    private readonly Dictionary<string, TensorStorage> state = new();
+    private readonly TensorStorage flatParameters;
+    private readonly TensorStorage flatGradients;
+    private bool disposed;
+
+    protected Optimizer(string name, IEnumerable<ParamGroup> parameterGroups, float lr, float weightDecay, float l1)
+    {
+        ArgumentNullException.ThrowIfNull(parameterGroups);
+        Name = name;
+        Hyper.NonNegative("lr", lr);
+        Hyper.NonNegative("weightDecay", weightDecay);
+        Hyper.NonNegative("l1", l1);
+        groups = parameterGroups.ToList();
+        parameters = groups.SelectMany(g => g.Parameters).ToList();
+        if (parameters.Count == 0)
+            throw new ArgumentException($"{name}: got an empty parameter list.", nameof(parameterGroups));
+        var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            var p = parameters[i];
+            ArgumentNullException.ThrowIfNull(p, $"parameter {i}");
+            p.ThrowIfDisposed($"{name}: parameter {i}");
+            if (!seen.Add(p))
+                throw new ArgumentException($"{name}: parameter {i} (shape {Shapes.Format(p.Shape)}) appears twice.");
+            if (!p.RequiresGrad)
+                throw new ArgumentException(
+                    $"{name}: parameter {i} (shape {Shapes.Format(p.Shape)}) does not require grad.");
+            if (!p.IsLeaf)
+                throw new ArgumentException(
+                    $"{name}: parameter {i} (shape {Shapes.Format(p.Shape)}) is not a leaf; optimize leaves only.");
+            if (!ReferenceEquals(p.Device, parameters[0].Device))
+                throw new ArgumentException($"{name}: parameters are on different devices.");
+            if (p.Optimizer != null && !p.Optimizer.disposed)
+                throw new ArgumentException(
+                    $"{name}: parameter {i} (shape {Shapes.Format(p.Shape)}) already belongs to a {p.Optimizer.Name}; " +
+                    "dispose that optimizer first.");
+        }
+        Device = parameters[0].Device;
+
+        int total = 0;
+        foreach (var group in groups)
+        {
+            group.Lr = group.RequestedLr ?? lr;
+            group.InitialLr = group.Lr;
+            group.WeightDecay = Hyper.NonNegative("weightDecay", group.RequestedWeightDecay ?? weightDecay);
+            group.L1 = Hyper.NonNegative("l1", group.RequestedL1 ?? l1);
+            group.Start = total;
+            group.Length = group.Parameters.Sum(p => p.Numel);
+            total += group.Length;
+        }
+        TotalElements = total;
+
+        flatParameters = new TensorStorage(Device, total);
+        flatGradients = new TensorStorage(Device, total);
+        Device.Kernels.Fill(flatGradients.View, 0f);
+        int at = 0;
+        foreach (var p in parameters)
+        {
+            var oldGrad = p.Grad;
+            p.MoveInto(flatParameters, at);
+            var grad = Tensor.ViewInto(flatGradients, Device, p.Shape, at);
+            if (oldGrad != null) Device.Kernels.Accumulate(oldGrad.View, grad.View);
+            p.AttachGrad(grad);
+            p.Optimizer = this;
+            at += p.Numel;
+        }
+    }
+
+    /// <summary>The optimizer's name as in torch.optim (e.g. "Adam").</summary>
+    public string Name { get; }
+
+    public Device Device { get; }
+
+    public IReadOnlyList<ParamGroup> ParamGroups => groups;
+
+    /// <summary>Steps taken (PyTorch's per-parameter <c>step</c>; the same for every parameter here).</summary>
+    public long StepCount { get; private set; }
+
+    /// <summary>The first group's learning rate; setting it sets every group's.</summary>
+    public float Lr
+    {
+        get => groups[0].Lr;
+        set
+        {
+            Hyper.NonNegative("lr", value);
+            foreach (var g in groups) g.Lr = value;
+        }
+    }
+
+    /// <summary>Elements over all parameters.</summary>
+    public int TotalElements { get; }
+
+    /// <summary>The parameters, in the order of the flat buffers.</summary>
+    public IReadOnlyList<Tensor> Parameters => parameters;
+
+    /// <summary>Applies one update to every parameter from its gradient.</summary>
+    /// <exception cref="InvalidOperationException">a parameter never received a gradient.</exception>
+    public void Step()
+    {
+        ThrowIfDisposed();
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            if (!parameters[i].ReceivedGrad)
+                throw new InvalidOperationException(
+                    $"{Name}.Step(): parameter {i} (shape {Shapes.Format(parameters[i].Shape)}) has no gradient; " +
+                    "call Backward() on a loss that depends on it first.");
+        }
+        StepCount++;
+        BeforeStep();
+        foreach (var group in groups)
+        {
+            var scalars = new UpdateScalars
+            {
+                Lr = group.Lr,
+                WeightDecay = group.WeightDecay,
+                L1 = group.L1,
+                Flags = (int)(Maximize ? UpdateFlags.Maximize : UpdateFlags.None),
+            };
+            Update(group, Slice(flatParameters, group), Slice(flatGradients, group), scalars);
+        }
+    }
+
+    /// <summary>Sets every gradient to zero (one launch; buffers are kept).</summary>
+    public void ZeroGrad()
+    {
+        ThrowIfDisposed();
+        Device.Kernels.Fill(flatGradients.View.SubView(0, TotalElements), 0f);
+    }
+
+    /// <summary>Reads the optimizer's state back to the host (synchronizes).</summary>
+    public OptimizerState GetState()
+    {
+        ThrowIfDisposed();
+        var buffers = state.ToDictionary(kv => kv.Key, kv =>
+        {
+            var data = new float[TotalElements];
+            kv.Value.View.SubView(0, TotalElements).CopyToCPU(Device.Accelerator.DefaultStream, data);
+            return data;
+        });
+        return new OptimizerState(Name, StepCount, buffers, groups.Select(g => g.Lr).ToList(), SaveScalars());
+    }
+
+    /// <summary>Restores a state from <see cref="GetState"/>; checks everything before changing anything.</summary>
+    public void LoadState(OptimizerState saved)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(saved);
+        var problems = new List<string>();
+        if (saved.Optimizer != Name) problems.Add($"state is for {saved.Optimizer}, not {Name}");
+        if (saved.GroupLrs.Count != groups.Count)
+            problems.Add($"state has {saved.GroupLrs.Count} parameter groups, this optimizer {groups.Count}");
+        foreach (var name in state.Keys.Except(saved.Buffers.Keys)) problems.Add($"missing state buffer '{name}'");
+        foreach (var name in saved.Buffers.Keys.Except(state.Keys)) problems.Add($"unexpected state buffer '{name}'");
+        foreach (var (name, data) in saved.Buffers)
+        {
+            if (state.ContainsKey(name) && data.Length != TotalElements)
+                problems.Add($"state buffer '{name}' has {data.Length} values, expected {TotalElements}");
+        }
+        if (problems.Count > 0)
+            throw new ArgumentException($"{Name}.LoadState: " + string.Join("; ", problems) + ".");
+        foreach (var (name, data) in saved.Buffers)
+            state[name].View.SubView(0, TotalElements).CopyFromCPU(Device.Accelerator.DefaultStream, data);
+        StepCount = saved.Step;
+        for (int i = 0; i < groups.Count; i++) groups[i].Lr = saved.GroupLrs[i];
+        LoadScalars(saved.Scalars);
+    }
+
+    public void Dispose()
+    {
+        if (disposed) return;
+        disposed = true;
+        foreach (var buffer in state.Values) buffer.Release();
+        state.Clear();
+        flatParameters.Release();
+        flatGradients.Release();
+        ReleaseResources();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Frees buffers a rule allocated beyond its named state.</summary>
+    protected virtual void ReleaseResources()
+    {
+    }
+
+    /// <summary>PyTorch's <c>maximize</c>: ascend instead of descend.</summary>
+    protected bool Maximize { get; init; }
+
+    /// <summary>Runs the fused update of one group over its slice of the flat buffers.</summary>
+    protected abstract void Update(ParamGroup group, ArrayView<float> parameters, ArrayView<float> gradients,
+        UpdateScalars scalars);
+
+    /// <summary>Host-side work once per step before the groups update (e.g. NAdam's μ product).</summary>
+    protected virtual void BeforeStep()
+    {
+    }
+
+    protected virtual IReadOnlyDictionary<string, double> SaveScalars() => new Dictionary<string, double>();
+
+    protected virtual void LoadScalars(IReadOnlyDictionary<string, double> scalars)
+    {
+    }
+
+    protected KernelContext Kernels => Device.Kernels;
+
+    /// <summary>A flat state buffer named as in torch.optim, created filled with <paramref name="initial"/>.</summary>
+    protected void AddState(string name, float initial = 0f)
+    {
+        var buffer = new TensorStorage(Device, TotalElements);
+        Kernels.Fill(buffer.View.SubView(0, TotalElements), initial);
+        state[name] = buffer;
+    }
+
+    /// <summary>The slice of state buffer <paramref name="name"/> that belongs to <paramref name="group"/>.</summary>
+    protected ArrayView<float> State(string name, ParamGroup group) => Slice(state[name], group);
+
+    /// <summary>The whole flat parameter and gradient buffers (for rules that need a global view).</summary>
+    protected ArrayView<float> AllParameters => flatParameters.View.SubView(0, TotalElements);
+
+    protected ArrayView<float> AllGradients => flatGradients.View.SubView(0, TotalElements);
+
+    internal bool IsDisposed => disposed;
+
+    private static ArrayView<float> Slice(TensorStorage storage, ParamGroup group) =>
+        storage.View.SubView(group.Start, group.Length);
+
+    private void ThrowIfDisposed()
+    {
+        if (disposed) throw new ObjectDisposedException(Name, $"This {Name} optimizer has been disposed.");
+    }
+}
