@@ -18,6 +18,11 @@ internal sealed class BufferPool : IDisposable
     private readonly Accelerator accelerator;
     private readonly Dictionary<(Type, long), Stack<MemoryBuffer>> free = new();
     private readonly ConcurrentQueue<MemoryBuffer> returnedByFinalizers = new();
+
+    // NOTE: every buffer the pool made stays strongly referenced here until the pool frees it. Otherwise a
+    // tensor dropped without Dispose and its buffer become unreachable together, ILGPU's own finalizer frees
+    // the buffer while the tensor's finalizer hands it back to the pool, and a later Rent returns freed memory.
+    private readonly HashSet<MemoryBuffer> allocated = new(ReferenceEqualityComparer.Instance);
     private readonly object gate = new();
     private long deviceAllocations;
     private int liveBuffers;
@@ -47,6 +52,7 @@ internal sealed class BufferPool : IDisposable
             try
             {
                 var buffer = accelerator.Allocate1D<T>(length);
+                allocated.Add(buffer);
                 deviceAllocations++;
                 liveBuffers++;
                 allocatedBytes += buffer.LengthInBytes;
@@ -112,6 +118,7 @@ internal sealed class BufferPool : IDisposable
 
     private void FreeLocked(MemoryBuffer buffer)
     {
+        allocated.Remove(buffer);
         liveBuffers--;
         allocatedBytes -= buffer.LengthInBytes;
         buffer.Dispose();

@@ -167,9 +167,6 @@ public sealed partial class Tensor : IDisposable
     /// <summary>The buffer this tensor views and where in it the tensor starts.</summary>
     internal (TensorStorage Storage, int Offset) Placement => (storage, offset);
 
-    /// <summary>The optimizer whose flat buffers hold this parameter, if any.</summary>
-    internal Optim.Optimizer? Optimizer { get; set; }
-
     /// <summary>Whether a backward pass has written into this leaf's gradient since it was created.</summary>
     internal bool ReceivedGrad { get; private set; }
 

@@ -27,11 +27,12 @@ public static class GradClip
         }
         else
         {
-            using var partial = device.Accelerator.Allocate1D<float>(grads.Count);
+            var partial = device.Pool.Rent<float>(grads.Count);
             for (int i = 0; i < grads.Count; i++)
                 k.SumAll<Square>(grads[i].View, grads[i].View, partial.View.SubView(i, 1), 1f);
             k.SumAll<Identity>(partial.View, partial.View, total.View, 1f);
             foreach (var g in grads) k.ScaleToNorm(g.View, total.View, maxNorm);
+            device.Pool.Return(partial); // the stream runs the kernels above before any later user of it
         }
         k.Unary<Kernels.Sqrt>(total.View, total.View);
         return total;

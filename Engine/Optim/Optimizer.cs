@@ -46,10 +46,6 @@ public abstract class Optimizer : IDisposable
                     $"{name}: parameter {i} (shape {Shapes.Format(p.Shape)}) is not a leaf; optimize leaves only.");
             if (!ReferenceEquals(p.Device, parameters[0].Device))
                 throw new ArgumentException($"{name}: parameters are on different devices.");
-            if (p.Optimizer != null && !p.Optimizer.disposed)
-                throw new ArgumentException(
-                    $"{name}: parameter {i} (shape {Shapes.Format(p.Shape)}) already belongs to a {p.Optimizer.Name}; " +
-                    "dispose that optimizer first.");
         }
         Device = parameters[0].Device;
 
@@ -77,7 +73,6 @@ public abstract class Optimizer : IDisposable
             var grad = Tensor.ViewInto(flatGradients, Device, p.Shape, at);
             if (oldGrad != null) Device.Kernels.Accumulate(oldGrad.View, grad.View);
             p.AttachGrad(grad);
-            p.Optimizer = this;
             at += p.Numel;
         }
     }
@@ -114,6 +109,7 @@ public abstract class Optimizer : IDisposable
     public void Step()
     {
         ThrowIfDisposed();
+        ThrowIfTakenOver("Step");
         for (int i = 0; i < parameters.Count; i++)
         {
             if (!parameters[i].ReceivedGrad)
@@ -140,6 +136,7 @@ public abstract class Optimizer : IDisposable
     public void ZeroGrad()
     {
         ThrowIfDisposed();
+        ThrowIfTakenOver("ZeroGrad");
         Device.Kernels.Fill(flatGradients.View.SubView(0, TotalElements), 0f);
     }
 
@@ -238,6 +235,22 @@ public abstract class Optimizer : IDisposable
 
     private static ArrayView<float> Slice(TensorStorage storage, ParamGroup group) =>
         storage.View.SubView(group.Start, group.Length);
+
+    /// <summary>
+    /// A parameter handed to a newer optimizer lives in that one's flat buffer; updating the stale copy here
+    /// would silently do nothing, so this optimizer refuses to go on.
+    /// </summary>
+    private void ThrowIfTakenOver(string op)
+    {
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            if (!ReferenceEquals(parameters[i].Placement.Storage, flatParameters))
+                throw new InvalidOperationException(
+                    $"{Name}.{op}(): parameter {i} (shape {Shapes.Format(parameters[i].Shape)}) was taken over by an " +
+                    "optimizer created after this one; give each parameter to one optimizer (use ParamGroups for " +
+                    "different settings).");
+        }
+    }
 
     private void ThrowIfDisposed()
     {
