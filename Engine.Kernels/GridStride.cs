@@ -62,3 +62,22 @@ public readonly struct AxisView
     /// <summary>The line that flat element <paramref name="i"/> belongs to.</summary>
     public int LineOf(int i) => i / (Len * Inner) * Inner + i % Inner;
 }
+
+/// <summary>Reductions inside one group through shared memory.</summary>
+public static class GroupReduce
+{
+    /// <summary>
+    /// Adds <paramref name="values"/>[0 .. Group.DimX) into <paramref name="values"/>[0] by a pairwise tree
+    /// (fixed order, so repeatable); the group size must be a power of two and every thread must call it.
+    /// </summary>
+    public static void TreeSum(ArrayView<float> values)
+    {
+        int t = Group.IdxX;
+        Group.Barrier();
+        for (int half = Group.DimX / 2; half > 0; half /= 2)
+        {
+            if (t < half) values[t] += values[t + half];
+            Group.Barrier();
+        }
+    }
+}

@@ -57,6 +57,16 @@ public static class OptimizerKernels
         return e;
     }
 
+    /// <summary>Adam-style moments, in place: m ← β₁m + (1 − β₁)g̃ and v ← β₂v + (1 − β₂)g̃².</summary>
+    public static void AdvanceMoments(ArrayView<float> expAvg, ArrayView<float> expAvgSq, int i, float d,
+        UpdateScalars s, out float m, out float v)
+    {
+        m = expAvg[i] + (d - expAvg[i]) * (1f - s.Beta1);
+        v = s.Beta2 * expAvgSq[i] + (1f - s.Beta2) * d * d;
+        expAvg[i] = m;
+        expAvgSq[i] = v;
+    }
+
     /// <summary>
     /// SGD: b ← g̃ on the first step, else b ← μb + (1 − τ)g̃ (μ = Momentum, τ = Dampening; skipped when μ = 0);
     /// d = g̃ + μb (Nesterov) or b; θ ← θ − Lr·d.
@@ -157,10 +167,7 @@ public static class OptimizerKernels
             float theta = p[i];
             if (s.Has(UpdateFlags.DecoupledDecay)) theta *= 1f - s.Lr * s.WeightDecay;
             float d = EffectiveGradient(g[i], theta, s);
-            float m = expAvg[i] + (d - expAvg[i]) * (1f - s.Beta1);
-            float v = s.Beta2 * expAvgSq[i] + (1f - s.Beta2) * d * d;
-            expAvg[i] = m;
-            expAvgSq[i] = v;
+            AdvanceMoments(expAvg, expAvgSq, i, d, s, out float m, out float v);
             if (s.Has(UpdateFlags.AmsGrad))
             {
                 v = XMath.Max(maxExpAvgSq[i], v);
@@ -197,10 +204,7 @@ public static class OptimizerKernels
         for (int i = GridStride.Start, step = GridStride.Step, end = p.IntLength; i < end; i += step)
         {
             float d = EffectiveGradient(g[i], p[i], s);
-            float m = expAvg[i] + (d - expAvg[i]) * (1f - s.Beta1);
-            float v = s.Beta2 * expAvgSq[i] + (1f - s.Beta2) * d * d;
-            expAvg[i] = m;
-            expAvgSq[i] = v;
+            AdvanceMoments(expAvg, expAvgSq, i, d, s, out float m, out float v);
             float denom = XMath.Sqrt(v / s.Alpha) + s.Eps;
             float theta = p[i] - s.C1 * d / denom;
             p[i] = theta - s.C2 * m / denom;
@@ -218,10 +222,7 @@ public static class OptimizerKernels
         for (int i = GridStride.Start, step = GridStride.Step, end = p.IntLength; i < end; i += step)
         {
             float d = EffectiveGradient(g[i], p[i], s);
-            float m = expAvg[i] + (d - expAvg[i]) * (1f - s.Beta1);
-            float v = s.Beta2 * expAvgSq[i] + (1f - s.Beta2) * d * d;
-            expAvg[i] = m;
-            expAvgSq[i] = v;
+            AdvanceMoments(expAvg, expAvgSq, i, d, s, out float m, out float v);
             float corrected = m / s.Alpha;
             p[i] -= s.Has(UpdateFlags.Rectified)
                 ? corrected * s.Lr * (s.C2 / (XMath.Sqrt(v) + s.Eps)) * s.C1
@@ -264,10 +265,7 @@ public static class OptimizerKernels
             {
                 float theta = p[i];
                 float d = EffectiveGradient(g[i], theta, s);
-                float m = s.Beta1 * expAvg[i] + (1f - s.Beta1) * d;
-                float v = s.Beta2 * expAvgSq[i] + (1f - s.Beta2) * d * d;
-                expAvg[i] = m;
-                expAvgSq[i] = v;
+                AdvanceMoments(expAvg, expAvgSq, i, d, s, out float m, out float v);
                 float r = m / s.C1 / (XMath.Sqrt(v / s.C2) + s.Eps) + s.WeightDecay * theta;
                 scratch[i] = r;
                 thetaSq += theta * theta;
@@ -275,16 +273,8 @@ public static class OptimizerKernels
             }
             shared[t] = thetaSq;
             shared[width + t] = rSq;
-            Group.Barrier();
-            for (int half = width / 2; half > 0; half /= 2)
-            {
-                if (t < half)
-                {
-                    shared[t] += shared[t + half];
-                    shared[width + t] += shared[width + t + half];
-                }
-                Group.Barrier();
-            }
+            GroupReduce.TreeSum(shared.SubView(0, width));
+            GroupReduce.TreeSum(shared.SubView(width, width));
             float thetaNorm = XMath.Sqrt(shared[0]), rNorm = XMath.Sqrt(shared[width]);
             float trust = thetaNorm > 0f && rNorm > 0f ? thetaNorm / rNorm : 1f;
             for (int i = from + t; i < to; i += width) p[i] -= s.Lr * trust * scratch[i];
@@ -307,12 +297,7 @@ public static class OptimizerKernels
             sum += d * d;
         }
         scratch[t] = sum;
-        Group.Barrier();
-        for (int half = Group.DimX / 2; half > 0; half /= 2)
-        {
-            if (t < half) scratch[t] += scratch[t + half];
-            Group.Barrier();
-        }
+        GroupReduce.TreeSum(scratch);
         if (t == 0) result[0] = scratch[0];
     }
 

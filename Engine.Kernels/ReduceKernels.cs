@@ -64,12 +64,7 @@ public static class ReduceKernels
         for (int i = t, step = Group.DimX, end = a.IntLength; i < end; i += step)
             sum += default(TTerm).Term(a[i], b[i]);
         scratch[t] = sum;
-        Group.Barrier();
-        for (int width = Group.DimX / 2; width > 0; width /= 2)
-        {
-            if (t < width) scratch[t] += scratch[t + width];
-            Group.Barrier();
-        }
+        GroupReduce.TreeSum(scratch);
         if (t == 0) result[0] = scale * scratch[0];
     }
 

@@ -18,7 +18,7 @@ namespace Engine.Optim;
 /// State: <c>exp_avg</c>, <c>exp_avg_sq</c>, <c>max_exp_avg_sq</c>. Cost: one fused launch per parameter
 /// group; the bias corrections are computed on the host.
 /// </summary>
-public class Adam : Optimizer
+public class Adam : AdaptiveMomentOptimizer
 {
     public Adam(IEnumerable<Tensor> parameters, float lr = 1e-3f, (float, float)? betas = null, float eps = 1e-8f,
         float weightDecay = 0f, bool amsgrad = false, bool maximize = false, float l1 = 0f)
@@ -34,23 +34,12 @@ public class Adam : Optimizer
 
     protected Adam(string name, IEnumerable<ParamGroup> groups, float lr, (float, float)? betas, float eps,
         float weightDecay, bool amsgrad, bool maximize, float l1)
-        : base(name, groups, lr, weightDecay, l1)
+        : base(name, groups, lr, betas ?? (0.9f, 0.999f), eps, weightDecay, maximize, l1, "exp_avg", "exp_avg_sq")
     {
-        var (b1, b2) = betas ?? (0.9f, 0.999f);
-        Beta1 = Hyper.UnitInterval("beta1", b1);
-        Beta2 = Hyper.UnitInterval("beta2", b2);
-        Eps = Hyper.Positive("eps", eps);
         AmsGrad = amsgrad;
-        Maximize = maximize;
-        AddState("exp_avg");
-        AddState("exp_avg_sq");
         if (amsgrad) AddState("max_exp_avg_sq");
     }
 
-    /// <summary>β₁; settable so that schedules such as <see cref="Schedules.OneCycleLR"/> can cycle it.</summary>
-    public float Beta1 { get; set; }
-    public float Beta2 { get; }
-    public float Eps { get; }
     public bool AmsGrad { get; }
 
     /// <summary>Whether weight decay is decoupled (AdamW) rather than added to the gradient.</summary>
@@ -58,9 +47,7 @@ public class Adam : Optimizer
 
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
     {
-        s.Beta1 = Beta1;
-        s.Beta2 = Beta2;
-        s.Eps = Eps;
+        s = WithMoments(s);
         s.C1 = (float)(group.Lr / (1 - Math.Pow(Beta1, StepCount)));
         s.C2 = (float)Math.Sqrt(1 - Math.Pow(Beta2, StepCount));
         if (AmsGrad) s.Flags |= (int)UpdateFlags.AmsGrad;

@@ -13,7 +13,7 @@ namespace Engine.Optim;
 /// </code>
 /// State: <c>exp_avg</c>, <c>exp_inf</c>. Cost: one fused launch per parameter group.
 /// </summary>
-public sealed class Adamax : Optimizer
+public sealed class Adamax : AdaptiveMomentOptimizer
 {
     public Adamax(IEnumerable<Tensor> parameters, float lr = 2e-3f, (float, float)? betas = null, float eps = 1e-8f,
         float weightDecay = 0f, bool maximize = false, float l1 = 0f)
@@ -23,26 +23,13 @@ public sealed class Adamax : Optimizer
 
     public Adamax(IEnumerable<ParamGroup> groups, float lr = 2e-3f, (float, float)? betas = null, float eps = 1e-8f,
         float weightDecay = 0f, bool maximize = false, float l1 = 0f)
-        : base("Adamax", groups, lr, weightDecay, l1)
+        : base("Adamax", groups, lr, betas ?? (0.9f, 0.999f), eps, weightDecay, maximize, l1, "exp_avg", "exp_inf")
     {
-        var (b1, b2) = betas ?? (0.9f, 0.999f);
-        Beta1 = Hyper.UnitInterval("beta1", b1);
-        Beta2 = Hyper.UnitInterval("beta2", b2);
-        Eps = Hyper.Positive("eps", eps);
-        Maximize = maximize;
-        AddState("exp_avg");
-        AddState("exp_inf");
     }
-
-    public float Beta1 { get; }
-    public float Beta2 { get; }
-    public float Eps { get; }
 
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
     {
-        s.Beta1 = Beta1;
-        s.Beta2 = Beta2;
-        s.Eps = Eps;
+        s = WithMoments(s);
         s.C1 = (float)(group.Lr / (1 - Math.Pow(Beta1, StepCount)));
         Kernels.AdamaxStep(p, g, State("exp_avg", group), State("exp_inf", group), s);
     }

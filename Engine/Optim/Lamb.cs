@@ -16,7 +16,7 @@ namespace Engine.Optim;
 /// State: <c>exp_avg</c>, <c>exp_avg_sq</c>. Cost: one launch per parameter group: one GPU group per tensor
 /// computes r, both norms (shared-memory reduction) and the update.
 /// </summary>
-public sealed class Lamb : Optimizer
+public sealed class Lamb : AdaptiveMomentOptimizer
 {
     private readonly TensorStorage scratch;
     private readonly MemoryBuffer1D<int, Stride1D.Dense>[] starts;
@@ -29,15 +29,8 @@ public sealed class Lamb : Optimizer
 
     public Lamb(IEnumerable<ParamGroup> groups, float lr = 1e-3f, (float, float)? betas = null, float eps = 1e-6f,
         float weightDecay = 0f, bool maximize = false, float l1 = 0f)
-        : base("Lamb", groups, lr, weightDecay, l1)
+        : base("Lamb", groups, lr, betas ?? (0.9f, 0.999f), eps, weightDecay, maximize, l1, "exp_avg", "exp_avg_sq")
     {
-        var (b1, b2) = betas ?? (0.9f, 0.999f);
-        Beta1 = Hyper.UnitInterval("beta1", b1);
-        Beta2 = Hyper.UnitInterval("beta2", b2);
-        Eps = Hyper.Positive("eps", eps);
-        Maximize = maximize;
-        AddState("exp_avg");
-        AddState("exp_avg_sq");
         scratch = new TensorStorage(Device, TotalElements);
         starts = ParamGroups.Select(group =>
         {
@@ -47,10 +40,6 @@ public sealed class Lamb : Optimizer
         }).ToArray();
     }
 
-    public float Beta1 { get; }
-    public float Beta2 { get; }
-    public float Eps { get; }
-
     protected override void ReleaseResources()
     {
         scratch.Release();
@@ -59,9 +48,7 @@ public sealed class Lamb : Optimizer
 
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
     {
-        s.Beta1 = Beta1;
-        s.Beta2 = Beta2;
-        s.Eps = Eps;
+        s = WithMoments(s);
         s.C1 = (float)(1 - Math.Pow(Beta1, StepCount));
         s.C2 = (float)(1 - Math.Pow(Beta2, StepCount));
         s.Flags |= (int)UpdateFlags.DecoupledDecay;

@@ -18,7 +18,7 @@ namespace Engine.Optim;
 /// upstream. The golden test compares with 1.13's code carrying that one-line fix (Golden/make_golden.py).
 /// State: <c>exp_avg</c>, <c>exp_avg_sq</c>, scalar <c>mu_product</c>. Cost: one fused launch per group.
 /// </summary>
-public sealed class NAdam : Optimizer
+public sealed class NAdam : AdaptiveMomentOptimizer
 {
     private double muProduct = 1.0;
 
@@ -30,21 +30,11 @@ public sealed class NAdam : Optimizer
 
     public NAdam(IEnumerable<ParamGroup> groups, float lr = 2e-3f, (float, float)? betas = null, float eps = 1e-8f,
         float weightDecay = 0f, float momentumDecay = 4e-3f, bool maximize = false, float l1 = 0f)
-        : base("NAdam", groups, lr, weightDecay, l1)
+        : base("NAdam", groups, lr, betas ?? (0.9f, 0.999f), eps, weightDecay, maximize, l1, "exp_avg", "exp_avg_sq")
     {
-        var (b1, b2) = betas ?? (0.9f, 0.999f);
-        Beta1 = Hyper.UnitInterval("beta1", b1);
-        Beta2 = Hyper.UnitInterval("beta2", b2);
-        Eps = Hyper.Positive("eps", eps);
         MomentumDecay = Hyper.NonNegative("momentumDecay", momentumDecay);
-        Maximize = maximize;
-        AddState("exp_avg");
-        AddState("exp_avg_sq");
     }
 
-    public float Beta1 { get; }
-    public float Beta2 { get; }
-    public float Eps { get; }
     public float MomentumDecay { get; }
 
     private double Mu(long t) => Beta1 * (1.0 - 0.5 * Math.Pow(0.96, t * (double)MomentumDecay));
@@ -54,9 +44,7 @@ public sealed class NAdam : Optimizer
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
     {
         double mu = Mu(StepCount), muNext = Mu(StepCount + 1);
-        s.Beta1 = Beta1;
-        s.Beta2 = Beta2;
-        s.Eps = Eps;
+        s = WithMoments(s);
         s.Alpha = (float)(1 - Math.Pow(Beta2, StepCount));
         s.C1 = (float)(group.Lr * (1 - mu) / (1 - muProduct));
         s.C2 = (float)(group.Lr * muNext / (1 - muProduct * muNext));

@@ -17,7 +17,7 @@ namespace Engine.Optim;
 /// </code>
 /// State: <c>exp_avg</c>, <c>exp_avg_sq</c>. Cost: one fused launch per parameter group (ρₜ and r on the host).
 /// </summary>
-public sealed class RAdam : Optimizer
+public sealed class RAdam : AdaptiveMomentOptimizer
 {
     public RAdam(IEnumerable<Tensor> parameters, float lr = 1e-3f, (float, float)? betas = null, float eps = 1e-8f,
         float weightDecay = 0f, bool maximize = false, float l1 = 0f)
@@ -27,20 +27,9 @@ public sealed class RAdam : Optimizer
 
     public RAdam(IEnumerable<ParamGroup> groups, float lr = 1e-3f, (float, float)? betas = null, float eps = 1e-8f,
         float weightDecay = 0f, bool maximize = false, float l1 = 0f)
-        : base("RAdam", groups, lr, weightDecay, l1)
+        : base("RAdam", groups, lr, betas ?? (0.9f, 0.999f), eps, weightDecay, maximize, l1, "exp_avg", "exp_avg_sq")
     {
-        var (b1, b2) = betas ?? (0.9f, 0.999f);
-        Beta1 = Hyper.UnitInterval("beta1", b1);
-        Beta2 = Hyper.UnitInterval("beta2", b2);
-        Eps = Hyper.Positive("eps", eps);
-        Maximize = maximize;
-        AddState("exp_avg");
-        AddState("exp_avg_sq");
     }
-
-    public float Beta1 { get; }
-    public float Beta2 { get; }
-    public float Eps { get; }
 
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
     {
@@ -48,9 +37,7 @@ public sealed class RAdam : Optimizer
         double bc1 = 1 - Math.Pow(Beta1, t), bc2 = 1 - Math.Pow(Beta2, t);
         double rhoInf = 2 / (1 - (double)Beta2) - 1;
         double rhoT = rhoInf - 2 * t * Math.Pow(Beta2, t) / bc2;
-        s.Beta1 = Beta1;
-        s.Beta2 = Beta2;
-        s.Eps = Eps;
+        s = WithMoments(s);
         s.Alpha = (float)bc1;
         if (rhoT > 5)
         {
