@@ -116,6 +116,21 @@ public static class ElementwiseKernels
         }
     }
 
+    /// <summary>
+    /// Inverted dropout: y[i] = x[i]·keep(i)/(1 − p) with keep(i) = [u(seed, i) ≥ p]. Backward calls it again on
+    /// dy with the same seed (the mask is recomputed, never stored): dx[i] += dy[i]·keep(i)/(1 − p) when
+    /// <paramref name="accumulate"/> ≠ 0.
+    /// </summary>
+    public static void Dropout(ArrayView<float> x, ArrayView<float> y, uint seed, float p, int accumulate)
+    {
+        float scale = 1f / (1f - p);
+        for (int i = GridStride.Start, step = GridStride.Step, end = x.IntLength; i < end; i += step)
+        {
+            float kept = Unit(seed, (uint)i) >= p ? x[i] * scale : 0f;
+            y[i] = accumulate != 0 ? y[i] + kept : kept;
+        }
+    }
+
     /// <summary>hash(seed, k) mapped to [0, 1) with 24 bits of precision.</summary>
     public static float Unit(uint seed, uint k)
     {
@@ -160,6 +175,11 @@ public static class ElementwiseKernels
         bool accumulate) =>
         k.Load<ArrayView<float>, ArrayView<float>, int, int, int>(Transpose)(
             k.ForItems(x.Length), x, y, rows, cols, accumulate ? 1 : 0);
+
+    public static void Dropout(this KernelContext k, ArrayView<float> x, ArrayView<float> y, uint seed, float p,
+        bool accumulate) =>
+        k.Load<ArrayView<float>, ArrayView<float>, uint, float, int>(Dropout)(
+            k.ForItems(x.Length), x, y, seed, p, accumulate ? 1 : 0);
 
     public static void Random(this KernelContext k, ArrayView<float> y, uint seed, float low, float high,
         bool normal) =>

@@ -27,6 +27,36 @@ public sealed partial class Tensor
         });
     }
 
+    /// <summary>
+    /// x·Wᵀ (+ b), PyTorch's <c>F.linear</c>: x [m, in], weight [out, in] (PyTorch's layout), bias [out] or null.
+    /// Forward reads W transposed in place; backward: dx += dy·W, dW += dyᵀ·x, db += Σ_rows dy.
+    /// </summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    {
+        CheckOperands("linear", bias == null ? new[] { x, weight } : new[] { x, weight, bias });
+        if (x.Rank != 2 || weight.Rank != 2 || x.shape[1] != weight.shape[1])
+            throw new ArgumentException(
+                $"linear: input {Shapes.Format(x.shape)} and weight {Shapes.Format(weight.shape)} are not " +
+                "[m, in] and [out, in].");
+        if (bias != null && (bias.Rank != 1 || bias.shape[0] != weight.shape[0]))
+            throw new ArgumentException(
+                $"linear: bias {Shapes.Format(bias.shape)} does not match weight {Shapes.Format(weight.shape)} ([out]).");
+        int m = x.shape[0], inputs = x.shape[1], outputs = weight.shape[0];
+        var y = Uninitialized(x.Device, new[] { m, outputs });
+        var k = x.Kernels;
+        k.MatMul<AsStored, AsTransposed>(x.View, weight.View, y.View, m, outputs, inputs, accumulate: false);
+        var product = Record(y, "linear", new[] { x, weight }, dy =>
+        {
+            if (x.requiresGrad) k.MatMul<AsStored, AsStored>(dy, weight.View, x.GradTarget(), m, inputs, outputs, true);
+            if (weight.requiresGrad)
+                k.MatMul<AsTransposed, AsStored>(dy, x.View, weight.GradTarget(), outputs, inputs, m, true);
+        });
+        if (bias == null) return product;
+        var withBias = product + bias;
+        if (withBias.GradFn == null) product.Dispose(); // nothing will read it again (inference)
+        return withBias;
+    }
+
     /// <summary>The transpose of a 2-D tensor (a new tensor).</summary>
     public Tensor Transpose()
     {

@@ -1,0 +1,51 @@
+namespace Engine.Nn;
+
+/// <summary>ReLU as a module (<c>torch.nn.ReLU</c>).</summary>
+public sealed class Relu : Module
+{
+    public override Tensor Forward(Tensor input) => input.Relu();
+}
+
+/// <summary>LeakyReLU as a module (<c>torch.nn.LeakyReLU</c>, slope 0.01 by default).</summary>
+public sealed class LeakyRelu : Module
+{
+    public LeakyRelu(float negativeSlope = 0.01f) => NegativeSlope = negativeSlope;
+
+    public float NegativeSlope { get; }
+
+    public override Tensor Forward(Tensor input) => input.LeakyRelu(NegativeSlope);
+}
+
+/// <summary>Sigmoid as a module.</summary>
+public sealed class Sigmoid : Module
+{
+    public override Tensor Forward(Tensor input) => input.Sigmoid();
+}
+
+/// <summary>Tanh as a module.</summary>
+public sealed class Tanh : Module
+{
+    public override Tensor Forward(Tensor input) => input.Tanh();
+}
+
+/// <summary>GELU (tanh form) as a module (<c>torch.nn.GELU(approximate="tanh")</c>).</summary>
+public sealed class Gelu : Module
+{
+    public override Tensor Forward(Tensor input) => input.Gelu();
+}
+
+/// <summary>Softplus as a module.</summary>
+public sealed class Softplus : Module
+{
+    public override Tensor Forward(Tensor input) => input.Softplus();
+}
+
+/// <summary>Softmax along an axis as a module.</summary>
+public sealed class Softmax : Module
+{
+    public Softmax(int axis = -1) => Axis = axis;
+
+    public int Axis { get; }
+
+    public override Tensor Forward(Tensor input) => input.Softmax(Axis);
+}
