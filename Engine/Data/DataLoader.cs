@@ -1,0 +1,85 @@
+namespace Engine.Data;
+
+/// <summary>One mini-batch on the device: features [n, d], and labels (host, for the loss's check) or targets.</summary>
+public sealed class Batch : IDisposable
+{
+    public Batch(Tensor features, int[]? labels, Tensor? targets, int[] indices)
+    {
+        Features = features;
+        Labels = labels;
+        Targets = targets;
+        Indices = indices;
+    }
+
+    public Tensor Features { get; }
+    public int[]? Labels { get; }
+    public Tensor? Targets { get; }
+
+    /// <summary>The dataset rows in this batch, in order.</summary>
+    public int[] Indices { get; }
+
+    public int Count => Indices.Length;
+
+    public void Dispose()
+    {
+        Features.Dispose();
+        Targets?.Dispose();
+    }
+}
+
+/// <summary>
+/// Iterates a <see cref="Dataset"/> in mini-batches: seeded shuffling (a new permutation each epoch), batch size,
+/// drop-last. Each batch's rows are gathered on the host and uploaded with one copy per tensor (never one per
+/// sample). Batch size = dataset size is full-batch training.
+/// </summary>
+public sealed class DataLoader
+{
+    private int epoch;
+
+    public DataLoader(Device device, Dataset dataset, int batchSize, bool shuffle = true, bool dropLast = false,
+        int seed = 0)
+    {
+        Device = device ?? throw new ArgumentNullException(nameof(device));
+        Dataset = dataset ?? throw new ArgumentNullException(nameof(dataset));
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), $"batchSize must be ≥ 1, got {batchSize}.");
+        BatchSize = batchSize;
+        Shuffle = shuffle;
+        DropLast = dropLast;
+        Seed = seed;
+    }
+
+    public Device Device { get; }
+    public Dataset Dataset { get; }
+    public int BatchSize { get; }
+    public bool Shuffle { get; }
+    public bool DropLast { get; }
+    public int Seed { get; }
+
+    /// <summary>Batches per epoch.</summary>
+    public int BatchCount => DropLast ? Dataset.Count / BatchSize : (Dataset.Count + BatchSize - 1) / BatchSize;
+
+    /// <summary>The batches of the next epoch (dispose each, or iterate inside a <see cref="DisposeScope"/>).</summary>
+    public IEnumerable<Batch> NextEpoch()
+    {
+        var order = Shuffle ? Dataset.Permutation(Dataset.Count, unchecked(Seed * 7919 + epoch)) : Enumerable.Range(0, Dataset.Count).ToArray();
+        epoch++;
+        for (int b = 0; b < BatchCount; b++)
+        {
+            int start = b * BatchSize, n = Math.Min(BatchSize, Dataset.Count - start);
+            var indices = order[start..(start + n)];
+            yield return Gather(indices);
+        }
+    }
+
+    private Batch Gather(int[] indices)
+    {
+        var d = Dataset;
+        var x = new float[indices.Length * d.FeatureCount];
+        for (int r = 0; r < indices.Length; r++) Array.Copy(d.Features, indices[r] * d.FeatureCount, x, r * d.FeatureCount, d.FeatureCount);
+        var features = Tensor.FromArray(Device, x, new[] { indices.Length, d.FeatureCount });
+        if (d.Labels != null) return new Batch(features, indices.Select(i => d.Labels[i]).ToArray(), null, indices);
+        var y = new float[indices.Length * d.TargetCount];
+        for (int r = 0; r < indices.Length; r++) Array.Copy(d.Targets!, indices[r] * d.TargetCount, y, r * d.TargetCount, d.TargetCount);
+        return new Batch(features, null, Tensor.FromArray(Device, y, new[] { indices.Length, d.TargetCount }), indices);
+    }
+}

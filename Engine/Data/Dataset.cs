@@ -1,0 +1,136 @@
+namespace Engine.Data;
+
+/// <summary>
+/// An in-memory dataset on the host: row-major features [Count, FeatureCount] and either class labels
+/// (<see cref="Labels"/>) or regression targets [Count, TargetCount] (<see cref="Targets"/>).
+/// </summary>
+public sealed class Dataset
+{
+    private Dataset(float[] features, int featureCount, int[]? labels, float[]? targets, int targetCount)
+    {
+        if (featureCount < 1) throw new ArgumentOutOfRangeException(nameof(featureCount), "featureCount must be ≥ 1.");
+        if (features.Length % featureCount != 0)
+            throw new ArgumentException($"dataset: {features.Length} feature values do not split into rows of {featureCount}.");
+        Count = features.Length / featureCount;
+        if (labels != null && labels.Length != Count)
+            throw new ArgumentException($"dataset: {Count} rows of features but {labels.Length} labels.");
+        if (targets != null && targets.Length != Count * targetCount)
+            throw new ArgumentException($"dataset: {Count} rows of features but {targets.Length} target values " +
+                                        $"({targetCount} per row expected).");
+        Features = features;
+        FeatureCount = featureCount;
+        Labels = labels;
+        Targets = targets;
+        TargetCount = targetCount;
+    }
+
+    /// <summary>A classification set: labels are class indices.</summary>
+    public static Dataset WithLabels(float[] features, int featureCount, int[] labels) =>
+        new(features, featureCount, labels ?? throw new ArgumentNullException(nameof(labels)), null, 0);
+
+    /// <summary>A regression set: targetCount values per row.</summary>
+    public static Dataset WithTargets(float[] features, int featureCount, float[] targets, int targetCount = 1) =>
+        new(features, featureCount, null, targets ?? throw new ArgumentNullException(nameof(targets)), targetCount);
+
+    public int Count { get; }
+    public int FeatureCount { get; }
+    public float[] Features { get; }
+    public int[]? Labels { get; }
+    public float[]? Targets { get; }
+    public int TargetCount { get; }
+
+    /// <summary>Number of classes (max label + 1) of a classification set.</summary>
+    public int ClassCount => Labels == null ? 0 : Labels.Max() + 1;
+
+    /// <summary>The rows at <paramref name="indices"/>, in that order.</summary>
+    public Dataset Subset(IReadOnlyList<int> indices)
+    {
+        var features = new float[indices.Count * FeatureCount];
+        int[]? labels = Labels == null ? null : new int[indices.Count];
+        float[]? targets = Targets == null ? null : new float[indices.Count * TargetCount];
+        for (int r = 0; r < indices.Count; r++)
+        {
+            int i = indices[r];
+            if ((uint)i >= Count) throw new ArgumentOutOfRangeException(nameof(indices), $"subset: row {i} outside [0, {Count}).");
+            Array.Copy(Features, i * FeatureCount, features, r * FeatureCount, FeatureCount);
+            if (labels != null) labels[r] = Labels![i];
+            if (targets != null) Array.Copy(Targets!, i * TargetCount, targets, r * TargetCount, TargetCount);
+        }
+        return new Dataset(features, FeatureCount, labels, targets, TargetCount);
+    }
+
+    /// <summary>Shuffles the rows with <paramref name="seed"/> and cuts them by the given fractions (e.g. 0.8, 0.2).</summary>
+    public Dataset[] Split(int seed, params double[] fractions)
+    {
+        if (fractions.Length == 0 || fractions.Any(f => f < 0) || Math.Abs(fractions.Sum() - 1) > 1e-9)
+            throw new ArgumentException($"split: fractions must be ≥ 0 and sum to 1, got {string.Join(", ", fractions)}.");
+        var order = Permutation(Count, seed);
+        var parts = new Dataset[fractions.Length];
+        int start = 0;
+        for (int k = 0; k < fractions.Length; k++)
+        {
+            int end = k == fractions.Length - 1 ? Count : start + (int)Math.Round(fractions[k] * Count);
+            parts[k] = Subset(order[start..end]);
+            start = end;
+        }
+        return parts;
+    }
+
+    /// <summary>A seeded Fisher–Yates permutation of 0..n−1.</summary>
+    public static int[] Permutation(int n, int seed)
+    {
+        var order = Enumerable.Range(0, n).ToArray();
+        var rng = new Random(seed);
+        for (int i = n - 1; i > 0; i--)
+        {
+            int j = rng.Next(i + 1);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        return order;
+    }
+}
+
+/// <summary>
+/// Per-feature standardisation x' = (x − μ)/σ with μ, σ fitted on one set (the training set) and applied to
+/// others; a constant feature (σ = 0) is only centred.
+/// </summary>
+public sealed class Standardizer
+{
+    private Standardizer(float[] mean, float[] std)
+    {
+        Mean = mean;
+        Std = std;
+    }
+
+    public float[] Mean { get; }
+    public float[] Std { get; }
+
+    public static Standardizer Fit(Dataset data)
+    {
+        int d = data.FeatureCount;
+        var mean = new double[d];
+        var sq = new double[d];
+        for (int r = 0; r < data.Count; r++)
+            for (int j = 0; j < d; j++) mean[j] += data.Features[r * d + j];
+        for (int j = 0; j < d; j++) mean[j] /= Math.Max(1, data.Count);
+        for (int r = 0; r < data.Count; r++)
+            for (int j = 0; j < d; j++) sq[j] += Math.Pow(data.Features[r * d + j] - mean[j], 2);
+        return new Standardizer(mean.Select(v => (float)v).ToArray(),
+            sq.Select(v => (float)Math.Sqrt(v / Math.Max(1, data.Count))).ToArray());
+    }
+
+    public Dataset Transform(Dataset data)
+    {
+        if (data.FeatureCount != Mean.Length)
+            throw new ArgumentException($"standardize: fitted on {Mean.Length} features, got {data.FeatureCount}.");
+        var x = new float[data.Features.Length];
+        for (int i = 0; i < x.Length; i++)
+        {
+            int j = i % Mean.Length;
+            x[i] = Std[j] > 0 ? (data.Features[i] - Mean[j]) / Std[j] : data.Features[i] - Mean[j];
+        }
+        return data.Labels != null
+            ? Dataset.WithLabels(x, data.FeatureCount, data.Labels)
+            : Dataset.WithTargets(x, data.FeatureCount, data.Targets!, data.TargetCount);
+    }
+}
