@@ -122,3 +122,25 @@ public class DataTests
         Assert.Throws<ArgumentException>(() => d.Split(1, 0.5, 0.6));
     }
 }
+
+public class BundledMnistTests
+{
+    [Fact]
+    public void The_bundled_subset_is_8000_training_and_2000_test_digits_of_every_class()
+    {
+        string dir = Path.Combine(AppContext.BaseDirectory, "BundledData");
+        var train = IdxLoader.LoadMnist(Path.Combine(dir, "train-images-idx3-ubyte.gz"), Path.Combine(dir, "train-labels-idx1-ubyte.gz"));
+        var test = IdxLoader.LoadMnist(Path.Combine(dir, "t10k-images-idx3-ubyte.gz"), Path.Combine(dir, "t10k-labels-idx1-ubyte.gz"));
+        Assert.Equal((8000, 784), (train.Count, train.FeatureCount));
+        Assert.Equal((2000, 784), (test.Count, test.FeatureCount));
+        foreach (var set in new[] { train, test })
+        {
+            var perClass = set.Labels!.GroupBy(l => l).ToDictionary(g => g.Key, g => g.Count());
+            Assert.Equal(Enumerable.Range(0, 10), perClass.Keys.OrderBy(k => k));
+            Assert.All(perClass.Values, c => Assert.InRange(c, set.Count / 20, set.Count / 5));
+            Assert.All(set.Features, v => Assert.InRange(v, 0f, 1f));
+            double ink = set.Features.Average(v => (double)v);
+            Assert.InRange(ink, 0.09, 0.17); // real MNIST digits cover ~13% of the frame on average
+        }
+    }
+}
