@@ -1,0 +1,160 @@
+using System.Diagnostics;
+using Engine.Data;
+using Engine.Metrics;
+using Engine.Nn;
+using Engine.Optim;
+
+namespace Engine.Training;
+
+/// <summary>The loss of a batch's predictions, e.g. <see cref="Trainer.CrossEntropy"/> or <see cref="Trainer.Mse"/>.</summary>
+public delegate Tensor BatchLoss(Tensor predictions, Batch batch);
+
+/// <summary>
+/// Mini-batch training (Keras-like <c>Fit</c>): epochs of shuffled batches through forward, loss, backward and
+/// one optimizer step; batch size = dataset size is full-batch gradient descent. Per epoch it records the mean
+/// training loss (and accuracy for classification), evaluates a validation set, steps schedules, applies early
+/// stopping and calls the callbacks. A loss that becomes NaN or ±∞ stops training with an error naming the
+/// epoch and step. Each step reads one scalar (the loss) back to the host; a step's tensors live in a
+/// <see cref="DisposeScope"/>, so device memory stays flat.
+/// </summary>
+public static class Trainer
+{
+    /// <summary>Softmax cross-entropy against the batch's class labels.</summary>
+    public static readonly BatchLoss CrossEntropy = (p, b) =>
+        Loss.CrossEntropy(p, b.Labels ?? throw new InvalidOperationException("cross-entropy needs a dataset with labels."));
+
+    /// <summary>Mean squared error against the batch's regression targets.</summary>
+    public static readonly BatchLoss Mse = (p, b) =>
+        Loss.Mse(p, b.Targets ?? throw new InvalidOperationException("MSE needs a dataset with targets."));
+
+    public static History Fit(Module model, BatchLoss loss, Optimizer optimizer, Dataset train, TrainerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(loss);
+        ArgumentNullException.ThrowIfNull(optimizer);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Epochs < 1) throw new ArgumentOutOfRangeException(nameof(options), $"Epochs must be ≥ 1, got {options.Epochs}.");
+        if (!(options.ValidationFraction >= 0 && options.ValidationFraction < 1))
+            throw new ArgumentOutOfRangeException(nameof(options), $"ValidationFraction must be in [0, 1), got {options.ValidationFraction}.");
+
+        var validation = options.Validation;
+        if (validation == null && options.ValidationFraction > 0)
+        {
+            var parts = train.Split(options.Seed, 1 - options.ValidationFraction, options.ValidationFraction);
+            (train, validation) = (parts[0], parts[1]);
+        }
+        var device = optimizer.Device;
+        int batchSize = options.BatchSize <= 0 || options.BatchSize >= train.Count ? train.Count : options.BatchSize;
+        var loader = new DataLoader(device, train, batchSize, options.Shuffle, options.DropLast, options.Seed);
+        var parameters = model.Parameters().ToList();
+        var history = new History();
+        double best = double.PositiveInfinity;
+        int sinceBest = 0;
+        float[][]? bestWeights = null;
+        bool classification = train.Labels != null;
+
+        for (int epoch = 1; epoch <= options.Epochs; epoch++)
+        {
+            var clock = Stopwatch.StartNew();
+            model.Train();
+            double lossSum = 0;
+            long rows = 0, hits = 0;
+            int step = 0;
+            foreach (var batch in loader.NextEpoch())
+            {
+                step++;
+                using var scope = new DisposeScope();
+                using (batch)
+                {
+                    var predictions = model.Forward(batch.Features);
+                    var l = loss(predictions, batch);
+                    float value = l.Item();
+                    if (!float.IsFinite(value))
+                        throw new InvalidOperationException(
+                            $"Training diverged: the loss is {value} at epoch {epoch}, step {step} " +
+                            $"(lr {optimizer.Lr}). Lower the learning rate or clip gradients.");
+                    l.Backward();
+                    optimizer.Step();
+                    optimizer.ZeroGrad();
+                    lossSum += value * batch.Count;
+                    rows += batch.Count;
+                    if (classification)
+                    {
+                        var predicted = Classification.ArgMax(predictions.ToArray(), predictions.Shape[1]);
+                        for (int i = 0; i < predicted.Length; i++) if (predicted[i] == batch.Labels![i]) hits++;
+                    }
+                    if (options.StepSchedulePerBatch) options.Schedule?.Step();
+                    options.OnBatchEnd?.Invoke(new TrainingProgress(epoch, step, loader.BatchCount, value));
+                }
+            }
+            if (!options.StepSchedulePerBatch) options.Schedule?.Step();
+
+            double? valLoss = null, valAccuracy = null;
+            if (validation != null) (valLoss, valAccuracy) = Evaluate(model, loss, validation, device, batchSize);
+            double trainLoss = lossSum / Math.Max(1, rows);
+            options.Plateau?.Step(valLoss ?? trainLoss);
+            var record = new EpochRecord(epoch, trainLoss, classification ? (double)hits / Math.Max(1, rows) : null,
+                valLoss, valAccuracy, optimizer.Lr, clock.Elapsed.TotalSeconds);
+            history.Epochs.Add(record);
+            options.OnEpochEnd?.Invoke(record);
+
+            if (options.EarlyStopping is { } stop)
+            {
+                double monitored = valLoss ?? trainLoss;
+                if (monitored < best - stop.MinDelta)
+                {
+                    best = monitored;
+                    sinceBest = 0;
+                    history.BestEpoch = epoch;
+                    if (stop.RestoreBestWeights) bestWeights = parameters.Select(p => p.ToArray()).ToArray();
+                }
+                else if (++sinceBest >= stop.Patience)
+                {
+                    history.StoppedEarly = epoch < options.Epochs;
+                    break;
+                }
+            }
+        }
+        if (bestWeights != null)
+        {
+            using (Autograd.NoGrad())
+                for (int i = 0; i < parameters.Count; i++) parameters[i].CopyFrom(bestWeights[i]);
+        }
+        return history;
+    }
+
+    /// <summary>Mean loss (and accuracy for classification) of the model on a dataset, in eval mode, without a graph.</summary>
+    public static (double Loss, double? Accuracy) Evaluate(Module model, BatchLoss loss, Dataset data, Device device,
+        int batchSize = 256)
+    {
+        bool wasTraining = model.Training;
+        model.Eval();
+        try
+        {
+            var loader = new DataLoader(device, data, Math.Max(1, Math.Min(batchSize, data.Count)), shuffle: false);
+            double sum = 0;
+            long hits = 0;
+            using (Autograd.NoGrad())
+            {
+                foreach (var batch in loader.NextEpoch())
+                {
+                    using var scope = new DisposeScope();
+                    using (batch)
+                    {
+                        var predictions = model.Forward(batch.Features);
+                        sum += loss(predictions, batch).Item() * batch.Count;
+                        if (data.Labels == null) continue;
+                        var predicted = Classification.ArgMax(predictions.ToArray(), predictions.Shape[1]);
+                        for (int i = 0; i < predicted.Length; i++) if (predicted[i] == batch.Labels![i]) hits++;
+                    }
+                }
+            }
+            return (sum / data.Count, data.Labels == null ? null : (double)hits / data.Count);
+        }
+        finally
+        {
+            model.Train(wasTraining);
+        }
+    }
+}

@@ -1,0 +1,44 @@
+using Engine.Optim.Schedules;
+
+namespace Engine.Training;
+
+/// <summary>Early stopping on the validation loss (Keras's EarlyStopping).</summary>
+/// <param name="Patience">epochs without an improvement of more than <paramref name="MinDelta"/> before stopping.</param>
+/// <param name="MinDelta">the smallest decrease of the monitored loss that counts as an improvement.</param>
+/// <param name="RestoreBestWeights">put back the parameters of the best epoch when stopping or finishing.</param>
+public sealed record EarlyStopping(int Patience = 5, double MinDelta = 0, bool RestoreBestWeights = true);
+
+/// <summary>Settings of <see cref="Trainer.Fit"/>.</summary>
+public sealed class TrainerOptions
+{
+    public int Epochs { get; init; } = 10;
+
+    /// <summary>Rows per step; 0 or ≥ the dataset's size means full-batch gradient descent.</summary>
+    public int BatchSize { get; init; } = 32;
+
+    public bool Shuffle { get; init; } = true;
+
+    public bool DropLast { get; init; }
+
+    public int Seed { get; init; }
+
+    /// <summary>A held-out set evaluated after every epoch.</summary>
+    public Data.Dataset? Validation { get; init; }
+
+    /// <summary>Alternatively, the fraction of the training set held out (seeded split), in [0, 1).</summary>
+    public double ValidationFraction { get; init; }
+
+    public EarlyStopping? EarlyStopping { get; init; }
+
+    /// <summary>A schedule stepped after every epoch, or after every batch with <see cref="StepSchedulePerBatch"/>.</summary>
+    public LrScheduler? Schedule { get; init; }
+
+    public bool StepSchedulePerBatch { get; init; }
+
+    /// <summary>Stepped with the epoch's validation loss (or training loss without validation).</summary>
+    public ReduceLROnPlateau? Plateau { get; init; }
+
+    public Action<EpochRecord>? OnEpochEnd { get; init; }
+
+    public Action<TrainingProgress>? OnBatchEnd { get; init; }
+}
