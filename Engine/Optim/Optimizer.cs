@@ -15,6 +15,7 @@ public abstract class Optimizer : IDisposable
     private readonly List<ParamGroup> groups;
     private readonly List<Tensor> parameters;
     private readonly Dictionary<string, TensorStorage> state = new();
+    private readonly Dictionary<string, float> stateInitialValues = new();
     private readonly TensorStorage flatParameters;
     private readonly TensorStorage flatGradients;
     private bool disposed;
@@ -140,6 +141,19 @@ public abstract class Optimizer : IDisposable
         Device.Kernels.Fill(flatGradients.View.SubView(0, TotalElements), 0f);
     }
 
+    /// <summary>
+    /// Forgets everything learned about the gradients: state buffers back to their initial values and the step
+    /// count to 0 (one fill per buffer; e.g. a reaction to concept drift). Parameters and lrs are kept.
+    /// </summary>
+    public void ResetState()
+    {
+        ThrowIfDisposed();
+        foreach (var (name, buffer) in state)
+            Kernels.Fill(buffer.View.SubView(0, TotalElements), stateInitialValues[name]);
+        StepCount = 0;
+        LoadScalars(new Dictionary<string, double>());
+    }
+
     /// <summary>Reads the optimizer's state back to the host (synchronizes).</summary>
     public OptimizerState GetState()
     {
@@ -221,6 +235,7 @@ public abstract class Optimizer : IDisposable
         var buffer = new TensorStorage(Device, TotalElements);
         Kernels.Fill(buffer.View.SubView(0, TotalElements), initial);
         state[name] = buffer;
+        stateInitialValues[name] = initial;
     }
 
     /// <summary>The slice of state buffer <paramref name="name"/> that belongs to <paramref name="group"/>.</summary>

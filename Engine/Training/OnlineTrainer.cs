@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using Engine.Drift;
+using Engine.Nn;
+using Engine.Optim;
+
+namespace Engine.Training;
+
+/// <summary>One sample of a stream: features, and a class label or regression targets.</summary>
+public sealed record Sample(float[] Features, int? Label = null, float[]? Target = null);
+
+/// <summary>What an online trainer does when its detector reports a change.</summary>
+public enum DriftReaction
+{
+    /// <summary>Only raise <see cref="OnlineTrainer.DriftDetected"/>.</summary>
+    None,
+
+    /// <summary>Also reset the optimizer's state (moments, accumulators).</summary>
+    ResetOptimizerState,
+
+    /// <summary>Also multiply every group's lr by <see cref="OnlineTrainer.LrBoost"/>.</summary>
+    RaiseLearningRate,
+}
+
+/// <summary>A detected change: the sample index (0-based) and the detector.</summary>
+public sealed record DriftEvent(long Sample, string Detector);
+
+/// <summary>
+/// Per-sample online training over a (possibly endless) stream, with progressive validation as River and
+/// Vowpal Wabbit report it: each sample is first predicted and scored, then learned from with a batch-1
+/// forward/backward/step. Keeps cumulative and sliding-window loss and accuracy, feeds each sample's loss to an
+/// optional drift detector, and measures samples/s.
+/// </summary>
+/// <remarks>
+/// A step allocates no device memory (the input tensor is reused and the step runs in a
+/// <see cref="DisposeScope"/> over the pool) and reads back one small tensor, the prediction (C scores or the
+/// regression outputs), from which the score and the loss are computed on the host.
+/// </remarks>
+public sealed class OnlineTrainer : IDisposable
+{
+    private readonly Module model;
+    private readonly Optimizer optimizer;
+    private readonly Queue<(double Loss, bool Hit)> recent = new();
+    private Tensor? input;
+    private double windowLoss;
+    private int windowHits;
+
+    public OnlineTrainer(Module model, Optimizer optimizer, IDriftDetector? detector = null,
+        DriftReaction reaction = DriftReaction.None, int window = 500, float lrBoost = 2f)
+    {
+        this.model = model ?? throw new ArgumentNullException(nameof(model));
+        this.optimizer = optimizer ?? throw new ArgumentNullException(nameof(optimizer));
+        if (window < 1) throw new ArgumentOutOfRangeException(nameof(window), $"window must be ≥ 1, got {window}.");
+        Detector = detector;
+        Reaction = reaction;
+        Window = window;
+        LrBoost = lrBoost;
+    }
+
+    public IDriftDetector? Detector { get; }
+    public DriftReaction Reaction { get; }
+    public int Window { get; }
+    public float LrBoost { get; }
+
+    public event Action<DriftEvent>? DriftDetected;
+
+    public long Samples { get; private set; }
+    public double CumulativeLoss { get; private set; }
+    public long CumulativeHits { get; private set; }
+
+    /// <summary>Progressive (predict-then-learn) accuracy over every sample so far.</summary>
+    public double ProgressiveAccuracy => Samples == 0 ? 0 : (double)CumulativeHits / Samples;
+
+    public double MeanLoss => Samples == 0 ? 0 : CumulativeLoss / Samples;
+
+    /// <summary>Accuracy over the last <see cref="Window"/> samples.</summary>
+    public double WindowAccuracy => recent.Count == 0 ? 0 : (double)windowHits / recent.Count;
+
+    public double WindowLoss => recent.Count == 0 ? 0 : windowLoss / recent.Count;
+
+    public List<DriftEvent> Drifts { get; } = new();
+
+    public double SamplesPerSecond { get; private set; }
+
+    private readonly Stopwatch clock = new();
+
+    /// <summary>Predicts, scores, then learns from one sample. Returns the prediction's loss.</summary>
+    public double Learn(Sample sample)
+    {
+        ArgumentNullException.ThrowIfNull(sample);
+        clock.Start();
+        var device = optimizer.Device;
+        if (input == null || input.Numel != sample.Features.Length)
+        {
+            input?.Dispose();
+            input = Tensor.Zeros(device, new[] { 1, sample.Features.Length });
+        }
+        input.CopyFrom(sample.Features);
+        double loss;
+        bool hit;
+        using (var scope = new DisposeScope())
+        {
+            var prediction = model.Forward(input);
+            var scores = prediction.ToArray();
+            Tensor l;
+            if (sample.Label is int label)
+            {
+                if ((uint)label >= scores.Length)
+                    throw new ArgumentOutOfRangeException(nameof(sample),
+                        $"online: sample {Samples} has label {label}, outside [0, {scores.Length}).");
+                double max = scores.Max();
+                double logSum = max + Math.Log(scores.Sum(s => Math.Exp(s - max)));
+                loss = logSum - scores[label];
+                hit = Metrics.Classification.ArgMax(scores, scores.Length)[0] == label;
+                l = Loss.CrossEntropy(prediction, new[] { label });
+            }
+            else
+            {
+                var target = sample.Target ?? throw new ArgumentException($"online: sample {Samples} has neither label nor target.");
+                if (target.Length != scores.Length)
+                    throw new ArgumentException($"online: sample {Samples} has {target.Length} targets, the model {scores.Length} outputs.");
+                loss = scores.Zip(target, (p, y) => (double)(p - y) * (p - y)).Average();
+                hit = false;
+                l = Loss.Mse(prediction, Tensor.FromArray(device, target, new[] { 1, target.Length }));
+            }
+            if (!double.IsFinite(loss))
+                throw new InvalidOperationException($"Online training diverged: loss {loss} at sample {Samples}.");
+            l.Backward();
+            optimizer.Step();
+            optimizer.ZeroGrad();
+        }
+        Record(loss, hit);
+        clock.Stop();
+        SamplesPerSecond = Samples / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+        return loss;
+    }
+
+    /// <summary>Learns from every sample of the stream (stops when it ends, or after <paramref name="limit"/>).</summary>
+    public void Run(IEnumerable<Sample> stream, long limit = long.MaxValue)
+    {
+        foreach (var sample in stream)
+        {
+            if (Samples >= limit) break;
+            Learn(sample);
+        }
+    }
+
+    public async Task RunAsync(IAsyncEnumerable<Sample> stream, long limit = long.MaxValue,
+        CancellationToken cancellation = default)
+    {
+        await foreach (var sample in stream.WithCancellation(cancellation))
+        {
+            if (Samples >= limit) break;
+            Learn(sample);
+        }
+    }
+
+    public void Dispose() => input?.Dispose();
+
+    private void Record(double loss, bool hit)
+    {
+        CumulativeLoss += loss;
+        if (hit) CumulativeHits++;
+        recent.Enqueue((loss, hit));
+        windowLoss += loss;
+        if (hit) windowHits++;
+        if (recent.Count > Window)
+        {
+            var old = recent.Dequeue();
+            windowLoss -= old.Loss;
+            if (old.Hit) windowHits--;
+        }
+        if (Detector != null && Detector.Update(loss))
+        {
+            var drift = new DriftEvent(Samples, Detector.Name);
+            Drifts.Add(drift);
+            if (Reaction == DriftReaction.ResetOptimizerState) optimizer.ResetState();
+            else if (Reaction == DriftReaction.RaiseLearningRate)
+                foreach (var g in optimizer.ParamGroups) g.Lr *= LrBoost;
+            DriftDetected?.Invoke(drift);
+        }
+        Samples++;
+    }
+}
