@@ -1,20 +1,42 @@
+using System.CommandLine;
 using Examples;
 
-// dotnet run --project Examples -c Release [-- --device cpu|cuda|opencl|auto] [--epochs N] [--lr X]
-string device = "auto";
-int epochs = 2000;
-float lr = 1f;
-for (int i = 0; i < args.Length; i++)
-{
-    string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-    switch (args[i])
-    {
-        case "--device": device = Next(); break;
-        case "--epochs": epochs = int.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
-        case "--lr": lr = float.Parse(Next(), System.Globalization.CultureInfo.InvariantCulture); break;
-        default:
-            Console.Error.WriteLine($"unknown argument '{args[i]}'. Use --device, --epochs, --lr.");
-            return 2;
-    }
-}
-return SpiralClassifier.Run(device, epochs, lr);
+var device = new Option<string>("--device") { Description = "cpu, cuda, opencl or auto", DefaultValueFactory = _ => "auto" };
+var output = new Option<string>("--out") { Description = "folder for plots", DefaultValueFactory = _ => "out" };
+var data = new Option<string?>("--data") { Description = "folder with MNIST IDX files (default: the bundled 8k/2k subset)" };
+
+var root = new RootCommand("Engine examples. With no command: MNIST in batch and in online mode, side by side.");
+root.Options.Add(device);
+root.Options.Add(output);
+root.Options.Add(data);
+root.SetAction(r => MnistJob.Compare(r.GetValue(device)!, r.GetValue(data), r.GetValue(output)!));
+
+var mode = new Option<string>("--mode") { Description = "batch or online", DefaultValueFactory = _ => "batch" };
+var optimizer = new Option<string>("--optimizer") { Description = "sgd, adam, adamw, rmsprop, …", DefaultValueFactory = _ => "adam" };
+var lr = new Option<float?>("--lr") { Description = "learning rate (default 1e-3 batch, 0.03 online)" };
+var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 5 };
+var batchSize = new Option<int>("--batch-size") { DefaultValueFactory = _ => 64 };
+var mnist = new Command("mnist", "Train a 784→256→10 MLP on MNIST in one mode.");
+foreach (var o in new Option[] { mode, optimizer, lr, epochs, batchSize, device, data, output }) mnist.Options.Add(o);
+mnist.SetAction(r => MnistJob.Single(r.GetValue(device)!, r.GetValue(data), r.GetValue(mode)!, r.GetValue(optimizer)!,
+    r.GetValue(lr), r.GetValue(epochs), r.GetValue(batchSize)));
+root.Subcommands.Add(mnist);
+
+var regression = new Command("regression", "A linear model by full-batch GD, mini-batch SGD and online SGD.");
+regression.Options.Add(device);
+regression.SetAction(r => RegressionJob.Run(r.GetValue(device)!));
+root.Subcommands.Add(regression);
+
+var drift = new Command("drift", "An online stream whose concept changes halfway: detection and recovery.");
+drift.Options.Add(device);
+drift.SetAction(r => DriftJob.Run(r.GetValue(device)!));
+root.Subcommands.Add(drift);
+
+var spiral = new Command("spiral", "The starter example: a tanh MLP on a 3-armed spiral by full-batch GD.");
+var spiralEpochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 2000 };
+spiral.Options.Add(device);
+spiral.Options.Add(spiralEpochs);
+spiral.SetAction(r => SpiralClassifier.Run(r.GetValue(device)!, r.GetValue(spiralEpochs), 1f));
+root.Subcommands.Add(spiral);
+
+return root.Parse(args).Invoke();

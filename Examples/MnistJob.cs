@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using Engine;
+using Engine.Data;
+using Engine.Nn;
+using Engine.Optim;
+using Engine.Training;
+using Spectre.Console;
+
+namespace Examples;
+
+/// <summary>The main job: a 784→256→10 ReLU MLP on MNIST, trained in batch mode and in online mode.</summary>
+public static class MnistJob
+{
+    public sealed record Result(string Mode, double TestAccuracy, double? ProgressiveAccuracy, double Seconds,
+        double SamplesPerSecond, List<(double X, double Y)> Loss, List<(double X, double Y)> Accuracy);
+
+    public static int Compare(string deviceKind, string? dataDir, string outDir)
+    {
+        using var dev = Device.Create(deviceKind);
+        var (train, test) = Load(dataDir);
+        Console.WriteLine($"device: {dev}; MNIST {train.Count} train / {test.Count} test");
+        var batch = RunBatch(dev, train, test, "adam", 1e-3f, epochs: 5, batchSize: 64);
+        var online = RunOnline(dev, train, test, "sgd", 0.03f);
+        var table = new Table().AddColumns("mode", "test accuracy", "progressive accuracy", "wall time", "samples/s", "device");
+        foreach (var r in new[] { batch, online })
+            table.AddRow(r.Mode, $"{r.TestAccuracy:P2}", r.ProgressiveAccuracy is { } p ? $"{p:P2}" : "-",
+                $"{r.Seconds:F1} s", $"{r.SamplesPerSecond:F0}", Markup.Escape(dev.ToString()));
+        AnsiConsole.Write(table);
+        Directory.CreateDirectory(outDir);
+        string plot = Path.Combine(outDir, "mnist-batch-vs-online.svg");
+        File.WriteAllText(plot, SvgPlot.Panels(
+            ("training loss", "samples seen", new[] { ("batch (epoch mean)", (IReadOnlyList<(double, double)>)batch.Loss), ("online (window of 500)", online.Loss) }),
+            ("accuracy", "samples seen", new[] { ("batch (test)", (IReadOnlyList<(double, double)>)batch.Accuracy), ("online (progressive, window)", online.Accuracy) })));
+        Console.WriteLine($"plot: {Path.GetFullPath(plot)}");
+        return 0;
+    }
+
+    public static int Single(string deviceKind, string? dataDir, string mode, string optimizer, float? lr, int epochs,
+        int batchSize)
+    {
+        using var dev = Device.Create(deviceKind);
+        var (train, test) = Load(dataDir);
+        Console.WriteLine($"device: {dev}; MNIST {train.Count} train / {test.Count} test");
+        var r = mode switch
+        {
+            "batch" => RunBatch(dev, train, test, optimizer, lr ?? 1e-3f, epochs, batchSize),
+            "online" => RunOnline(dev, train, test, optimizer, lr ?? 0.03f),
+            _ => throw new ArgumentException($"--mode must be batch or online, got '{mode}'."),
+        };
+        Console.WriteLine($"{r.Mode}: test accuracy {r.TestAccuracy:P2}" +
+                          (r.ProgressiveAccuracy is { } p ? $", progressive {p:P2}" : "") +
+                          $", {r.Seconds:F1} s, {r.SamplesPerSecond:F0} samples/s");
+        return 0;
+    }
+
+    public static (Dataset Train, Dataset Test) Load(string? dataDir)
+    {
+        string dir = dataDir ?? Path.Combine(AppContext.BaseDirectory, "data");
+        return (IdxLoader.LoadMnist(Path.Combine(dir, Find(dir, "train-images-idx3-ubyte")), Path.Combine(dir, Find(dir, "train-labels-idx1-ubyte"))),
+            IdxLoader.LoadMnist(Path.Combine(dir, Find(dir, "t10k-images-idx3-ubyte")), Path.Combine(dir, Find(dir, "t10k-labels-idx1-ubyte"))));
+    }
+
+    private static string Find(string dir, string stem) =>
+        File.Exists(Path.Combine(dir, stem)) ? stem : File.Exists(Path.Combine(dir, stem + ".gz")) ? stem + ".gz"
+            : throw new FileNotFoundException($"{stem}[.gz] not found in {dir}");
+
+    public static Sequential Mlp(Device dev) =>
+        new(new Linear(dev, 784, 256, seed: 1), new Relu(), new Linear(dev, 256, 10, seed: 2));
+
+    public static Optimizer CreateOptimizer(string name, IEnumerable<Tensor> p, float lr) => name.ToLowerInvariant() switch
+    {
+        "sgd" => new Sgd(p, lr),
+        "adam" => new Adam(p, lr),
+        "adamw" => new AdamW(p, lr),
+        "rmsprop" => new RmsProp(p, lr),
+        "adagrad" => new AdaGrad(p, lr),
+        "adadelta" => new Adadelta(p, lr),
+        "adamax" => new Adamax(p, lr),
+        "nadam" => new NAdam(p, lr),
+        "radam" => new RAdam(p, lr),
+        "lion" => new Lion(p, lr),
+        "lamb" => new Lamb(p, lr),
+        "adaptive-sgd" => new AdaptiveSgd(p, lr),
+        _ => throw new ArgumentException($"unknown optimizer '{name}'"),
+    };
+
+    public static Result RunBatch(Device dev, Dataset train, Dataset test, string optimizerName, float lr, int epochs, int batchSize)
+    {
+        using var model = Mlp(dev);
+        using var optimizer = CreateOptimizer(optimizerName, model.Parameters(), lr);
+        var loss = new List<(double, double)>();
+        var accuracy = new List<(double, double)>();
+        var clock = Stopwatch.StartNew();
+        Report.WithProgress($"batch mode ({optimizerName}, lr {lr}, batch {batchSize})", progress =>
+        {
+            int batches = (train.Count + batchSize - 1) / batchSize;
+            return Trainer.Fit(model, Trainer.CrossEntropy, optimizer, train, new TrainerOptions
+            {
+                Epochs = epochs,
+                BatchSize = batchSize,
+                Seed = 1,
+                OnBatchEnd = b => progress((b.Epoch - 1) * batches + b.Step, epochs * batches, $"epoch {b.Epoch}, loss {b.Loss:F3}"),
+                OnEpochEnd = e =>
+                {
+                    loss.Add((e.Epoch * (double)train.Count, e.TrainLoss));
+                    accuracy.Add((e.Epoch * (double)train.Count, Trainer.Evaluate(model, Trainer.CrossEntropy, test, dev).Accuracy!.Value));
+                },
+            });
+        });
+        double seconds = clock.Elapsed.TotalSeconds;
+        return new Result("batch", accuracy[^1].Item2, null, seconds, epochs * train.Count / seconds, loss, accuracy);
+    }
+
+    public static Result RunOnline(Device dev, Dataset train, Dataset test, string optimizerName, float lr)
+    {
+        using var model = Mlp(dev);
+        using var optimizer = CreateOptimizer(optimizerName, model.Parameters(), lr);
+        using var online = new OnlineTrainer(model, optimizer, window: 500);
+        var loss = new List<(double, double)>();
+        var accuracy = new List<(double, double)>();
+        var clock = Stopwatch.StartNew();
+        Report.WithProgress($"online mode ({optimizerName}, lr {lr}, one pass)", progress =>
+        {
+            for (int i = 0; i < train.Count; i++)
+            {
+                online.Learn(new Sample(train.Features[(i * 784)..((i + 1) * 784)], train.Labels![i]));
+                if ((i + 1) % 250 == 0)
+                {
+                    loss.Add((i + 1, online.WindowLoss));
+                    accuracy.Add((i + 1, online.WindowAccuracy));
+                    progress(i + 1, train.Count, $"progressive {online.ProgressiveAccuracy:P1}");
+                }
+            }
+            return 0;
+        });
+        double seconds = clock.Elapsed.TotalSeconds;
+        double testAccuracy = Trainer.Evaluate(model, Trainer.CrossEntropy, test, dev).Accuracy!.Value;
+        return new Result("online", testAccuracy, online.ProgressiveAccuracy, seconds, train.Count / seconds, loss, accuracy);
+    }
+}
