@@ -78,18 +78,6 @@ internal sealed class BufferPool : IDisposable
     /// <summary>Called from a finalizer: only enqueue, never touch the device.</summary>
     public void ReturnFromFinalizer(MemoryBuffer buffer) => returnedByFinalizers.Enqueue(buffer);
 
-    /// <summary>Frees every pooled buffer that is not rented (synchronizes the device).</summary>
-    public void Trim()
-    {
-        lock (gate)
-        {
-            foreach (var stack in free.Values)
-            {
-                while (stack.Count > 0) FreeLocked(stack.Pop());
-            }
-        }
-    }
-
     public void Dispose()
     {
         lock (gate)

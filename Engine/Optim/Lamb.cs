@@ -19,7 +19,7 @@ namespace Engine.Optim;
 public sealed class Lamb : AdaptiveMomentOptimizer
 {
     private readonly TensorStorage scratch;
-    private readonly MemoryBuffer1D<int, Stride1D.Dense>[] starts;
+    private readonly Dictionary<ParamGroup, MemoryBuffer1D<int, Stride1D.Dense>> starts;
 
     public Lamb(IEnumerable<Tensor> parameters, float lr = 1e-3f, (float, float)? betas = null, float eps = 1e-6f,
         float weightDecay = 0f, bool maximize = false, float l1 = 0f)
@@ -32,18 +32,18 @@ public sealed class Lamb : AdaptiveMomentOptimizer
         : base("Lamb", groups, lr, betas ?? (0.9f, 0.999f), eps, weightDecay, maximize, l1, "exp_avg", "exp_avg_sq")
     {
         scratch = new TensorStorage(Device, TotalElements);
-        starts = ParamGroups.Select(group =>
+        starts = ParamGroups.ToDictionary(group => group, group =>
         {
             var bounds = new List<int> { 0 };
             foreach (var p in group.Parameters) bounds.Add(bounds[^1] + p.Numel);
             return Device.Accelerator.Allocate1D(bounds.ToArray());
-        }).ToArray();
+        });
     }
 
     protected override void ReleaseResources()
     {
         scratch.Release();
-        foreach (var buffer in starts) buffer.Dispose();
+        foreach (var buffer in starts.Values) buffer.Dispose();
     }
 
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
@@ -52,8 +52,7 @@ public sealed class Lamb : AdaptiveMomentOptimizer
         s.C1 = (float)(1 - Math.Pow(Beta1, StepCount));
         s.C2 = (float)(1 - Math.Pow(Beta2, StepCount));
         s.Flags |= (int)UpdateFlags.DecoupledDecay;
-        int index = ParamGroups.ToList().IndexOf(group);
         Kernels.LambStep(p, g, State("exp_avg", group), State("exp_avg_sq", group),
-            scratch.View.SubView(group.Start, group.Length), starts[index].View, s);
+            scratch.View.SubView(group.Start, group.Length), starts[group].View, s);
     }
 }

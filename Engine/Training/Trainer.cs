@@ -14,8 +14,9 @@ public delegate Tensor BatchLoss(Tensor predictions, Batch batch);
 /// one optimizer step; batch size = dataset size is full-batch gradient descent. Per epoch it records the mean
 /// training loss (and accuracy for classification), evaluates a validation set, steps schedules, applies early
 /// stopping and calls the callbacks. A loss that becomes NaN or ±∞ stops training with an error naming the
-/// epoch and step. Each step reads one scalar (the loss) back to the host; a step's tensors live in a
-/// <see cref="DisposeScope"/>, so device memory stays flat.
+/// epoch and step. Each step reads back the loss (one scalar) and, for classification, the batch's predictions
+/// (for the training accuracy): two host reads per step. A step's tensors live in a <see cref="DisposeScope"/>,
+/// so device memory stays flat.
 /// </summary>
 public static class Trainer
 {
