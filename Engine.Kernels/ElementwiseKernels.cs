@@ -70,6 +70,19 @@ public static class ElementwiseKernels
             y[i] = value;
     }
 
+    /// <summary>
+    /// flag[0] = 1 when some x[i] is NaN or ±∞; otherwise flag is left as it was (the launcher zeroes it first).
+    /// Threads that find one all store the same value, so the race is benign.
+    /// </summary>
+    public static void FlagNonFinite(ArrayView<float> x, ArrayView<int> flag)
+    {
+        for (int i = GridStride.Start, step = GridStride.Step, end = x.IntLength; i < end; i += step)
+        {
+            float v = x[i];
+            if (float.IsNaN(v) || float.IsInfinity(v)) flag[0] = 1;
+        }
+    }
+
     /// <summary>y[i] += alpha · x[i] (gradient accumulation through reshapes and views).</summary>
     public static void Accumulate(ArrayView<float> x, ArrayView<float> y, float alpha)
     {
@@ -167,6 +180,13 @@ public static class ElementwiseKernels
 
     public static void Fill(this KernelContext k, ArrayView<float> y, float value) =>
         k.Load<ArrayView<float>, float>(Fill)(k.ForItems(y.Length), y, value);
+
+    /// <summary>Zeroes <paramref name="flag"/>[0], then sets it to 1 if any element of x is not finite (2 launches).</summary>
+    public static void FlagNonFinite(this KernelContext k, ArrayView<float> x, ArrayView<int> flag)
+    {
+        flag.SubView(0, 1).MemSetToZero(k.Accelerator.DefaultStream);
+        k.Load<ArrayView<float>, ArrayView<int>>(FlagNonFinite)(k.ForItems(x.Length), x, flag);
+    }
 
     public static void Accumulate(this KernelContext k, ArrayView<float> x, ArrayView<float> y, float alpha = 1f) =>
         k.Load<ArrayView<float>, ArrayView<float>, float>(Accumulate)(k.ForItems(x.Length), x, y, alpha);

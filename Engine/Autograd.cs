@@ -5,12 +5,34 @@ namespace Engine;
 public static class Autograd
 {
     [ThreadStatic] private static int noGradDepth;
+    [ThreadStatic] private static int anomalyDepth;
 
     /// <summary>Whether ops on this thread record a graph (false inside <see cref="NoGrad"/>).</summary>
     public static bool IsEnabled => noGradDepth == 0;
 
     /// <summary>Ops inside the returned scope record nothing and their outputs do not require grad.</summary>
     public static IDisposable NoGrad() => new NoGradScope();
+
+    /// <summary>Whether anomaly detection is on for this thread (see <see cref="DetectAnomaly"/>).</summary>
+    public static bool IsAnomalyDetectionEnabled => anomalyDepth > 0;
+
+    /// <summary>
+    /// Anomaly mode, as <c>torch.autograd.detect_anomaly()</c>: inside the returned scope every op checks its
+    /// output, and every backward step the gradients it wrote, for NaN and ±∞, and the first one found throws an
+    /// error naming the op, the shapes and the offending element. Each check reads a flag back from the device,
+    /// so this is for debugging, not for training at speed.
+    /// </summary>
+    public static IDisposable DetectAnomaly() => new AnomalyScope();
+
+    /// <summary>In anomaly mode, throws if <paramref name="output"/> of <paramref name="op"/> is not finite.</summary>
+    internal static void CheckForward(string op, Tensor output, Tensor[] inputs)
+    {
+        if (anomalyDepth == 0 || NonFinite.AllFinite(output.Device, output.View)) return;
+        throw new ArithmeticException(
+            $"Anomaly detected: forward of '{op}' (inputs {string.Join(", ", inputs.Select(t => Shapes.Format(t.Shape)))}) " +
+            $"produced a non-finite output of shape {Shapes.Format(output.Shape)}: " +
+            $"{NonFinite.FirstBad(output.View, output.Device)}.");
+    }
 
     /// <summary>
     /// Back-propagates from the one-element tensor <paramref name="root"/>: visits the graph in reverse
@@ -37,11 +59,27 @@ public static class Autograd
             var tensor = order[i];
             var node = tensor.GradFn!;
             node.Backward(tensor.GradTarget());
+            if (anomalyDepth > 0) CheckBackward(tensor, node);
             tensor.ReleaseIntermediateGrad();
         }
         if (!retainGraph)
         {
             foreach (var tensor in order) tensor.GradFn!.Release();
+        }
+    }
+
+    /// <summary>Throws if a gradient that <paramref name="node"/>'s backward wrote into is not finite.</summary>
+    private static void CheckBackward(Tensor output, GradNode node)
+    {
+        for (int i = 0; i < node.Inputs.Length; i++)
+        {
+            var input = node.Inputs[i];
+            if (!input.RequiresGrad || input.CurrentGrad is not { } grad) continue;
+            if (NonFinite.AllFinite(input.Device, grad)) continue;
+            throw new ArithmeticException(
+                $"Anomaly detected: backward of '{node.Op}' (output shape {Shapes.Format(output.Shape)}) wrote a " +
+                $"non-finite gradient into its input {i} (shape {Shapes.Format(input.Shape)}): " +
+                $"{NonFinite.FirstBad(grad, input.Device)}.");
         }
     }
 
@@ -75,6 +113,20 @@ public static class Autograd
             }
         }
         return order;
+    }
+
+    private sealed class AnomalyScope : IDisposable
+    {
+        private bool disposed;
+
+        public AnomalyScope() => anomalyDepth++;
+
+        public void Dispose()
+        {
+            if (disposed) return;
+            disposed = true;
+            anomalyDepth--;
+        }
     }
 
     private sealed class NoGradScope : IDisposable

@@ -40,34 +40,98 @@ internal sealed class BufferPool : IDisposable
         }
     }
 
+    /// <summary>A cap on the bytes this pool may hold (null: the device's own size is the limit).</summary>
+    public long? Limit { get; set; }
+
     public MemoryBuffer1D<T, Stride1D.Dense> Rent<T>(long length) where T : unmanaged
     {
         lock (gate)
         {
             if (disposed) throw new ObjectDisposedException(nameof(Device), "The device has been disposed.");
             while (returnedByFinalizers.TryDequeue(out var late)) ReturnLocked(late);
-            rentedBuffers++;
             if (free.TryGetValue((typeof(MemoryBuffer1D<T, Stride1D.Dense>), length), out var stack) && stack.Count > 0)
+            {
+                rentedBuffers++;
                 return (MemoryBuffer1D<T, Stride1D.Dense>)stack.Pop();
+            }
+            long bytes = length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+            // Like PyTorch's caching allocator: when a new buffer does not fit, give the idle cached ones back to
+            // the device and try once more before reporting out-of-memory.
+            if (!Fits(bytes)) ReleaseIdleLocked();
+            if (!Fits(bytes)) throw OutOfMemory<T>(length, bytes, null);
+            MemoryBuffer1D<T, Stride1D.Dense> buffer;
             try
             {
-                var buffer = accelerator.Allocate1D<T>(length);
-                allocated.Add(buffer);
-                deviceAllocations++;
-                liveBuffers++;
-                allocatedBytes += buffer.LengthInBytes;
-                return buffer;
+                buffer = accelerator.Allocate1D<T>(length);
             }
             catch (Exception e) when (e is OutOfMemoryException or AcceleratorException)
             {
-                rentedBuffers--;
-                long bytes = length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
-                throw new OutOfMemoryException(
-                    $"Device out of memory: could not allocate {bytes:N0} bytes ({length:N0} × {typeof(T).Name}) " +
-                    $"on {accelerator.Name} (memory size {accelerator.MemorySize:N0} bytes; this engine holds " +
-                    $"{allocatedBytes:N0} bytes in {liveBuffers} buffers).", e);
+                ReleaseIdleLocked();
+                try
+                {
+                    buffer = accelerator.Allocate1D<T>(length);
+                }
+                catch (Exception again) when (again is OutOfMemoryException or AcceleratorException)
+                {
+                    throw OutOfMemory<T>(length, bytes, again);
+                }
+            }
+            rentedBuffers++;
+            allocated.Add(buffer);
+            deviceAllocations++;
+            liveBuffers++;
+            allocatedBytes += buffer.LengthInBytes;
+            return buffer;
+        }
+    }
+
+    /// <summary>Frees every idle cached buffer (PyTorch's <c>empty_cache</c>); synchronizes the device first.</summary>
+    public void ReleaseIdle()
+    {
+        lock (gate) ReleaseIdleLocked();
+    }
+
+    private void ReleaseIdleLocked()
+    {
+        accelerator.Synchronize();
+        foreach (var stack in free.Values)
+            while (stack.Count > 0) FreeLocked(stack.Pop());
+    }
+
+    private bool Fits(long bytes) =>
+        bytes <= accelerator.MemorySize - allocatedBytes && (Limit is not long cap || allocatedBytes + bytes <= cap);
+
+    private OutOfMemoryException OutOfMemory<T>(long length, long bytes, Exception? inner)
+    {
+        var (freeBytes, total, exact) = FreeMemory();
+        string limit = Limit is long cap ? $"; this device's memory limit is {cap:N0} bytes" : "";
+        return new OutOfMemoryException(
+            $"Device out of memory: could not allocate {bytes:N0} bytes ({length:N0} × {typeof(T).Name}) on " +
+            $"{accelerator.Name}: {freeBytes:N0} bytes {(exact ? "free" : "free by this engine's count")} of " +
+            $"{total:N0}{limit}; this engine holds {allocatedBytes:N0} bytes in {liveBuffers} buffers " +
+            $"({rentedBuffers} in use, its idle cache already released). Use smaller batches or models.", inner);
+    }
+
+    /// <summary>Free and total device memory: the driver's figures on CUDA, else the device size minus what this pool holds.</summary>
+    private (long Free, long Total, bool Exact) FreeMemory()
+    {
+        if (accelerator is ILGPU.Runtime.Cuda.CudaAccelerator)
+        {
+            try
+            {
+                accelerator.Bind();
+                if (ILGPU.Runtime.Cuda.CudaAPI.CurrentAPI.GetMemoryInfo(out long freeBytes, out long total) ==
+                    ILGPU.Runtime.Cuda.CudaError.CUDA_SUCCESS)
+                    return (freeBytes, total, true);
+            }
+            catch (Exception e) when (e is AcceleratorException or InvalidOperationException or DllNotFoundException)
+            {
+                // Fall through to the pool's own count.
             }
         }
+        long size = accelerator.MemorySize;
+        long cap = Limit is long c ? Math.Min(c, size) : size;
+        return (Math.Max(0, cap - allocatedBytes), cap, false);
     }
 
     public void Return(MemoryBuffer buffer)

@@ -42,6 +42,21 @@ public sealed class Device : IDisposable
     /// <summary>Device-memory figures of this device's buffer pool.</summary>
     public MemoryStats Memory => Pool.Stats;
 
+    /// <summary>
+    /// A cap, in bytes, on the device memory this engine may hold (null: no cap but the device's size), like
+    /// PyTorch's <c>set_per_process_memory_fraction</c>. An allocation beyond it first releases idle cached
+    /// buffers, then fails with an out-of-memory error naming the requested size and the free memory.
+    /// </summary>
+    public long? MemoryLimit
+    {
+        get => Pool.Limit;
+        set => Pool.Limit = value is null or > 0 ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), $"MemoryLimit must be positive, got {value}.");
+    }
+
+    /// <summary>Gives every idle cached buffer back to the device (PyTorch's <c>torch.cuda.empty_cache()</c>).</summary>
+    public void EmptyCache() => Pool.ReleaseIdle();
+
     internal KernelContext Kernels { get; }
 
     internal BufferPool Pool { get; }

@@ -203,6 +203,9 @@ public sealed partial class Tensor : IDisposable
         return pendingGrad.View;
     }
 
+    /// <summary>The gradient accumulated so far (a leaf's Grad or an intermediate's pending one), if any.</summary>
+    internal ArrayView<float>? CurrentGrad => IsLeaf ? Grad?.View : pendingGrad?.View;
+
     internal void ReleaseIntermediateGrad()
     {
         pendingGrad?.Dispose();
@@ -233,6 +236,7 @@ public sealed partial class Tensor : IDisposable
     internal static Tensor Record(Tensor output, string op, Tensor[] inputs, Action<ArrayView<float>> backward,
         Action? onRelease = null)
     {
+        Autograd.CheckForward(op, output, inputs);
         if (Autograd.IsEnabled && inputs.Any(t => t.requiresGrad))
         {
             output.requiresGrad = true;

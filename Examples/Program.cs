@@ -39,4 +39,15 @@ spiral.Options.Add(spiralEpochs);
 spiral.SetAction(r => SpiralClassifier.Run(r.GetValue(device)!, r.GetValue(spiralEpochs), 1f));
 root.Subcommands.Add(spiral);
 
+var soak = new Command("soak", "A long online run printing device memory at intervals (checkpoint soak and fault tests).");
+var soakSteps = new Option<long>("--steps") { DefaultValueFactory = _ => 1_000_000 };
+var reportEvery = new Option<long>("--report-every") { DefaultValueFactory = _ => 10_000 };
+var checkpoint = new Option<string?>("--checkpoint") { Description = "checkpoint file (safetensors)" };
+var saveEvery = new Option<long>("--save-every") { Description = "samples between checkpoints", DefaultValueFactory = _ => 10_000 };
+var resume = new Option<bool>("--resume") { Description = "continue from --checkpoint when it exists" };
+foreach (var o in new Option[] { soakSteps, reportEvery, checkpoint, saveEvery, resume, device }) soak.Options.Add(o);
+soak.SetAction(r => SoakJob.Run(r.GetValue(device)!, r.GetValue(soakSteps), r.GetValue(reportEvery), r.GetValue(checkpoint),
+    r.GetValue(saveEvery), r.GetValue(resume)));
+root.Subcommands.Add(soak);
+
 return root.Parse(args).Invoke();

@@ -55,15 +55,28 @@ public sealed class DataLoader
     public bool DropLast { get; }
     public int Seed { get; }
 
+    /// <summary>
+    /// Epochs started so far; the next <see cref="NextEpoch"/> shuffles with this epoch's permutation. Set it to
+    /// resume a run (checkpoints do).
+    /// </summary>
+    public int Epoch
+    {
+        get => epoch;
+        set => epoch = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), $"Epoch must be ≥ 0, got {value}.");
+    }
+
     /// <summary>Batches per epoch.</summary>
     public int BatchCount => DropLast ? Dataset.Count / BatchSize : (Dataset.Count + BatchSize - 1) / BatchSize;
 
-    /// <summary>The batches of the next epoch (dispose each, or iterate inside a <see cref="DisposeScope"/>).</summary>
-    public IEnumerable<Batch> NextEpoch()
+    /// <summary>
+    /// The batches of the next epoch (dispose each, or iterate inside a <see cref="DisposeScope"/>), leaving out
+    /// the first <paramref name="skipBatches"/> without gathering them (to resume mid-epoch).
+    /// </summary>
+    public IEnumerable<Batch> NextEpoch(int skipBatches = 0)
     {
         var order = Shuffle ? Dataset.Permutation(Dataset.Count, unchecked(Seed * 7919 + epoch)) : Enumerable.Range(0, Dataset.Count).ToArray();
         epoch++;
-        for (int b = 0; b < BatchCount; b++)
+        for (int b = skipBatches; b < BatchCount; b++)
         {
             int start = b * BatchSize, n = Math.Min(BatchSize, Dataset.Count - start);
             var indices = order[start..(start + n)];

@@ -51,6 +51,17 @@ public sealed class Adwin : IDriftDetector
         sum = 0;
     }
 
+    /// <summary>The running sum, then the window's values oldest first.</summary>
+    public double[] SaveState() => window.Prepend(sum).ToArray();
+
+    public void LoadState(double[] state)
+    {
+        if (state.Length < 1) throw new ArgumentException("ADWIN: a saved state holds at least the running sum.");
+        window.Clear();
+        foreach (double v in state.Skip(1)) window.AddLast(v);
+        sum = state[0];
+    }
+
     private bool TryCut()
     {
         int n = window.Count;

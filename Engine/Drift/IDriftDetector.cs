@@ -9,4 +9,12 @@ public interface IDriftDetector
     bool Update(double value);
 
     void Reset();
+
+    /// <summary>The detector's state as numbers, for checkpoints (none by default).</summary>
+    double[] SaveState() => Array.Empty<double>();
+
+    /// <summary>Restores <see cref="SaveState"/>'s numbers.</summary>
+    void LoadState(double[] state)
+    {
+    }
 }

@@ -42,4 +42,12 @@ public sealed class PageHinkley : IDriftDetector
         mean = cumulative = minimum = 0;
         count = 0;
     }
+
+    public double[] SaveState() => new[] { mean, cumulative, minimum, count };
+
+    public void LoadState(double[] state)
+    {
+        if (state.Length != 4) throw new ArgumentException($"Page-Hinkley: a saved state has 4 numbers, got {state.Length}.");
+        (mean, cumulative, minimum, count) = (state[0], state[1], state[2], (long)state[3]);
+    }
 }

@@ -20,6 +20,13 @@ public sealed class Dropout : Module
     }
 
     public float P { get; }
+
+    /// <summary>Forward calls in training mode so far: the RNG's position, kept by checkpoints.</summary>
+    internal uint Calls
+    {
+        get => calls;
+        set => calls = value;
+    }
     public int Seed { get; }
 
     public override Tensor Forward(Tensor input)

@@ -5,7 +5,7 @@ namespace Engine.Nn;
 /// named <c>child.name</c> (a <see cref="Sequential"/>'s children are "0", "1", …, so its parameters read
 /// <c>0.weight</c>, <c>0.bias</c> as in PyTorch), and a training/evaluation mode.
 /// </summary>
-public abstract class Module : IDisposable
+public abstract partial class Module : IDisposable
 {
     private readonly List<(string Name, Tensor Parameter)> parameters = new();
     private readonly List<(string Name, Module Child)> children = new();

@@ -133,6 +133,16 @@ public abstract class Optimizer : IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether every gradient is finite (no NaN or ±∞): one flag kernel over the flat gradient buffer and one
+    /// 4-byte read (synchronizes). Trainers use it to skip a bad step, as PyTorch's GradScaler does.
+    /// </summary>
+    public bool GradientsAreFinite()
+    {
+        ThrowIfDisposed();
+        return NonFinite.AllFinite(Device, AllGradients);
+    }
+
     /// <summary>Sets every gradient to zero (one launch; buffers are kept).</summary>
     public void ZeroGrad()
     {
@@ -172,6 +182,19 @@ public abstract class Optimizer : IDisposable
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(saved);
+        var problems = CheckState(saved);
+        if (problems.Count > 0)
+            throw new ArgumentException($"{Name}.LoadState: " + string.Join("; ", problems) + ".");
+        foreach (var (name, data) in saved.Buffers)
+            state[name].View.SubView(0, TotalElements).CopyFromCPU(Device.Accelerator.DefaultStream, data);
+        StepCount = saved.Step;
+        for (int i = 0; i < groups.Count; i++) groups[i].Lr = saved.GroupLrs[i];
+        LoadScalars(saved.Scalars);
+    }
+
+    /// <summary>Every reason <paramref name="saved"/> cannot be loaded into this optimizer (empty when it can).</summary>
+    internal List<string> CheckState(OptimizerState saved)
+    {
         var problems = new List<string>();
         if (saved.Optimizer != Name) problems.Add($"state is for {saved.Optimizer}, not {Name}");
         if (saved.GroupLrs.Count != groups.Count)
@@ -183,13 +206,7 @@ public abstract class Optimizer : IDisposable
             if (state.ContainsKey(name) && data.Length != TotalElements)
                 problems.Add($"state buffer '{name}' has {data.Length} values, expected {TotalElements}");
         }
-        if (problems.Count > 0)
-            throw new ArgumentException($"{Name}.LoadState: " + string.Join("; ", problems) + ".");
-        foreach (var (name, data) in saved.Buffers)
-            state[name].View.SubView(0, TotalElements).CopyFromCPU(Device.Accelerator.DefaultStream, data);
-        StepCount = saved.Step;
-        for (int i = 0; i < groups.Count; i++) groups[i].Lr = saved.GroupLrs[i];
-        LoadScalars(saved.Scalars);
+        return problems;
     }
 
     public void Dispose()

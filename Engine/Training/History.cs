@@ -14,6 +14,11 @@ public sealed class History
 
     /// <summary>The epoch with the best monitored figure (1-based), when early stopping was on.</summary>
     public int? BestEpoch { get; internal set; }
+
+    /// <summary>
+    /// Steps skipped because the loss or a gradient was NaN/±∞ (with <see cref="TrainerOptions.SkipNonFiniteSteps"/>).
+    /// </summary>
+    public long SkippedSteps { get; internal set; }
 }
 
 /// <summary>Where training is, for callbacks.</summary>

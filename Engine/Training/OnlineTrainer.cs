@@ -1,7 +1,10 @@
 using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Serialization;
 using Engine.Drift;
 using Engine.Nn;
 using Engine.Optim;
+using Engine.Serialization;
 
 namespace Engine.Training;
 
@@ -81,7 +84,24 @@ public sealed class OnlineTrainer : IDisposable
 
     public double SamplesPerSecond { get; private set; }
 
+    /// <summary>
+    /// Skip the step of a sample whose loss or gradients are NaN/±∞ and count it in <see cref="SkippedSteps"/>
+    /// (as PyTorch's GradScaler does) instead of throwing. Checking the gradients costs one flag kernel and one
+    /// 4-byte read per sample. Skipped samples do not enter the metrics or the drift detector.
+    /// </summary>
+    public bool SkipNonFiniteSteps { get; set; }
+
+    /// <summary>Samples whose step was skipped (see <see cref="SkipNonFiniteSteps"/>).</summary>
+    public long SkippedSteps { get; private set; }
+
+    /// <summary>Where <see cref="CheckpointEvery"/> saves checkpoints.</summary>
+    public string? CheckpointPath { get; set; }
+
+    /// <summary>Save a checkpoint to <see cref="CheckpointPath"/> every this many samples (0: never).</summary>
+    public long CheckpointEvery { get; set; }
+
     private readonly Stopwatch clock = new();
+    private long samplesBeforeClock;
 
     /// <summary>Predicts, scores, then learns from one sample. Returns the prediction's loss.</summary>
     public double Learn(Sample sample)
@@ -122,15 +142,26 @@ public sealed class OnlineTrainer : IDisposable
                 hit = false;
                 l = Loss.Mse(prediction, Tensor.FromArray(device, target, new[] { 1, target.Length }));
             }
-            if (!double.IsFinite(loss))
-                throw new InvalidOperationException($"Online training diverged: loss {loss} at sample {Samples}.");
-            l.Backward();
+            bool finite = double.IsFinite(loss);
+            if (!finite && !SkipNonFiniteSteps)
+                throw new InvalidOperationException(
+                    $"Online training diverged: loss {loss} at sample {Samples}. Lower the learning rate, or set " +
+                    "SkipNonFiniteSteps to skip such samples.");
+            if (finite) l.Backward();
+            if (!finite || (SkipNonFiniteSteps && !optimizer.GradientsAreFinite()))
+            {
+                optimizer.ZeroGrad();
+                SkippedSteps++;
+                clock.Stop();
+                return loss;
+            }
             optimizer.Step();
             optimizer.ZeroGrad();
         }
         Record(loss, hit);
+        if (CheckpointPath != null && CheckpointEvery > 0 && Samples % CheckpointEvery == 0) SaveCheckpoint(CheckpointPath);
         clock.Stop();
-        SamplesPerSecond = Samples / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+        SamplesPerSecond = (Samples - samplesBeforeClock) / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
         return loss;
     }
 
@@ -155,6 +186,50 @@ public sealed class OnlineTrainer : IDisposable
     }
 
     public void Dispose() => input?.Dispose();
+
+    /// <summary>
+    /// Saves model, optimizer, metrics, window and drift-detector state, so that <see cref="LoadCheckpoint"/> in a
+    /// fresh process continues exactly. The stream's position is <see cref="Samples"/> + <see cref="SkippedSteps"/>.
+    /// </summary>
+    public void SaveCheckpoint(string path)
+    {
+        var progress = new OnlineProgress(Samples, SkippedSteps, CumulativeLoss, CumulativeHits, windowLoss, windowHits,
+            recent.Select(r => r.Loss).ToArray(), recent.Select(r => r.Hit).ToArray(), Drifts.ToList(),
+            Detector?.SaveState(), clock.Elapsed.TotalSeconds);
+        Checkpoint.Save(path, model, optimizer,
+            progress: new Dictionary<string, string> { ["online"] = JsonSerializer.Serialize(progress, Json) });
+    }
+
+    /// <summary>
+    /// Restores a checkpoint of <see cref="SaveCheckpoint"/> (checked in full first). Returns the number of stream
+    /// samples it had consumed: skip that many before going on.
+    /// </summary>
+    public long LoadCheckpoint(string path)
+    {
+        var contents = Checkpoint.Load(path, model, optimizer);
+        if (!contents.Progress.TryGetValue("online", out var json))
+            throw new InvalidDataException($"{path}: a checkpoint without online-trainer progress (saved by another loop?).");
+        var p = JsonSerializer.Deserialize<OnlineProgress>(json, Json)!;
+        (Samples, SkippedSteps, CumulativeLoss, CumulativeHits, windowLoss, windowHits) =
+            (p.Samples, p.SkippedSteps, p.CumulativeLoss, p.CumulativeHits, p.WindowLoss, p.WindowHits);
+        recent.Clear();
+        for (int i = 0; i < p.RecentLosses.Length; i++) recent.Enqueue((p.RecentLosses[i], p.RecentHits[i]));
+        Drifts.Clear();
+        Drifts.AddRange(p.Drifts);
+        if (Detector != null && p.DetectorState != null) Detector.LoadState(p.DetectorState);
+        clock.Reset();
+        samplesBeforeClock = Samples;
+        return Samples + SkippedSteps;
+    }
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    private sealed record OnlineProgress(long Samples, long SkippedSteps, double CumulativeLoss, long CumulativeHits,
+        double WindowLoss, int WindowHits, double[] RecentLosses, bool[] RecentHits, List<DriftEvent> Drifts,
+        double[]? DetectorState, double Seconds);
 
     private void Record(double loss, bool hit)
     {

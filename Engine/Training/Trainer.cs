@@ -48,81 +48,110 @@ public static class Trainer
         var device = optimizer.Device;
         int batchSize = options.BatchSize <= 0 || options.BatchSize >= train.Count ? train.Count : options.BatchSize;
         var loader = new DataLoader(device, train, batchSize, options.Shuffle, options.DropLast, options.Seed);
-        var parameters = model.Parameters().ToList();
-        var history = new History();
-        double best = double.PositiveInfinity;
-        int sinceBest = 0;
-        float[][]? bestWeights = null;
+        var parameters = model.NamedParameters().ToList();
         bool classification = train.Labels != null;
+        var run = new TrainerRun();
+        if (options.CheckpointPath != null && options.Resume && File.Exists(options.CheckpointPath))
+            run = TrainerRun.Resume(options.CheckpointPath, model, optimizer, options);
+        if (run.Finished) return run.History;
+        var checkpointClock = Stopwatch.StartNew();
 
-        for (int epoch = 1; epoch <= options.Epochs; epoch++)
+        for (int epoch = run.Epoch; epoch <= options.Epochs; epoch++)
         {
             var clock = Stopwatch.StartNew();
             model.Train();
-            double lossSum = 0;
-            long rows = 0, hits = 0;
-            int step = 0;
-            foreach (var batch in loader.NextEpoch())
+            loader.Epoch = epoch - 1;
+            int skip = run.Epoch == epoch ? run.StepInEpoch : 0;
+            if (skip == 0) run.StartEpoch(epoch);
+            int step = skip;
+            foreach (var batch in loader.NextEpoch(skip))
             {
                 step++;
+                run.GlobalStep++;
                 using var scope = new DisposeScope();
                 using (batch)
                 {
                     var predictions = model.Forward(batch.Features);
                     var l = loss(predictions, batch);
                     float value = l.Item();
-                    if (!float.IsFinite(value))
+                    bool finite = float.IsFinite(value);
+                    if (!finite && !options.SkipNonFiniteSteps)
                         throw new InvalidOperationException(
                             $"Training diverged: the loss is {value} at epoch {epoch}, step {step} " +
-                            $"(lr {optimizer.Lr}). Lower the learning rate or clip gradients.");
-                    l.Backward();
-                    optimizer.Step();
-                    optimizer.ZeroGrad();
-                    lossSum += value * batch.Count;
-                    rows += batch.Count;
-                    if (classification)
+                            $"(lr {optimizer.Lr}). Lower the learning rate, clip gradients, or set SkipNonFiniteSteps.");
+                    if (finite) l.Backward();
+                    if (finite && (!options.SkipNonFiniteSteps || optimizer.GradientsAreFinite()))
                     {
-                        var predicted = Classification.ArgMax(predictions.ToArray(), predictions.Shape[1]);
-                        for (int i = 0; i < predicted.Length; i++) if (predicted[i] == batch.Labels![i]) hits++;
+                        optimizer.Step();
+                        run.LossSum += value * batch.Count;
+                        run.Rows += batch.Count;
+                        if (classification)
+                        {
+                            var predicted = Classification.ArgMax(predictions.ToArray(), predictions.Shape[1]);
+                            for (int i = 0; i < predicted.Length; i++) if (predicted[i] == batch.Labels![i]) run.Hits++;
+                        }
                     }
+                    else
+                    {
+                        run.History.SkippedSteps++;
+                    }
+                    optimizer.ZeroGrad();
                     if (options.StepSchedulePerBatch) options.Schedule?.Step();
                     options.OnBatchEnd?.Invoke(new TrainingProgress(epoch, step, loader.BatchCount, value));
+                }
+                if (options.CheckpointPath != null && options.CheckpointEverySteps > 0 &&
+                    run.GlobalStep % options.CheckpointEverySteps == 0)
+                {
+                    run.Epoch = epoch;
+                    run.StepInEpoch = step;
+                    run.EpochSeconds += clock.Elapsed.TotalSeconds;
+                    clock.Restart();
+                    run.Save(options.CheckpointPath, model, optimizer, options);
                 }
             }
             if (!options.StepSchedulePerBatch) options.Schedule?.Step();
 
             double? valLoss = null, valAccuracy = null;
             if (validation != null) (valLoss, valAccuracy) = Evaluate(model, loss, validation, device, batchSize);
-            double trainLoss = lossSum / Math.Max(1, rows);
+            double trainLoss = run.LossSum / Math.Max(1, run.Rows);
             options.Plateau?.Step(valLoss ?? trainLoss);
-            var record = new EpochRecord(epoch, trainLoss, classification ? (double)hits / Math.Max(1, rows) : null,
-                valLoss, valAccuracy, optimizer.Lr, clock.Elapsed.TotalSeconds);
-            history.Epochs.Add(record);
+            var record = new EpochRecord(epoch, trainLoss, classification ? (double)run.Hits / Math.Max(1, run.Rows) : null,
+                valLoss, valAccuracy, optimizer.Lr, run.EpochSeconds + clock.Elapsed.TotalSeconds);
+            run.History.Epochs.Add(record);
             options.OnEpochEnd?.Invoke(record);
+            run.Epoch = epoch + 1;
+            run.StepInEpoch = 0;
 
             if (options.EarlyStopping is { } stop)
             {
                 double monitored = valLoss ?? trainLoss;
-                if (monitored < best - stop.MinDelta)
+                if (monitored < run.Best - stop.MinDelta)
                 {
-                    best = monitored;
-                    sinceBest = 0;
-                    history.BestEpoch = epoch;
-                    if (stop.RestoreBestWeights) bestWeights = parameters.Select(p => p.ToArray()).ToArray();
+                    run.Best = monitored;
+                    run.SinceBest = 0;
+                    run.History.BestEpoch = epoch;
+                    if (stop.RestoreBestWeights) run.BestWeights = parameters.ToDictionary(p => p.Name, p => p.Parameter.ToArray());
                 }
-                else if (++sinceBest >= stop.Patience)
+                else if (++run.SinceBest >= stop.Patience)
                 {
-                    history.StoppedEarly = epoch < options.Epochs;
+                    run.History.StoppedEarly = epoch < options.Epochs;
                     break;
                 }
             }
+            if (options.CheckpointPath != null && options.CheckpointEveryEpochs > 0 && epoch % options.CheckpointEveryEpochs == 0)
+                run.Save(options.CheckpointPath, model, optimizer, options);
         }
-        if (bestWeights != null)
+        if (run.BestWeights != null)
         {
             using (Autograd.NoGrad())
-                for (int i = 0; i < parameters.Count; i++) parameters[i].CopyFrom(bestWeights[i]);
+                foreach (var (name, p) in parameters) p.CopyFrom(run.BestWeights[name]);
         }
-        return history;
+        if (options.CheckpointPath != null)
+        {
+            run.Finished = true;
+            run.Save(options.CheckpointPath, model, optimizer, options);
+        }
+        return run.History;
     }
 
     /// <summary>Mean loss (and accuracy for classification) of the model on a dataset, in eval mode, without a graph.</summary>

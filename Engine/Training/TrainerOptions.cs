@@ -41,4 +41,29 @@ public sealed class TrainerOptions
     public Action<EpochRecord>? OnEpochEnd { get; init; }
 
     public Action<TrainingProgress>? OnBatchEnd { get; init; }
+
+    /// <summary>
+    /// Skip the optimizer step of a batch whose loss or gradients are NaN/±∞ and count it in
+    /// <see cref="History.SkippedSteps"/> (as PyTorch's GradScaler does), instead of stopping with an error. Checking
+    /// the gradients costs one flag kernel and one 4-byte read per step.
+    /// </summary>
+    public bool SkipNonFiniteSteps { get; init; }
+
+    /// <summary>
+    /// Where checkpoints go (safetensors: model, optimizer, schedules, RNG positions, progress). A final one is
+    /// written when training ends.
+    /// </summary>
+    public string? CheckpointPath { get; init; }
+
+    /// <summary>Save a checkpoint every this many epochs (0: never during training).</summary>
+    public int CheckpointEveryEpochs { get; init; }
+
+    /// <summary>Save a checkpoint every this many optimizer steps, mid-epoch included (0: never).</summary>
+    public int CheckpointEverySteps { get; init; }
+
+    /// <summary>
+    /// When <see cref="CheckpointPath"/> exists, load it and continue from where it was saved (Keras's
+    /// BackupAndRestore); the result equals an uninterrupted run. A finished run returns its history at once.
+    /// </summary>
+    public bool Resume { get; init; }
 }

@@ -38,6 +38,23 @@ public abstract class LrScheduler
         }
     }
 
+    /// <summary>What a checkpoint keeps: the step count and each group's current rate.</summary>
+    internal (int LastEpoch, double[] Lrs) SaveState() => (LastEpoch, lrs.ToArray());
+
+    /// <summary>Restores <see cref="SaveState"/>'s figures and sets them on the optimizer's groups.</summary>
+    internal void LoadState(int lastEpoch, IReadOnlyList<double> savedLrs)
+    {
+        if (savedLrs.Count != lrs.Length)
+            throw new ArgumentException(
+                $"{GetType().Name}: the saved schedule has {savedLrs.Count} parameter groups, this one {lrs.Length}.");
+        LastEpoch = lastEpoch;
+        for (int i = 0; i < lrs.Length; i++)
+        {
+            lrs[i] = savedLrs[i];
+            Optimizer.ParamGroups[i].Lr = (float)lrs[i];
+        }
+    }
+
     /// <summary>The rate of group <paramref name="group"/> at <see cref="LastEpoch"/> given its current one.</summary>
     protected abstract double NextLr(int group, double current);
 

@@ -71,6 +71,18 @@ public sealed class ReduceLROnPlateau
         }
     }
 
+    /// <summary>What a checkpoint keeps: best, bad epochs, cooldown counter and step count.</summary>
+    internal double[] SaveState() => new[] { Best, NumBadEpochs, cooldownCounter, LastEpoch };
+
+    internal void LoadState(IReadOnlyList<double> saved)
+    {
+        if (saved.Count != 4) throw new ArgumentException($"ReduceLROnPlateau: the saved state has {saved.Count} values, expected 4.");
+        Best = saved[0];
+        NumBadEpochs = (int)saved[1];
+        cooldownCounter = (int)saved[2];
+        LastEpoch = (int)saved[3];
+    }
+
     private bool IsBetter(double a) => (Mode, ThresholdMode) switch
     {
         ("min", "rel") => a < Best * (1 - Threshold),

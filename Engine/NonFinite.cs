@@ -1,0 +1,37 @@
+using Engine.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine;
+
+/// <summary>Finds NaN and ±∞ in device buffers: one flag kernel and one 4-byte read back (synchronizes).</summary>
+internal static class NonFinite
+{
+    /// <summary>True when every element of <paramref name="values"/> is finite.</summary>
+    public static bool AllFinite(Device device, ArrayView<float> values)
+    {
+        var flag = device.Pool.Rent<int>(1);
+        try
+        {
+            device.Kernels.FlagNonFinite(values, flag.View);
+            var host = new int[1];
+            flag.View.CopyToCPU(device.Accelerator.DefaultStream, host);
+            return host[0] == 0;
+        }
+        finally
+        {
+            device.Pool.Return(flag);
+        }
+    }
+
+    /// <summary>"[12] = NaN" for the first non-finite element of a buffer already known to hold one.</summary>
+    public static string FirstBad(ArrayView<float> values, Device device)
+    {
+        var host = new float[values.Length];
+        values.CopyToCPU(device.Accelerator.DefaultStream, host);
+        int count = host.Count(v => !float.IsFinite(v));
+        int i = Array.FindIndex(host, v => !float.IsFinite(v));
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"element [{i}] = {host[i]} ({count} of {host.Length} not finite)");
+    }
+}

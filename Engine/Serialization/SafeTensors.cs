@@ -1,0 +1,280 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+
+namespace Engine.Serialization;
+
+/// <summary>
+/// Reads and writes the safetensors format (Hugging Face's, as <c>safetensors.torch.save_file</c> writes it):
+/// an 8-byte little-endian header length N, N bytes of JSON
+/// <c>{"__metadata__": {string: string}, name: {"dtype", "shape", "data_offsets": [begin, end]}, …}</c> padded
+/// with spaces to a multiple of 8, then the raw little-endian, row-major data, each tensor at its offsets
+/// relative to the end of the header.
+/// </summary>
+/// <remarks>
+/// The writer follows the reference byte for byte: tensors sorted by descending dtype alignment then by name
+/// (ordinal), laid out back to back in that order, compact JSON with <c>__metadata__</c> first and the keys of each
+/// entry in the order dtype, shape, data_offsets. The reader accepts F32, F16, BF16 and F64 (converted to float32)
+/// and checks everything the reference checks — header length, UTF-8, JSON, dtype, offsets contiguous, inside
+/// the file and matching shape × dtype size — reporting the file and the first problem it finds.
+/// </remarks>
+public static class SafeTensors
+{
+    /// <summary>The reference implementation's limit on the JSON header.</summary>
+    public const int MaxHeaderBytes = 100_000_000;
+
+    public const string MetadataKey = "__metadata__";
+
+    /// <summary>The file's bytes for these tensors and metadata.</summary>
+    public static byte[] Serialize(IReadOnlyDictionary<string, HostTensor> tensors,
+        IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        var ordered = tensors.OrderByDescending(kv => kv.Value.DType.FormatRank())
+            .ThenBy(kv => kv.Key, StringComparer.Ordinal).ToList();
+        var header = new StringBuilder("{");
+        if (metadata != null)
+        {
+            header.Append(Json.Quote(MetadataKey)).Append(":{");
+            header.AppendJoin(',', metadata.Select(kv => Json.Quote(kv.Key) + ":" + Json.Quote(kv.Value)));
+            header.Append('}');
+            if (ordered.Count > 0) header.Append(',');
+        }
+        long offset = 0;
+        for (int i = 0; i < ordered.Count; i++)
+        {
+            var (name, tensor) = (ordered[i].Key, ordered[i].Value);
+            Check(name, tensor);
+            long bytes = tensor.Numel * tensor.DType.Size();
+            if (i > 0) header.Append(',');
+            header.Append(Json.Quote(name)).Append(":{\"dtype\":\"").Append(tensor.DType).Append("\",\"shape\":[")
+                .AppendJoin(',', tensor.Shape).Append("],\"data_offsets\":[").Append(offset).Append(',')
+                .Append(offset + bytes).Append("]}");
+            offset += bytes;
+        }
+        header.Append('}');
+        var headerBytes = Encoding.UTF8.GetBytes(header.ToString());
+        int padded = (headerBytes.Length + 7) / 8 * 8;
+        var file = new byte[8 + padded + offset];
+        BinaryPrimitives.WriteUInt64LittleEndian(file, (ulong)padded);
+        headerBytes.CopyTo(file, 8);
+        file.AsSpan(8 + headerBytes.Length, padded - headerBytes.Length).Fill((byte)' ');
+        long at = 8 + padded;
+        foreach (var (_, tensor) in ordered) at += Encode(tensor, file.AsSpan((int)at));
+        return file;
+    }
+
+    /// <summary>Writes the file atomically (temporary file in the same folder, flushed to disk, renamed over).</summary>
+    public static void Save(string path, IReadOnlyDictionary<string, HostTensor> tensors,
+        IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var bytes = Serialize(tensors, metadata);
+        AtomicFile.Write(path, stream => stream.Write(bytes));
+    }
+
+    /// <summary>Reads and validates a safetensors file.</summary>
+    /// <exception cref="SafeTensorsFormatException">the file is truncated, corrupt or not safetensors.</exception>
+    /// <exception cref="FileNotFoundException">there is no such file.</exception>
+    public static SafeTensorsFile Load(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!System.IO.File.Exists(path))
+            throw new FileNotFoundException($"{path}: no such safetensors file.", path);
+        return Deserialize(System.IO.File.ReadAllBytes(path), path);
+    }
+
+    /// <summary>Parses a safetensors file's bytes; <paramref name="source"/> names it in error messages.</summary>
+    public static SafeTensorsFile Deserialize(ReadOnlySpan<byte> file, string source = "<bytes>")
+    {
+        SafeTensorsFormatException Bad(string problem) => new(source, problem);
+
+        if (file.Length < 8)
+            throw Bad($"the file is {file.Length} bytes, shorter than the 8-byte header length (truncated or empty)");
+        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(file);
+        if (n > MaxHeaderBytes)
+            throw Bad($"bad header length {n}: more than the {MaxHeaderBytes:N0}-byte limit (not a safetensors file?)");
+        if ((long)n > file.Length - 8)
+            throw Bad($"bad header length {n}: the file has only {file.Length - 8} bytes after it (truncated?)");
+        var headerBytes = file.Slice(8, (int)n);
+        string header;
+        try
+        {
+            header = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(headerBytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw Bad("the header is not valid UTF-8");
+        }
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(header);
+        }
+        catch (JsonException e)
+        {
+            throw Bad($"bad JSON in the header ({e.Message.Split(" Path:")[0].TrimEnd('.')})");
+        }
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+                throw Bad($"the header is a JSON {document.RootElement.ValueKind}, not an object");
+            var data = file[(8 + (int)n)..];
+            var metadata = new Dictionary<string, string>();
+            var entries = new List<(string Name, SafeTensorsDType DType, int[] Shape, long Begin, long End)>();
+            var names = new HashSet<string>();
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                if (!names.Add(property.Name)) throw Bad($"'{property.Name}' appears twice in the header");
+                if (property.Name == MetadataKey)
+                {
+                    if (property.Value.ValueKind != JsonValueKind.Object)
+                        throw Bad($"{MetadataKey} must be an object of strings");
+                    foreach (var item in property.Value.EnumerateObject())
+                    {
+                        if (item.Value.ValueKind != JsonValueKind.String)
+                            throw Bad($"{MetadataKey}['{item.Name}'] is a {item.Value.ValueKind}, not a string");
+                        metadata[item.Name] = item.Value.GetString()!;
+                    }
+                    continue;
+                }
+                entries.Add(ParseEntry(property, Bad));
+            }
+
+            // The reference requires the tensors to tile the data section exactly, in offset order.
+            long expected = 0;
+            foreach (var e in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
+            {
+                if (e.Begin != expected)
+                    throw Bad(e.Begin < expected
+                        ? $"tensor '{e.Name}': data_offsets [{e.Begin}, {e.End}] overlap the previous tensor (which ends at {expected})"
+                        : $"tensor '{e.Name}': data_offsets [{e.Begin}, {e.End}] leave a gap after byte {expected}");
+                if (e.End > data.Length)
+                    throw Bad($"tensor '{e.Name}': data_offsets [{e.Begin}, {e.End}] are out of range: the data " +
+                              $"section has {data.Length} bytes (truncated file?)");
+                expected = e.End;
+            }
+            if (expected != data.Length)
+                throw Bad($"the tensors cover {expected} bytes but the data section has {data.Length}");
+
+            var tensors = new Dictionary<string, HostTensor>();
+            foreach (var e in entries)
+                tensors[e.Name] = new HostTensor(e.Shape, Decode(e.DType, data[(int)e.Begin..(int)e.End]), e.DType);
+            return new SafeTensorsFile(source, tensors, metadata);
+        }
+    }
+
+    private static (string, SafeTensorsDType, int[], long, long) ParseEntry(JsonProperty property,
+        Func<string, SafeTensorsFormatException> bad)
+    {
+        string name = property.Name;
+        var info = property.Value;
+        if (info.ValueKind != JsonValueKind.Object) throw bad($"tensor '{name}': its entry is not an object");
+        if (!info.TryGetProperty("dtype", out var dtypeJson) || dtypeJson.ValueKind != JsonValueKind.String)
+            throw bad($"tensor '{name}': no dtype");
+        string dtypeName = dtypeJson.GetString()!;
+        if (!Enum.TryParse<SafeTensorsDType>(dtypeName, ignoreCase: false, out var dtype) ||
+            !Enum.IsDefined(dtype) || dtypeName != dtype.ToString())
+        {
+            throw bad(SafeTensorsDTypes.FormatNames.Contains(dtypeName)
+                ? $"tensor '{name}': dtype {dtypeName} cannot be loaded as float32 (supported: F32, F16, BF16, F64)"
+                : $"tensor '{name}': unknown dtype '{dtypeName}'");
+        }
+        if (!info.TryGetProperty("shape", out var shapeJson) || shapeJson.ValueKind != JsonValueKind.Array)
+            throw bad($"tensor '{name}': no shape array");
+        var shape = new List<int>();
+        long numel = 1;
+        foreach (var d in shapeJson.EnumerateArray())
+        {
+            if (d.ValueKind != JsonValueKind.Number || !d.TryGetInt64(out long dim) || dim < 0)
+                throw bad($"tensor '{name}': shape {shapeJson.GetRawText()} is not a list of non-negative integers");
+            if (dim > int.MaxValue || (numel = numel * dim) > int.MaxValue)
+                throw bad($"tensor '{name}': shape {shapeJson.GetRawText()} has more than {int.MaxValue} elements");
+            shape.Add((int)dim);
+        }
+        if (!info.TryGetProperty("data_offsets", out var offsetsJson) || offsetsJson.ValueKind != JsonValueKind.Array ||
+            offsetsJson.GetArrayLength() != 2 || !offsetsJson[0].TryGetInt64(out long begin) ||
+            !offsetsJson[1].TryGetInt64(out long end) || begin < 0 || end < begin)
+            throw bad($"tensor '{name}': data_offsets must be [begin, end] with 0 ≤ begin ≤ end");
+        long bytes = numel * dtype.Size();
+        if (end - begin != bytes)
+            throw bad($"tensor '{name}': shape [{string.Join(", ", shape)}] of {dtype} needs {bytes} bytes but " +
+                      $"data_offsets [{begin}, {end}] hold {end - begin}");
+        return (name, dtype, shape.ToArray(), begin, end);
+    }
+
+    private static void Check(string name, HostTensor tensor)
+    {
+        ArgumentNullException.ThrowIfNull(tensor, name);
+        if (name == MetadataKey) throw new ArgumentException($"safetensors: a tensor cannot be named '{MetadataKey}'.");
+        if (tensor.Shape.Any(d => d < 0))
+            throw new ArgumentException($"safetensors: tensor '{name}' has a negative dimension in [{string.Join(", ", tensor.Shape)}].");
+        if (tensor.Numel != tensor.Values.Length)
+            throw new ArgumentException(
+                $"safetensors: tensor '{name}' has shape [{string.Join(", ", tensor.Shape)}] ({tensor.Numel} elements) " +
+                $"but {tensor.Values.Length} values.");
+    }
+
+    private static int Encode(HostTensor tensor, Span<byte> into)
+    {
+        var values = tensor.Values;
+        switch (tensor.DType)
+        {
+            case SafeTensorsDType.F32:
+                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(into[(4 * i)..], values[i]);
+                return 4 * values.Length;
+            case SafeTensorsDType.F64:
+                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteDoubleLittleEndian(into[(8 * i)..], values[i]);
+                return 8 * values.Length;
+            case SafeTensorsDType.F16:
+                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteHalfLittleEndian(into[(2 * i)..], (Half)values[i]);
+                return 2 * values.Length;
+            default:
+                for (int i = 0; i < values.Length; i++)
+                    BinaryPrimitives.WriteUInt16LittleEndian(into[(2 * i)..], SafeTensorsDTypes.ToBFloat16(values[i]));
+                return 2 * values.Length;
+        }
+    }
+
+    private static float[] Decode(SafeTensorsDType dtype, ReadOnlySpan<byte> bytes)
+    {
+        var values = new float[bytes.Length / dtype.Size()];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = dtype switch
+            {
+                SafeTensorsDType.F32 => BinaryPrimitives.ReadSingleLittleEndian(bytes[(4 * i)..]),
+                SafeTensorsDType.F64 => (float)BinaryPrimitives.ReadDoubleLittleEndian(bytes[(8 * i)..]),
+                SafeTensorsDType.F16 => (float)BinaryPrimitives.ReadHalfLittleEndian(bytes[(2 * i)..]),
+                _ => SafeTensorsDTypes.FromBFloat16(BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..])),
+            };
+        }
+        return values;
+    }
+
+    /// <summary>JSON string quoting as serde_json writes it: only '"', '\' and control characters escaped.</summary>
+    private static class Json
+    {
+        public static string Quote(string s)
+        {
+            var b = new StringBuilder(s.Length + 2).Append('"');
+            foreach (char c in s)
+            {
+                switch (c)
+                {
+                    case '"': b.Append("\\\""); break;
+                    case '\\': b.Append("\\\\"); break;
+                    case '\n': b.Append("\\n"); break;
+                    case '\r': b.Append("\\r"); break;
+                    case '\t': b.Append("\\t"); break;
+                    case '\b': b.Append("\\b"); break;
+                    case '\f': b.Append("\\f"); break;
+                    default:
+                        if (c < 0x20) b.Append("\\u").Append(((int)c).ToString("x4"));
+                        else b.Append(c);
+                        break;
+                }
+            }
+            return b.Append('"').ToString();
+        }
+    }
+}
