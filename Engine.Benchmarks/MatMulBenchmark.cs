@@ -1,47 +1,51 @@
 using BenchmarkDotNet.Attributes;
-using Engine;
+using Engine.Kernels;
 
 namespace Engine.Benchmarks;
 
 /// <summary>
-/// The tiled matmul kernel, C[n, n] = A·B, on the device <c>ENGINE_DEVICE</c> picks. Each invocation launches
-/// and then synchronizes, so the time is the kernel's, not the queueing's. 2n³ FLOP per product.
+/// The matmul kernel, C[n, n] = op(A)·op(B), in the three layouts autodiff uses: A·B (forward), A·Bᵀ and Aᵀ·B
+/// (the two backward products, read in place without a transpose copy). 2n³ FLOP per product.
 /// </summary>
-[Config(typeof(EngineConfig))]
-public class MatMulBenchmark
+public class MatMulBenchmark : DeviceBenchmark
 {
-    private Device device = null!;
-    private Tensor a = null!;
-    private Tensor b = null!;
+    private Tensor a = null!, b = null!, c = null!;
 
-    [Params(64, 256)]
+    [ParamsSource(nameof(NValues))]
     public int N { get; set; }
 
-    [GlobalSetup]
-    public void Setup()
+    public static IEnumerable<int> NValues() => Sizes(64, 256, 1024);
+
+    [Params("NN", "NT", "TN")]
+    public string Layout { get; set; } = "NN";
+
+    protected override void Setup()
     {
-        device = Device.Create();
-        a = Tensor.RandN(device, new[] { N, N }, seed: 1);
-        b = Tensor.RandN(device, new[] { N, N }, seed: 2);
-        using (Autograd.NoGrad()) a.MatMul(b).Dispose(); // compile outside the measurement
-        device.Synchronize();
+        a = Tensor.RandN(Device, new[] { N, N }, seed: 1);
+        b = Tensor.RandN(Device, new[] { N, N }, seed: 2);
+        c = Tensor.Zeros(Device, new[] { N, N });
+        MatMul();
     }
 
     [Benchmark]
     public void MatMul()
     {
-        using (Autograd.NoGrad()) a.MatMul(b).Dispose();
-        device.Synchronize();
+        var k = Device.Kernels;
+        switch (Layout)
+        {
+            case "NT": k.MatMul<AsStored, AsTransposed>(a.View, b.View, c.View, N, N, N, accumulate: false); break;
+            case "TN": k.MatMul<AsTransposed, AsStored>(a.View, b.View, c.View, N, N, N, accumulate: false); break;
+            default: k.MatMul<AsStored, AsStored>(a.View, b.View, c.View, N, N, N, accumulate: false); break;
+        }
+        Sync();
     }
 
-    [GlobalCleanup]
-    public void Cleanup()
+    protected override void Cleanup()
     {
         a.Dispose();
         b.Dispose();
-        device.Dispose();
+        c.Dispose();
     }
 
-    /// <summary>FLOP of one product, for GFLOP/s = Flop / time.</summary>
     public double Flop => 2.0 * N * N * N;
 }

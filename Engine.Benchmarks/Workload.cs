@@ -1,0 +1,130 @@
+using Engine.Kernels;
+using Engine.Nn;
+using Engine.Optim;
+
+namespace Engine.Benchmarks;
+
+/// <summary>
+/// The named training workloads compared with PyTorch (<c>compare/torch_workloads.py</c> builds the same ones):
+/// MLPs with PyTorch's default Linear initialisation, ReLU, softmax cross-entropy on fixed random data resident
+/// on the device, one step = forward, loss, backward, optimizer step, zero-grad; sgemm; a flat Adam step; and the
+/// copy kernel that measures memory bandwidth. Sizes depend on the device class (CPU or GPU) and shrink in the
+/// quick configuration.
+/// </summary>
+public sealed class Workload : IDisposable
+{
+    private readonly Action step;
+    private readonly Action dispose;
+
+    private Workload(string name, string unit, double workPerStep, Action step, Action dispose)
+    {
+        Name = name;
+        Unit = unit;
+        WorkPerStep = workPerStep;
+        this.step = step;
+        this.dispose = dispose;
+    }
+
+    public string Name { get; }
+
+    /// <summary>What the rate counts: "samples/s", "GFLOP/s" or "GB/s".</summary>
+    public string Unit { get; }
+
+    /// <summary>Samples, FLOP or bytes per step, for the rate.</summary>
+    public double WorkPerStep { get; }
+
+    public void Step() => step();
+
+    public void Dispose() => dispose();
+
+    /// <summary>The workloads for a device class, in table order (mlp-l only on GPUs).</summary>
+    public static IEnumerable<string> Names(bool gpu) =>
+        new[] { "mlp-s/b1", "mlp-s/b64", "mlp-s/b1024", "mlp-m" }
+            .Concat(gpu ? new[] { "mlp-l" } : Array.Empty<string>())
+            .Concat(new[] { "sgemm", "adam-step", "copy" });
+
+    public static Workload Create(string name, Device device, bool gpu, bool quick)
+    {
+        int q(int full, int small) => quick ? small : full;
+        return name switch
+        {
+            "mlp-s/b1" => Mlp(name, device, new[] { 784, q(256, 32), 10 }, 1, "sgd"),
+            "mlp-s/b64" => Mlp(name, device, new[] { 784, q(256, 32), 10 }, 64, "sgd"),
+            "mlp-s/b1024" => Mlp(name, device, new[] { 784, q(256, 32), 10 }, q(1024, 128), "sgd"),
+            "mlp-m" => Mlp(name, device, new[] { q(1024, 64), q(1024, 64), q(1024, 64), 10 }, q(256, 32), "adam"),
+            "mlp-l" => Mlp(name, device, new[] { q(1024, 64), q(4096, 128), q(4096, 128), q(1024, 64) }, q(1024, 64), "adam"),
+            "sgemm" => Sgemm(device, quick ? 64 : gpu ? 4096 : 1024),
+            "adam-step" => AdamStep(device, quick ? 1 << 12 : gpu ? 64 << 20 : 4 << 20),
+            "copy" => Copy(device, quick ? 1 << 12 : gpu ? 64 << 20 : 16 << 20),
+            _ => throw new ArgumentException($"unknown workload '{name}'"),
+        };
+    }
+
+    private static Workload Mlp(string name, Device device, int[] widths, int batch, string optimizerName)
+    {
+        var layers = new List<Module>();
+        for (int i = 0; i + 1 < widths.Length; i++)
+        {
+            if (i > 0) layers.Add(new Engine.Nn.Relu());
+            layers.Add(new Linear(device, widths[i], widths[i + 1], seed: i + 1));
+        }
+        var model = new Sequential(layers.ToArray());
+        Optimizer optimizer = optimizerName == "adam" ? new Adam(model.Parameters(), lr: 1e-3f)
+            : new Sgd(model.Parameters(), lr: 0.01f);
+        var x = Tensor.RandN(device, new[] { batch, widths[0] }, seed: 7);
+        int classes = widths[^1];
+        var labels = Enumerable.Range(0, batch).Select(i => i * 7 % classes).ToArray();
+        return new Workload(name, "samples/s", batch, () =>
+        {
+            using var scope = new DisposeScope();
+            var loss = Loss.CrossEntropy(model.Forward(x), labels);
+            loss.Backward();
+            optimizer.Step();
+            optimizer.ZeroGrad();
+        }, () =>
+        {
+            optimizer.Dispose();
+            model.Dispose();
+            x.Dispose();
+        });
+    }
+
+    private static Workload Sgemm(Device device, int n)
+    {
+        var a = Tensor.RandN(device, new[] { n, n }, seed: 1);
+        var b = Tensor.RandN(device, new[] { n, n }, seed: 2);
+        var c = Tensor.Zeros(device, new[] { n, n });
+        return new Workload("sgemm", "GFLOP/s", 2.0 * n * n * n,
+            () => device.Kernels.MatMul<AsStored, AsStored>(a.View, b.View, c.View, n, n, n, accumulate: false),
+            () =>
+            {
+                a.Dispose();
+                b.Dispose();
+                c.Dispose();
+            });
+    }
+
+    private static Workload AdamStep(Device device, int n)
+    {
+        var p = Tensor.RandN(device, new[] { n }, seed: 1, requiresGrad: true);
+        var adam = new Adam(new[] { p });
+        using (Autograd.NoGrad()) p.Grad!.FillInPlace(1e-3f);
+        return new Workload("adam-step", "GB/s", 28.0 * n, adam.Step, () =>
+        {
+            adam.Dispose();
+            p.Dispose();
+        });
+    }
+
+    /// <summary>y = x through the element-wise kernel (8 bytes per element): the memory-bandwidth ceiling.</summary>
+    private static Workload Copy(Device device, int n)
+    {
+        var x = Tensor.RandN(device, new[] { n }, seed: 1);
+        var y = Tensor.Zeros(device, new[] { n });
+        return new Workload("copy", "GB/s", 8.0 * n, () => device.Kernels.Unary<Affine>(x.View, y.View, 1f, 0f), () =>
+        {
+            x.Dispose();
+            y.Dispose();
+        });
+    }
+}

@@ -1,0 +1,134 @@
+"""PyTorch side of `dotnet run --project Engine.Benchmarks -c Release -- compare`.
+
+Runs the same named workloads as Engine.Benchmarks/Workload.cs — same shapes, PyTorch's default Linear init
+(which the engine's Linear also uses), ReLU, softmax cross-entropy on fixed random data resident on the device,
+SGD lr 0.01 / Adam lr 1e-3, fp32 with TF32 off — with the same timing rule (warm-up, then the median of 3 rounds
+of enough steps to last ~0.3 s, synchronized at the end of each round), and prints one JSON object.
+
+  python3 torch_workloads.py --device cpu|cuda [--quick] [--only NAME,NAME]
+"""
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import torch
+
+
+def mlp(widths, batch, optimizer, device):
+    layers = []
+    for i in range(len(widths) - 1):
+        if i > 0:
+            layers.append(torch.nn.ReLU())
+        layers.append(torch.nn.Linear(widths[i], widths[i + 1]))
+    model = torch.nn.Sequential(*layers).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3) if optimizer == "adam" else \
+        torch.optim.SGD(model.parameters(), lr=0.01)
+    x = torch.randn(batch, widths[0], device=device)
+    y = torch.tensor([i * 7 % widths[-1] for i in range(batch)], device=device)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step():
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=False)  # the engine keeps and zeroes its gradient buffers too
+    return "samples/s", batch, step
+
+
+def sgemm(n, device):
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    c = torch.empty(n, n, device=device)
+    return "GFLOP/s", 2.0 * n ** 3, lambda: torch.matmul(a, b, out=c)
+
+
+def adam_step(n, device):
+    p = torch.nn.Parameter(torch.randn(n, device=device))
+    p.grad = torch.full_like(p, 1e-3)
+    # foreach=False: one fused-per-tensor loop, like the engine's single kernel; torch 1.13's default for one tensor.
+    opt = torch.optim.Adam([p], lr=1e-3)
+    return "GB/s", 28.0 * n, opt.step
+
+
+def copy(n, device):
+    x, y = torch.randn(n, device=device), torch.empty(n, device=device)
+    return "GB/s", 8.0 * n, lambda: y.copy_(x)
+
+
+def build(name, device, gpu, quick):
+    q = (lambda full, small: small) if quick else (lambda full, small: full)
+    if name == "mlp-s/b1":
+        return mlp([784, q(256, 32), 10], 1, "sgd", device)
+    if name == "mlp-s/b64":
+        return mlp([784, q(256, 32), 10], 64, "sgd", device)
+    if name == "mlp-s/b1024":
+        return mlp([784, q(256, 32), 10], q(1024, 128), "sgd", device)
+    if name == "mlp-m":
+        return mlp([q(1024, 64), q(1024, 64), q(1024, 64), 10], q(256, 32), "adam", device)
+    if name == "mlp-l":
+        return mlp([q(1024, 64), q(4096, 128), q(4096, 128), q(1024, 64)], q(1024, 64), "adam", device)
+    if name == "sgemm":
+        return sgemm(64 if quick else 4096 if gpu else 1024, device)
+    if name == "adam-step":
+        return adam_step(1 << 12 if quick else (64 << 20) if gpu else (4 << 20), device)
+    if name == "copy":
+        return copy(1 << 12 if quick else (64 << 20) if gpu else (16 << 20), device)
+    raise ValueError(name)
+
+
+def names(gpu):
+    return ["mlp-s/b1", "mlp-s/b64", "mlp-s/b1024", "mlp-m"] + (["mlp-l"] if gpu else []) + \
+        ["sgemm", "adam-step", "copy"]
+
+
+def measure(step, sync, quick):
+    """Seconds per step: warm-up, then the median of 3 rounds of enough steps to last ~0.3 s."""
+    for _ in range(2):
+        step()
+    sync()
+    t = time.perf_counter()
+    step()
+    sync()
+    once = max(time.perf_counter() - t, 1e-7)
+    steps = 1 if quick else max(1, min(1000, int(0.3 / once)))
+    rounds = []
+    for _ in range(1 if quick else 3):
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        sync()
+        rounds.append((time.perf_counter() - t) / steps)
+    return statistics.median(rounds)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="")
+    args = ap.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.manual_seed(0)
+    gpu = args.device == "cuda"
+    device = torch.device(args.device)
+    sync = torch.cuda.synchronize if gpu else (lambda: None)
+    wanted = [n for n in args.only.split(",") if n] or names(gpu)
+    results = []
+    for name in wanted:
+        unit, work, step = build(name, device, gpu, args.quick)
+        seconds = measure(step, sync, args.quick)
+        results.append({"workload": name, "unit": unit, "ms_per_step": seconds * 1e3,
+                        "rate": work / seconds / (1e9 if unit != "samples/s" else 1)})
+    # The BLAS actually loaded (Debian's torch links the libblas alternative: OpenBLAS once installed).
+    with open("/proc/self/maps") as maps:
+        blas = sorted({line.split()[-1] for line in maps if "blas" in line.lower() and "/" in line})
+    print(json.dumps({
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
+        "device_name": torch.cuda.get_device_name(0) if gpu else platform.processor() or "cpu",
+        "blas": blas, "results": results}))
+
+
+if __name__ == "__main__":
+    main()
