@@ -11,7 +11,7 @@ public static class Autograd
     public static bool IsEnabled => noGradDepth == 0;
 
     /// <summary>Ops inside the returned scope record nothing and their outputs do not require grad.</summary>
-    public static IDisposable NoGrad() => new NoGradScope();
+    public static IDisposable NoGrad() => new DepthScope(() => noGradDepth++, () => noGradDepth--);
 
     /// <summary>Whether anomaly detection is on for this thread (see <see cref="DetectAnomaly"/>).</summary>
     public static bool IsAnomalyDetectionEnabled => anomalyDepth > 0;
@@ -22,7 +22,7 @@ public static class Autograd
     /// error naming the op, the shapes and the offending element. Each check reads a flag back from the device,
     /// so this is for debugging, not for training at speed.
     /// </summary>
-    public static IDisposable DetectAnomaly() => new AnomalyScope();
+    public static IDisposable DetectAnomaly() => new DepthScope(() => anomalyDepth++, () => anomalyDepth--);
 
     /// <summary>In anomaly mode, throws if <paramref name="output"/> of <paramref name="op"/> is not finite.</summary>
     internal static void CheckForward(string op, Tensor output, Tensor[] inputs)
@@ -115,31 +115,23 @@ public static class Autograd
         return order;
     }
 
-    private sealed class AnomalyScope : IDisposable
+    /// <summary>Raises a thread-static depth for its lifetime (NoGrad, DetectAnomaly); disposing twice is harmless.</summary>
+    private sealed class DepthScope : IDisposable
     {
+        private readonly Action exit;
         private bool disposed;
 
-        public AnomalyScope() => anomalyDepth++;
-
-        public void Dispose()
+        public DepthScope(Action enter, Action exit)
         {
-            if (disposed) return;
-            disposed = true;
-            anomalyDepth--;
+            enter();
+            this.exit = exit;
         }
-    }
-
-    private sealed class NoGradScope : IDisposable
-    {
-        private bool disposed;
-
-        public NoGradScope() => noGradDepth++;
 
         public void Dispose()
         {
             if (disposed) return;
             disposed = true;
-            noGradDepth--;
+            exit();
         }
     }
 }
