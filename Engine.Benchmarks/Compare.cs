@@ -37,7 +37,7 @@ public static class Compare
             Console.WriteLine($"  engine  {name,-12} {seconds * 1e3,10:F3} ms/step");
         }
 
-        var torch = RunTorch(torchDevice, quick, gpu ? engine.Select(e => e.Name) : engine.Select(e => e.Name));
+        var torch = RunTorch(torchDevice, quick, engine.Select(e => e.Name));
         var rows = engine.Select(e =>
         {
             double rate = e.Work / e.Seconds / (e.Unit == "samples/s" ? 1 : 1e9);

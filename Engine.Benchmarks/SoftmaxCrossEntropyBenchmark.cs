@@ -4,8 +4,9 @@ namespace Engine.Benchmarks;
 
 /// <summary>
 /// Softmax cross-entropy over [rows, classes] logits with integer labels, forward and backward: the fused
-/// per-row loss kernel, the mean, and the gradient (softmax − one-hot)/rows. Bytes: logits read twice, gradient
-/// written once.
+/// per-row loss kernel, the mean, and the gradient (softmax − one-hot)/rows accumulated into the logits' gradient.
+/// Bytes: logits read by forward and by backward, the gradient read and written (16 per element; the int labels
+/// are uploaded each call, as the loss's <c>int[]</c> overload does).
 /// </summary>
 public class SoftmaxCrossEntropyBenchmark : DeviceBenchmark
 {
@@ -36,5 +37,5 @@ public class SoftmaxCrossEntropyBenchmark : DeviceBenchmark
 
     protected override void Cleanup() => logits.Dispose();
 
-    public double Bytes => 12.0 * Rows * Classes;
+    public double Bytes => 16.0 * Rows * Classes;
 }

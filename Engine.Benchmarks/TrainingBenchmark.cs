@@ -31,12 +31,5 @@ public class TrainingBenchmark : DeviceBenchmark
 
     protected override void Cleanup() => workload.Dispose();
 
-    public double Samples => Workload switch
-    {
-        "mlp-s/b1" => 1,
-        "mlp-s/b64" => 64,
-        "mlp-s/b1024" => EngineConfig.Quick ? 128 : 1024,
-        "mlp-m" => EngineConfig.Quick ? 32 : 256,
-        _ => 0,
-    };
+    public double Samples => Benchmarks.Workload.MlpSpec(Workload, EngineConfig.Quick)?.Batch ?? 0;
 }

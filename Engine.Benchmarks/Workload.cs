@@ -43,16 +43,26 @@ public sealed class Workload : IDisposable
             .Concat(gpu ? new[] { "mlp-l" } : Array.Empty<string>())
             .Concat(new[] { "sgemm", "adam-step", "copy" });
 
-    public static Workload Create(string name, Device device, bool gpu, bool quick)
+    /// <summary>An MLP workload's layer widths, batch and optimizer; null for the other workloads.</summary>
+    public static (int[] Widths, int Batch, string Optimizer)? MlpSpec(string name, bool quick)
     {
         int q(int full, int small) => quick ? small : full;
         return name switch
         {
-            "mlp-s/b1" => Mlp(name, device, new[] { 784, q(256, 32), 10 }, 1, "sgd"),
-            "mlp-s/b64" => Mlp(name, device, new[] { 784, q(256, 32), 10 }, 64, "sgd"),
-            "mlp-s/b1024" => Mlp(name, device, new[] { 784, q(256, 32), 10 }, q(1024, 128), "sgd"),
-            "mlp-m" => Mlp(name, device, new[] { q(1024, 64), q(1024, 64), q(1024, 64), 10 }, q(256, 32), "adam"),
-            "mlp-l" => Mlp(name, device, new[] { q(1024, 64), q(4096, 128), q(4096, 128), q(1024, 64) }, q(1024, 64), "adam"),
+            "mlp-s/b1" => (new[] { 784, q(256, 32), 10 }, 1, "sgd"),
+            "mlp-s/b64" => (new[] { 784, q(256, 32), 10 }, 64, "sgd"),
+            "mlp-s/b1024" => (new[] { 784, q(256, 32), 10 }, q(1024, 128), "sgd"),
+            "mlp-m" => (new[] { q(1024, 64), q(1024, 64), q(1024, 64), 10 }, q(256, 32), "adam"),
+            "mlp-l" => (new[] { q(1024, 64), q(4096, 128), q(4096, 128), q(1024, 64) }, q(1024, 64), "adam"),
+            _ => null,
+        };
+    }
+
+    public static Workload Create(string name, Device device, bool gpu, bool quick)
+    {
+        if (MlpSpec(name, quick) is { } mlp) return Mlp(name, device, mlp.Widths, mlp.Batch, mlp.Optimizer);
+        return name switch
+        {
             "sgemm" => Sgemm(device, quick ? 64 : gpu ? 4096 : 1024),
             "adam-step" => AdamStep(device, quick ? 1 << 12 : gpu ? 64 << 20 : 4 << 20),
             "copy" => Copy(device, quick ? 1 << 12 : gpu ? 64 << 20 : 16 << 20),

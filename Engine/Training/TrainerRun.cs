@@ -15,7 +15,6 @@ internal sealed class TrainerRun
     private static readonly JsonSerializerOptions Json = new()
     {
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        IncludeFields = false,
     };
 
     /// <summary>The epoch in progress or next to start (1-based).</summary>
