@@ -105,26 +105,28 @@ public static class ElementwiseKernels
     }
 
     /// <summary>
-    /// Counter-based random numbers: u(k) = hash(seed, k)/2³² ∈ [0, 1). Uniform: y[i] = low + (high−low)·u(i).
-    /// Normal (<paramref name="normal"/> ≠ 0): Box–Muller, y[i] = low + high·√(−2 ln(1 − u(2i)))·cos(2π u(2i+1)),
-    /// i.e. low = mean and high = std. The same seed gives the same numbers on every backend (up to the
-    /// last bits of ln and cos).
+    /// Counter-based random numbers: u(k) = hash(seed, k)/2³² ∈ [0, 1), read from counter k = offset + i, so one
+    /// seed is one stream and consecutive tensors can take consecutive stretches of it. Uniform:
+    /// y[i] = low + (high−low)·u(offset + i). Normal (<paramref name="normal"/> ≠ 0): Box–Muller with j = offset + i,
+    /// y[i] = low + high·√(−2 ln(1 − u(2j)))·cos(2π u(2j+1)), i.e. low = mean and high = std. The same seed gives
+    /// the same numbers on every backend (up to the last bits of ln and cos).
     /// </summary>
-    public static void Random(ArrayView<float> y, uint seed, float low, float high, int normal)
+    public static void Random(ArrayView<float> y, uint seed, uint offset, float low, float high, int normal)
     {
         for (int i = GridStride.Start, step = GridStride.Step, end = y.IntLength; i < end; i += step)
         {
+            uint j = offset + (uint)i;
             if (normal != 0)
             {
-                float u1 = 1f - Unit(seed, 2u * (uint)i);
-                float u2 = Unit(seed, 2u * (uint)i + 1u);
+                float u1 = 1f - Unit(seed, 2u * j);
+                float u2 = Unit(seed, 2u * j + 1u);
                 float z = ILGPU.Algorithms.XMath.Sqrt(-2f * ILGPU.Algorithms.XMath.Log(u1))
                           * ILGPU.Algorithms.XMath.Cos(6.283185307179586f * u2);
                 y[i] = low + high * z;
             }
             else
             {
-                y[i] = low + (high - low) * Unit(seed, (uint)i);
+                y[i] = low + (high - low) * Unit(seed, j);
             }
         }
     }
@@ -181,10 +183,13 @@ public static class ElementwiseKernels
     public static void Fill(this KernelContext k, ArrayView<float> y, float value) =>
         k.Load<ArrayView<float>, float>(Fill)(k.ForItems(y.Length), y, value);
 
-    /// <summary>Zeroes <paramref name="flag"/>[0], then sets it to 1 if any element of x is not finite (2 launches).</summary>
-    public static void FlagNonFinite(this KernelContext k, ArrayView<float> x, ArrayView<int> flag)
+    /// <summary>
+    /// Zeroes <paramref name="flag"/>[0] (unless <paramref name="reset"/> is false, to check several buffers into one
+    /// flag), then sets it to 1 if any element of x is not finite (2 launches, or 1).
+    /// </summary>
+    public static void FlagNonFinite(this KernelContext k, ArrayView<float> x, ArrayView<int> flag, bool reset = true)
     {
-        flag.SubView(0, 1).MemSetToZero(k.Accelerator.DefaultStream);
+        if (reset) flag.SubView(0, 1).MemSetToZero(k.Accelerator.DefaultStream);
         k.Load<ArrayView<float>, ArrayView<int>>(FlagNonFinite)(k.ForItems(x.Length), x, flag);
     }
 
@@ -202,7 +207,7 @@ public static class ElementwiseKernels
             k.ForItems(x.Length), x, y, seed, p, accumulate ? 1 : 0);
 
     public static void Random(this KernelContext k, ArrayView<float> y, uint seed, float low, float high,
-        bool normal) =>
-        k.Load<ArrayView<float>, uint, float, float, int>(Random)(
-            k.ForItems(y.Length), y, seed, low, high, normal ? 1 : 0);
+        bool normal, uint offset = 0) =>
+        k.Load<ArrayView<float>, uint, uint, float, float, int>(Random)(
+            k.ForItems(y.Length), y, seed, offset, low, high, normal ? 1 : 0);
 }

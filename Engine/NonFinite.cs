@@ -7,13 +7,14 @@ namespace Engine;
 /// <summary>Finds NaN and ±∞ in device buffers: one flag kernel and one 4-byte read back (synchronizes).</summary>
 internal static class NonFinite
 {
-    /// <summary>True when every element of <paramref name="values"/> is finite.</summary>
-    public static bool AllFinite(Device device, ArrayView<float> values)
+    /// <summary>True when every element of every buffer in <paramref name="values"/> is finite (one read back).</summary>
+    public static bool AllFinite(Device device, params ArrayView<float>[] values)
     {
+        if (values.Length == 0) return true;
         var flag = device.Pool.Rent<int>(1);
         try
         {
-            device.Kernels.FlagNonFinite(values, flag.View);
+            for (int i = 0; i < values.Length; i++) device.Kernels.FlagNonFinite(values[i], flag.View, reset: i == 0);
             var host = new int[1];
             flag.View.CopyToCPU(device.Accelerator.DefaultStream, host);
             return host[0] == 0;

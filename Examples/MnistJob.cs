@@ -14,13 +14,13 @@ public static class MnistJob
     public sealed record Result(string Mode, double TestAccuracy, double? ProgressiveAccuracy, double Seconds,
         double SamplesPerSecond, List<(double X, double Y)> Loss, List<(double X, double Y)> Accuracy);
 
-    public static int Compare(string deviceKind, string? dataDir, string outDir)
+    public static int Compare(string deviceKind, string? dataDir, string outDir, int seed)
     {
         using var dev = Device.Create(deviceKind);
         var (train, test) = Load(dataDir);
         Console.WriteLine($"device: {dev}; MNIST {train.Count} train / {test.Count} test");
-        var batch = RunBatch(dev, train, test, "adam", 1e-3f, epochs: 5, batchSize: 64);
-        var online = RunOnline(dev, train, test, "sgd", 0.03f);
+        var batch = RunBatch(dev, train, test, "adam", 1e-3f, epochs: 5, batchSize: 64, seed);
+        var online = RunOnline(dev, train, test, "sgd", 0.03f, seed);
         var table = new Table().AddColumns("mode", "test accuracy", "progressive accuracy", "wall time", "samples/s", "device");
         foreach (var r in new[] { batch, online })
             table.AddRow(r.Mode, $"{r.TestAccuracy:P2}", r.ProgressiveAccuracy is { } p ? $"{p:P2}" : "-",
@@ -36,15 +36,15 @@ public static class MnistJob
     }
 
     public static int Single(string deviceKind, string? dataDir, string mode, string optimizer, float? lr, int epochs,
-        int batchSize)
+        int batchSize, int seed)
     {
         using var dev = Device.Create(deviceKind);
         var (train, test) = Load(dataDir);
         Console.WriteLine($"device: {dev}; MNIST {train.Count} train / {test.Count} test");
         var r = mode switch
         {
-            "batch" => RunBatch(dev, train, test, optimizer, lr ?? 1e-3f, epochs, batchSize),
-            "online" => RunOnline(dev, train, test, optimizer, lr ?? 0.03f),
+            "batch" => RunBatch(dev, train, test, optimizer, lr ?? 1e-3f, epochs, batchSize, seed),
+            "online" => RunOnline(dev, train, test, optimizer, lr ?? 0.03f, seed),
             _ => throw new ArgumentException($"--mode must be batch or online, got '{mode}'."),
         };
         Console.WriteLine($"{r.Mode}: test accuracy {r.TestAccuracy:P2}" +
@@ -64,8 +64,9 @@ public static class MnistJob
         File.Exists(Path.Combine(dir, stem)) ? stem : File.Exists(Path.Combine(dir, stem + ".gz")) ? stem + ".gz"
             : throw new FileNotFoundException($"{stem}[.gz] not found in {dir}");
 
-    public static Sequential Mlp(Device dev) =>
-        new(new Linear(dev, 784, 256, seed: 1), new Relu(), new Linear(dev, 256, 10, seed: 2));
+    /// <summary>784→256→10 ReLU MLP; run seed s initialises its layers from streams 2s−1 and 2s.</summary>
+    public static Sequential Mlp(Device dev, int seed) =>
+        new(new Linear(dev, 784, 256, seed: 2 * seed - 1), new Relu(), new Linear(dev, 256, 10, seed: 2 * seed));
 
     public static Optimizer CreateOptimizer(string name, IEnumerable<Tensor> p, float lr) => name.ToLowerInvariant() switch
     {
@@ -84,9 +85,10 @@ public static class MnistJob
         _ => throw new ArgumentException($"unknown optimizer '{name}'"),
     };
 
-    public static Result RunBatch(Device dev, Dataset train, Dataset test, string optimizerName, float lr, int epochs, int batchSize)
+    public static Result RunBatch(Device dev, Dataset train, Dataset test, string optimizerName, float lr, int epochs,
+        int batchSize, int seed)
     {
-        using var model = Mlp(dev);
+        using var model = Mlp(dev, seed);
         using var optimizer = CreateOptimizer(optimizerName, model.Parameters(), lr);
         var loss = new List<(double, double)>();
         var accuracy = new List<(double, double)>();
@@ -98,7 +100,7 @@ public static class MnistJob
             {
                 Epochs = epochs,
                 BatchSize = batchSize,
-                Seed = 1,
+                Seed = seed,
                 OnBatchEnd = b => progress((b.Epoch - 1) * batches + b.Step, epochs * batches, $"epoch {b.Epoch}, loss {b.Loss:F3}"),
                 OnEpochEnd = e =>
                 {
@@ -111,9 +113,9 @@ public static class MnistJob
         return new Result("batch", accuracy[^1].Item2, null, seconds, epochs * train.Count / seconds, loss, accuracy);
     }
 
-    public static Result RunOnline(Device dev, Dataset train, Dataset test, string optimizerName, float lr)
+    public static Result RunOnline(Device dev, Dataset train, Dataset test, string optimizerName, float lr, int seed)
     {
-        using var model = Mlp(dev);
+        using var model = Mlp(dev, seed);
         using var optimizer = CreateOptimizer(optimizerName, model.Parameters(), lr);
         using var online = new OnlineTrainer(model, optimizer, window: 500);
         var loss = new List<(double, double)>();

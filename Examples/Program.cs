@@ -4,12 +4,14 @@ using Examples;
 var device = new Option<string>("--device") { Description = "cpu, cuda, opencl or auto", DefaultValueFactory = _ => "auto" };
 var output = new Option<string>("--out") { Description = "folder for plots", DefaultValueFactory = _ => "out" };
 var data = new Option<string?>("--data") { Description = "folder with MNIST IDX files (default: the bundled 8k/2k subset)" };
+var seed = new Option<int>("--seed") { Description = "initial weights and shuffling (run s: layers from streams 2s−1, 2s)", DefaultValueFactory = _ => 1 };
 
 var root = new RootCommand("Engine examples. With no command: MNIST in batch and in online mode, side by side.");
 root.Options.Add(device);
 root.Options.Add(output);
 root.Options.Add(data);
-root.SetAction(r => MnistJob.Compare(r.GetValue(device)!, r.GetValue(data), r.GetValue(output)!));
+root.Options.Add(seed);
+root.SetAction(r => MnistJob.Compare(r.GetValue(device)!, r.GetValue(data), r.GetValue(output)!, r.GetValue(seed)));
 
 var mode = new Option<string>("--mode") { Description = "batch or online", DefaultValueFactory = _ => "batch" };
 var optimizer = new Option<string>("--optimizer") { Description = "sgd, adam, adamw, rmsprop, …", DefaultValueFactory = _ => "adam" };
@@ -17,9 +19,9 @@ var lr = new Option<float?>("--lr") { Description = "learning rate (default 1e-3
 var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 5 };
 var batchSize = new Option<int>("--batch-size") { DefaultValueFactory = _ => 64 };
 var mnist = new Command("mnist", "Train a 784→256→10 MLP on MNIST in one mode.");
-foreach (var o in new Option[] { mode, optimizer, lr, epochs, batchSize, device, data, output }) mnist.Options.Add(o);
+foreach (var o in new Option[] { mode, optimizer, lr, epochs, batchSize, seed, device, data, output }) mnist.Options.Add(o);
 mnist.SetAction(r => MnistJob.Single(r.GetValue(device)!, r.GetValue(data), r.GetValue(mode)!, r.GetValue(optimizer)!,
-    r.GetValue(lr), r.GetValue(epochs), r.GetValue(batchSize)));
+    r.GetValue(lr), r.GetValue(epochs), r.GetValue(batchSize), r.GetValue(seed)));
 root.Subcommands.Add(mnist);
 
 var regression = new Command("regression", "A linear model by full-batch GD, mini-batch SGD and online SGD.");

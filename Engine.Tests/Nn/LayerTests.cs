@@ -65,6 +65,27 @@ public class LayerTests
     }
 
     [Fact]
+    public void Layers_seeded_one_after_another_share_no_random_numbers()
+    {
+        // Seeds 1 and 2 for consecutive layers is the natural way to write a model; the bias of the first layer
+        // must not reappear (scaled) as a row of the second layer's weight.
+        using var first = new Linear(Dev, 784, 256, seed: 1);
+        using var second = new Linear(Dev, 256, 10, seed: 2);
+        var bias = first.Bias!.ToArray().Select(v => (double)v).ToArray();
+        var row = second.Weight.ToArray().Take(256).Select(v => (double)v).ToArray();
+        Assert.InRange(Correlation(bias, row), -0.25, 0.25);
+        using var again = new Linear(Dev, 784, 256, seed: 1);
+        Assert.Equal(bias.Select(v => (float)v), again.Bias!.ToArray());
+    }
+
+    private static double Correlation(double[] a, double[] b)
+    {
+        double ma = a.Average(), mb = b.Average();
+        double ab = a.Zip(b, (x, y) => (x - ma) * (y - mb)).Sum();
+        return ab / Math.Sqrt(a.Sum(x => (x - ma) * (x - ma)) * b.Sum(y => (y - mb) * (y - mb)));
+    }
+
+    [Fact]
     public void Bad_linear_shapes_are_named()
     {
         using var layer = new Linear(Dev, 4, 3);

@@ -111,7 +111,7 @@ public class RobustnessTests
 
         online.SkipNonFiniteSteps = false;
         var e = Assert.Throws<InvalidOperationException>(() => online.Learn(samples[7]));
-        Assert.Contains("loss NaN at sample 38", e.Message);
+        Assert.Contains("loss NaN at sample 40", e.Message); // its position in the stream: 40 samples came before it
     }
 
     [Fact]

@@ -9,8 +9,11 @@ public class OnlineTrainerTests
 {
     private static Device Dev => TestDevice.Instance;
 
-    [Fact]
-    public void Progressive_score_equals_a_hand_computed_predict_then_learn_run()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(5)]
+    public void Progressive_score_equals_a_hand_computed_predict_then_learn_run(int scoreEvery)
     {
         // Linear softmax model, 2 features → 2 classes, plain SGD lr 0.5, five samples.
         var samples = new[]
@@ -22,7 +25,7 @@ public class OnlineTrainerTests
         var layer = (Linear)model[0];
         double[] w = Reference.ToDouble(layer.Weight.ToArray()), b = Reference.ToDouble(layer.Bias!.ToArray());
         using var sgd = new Sgd(model.Parameters(), lr: 0.5f);
-        using var online = new OnlineTrainer(model, sgd);
+        using var online = new OnlineTrainer(model, sgd) { ScoreEvery = scoreEvery };
         int hits = 0;
         double lossSum = 0;
         foreach (var s in samples)
@@ -42,9 +45,10 @@ public class OnlineTrainerTests
             }
             online.Learn(s);
         }
-        Assert.Equal(5, online.Samples);
+        Assert.Equal(5, online.Samples); // reading a metric brings in the scores still on the device (5 = 2·2 + 1)
         Assert.Equal(hits, online.CumulativeHits);
         Assert.Equal(lossSum / 5, online.MeanLoss, 5);
+        Assert.Equal(hits / 5.0, online.ProgressiveAccuracy, 10);
         Expect.Close(w, layer.Weight.ToArray(), 1e-5, 1e-5, "weights after the stream");
     }
 
@@ -137,5 +141,54 @@ public class OnlineTrainerTests
         online.Learn(new Sample(new[] { 1f }, 1));
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => online.Learn(new Sample(new[] { 1f }, 5)));
         Assert.Contains("sample 1 has label 5", e.Message);
+    }
+
+    [Fact]
+    public void Scores_read_every_n_samples_give_the_same_metrics_and_drift_as_reading_every_sample()
+    {
+        // A stream whose concept flips at sample 300: reading the scores every 25 samples changes when the host sees
+        // them, not what it sees; the detector fires on the same sample.
+        IEnumerable<Sample> Stream()
+        {
+            var rng = new Random(8);
+            for (int i = 0; i < 600; i++)
+            {
+                float x = (float)(rng.NextDouble() * 2 - 1), y = (float)(rng.NextDouble() * 2 - 1);
+                yield return new Sample(new[] { x, y }, (x + y > 0) == (i < 300) ? 1 : 0);
+            }
+        }
+        (long, double, double, List<DriftEvent>, float[]) Run(int scoreEvery)
+        {
+            using var model = new Sequential(new Linear(Dev, 2, 2, seed: 5));
+            using var sgd = new Sgd(model.Parameters(), lr: 0.2f);
+            using var online = new OnlineTrainer(model, sgd, new PageHinkley(threshold: 5), window: 100) { ScoreEvery = scoreEvery };
+            online.Run(Stream());
+            return (online.CumulativeHits, online.MeanLoss, online.WindowAccuracy, online.Drifts.ToList(),
+                model.Parameters().SelectMany(p => p.ToArray()).ToArray());
+        }
+        var every = Run(1);
+        var grouped = Run(25);
+        Assert.Equal(every.Item1, grouped.Item1);
+        Assert.Equal(every.Item2, grouped.Item2, 12);
+        Assert.Equal(every.Item3, grouped.Item3);
+        Assert.NotEmpty(every.Item4);
+        Assert.Equal(every.Item4, grouped.Item4);
+        Assert.Equal(every.Item5, grouped.Item5);
+    }
+
+    [Fact]
+    public void A_divergence_read_late_names_its_sample_and_says_how_late()
+    {
+        using var model = new Sequential(new Linear(Dev, 1, 2, seed: 5));
+        using var sgd = new Sgd(model.Parameters(), lr: 0.1f);
+        using var online = new OnlineTrainer(model, sgd) { ScoreEvery = 4 };
+        online.Learn(new Sample(new[] { 1f }, 0));
+        online.Learn(new Sample(new[] { float.NaN }, 1));
+        online.Learn(new Sample(new[] { 1f }, 0));
+        var e = Assert.Throws<InvalidOperationException>(() => online.Learn(new Sample(new[] { 2f }, 1)));
+        Assert.Contains("loss NaN at sample 1", e.Message);
+        Assert.Contains("read back 2 samples later (ScoreEvery 4)", e.Message);
+        Assert.Equal(1, online.Samples); // the sample before it counts; it and those after it do not
+        Assert.Throws<ArgumentOutOfRangeException>(() => online.ScoreEvery = 0);
     }
 }

@@ -1,8 +1,12 @@
+using Engine.Kernels;
+
 namespace Engine.Nn;
 
 /// <summary>
 /// y = x·Wᵀ + b, as <c>torch.nn.Linear</c>: weight stored [out, in] (so checkpoints interoperate with PyTorch),
 /// bias [out]. PyTorch's default initialisation: W, b ~ U(−1/√in, 1/√in) (kaiming_uniform with a = √5).
+/// The seed names one random stream: the weight takes its first out·in numbers and the bias the next
+/// out, as PyTorch draws both from one generator, so layers built with seeds 1, 2, … share no numbers.
 /// </summary>
 public sealed class Linear : Module
 {
@@ -17,7 +21,13 @@ public sealed class Linear : Module
         float bound = 1f / MathF.Sqrt(inFeatures);
         Weight = RegisterParameter("weight",
             Tensor.RandU(device, new[] { outFeatures, inFeatures }, seed, -bound, bound));
-        Bias = bias ? RegisterParameter("bias", Tensor.RandU(device, new[] { outFeatures }, seed + 1, -bound, bound)) : null;
+        if (bias)
+        {
+            var b = Tensor.Uninitialized(device, new[] { outFeatures });
+            device.Kernels.Random(b.View, unchecked((uint)seed), -bound, bound, normal: false,
+                offset: unchecked((uint)(outFeatures * inFeatures)));
+            Bias = RegisterParameter("bias", b);
+        }
     }
 
     public int InFeatures { get; }

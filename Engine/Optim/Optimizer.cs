@@ -143,6 +143,13 @@ public abstract class Optimizer : IDisposable
         return NonFinite.AllFinite(Device, AllGradients);
     }
 
+    /// <summary>The same check with one more device buffer (a loss) in the same flag and the same 4-byte read.</summary>
+    internal bool GradientsAreFinite(ArrayView<float> alsoCheck)
+    {
+        ThrowIfDisposed();
+        return NonFinite.AllFinite(Device, AllGradients, alsoCheck);
+    }
+
     /// <summary>Sets every gradient to zero (one launch; buffers are kept).</summary>
     public void ZeroGrad()
     {

@@ -2,9 +2,12 @@ using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Engine.Drift;
+using Engine.Kernels;
 using Engine.Nn;
 using Engine.Optim;
 using Engine.Serialization;
+using ILGPU;
+using ILGPU.Runtime;
 
 namespace Engine.Training;
 
@@ -24,7 +27,7 @@ public enum DriftReaction
     RaiseLearningRate,
 }
 
-/// <summary>A detected change: the sample index (0-based) and the detector.</summary>
+/// <summary>A detected change: the sample's position in the stream (0-based, skipped samples counted) and the detector.</summary>
 public sealed record DriftEvent(long Sample, string Detector);
 
 /// <summary>
@@ -34,18 +37,29 @@ public sealed record DriftEvent(long Sample, string Detector);
 /// optional drift detector, and measures samples/s.
 /// </summary>
 /// <remarks>
-/// A step allocates no device memory (the input tensor is reused and the step runs in a
-/// <see cref="DisposeScope"/> over the pool) and reads back one small tensor, the prediction (C scores or the
-/// regression outputs), from which the score and the loss are computed on the host.
+/// A step allocates no device memory (the input tensor and the score buffer are reused and the step runs in a
+/// <see cref="DisposeScope"/> over the pool). Each sample's loss and hit are scored on the device into a score
+/// buffer, which is read back in one copy every <see cref="ScoreEvery"/> samples (default 1: one 8-byte read per
+/// sample, taken before the step so a diverging sample leaves the model untouched); nothing else comes back to the
+/// host, and the metrics and the drift detector are fed when the scores arrive.
 /// </remarks>
 public sealed class OnlineTrainer : IDisposable
 {
     private readonly Module model;
     private readonly Optimizer optimizer;
     private readonly Queue<(double Loss, bool Hit)> recent = new();
+    private readonly List<DriftEvent> drifts = new();
     private Tensor? input;
     private double windowLoss;
     private int windowHits;
+    private long samples, skippedSteps, cumulativeHits;
+    private double cumulativeLoss, lastLoss = double.NaN;
+    private int scoreEvery = 1;
+    private MemoryBuffer1D<float, Stride1D.Dense>? scoreBuffer;
+    private float[] hostScores = new float[2];
+    private bool[] stepSkipped = new bool[1];
+    private int pending;
+    private bool pendingRead;
 
     public OnlineTrainer(Module model, Optimizer optimizer, IDriftDetector? detector = null,
         DriftReaction reaction = DriftReaction.None, int window = 500, float lrBoost = 2f)
@@ -66,33 +80,56 @@ public sealed class OnlineTrainer : IDisposable
 
     public event Action<DriftEvent>? DriftDetected;
 
-    public long Samples { get; private set; }
-    public double CumulativeLoss { get; private set; }
-    public long CumulativeHits { get; private set; }
+    /// <summary>
+    /// Samples between reads of the device-side scores (≥ 1). With N &gt; 1 the per-sample read becomes one read of
+    /// 2N floats, and the metrics, the drift detector and its reaction see a sample up to N − 1 samples late; a
+    /// divergence (NaN/∞ loss without <see cref="SkipNonFiniteSteps"/>) is then reported after the steps in between
+    /// were applied. Reading any metric first brings the pending scores in (one read).
+    /// </summary>
+    public int ScoreEvery
+    {
+        get => scoreEvery;
+        set
+        {
+            if (value < 1) throw new ArgumentOutOfRangeException(nameof(value), $"ScoreEvery must be ≥ 1, got {value}.");
+            Flush();
+            scoreEvery = value;
+        }
+    }
+
+    /// <summary>Samples learned from and scored (skipped ones excluded).</summary>
+    public long Samples { get { Flush(); return samples; } }
+
+    public double CumulativeLoss { get { Flush(); return cumulativeLoss; } }
+
+    public long CumulativeHits { get { Flush(); return cumulativeHits; } }
+
+    /// <summary>The loss of the last scored sample (its prediction, before it was learned from).</summary>
+    public double LastLoss { get { Flush(); return lastLoss; } }
 
     /// <summary>Progressive (predict-then-learn) accuracy over every sample so far.</summary>
-    public double ProgressiveAccuracy => Samples == 0 ? 0 : (double)CumulativeHits / Samples;
+    public double ProgressiveAccuracy => Samples == 0 ? 0 : (double)cumulativeHits / samples;
 
-    public double MeanLoss => Samples == 0 ? 0 : CumulativeLoss / Samples;
+    public double MeanLoss => Samples == 0 ? 0 : cumulativeLoss / samples;
 
     /// <summary>Accuracy over the last <see cref="Window"/> samples.</summary>
-    public double WindowAccuracy => recent.Count == 0 ? 0 : (double)windowHits / recent.Count;
+    public double WindowAccuracy { get { Flush(); return recent.Count == 0 ? 0 : (double)windowHits / recent.Count; } }
 
-    public double WindowLoss => recent.Count == 0 ? 0 : windowLoss / recent.Count;
+    public double WindowLoss { get { Flush(); return recent.Count == 0 ? 0 : windowLoss / recent.Count; } }
 
-    public List<DriftEvent> Drifts { get; } = new();
+    public List<DriftEvent> Drifts { get { Flush(); return drifts; } }
 
     public double SamplesPerSecond { get; private set; }
 
     /// <summary>
     /// Skip the step of a sample whose loss or gradients are NaN/±∞ and count it in <see cref="SkippedSteps"/>
-    /// (as PyTorch's GradScaler does) instead of throwing. Checking the gradients costs one flag kernel and one
-    /// 4-byte read per sample. Skipped samples do not enter the metrics or the drift detector.
+    /// (as PyTorch's GradScaler does) instead of throwing. Checking the gradients and the loss costs two flag
+    /// kernels and one 4-byte read per sample. Skipped samples do not enter the metrics or the drift detector.
     /// </summary>
     public bool SkipNonFiniteSteps { get; set; }
 
     /// <summary>Samples whose step was skipped (see <see cref="SkipNonFiniteSteps"/>).</summary>
-    public long SkippedSteps { get; private set; }
+    public long SkippedSteps { get { Flush(); return skippedSteps; } }
 
     /// <summary>Where <see cref="CheckpointEvery"/> saves checkpoints.</summary>
     public string? CheckpointPath { get; set; }
@@ -103,8 +140,11 @@ public sealed class OnlineTrainer : IDisposable
     private readonly Stopwatch clock = new();
     private long samplesBeforeClock;
 
-    /// <summary>Predicts, scores, then learns from one sample. Returns the prediction's loss.</summary>
-    public double Learn(Sample sample)
+    /// <summary>
+    /// Predicts and scores one sample (on the device), then learns from it. Its loss and hit reach the metrics when
+    /// the scores are read back (every <see cref="ScoreEvery"/> samples).
+    /// </summary>
+    public void Learn(Sample sample)
     {
         ArgumentNullException.ThrowIfNull(sample);
         clock.Start();
@@ -115,54 +155,104 @@ public sealed class OnlineTrainer : IDisposable
             input = Tensor.Zeros(device, new[] { 1, sample.Features.Length });
         }
         input.CopyFrom(sample.Features);
-        double loss;
-        bool hit;
+        if (scoreBuffer == null || scoreBuffer.Length < 2L * scoreEvery)
+        {
+            if (scoreBuffer != null) device.Pool.Return(scoreBuffer);
+            scoreBuffer = device.Pool.Rent<float>(2L * scoreEvery);
+            hostScores = new float[2 * scoreEvery];
+            stepSkipped = new bool[scoreEvery];
+        }
+        long index = samples + skippedSteps + pending;
+        int slot = pending;
+        stepSkipped[slot] = false;
+        bool last;
         using (var scope = new DisposeScope())
         {
             var prediction = model.Forward(input);
-            var scores = prediction.ToArray();
-            Tensor l;
+            int outputs = prediction.Numel;
+            Tensor loss;
             if (sample.Label is int label)
             {
-                if ((uint)label >= scores.Length)
+                if ((uint)label >= outputs)
                     throw new ArgumentOutOfRangeException(nameof(sample),
-                        $"online: sample {Samples} has label {label}, outside [0, {scores.Length}).");
-                double max = scores.Max();
-                double logSum = max + Math.Log(scores.Sum(s => Math.Exp(s - max)));
-                loss = logSum - scores[label];
-                hit = Metrics.Classification.ArgMax(scores, scores.Length)[0] == label;
-                l = Loss.CrossEntropy(prediction, new[] { label });
+                        $"online: sample {index} has label {label}, outside [0, {outputs}).");
+                loss = Loss.CrossEntropy(prediction, new[] { label });
+                device.Kernels.ScoreSample(prediction.View, outputs, label, loss.View, scoreBuffer.View, slot);
             }
             else
             {
-                var target = sample.Target ?? throw new ArgumentException($"online: sample {Samples} has neither label nor target.");
-                if (target.Length != scores.Length)
-                    throw new ArgumentException($"online: sample {Samples} has {target.Length} targets, the model {scores.Length} outputs.");
-                loss = scores.Zip(target, (p, y) => (double)(p - y) * (p - y)).Average();
-                hit = false;
-                l = Loss.Mse(prediction, Tensor.FromArray(device, target, new[] { 1, target.Length }));
+                var target = sample.Target ?? throw new ArgumentException($"online: sample {index} has neither label nor target.");
+                if (target.Length != outputs)
+                    throw new ArgumentException($"online: sample {index} has {target.Length} targets, the model {outputs} outputs.");
+                loss = Loss.Mse(prediction, Tensor.FromArray(device, target, prediction.Shape));
+                device.Kernels.ScoreSample(prediction.View, 0, 0, loss.View, scoreBuffer.View, slot);
             }
-            bool finite = double.IsFinite(loss);
-            if (!finite && !SkipNonFiniteSteps)
-                throw new InvalidOperationException(
-                    $"Online training diverged: loss {loss} at sample {Samples}. Lower the learning rate, or set " +
-                    "SkipNonFiniteSteps to skip such samples.");
-            if (finite) l.Backward();
-            if (!finite || (SkipNonFiniteSteps && !optimizer.GradientsAreFinite()))
+            pending++;
+            last = pending == scoreEvery;
+            if (last && !SkipNonFiniteSteps)
             {
-                optimizer.ZeroGrad();
-                SkippedSteps++;
-                clock.Stop();
-                return loss;
+                // Read before the step: a diverging sample throws with the model as it was.
+                ReadScores();
+                ThrowIfDiverged();
             }
-            optimizer.Step();
+            loss.Backward();
+            stepSkipped[slot] = SkipNonFiniteSteps && !optimizer.GradientsAreFinite(loss.View);
+            if (!stepSkipped[slot]) optimizer.Step();
             optimizer.ZeroGrad();
         }
-        Record(loss, hit);
-        if (CheckpointPath != null && CheckpointEvery > 0 && Samples % CheckpointEvery == 0) SaveCheckpoint(CheckpointPath);
+        if (last) Flush();
         clock.Stop();
-        SamplesPerSecond = (Samples - samplesBeforeClock) / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-        return loss;
+        SamplesPerSecond = (samples + skippedSteps + pending - samplesBeforeClock) / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Brings the scores of samples learned since the last read into the metrics and the drift detector (one read
+    /// of 2 floats per sample), and saves a checkpoint if one fell due. Metric getters call it.
+    /// </summary>
+    public void Flush()
+    {
+        if (pending == 0) return;
+        ReadScores();
+        if (!SkipNonFiniteSteps) ThrowIfDiverged();
+        long before = samples;
+        for (int i = 0; i < pending; i++)
+        {
+            if (stepSkipped[i]) skippedSteps++;
+            else Record(hostScores[2 * i], hostScores[2 * i + 1] != 0f);
+        }
+        pending = 0;
+        pendingRead = false;
+        if (CheckpointPath != null && CheckpointEvery > 0 && samples / CheckpointEvery > before / CheckpointEvery)
+            SaveCheckpoint(CheckpointPath);
+    }
+
+    private void ReadScores()
+    {
+        if (pendingRead) return;
+        scoreBuffer!.View.SubView(0, 2L * pending).CopyToCPU(optimizer.Device.Accelerator.DefaultStream,
+            ref hostScores[0], 2L * pending);
+        pendingRead = true;
+    }
+
+    /// <summary>Without skipping, a non-finite loss stops training: the samples before it are recorded, it is not.</summary>
+    private void ThrowIfDiverged()
+    {
+        for (int i = 0; i < pending; i++)
+        {
+            float loss = hostScores[2 * i];
+            if (float.IsFinite(loss) || stepSkipped[i]) continue;
+            long at = samples + skippedSteps + i;
+            for (int j = 0; j < i; j++) Record(hostScores[2 * j], hostScores[2 * j + 1] != 0f);
+            string late = pending - 1 > i
+                ? $" It was read back {pending - 1 - i} samples later (ScoreEvery {scoreEvery}), after its step was " +
+                  "applied: the parameters may hold NaN/∞."
+                : "";
+            pending = 0;
+            pendingRead = false;
+            throw new InvalidOperationException(
+                $"Online training diverged: loss {loss} at sample {at}.{late} Lower the learning rate, or set " +
+                "SkipNonFiniteSteps to skip such samples.");
+        }
     }
 
     /// <summary>Learns from every sample of the stream (stops when it ends, or after <paramref name="limit"/>).</summary>
@@ -170,9 +260,10 @@ public sealed class OnlineTrainer : IDisposable
     {
         foreach (var sample in stream)
         {
-            if (Samples >= limit) break;
+            if (samples + pending >= limit) break;
             Learn(sample);
         }
+        Flush();
     }
 
     public async Task RunAsync(IAsyncEnumerable<Sample> stream, long limit = long.MaxValue,
@@ -180,12 +271,18 @@ public sealed class OnlineTrainer : IDisposable
     {
         await foreach (var sample in stream.WithCancellation(cancellation))
         {
-            if (Samples >= limit) break;
+            if (samples + pending >= limit) break;
             Learn(sample);
         }
+        Flush();
     }
 
-    public void Dispose() => input?.Dispose();
+    public void Dispose()
+    {
+        input?.Dispose();
+        if (scoreBuffer != null) optimizer.Device.Pool.Return(scoreBuffer);
+        scoreBuffer = null;
+    }
 
     /// <summary>
     /// Saves model, optimizer, metrics, window and drift-detector state, so that <see cref="LoadCheckpoint"/> in a
@@ -193,8 +290,9 @@ public sealed class OnlineTrainer : IDisposable
     /// </summary>
     public void SaveCheckpoint(string path)
     {
-        var progress = new OnlineProgress(Samples, SkippedSteps, CumulativeLoss, CumulativeHits, windowLoss, windowHits,
-            recent.Select(r => r.Loss).ToArray(), recent.Select(r => r.Hit).ToArray(), Drifts.ToList(),
+        Flush();
+        var progress = new OnlineProgress(samples, skippedSteps, cumulativeLoss, cumulativeHits, windowLoss, windowHits,
+            recent.Select(r => r.Loss).ToArray(), recent.Select(r => r.Hit).ToArray(), drifts.ToList(),
             Detector?.SaveState(), clock.Elapsed.TotalSeconds);
         Checkpoint.Save(path, model, optimizer,
             progress: new Dictionary<string, string> { ["online"] = JsonSerializer.Serialize(progress, Json) });
@@ -210,16 +308,18 @@ public sealed class OnlineTrainer : IDisposable
         if (!contents.Progress.TryGetValue("online", out var json))
             throw new InvalidDataException($"{path}: a checkpoint without online-trainer progress (saved by another loop?).");
         var p = JsonSerializer.Deserialize<OnlineProgress>(json, Json)!;
-        (Samples, SkippedSteps, CumulativeLoss, CumulativeHits, windowLoss, windowHits) =
+        pending = 0;
+        pendingRead = false;
+        (samples, skippedSteps, cumulativeLoss, cumulativeHits, windowLoss, windowHits) =
             (p.Samples, p.SkippedSteps, p.CumulativeLoss, p.CumulativeHits, p.WindowLoss, p.WindowHits);
         recent.Clear();
         for (int i = 0; i < p.RecentLosses.Length; i++) recent.Enqueue((p.RecentLosses[i], p.RecentHits[i]));
-        Drifts.Clear();
-        Drifts.AddRange(p.Drifts);
+        drifts.Clear();
+        drifts.AddRange(p.Drifts);
         if (Detector != null && p.DetectorState != null) Detector.LoadState(p.DetectorState);
         clock.Reset();
-        samplesBeforeClock = Samples;
-        return Samples + SkippedSteps;
+        samplesBeforeClock = samples + skippedSteps;
+        return samples + skippedSteps;
     }
 
     private static readonly JsonSerializerOptions Json = new()
@@ -233,8 +333,9 @@ public sealed class OnlineTrainer : IDisposable
 
     private void Record(double loss, bool hit)
     {
-        CumulativeLoss += loss;
-        if (hit) CumulativeHits++;
+        lastLoss = loss;
+        cumulativeLoss += loss;
+        if (hit) cumulativeHits++;
         recent.Enqueue((loss, hit));
         windowLoss += loss;
         if (hit) windowHits++;
@@ -246,13 +347,13 @@ public sealed class OnlineTrainer : IDisposable
         }
         if (Detector != null && Detector.Update(loss))
         {
-            var drift = new DriftEvent(Samples, Detector.Name);
-            Drifts.Add(drift);
+            var drift = new DriftEvent(samples + skippedSteps, Detector.Name);
+            drifts.Add(drift);
             if (Reaction == DriftReaction.ResetOptimizerState) optimizer.ResetState();
             else if (Reaction == DriftReaction.RaiseLearningRate)
                 foreach (var g in optimizer.ParamGroups) g.Lr *= LrBoost;
             DriftDetected?.Invoke(drift);
         }
-        Samples++;
+        samples++;
     }
 }
