@@ -19,8 +19,10 @@ public static class MnistJob
         using var dev = Device.Create(deviceKind);
         var (train, test) = Load(dataDir);
         Console.WriteLine($"device: {dev}; MNIST {train.Count} train / {test.Count} test");
-        var batch = RunBatch(dev, train, test, "adam", 1e-3f, epochs: 5, batchSize: 64, seed);
-        var online = RunOnline(dev, train, test, "sgd", 0.03f, seed);
+        var (batchOptimizer, batchLr) = Recipe("batch");
+        var (onlineOptimizer, onlineLr) = Recipe("online");
+        var batch = RunBatch(dev, train, test, batchOptimizer, batchLr, epochs: 5, batchSize: 64, seed);
+        var online = RunOnline(dev, train, test, onlineOptimizer, onlineLr, seed);
         var table = new Table().AddColumns("mode", "test accuracy", "progressive accuracy", "wall time", "samples/s", "device");
         foreach (var r in new[] { batch, online })
             table.AddRow(r.Mode, $"{r.TestAccuracy:P2}", r.ProgressiveAccuracy is { } p ? $"{p:P2}" : "-",
@@ -35,18 +37,25 @@ public static class MnistJob
         return 0;
     }
 
-    public static int Single(string deviceKind, string? dataDir, string mode, string optimizer, float? lr, int epochs,
+    /// <summary>The main job's optimizer and lr for a mode: Adam 1e-3 in batch mode, SGD 0.03 online.</summary>
+    public static (string Optimizer, float Lr) Recipe(string mode) => mode switch
+    {
+        "batch" => ("adam", 1e-3f),
+        "online" => ("sgd", 0.03f),
+        _ => throw new ArgumentException($"--mode must be batch or online, got '{mode}'."),
+    };
+
+    /// <summary>One mode; an optimizer or lr left out is the main job's (<see cref="Recipe"/>) for that mode.</summary>
+    public static int Single(string deviceKind, string? dataDir, string mode, string? optimizer, float? lr, int epochs,
         int batchSize, int seed)
     {
+        var recipe = Recipe(mode);
         using var dev = Device.Create(deviceKind);
         var (train, test) = Load(dataDir);
         Console.WriteLine($"device: {dev}; MNIST {train.Count} train / {test.Count} test");
-        var r = mode switch
-        {
-            "batch" => RunBatch(dev, train, test, optimizer, lr ?? 1e-3f, epochs, batchSize, seed),
-            "online" => RunOnline(dev, train, test, optimizer, lr ?? 0.03f, seed),
-            _ => throw new ArgumentException($"--mode must be batch or online, got '{mode}'."),
-        };
+        var r = mode == "batch"
+            ? RunBatch(dev, train, test, optimizer ?? recipe.Optimizer, lr ?? recipe.Lr, epochs, batchSize, seed)
+            : RunOnline(dev, train, test, optimizer ?? recipe.Optimizer, lr ?? recipe.Lr, seed);
         Console.WriteLine($"{r.Mode}: test accuracy {r.TestAccuracy:P2}" +
                           (r.ProgressiveAccuracy is { } p ? $", progressive {p:P2}" : "") +
                           $", {r.Seconds:F1} s, {r.SamplesPerSecond:F0} samples/s");

@@ -14,13 +14,13 @@ root.Options.Add(seed);
 root.SetAction(r => MnistJob.Compare(r.GetValue(device)!, r.GetValue(data), r.GetValue(output)!, r.GetValue(seed)));
 
 var mode = new Option<string>("--mode") { Description = "batch or online", DefaultValueFactory = _ => "batch" };
-var optimizer = new Option<string>("--optimizer") { Description = "sgd, adam, adamw, rmsprop, …", DefaultValueFactory = _ => "adam" };
+var optimizer = new Option<string?>("--optimizer") { Description = "sgd, adam, adamw, rmsprop, … (default adam batch, sgd online)" };
 var lr = new Option<float?>("--lr") { Description = "learning rate (default 1e-3 batch, 0.03 online)" };
 var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 5 };
 var batchSize = new Option<int>("--batch-size") { DefaultValueFactory = _ => 64 };
 var mnist = new Command("mnist", "Train a 784→256→10 MLP on MNIST in one mode.");
 foreach (var o in new Option[] { mode, optimizer, lr, epochs, batchSize, seed, device, data, output }) mnist.Options.Add(o);
-mnist.SetAction(r => MnistJob.Single(r.GetValue(device)!, r.GetValue(data), r.GetValue(mode)!, r.GetValue(optimizer)!,
+mnist.SetAction(r => MnistJob.Single(r.GetValue(device)!, r.GetValue(data), r.GetValue(mode)!, r.GetValue(optimizer),
     r.GetValue(lr), r.GetValue(epochs), r.GetValue(batchSize), r.GetValue(seed)));
 root.Subcommands.Add(mnist);
 

@@ -14,32 +14,9 @@ public class ProcessTests : IDisposable
 
     public void Dispose() => Directory.Delete(folder, recursive: true);
 
-    /// <summary>Starts the soak command the way this test process was started (dotnet host or apphost).</summary>
-    private static Process StartSoak(params string[] args)
-    {
-        string host = Environment.ProcessPath!;
-        var info = Path.GetFileNameWithoutExtension(host) == "dotnet"
-            ? new ProcessStartInfo(host) { ArgumentList = { "exec", Path.Combine(AppContext.BaseDirectory, "Examples.dll") } }
-            : new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "Examples.exe" : "Examples"));
-        info.ArgumentList.Add("soak");
-        foreach (var a in args) info.ArgumentList.Add(a);
-        info.ArgumentList.Add("--device");
-        info.ArgumentList.Add(TestDevice.Instance.Kind);
-        info.RedirectStandardOutput = true;
-        info.RedirectStandardError = true;
-        info.Environment["CI"] = "true";
-        return Process.Start(info)!;
-    }
+    private static Process StartSoak(params string[] args) => ExamplesProcess.Start("soak", args);
 
-    private static string RunSoak(params string[] args)
-    {
-        using var p = StartSoak(args);
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(3)), "soak did not finish in 3 minutes");
-        Assert.True(p.ExitCode == 0, $"soak exited {p.ExitCode}: {stdout.Result}{stderr.Result}");
-        return stdout.Result;
-    }
+    private static string RunSoak(params string[] args) => ExamplesProcess.Run("soak", args);
 
     private static string Digest(string output) =>
         output.Split('\n').Single(l => l.StartsWith("params-sha256 ", StringComparison.Ordinal))["params-sha256 ".Length..].Trim();
