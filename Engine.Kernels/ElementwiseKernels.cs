@@ -105,7 +105,7 @@ public static class ElementwiseKernels
     }
 
     /// <summary>
-    /// Counter-based random numbers: u(k) = hash(seed, k)/2³² ∈ [0, 1), read from counter k = offset + i, so one
+    /// Counter-based random numbers: u(k) = (hash(seed, k) >> 8)/2²⁴ ∈ [0, 1), read from counter k = offset + i, so one
     /// seed is one stream and consecutive tensors can take consecutive stretches of it. Uniform:
     /// y[i] = low + (high−low)·u(offset + i). Normal (<paramref name="normal"/> ≠ 0): Box–Muller with j = offset + i,
     /// y[i] = low + high·√(−2 ln(1 − u(2j)))·cos(2π u(2j+1)), i.e. low = mean and high = std. The same seed gives

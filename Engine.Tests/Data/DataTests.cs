@@ -128,9 +128,8 @@ public class BundledMnistTests
     [Fact]
     public void The_bundled_subset_is_8000_training_and_2000_test_digits_of_every_class()
     {
-        string dir = Path.Combine(AppContext.BaseDirectory, "BundledData");
-        var train = IdxLoader.LoadMnist(Path.Combine(dir, "train-images-idx3-ubyte.gz"), Path.Combine(dir, "train-labels-idx1-ubyte.gz"));
-        var test = IdxLoader.LoadMnist(Path.Combine(dir, "t10k-images-idx3-ubyte.gz"), Path.Combine(dir, "t10k-labels-idx1-ubyte.gz"));
+        var train = BundledMnist.Load("train");
+        var test = BundledMnist.Load("t10k");
         Assert.Equal((8000, 784), (train.Count, train.FeatureCount));
         Assert.Equal((2000, 784), (test.Count, test.FeatureCount));
         foreach (var set in new[] { train, test })

@@ -6,7 +6,7 @@ can be checked step by step against the peer (MnistTrajectoryTests reads the JSO
     /usr/bin/python3 Engine.Tests/Golden/make_mnist_trajectory.py [--epochs N] [--out FILE]
 
 The engine's Linear(in, out, seed) draws W then b from one counter-based stream (ElementwiseKernels.Unit):
-u(seed, k) = hash(seed, k) / 2^24 on 24 bits, W[i] = -a + 2a·u(seed, i), b[j] = -a + 2a·u(seed, out·in + j),
+u(seed, k) = (hash(seed, k) >> 8) / 2^24, W[i] = -a + 2a·u(seed, i), b[j] = -a + 2a·u(seed, out·in + j),
 a = 1/sqrt(in), all in float32. This file recomputes those numbers bit for bit with numpy, so both sides start
 from the same parameters. The batch order is torch.randperm's (stored in the file).
 

@@ -18,13 +18,6 @@ public class MnistTrajectoryTests
     private static readonly JsonElement Golden = JsonDocument.Parse(
         File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Golden", "mnist_trajectory.json"))).RootElement;
 
-    private static Dataset Load(string prefix)
-    {
-        string dir = Path.Combine(AppContext.BaseDirectory, "BundledData");
-        return IdxLoader.LoadMnist(Path.Combine(dir, $"{prefix}-images-idx3-ubyte.gz"),
-            Path.Combine(dir, $"{prefix}-labels-idx1-ubyte.gz"));
-    }
-
     private static double[] Doubles(JsonElement e) => e.EnumerateArray().Select(v => v.GetDouble()).ToArray();
 
     private static void ExpectSamples(JsonElement expected, Dictionary<string, float[]> actual, double atol, string when)
@@ -51,8 +44,8 @@ public class MnistTrajectoryTests
     public void Batch_recipe_follows_pytorch_step_by_step_from_the_same_start()
     {
         var dev = TestDevice.Instance;
-        var train = Load("train");
-        var test = Load("t10k");
+        var train = BundledMnist.Load("train");
+        var test = BundledMnist.Load("t10k");
         var seeds = Golden.GetProperty("seeds").EnumerateArray().Select(v => v.GetInt32()).ToArray();
         int hidden = Golden.GetProperty("hidden").GetInt32();
         using var model = new Sequential(new Linear(dev, 784, hidden, seed: seeds[0]), new Relu(),

@@ -41,7 +41,8 @@ public sealed record DriftEvent(long Sample, string Detector);
 /// <see cref="DisposeScope"/> over the pool). Each sample's loss and hit are scored on the device into a score
 /// buffer, which is read back in one copy every <see cref="ScoreEvery"/> samples (default 1: one 8-byte read per
 /// sample, taken before the step so a diverging sample leaves the model untouched); nothing else comes back to the
-/// host, and the metrics and the drift detector are fed when the scores arrive.
+/// host (with <see cref="SkipNonFiniteSteps"/>, also its 4-byte flag per sample), and the metrics and the drift
+/// detector are fed when the scores arrive.
 /// </remarks>
 public sealed class OnlineTrainer : IDisposable
 {
