@@ -1,3 +1,4 @@
+using Engine.Kernels.Simd;
 using ILGPU.Algorithms;
 
 namespace Engine.Kernels;
@@ -6,10 +7,18 @@ namespace Engine.Kernels;
 /// A float→float function with up to two scalar parameters and its derivative. <c>Backward</c> returns
 /// dy/dx given the input x and the forward output y (whichever is cheaper to use).
 /// </summary>
+/// <remarks>
+/// Each operator carries its math twice, side by side: the scalar form the ILGPU kernels run (one thread per element)
+/// and the vector form the SIMD backend runs over whole registers (<see cref="IFloatVector{TSelf}"/>, any width).
+/// The two must compute the same function; the tests hold both to the same double-precision reference.
+/// </remarks>
 public interface IUnaryOp
 {
     float Forward(float x, float p, float q);
     float Backward(float x, float y, float p, float q);
+
+    TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV>;
+    TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV>;
 }
 
 /// <summary>y = p·x + q (scalar add/sub/mul, negation).</summary>
@@ -17,6 +26,9 @@ public struct Affine : IUnaryOp
 {
     public float Forward(float x, float p, float q) => p * x + q;
     public float Backward(float x, float y, float p, float q) => p;
+
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => p * x + q;
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => p;
 }
 
 /// <summary>y = p / x (a scalar divided by a tensor).</summary>
@@ -24,6 +36,9 @@ public struct ScaledReciprocal : IUnaryOp
 {
     public float Forward(float x, float p, float q) => p / x;
     public float Backward(float x, float y, float p, float q) => -y / x;
+
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => p / x;
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => -y / x;
 }
 
 /// <summary>y = eˣ.</summary>
@@ -31,6 +46,9 @@ public struct Exp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => XMath.Exp(x);
     public float Backward(float x, float y, float p, float q) => y;
+
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Exp(x);
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => y;
 }
 
 /// <summary>y = ln x.</summary>
@@ -38,6 +56,9 @@ public struct Log : IUnaryOp
 {
     public float Forward(float x, float p, float q) => XMath.Log(x);
     public float Backward(float x, float y, float p, float q) => 1f / x;
+
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Log(x);
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Broadcast(1f) / x;
 }
 
 /// <summary>y = √x.</summary>
@@ -45,6 +66,9 @@ public struct Sqrt : IUnaryOp
 {
     public float Forward(float x, float p, float q) => XMath.Sqrt(x);
     public float Backward(float x, float y, float p, float q) => 0.5f / y;
+
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Sqrt(x);
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Broadcast(0.5f) / y;
 }
 
 /// <summary>y = xᵖ; dy/dx = p·xᵖ⁻¹ (0 when p = 0).</summary>
@@ -52,6 +76,9 @@ public struct Pow : IUnaryOp
 {
     public float Forward(float x, float p, float q) => XMath.Pow(x, p);
     public float Backward(float x, float y, float p, float q) => p == 0f ? 0f : p * XMath.Pow(x, p - 1f);
+
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => VectorMath.Pow(x, p);
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Select(TV.Equal(p, TV.Broadcast(0f)), TV.Broadcast(0f), p * VectorMath.Pow(x, p - TV.Broadcast(1f)));
 }
 
 /// <summary>y = |x|; dy/dx = sign(x), 0 at 0 (as PyTorch).</summary>
@@ -59,6 +86,9 @@ public struct Abs : IUnaryOp
 {
     public float Forward(float x, float p, float q) => XMath.Abs(x);
     public float Backward(float x, float y, float p, float q) => x > 0f ? 1f : x < 0f ? -1f : 0f;
+
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Abs(x);
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => VectorMath.Sign(x);
 }
 
 /// <summary>y = min(max(x, p), q); dy/dx = 1 where p ≤ x ≤ q, else 0 (as PyTorch).</summary>
@@ -66,6 +96,9 @@ public struct Clamp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => XMath.Min(XMath.Max(x, p), q);
     public float Backward(float x, float y, float p, float q) => x >= p && x <= q ? 1f : 0f;
+
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Min(TV.Max(x, p), q);
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Select(TV.And(TV.GreaterThanOrEqual(x, p), TV.LessThanOrEqual(x, q)), TV.Broadcast(1f), TV.Broadcast(0f));
 }
 
 /// <summary>y = max(x, 0); dy/dx = 1 where x &gt; 0.</summary>
@@ -73,6 +106,9 @@ public struct Relu : IUnaryOp
 {
     public float Forward(float x, float p, float q) => x > 0f ? x : 0f;
     public float Backward(float x, float y, float p, float q) => x > 0f ? 1f : 0f;
+
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Select(TV.GreaterThan(x, TV.Broadcast(0f)), x, TV.Broadcast(0f));
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Select(TV.GreaterThan(x, TV.Broadcast(0f)), TV.Broadcast(1f), TV.Broadcast(0f));
 }
 
 /// <summary>y = x for x &gt; 0, p·x otherwise (p = negative slope).</summary>
@@ -80,6 +116,9 @@ public struct LeakyRelu : IUnaryOp
 {
     public float Forward(float x, float p, float q) => x > 0f ? x : p * x;
     public float Backward(float x, float y, float p, float q) => x > 0f ? 1f : p;
+
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Select(TV.GreaterThan(x, TV.Broadcast(0f)), x, p * x);
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Select(TV.GreaterThan(x, TV.Broadcast(0f)), TV.Broadcast(1f), p);
 }
 
 /// <summary>y = 1 / (1 + e⁻ˣ); dy/dx = y(1 − y).</summary>
@@ -93,6 +132,9 @@ public struct Sigmoid : IUnaryOp
     }
 
     public float Backward(float x, float y, float p, float q) => y * (1f - y);
+
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => VectorMath.Sigmoid(x);
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => y * (TV.Broadcast(1f) - y);
 }
 
 /// <summary>y = tanh x; dy/dx = 1 − y².</summary>
@@ -100,6 +142,9 @@ public struct Tanh : IUnaryOp
 {
     public float Forward(float x, float p, float q) => XMath.Tanh(x);
     public float Backward(float x, float y, float p, float q) => 1f - y * y;
+
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => VectorMath.Tanh(x);
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Broadcast(1f) - y * y;
 }
 
 /// <summary>
@@ -118,6 +163,16 @@ public struct Gelu : IUnaryOp
         float t = XMath.Tanh(C * (x + K * x * x * x));
         return 0.5f * (1f + t) + 0.5f * x * (1f - t * t) * C * (1f + 3f * K * x * x);
     }
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> =>
+        TV.Broadcast(0.5f) * x * (TV.Broadcast(1f) + VectorMath.Tanh(TV.Broadcast(C) * (x + TV.Broadcast(K) * x * x * x)));
+
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV>
+    {
+        var half = TV.Broadcast(0.5f);
+        var one = TV.Broadcast(1f);
+        var t = VectorMath.Tanh(TV.Broadcast(C) * (x + TV.Broadcast(K) * x * x * x));
+        return half * (one + t) + half * x * (one - t * t) * TV.Broadcast(C) * (one + TV.Broadcast(3f * K) * x * x);
+    }
 }
 
 /// <summary>y = ln(1 + eˣ); dy/dx = sigmoid(x).</summary>
@@ -127,14 +182,21 @@ public struct Softplus : IUnaryOp
     public float Forward(float x, float p, float q) => XMath.Max(x, 0f) + XMath.Log(1f + XMath.Exp(-XMath.Abs(x)));
 
     public float Backward(float x, float y, float p, float q) => default(Sigmoid).Forward(x, 0f, 0f);
+
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Max(x, TV.Broadcast(0f)) + TV.Log(TV.Broadcast(1f) + TV.Exp(-TV.Abs(x)));
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => VectorMath.Sigmoid(x);
 }
 
-/// <summary>A binary float function c = f(a, b) and its partial derivatives given a, b and c.</summary>
+/// <summary>A binary float function c = f(a, b) and its partial derivatives given a, b and c (scalar and vector forms).</summary>
 public interface IBinaryOp
 {
     float Forward(float a, float b);
     float GradA(float a, float b, float c);
     float GradB(float a, float b, float c);
+
+    TV Forward<TV>(TV a, TV b) where TV : struct, IFloatVector<TV>;
+    TV GradA<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV>;
+    TV GradB<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV>;
 }
 
 /// <summary>c = a + b.</summary>
@@ -143,6 +205,10 @@ public struct Add : IBinaryOp
     public float Forward(float a, float b) => a + b;
     public float GradA(float a, float b, float c) => 1f;
     public float GradB(float a, float b, float c) => 1f;
+
+    public TV Forward<TV>(TV a, TV b) where TV : struct, IFloatVector<TV> => a + b;
+    public TV GradA<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => TV.Broadcast(1f);
+    public TV GradB<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => TV.Broadcast(1f);
 }
 
 /// <summary>c = a − b.</summary>
@@ -151,6 +217,10 @@ public struct Subtract : IBinaryOp
     public float Forward(float a, float b) => a - b;
     public float GradA(float a, float b, float c) => 1f;
     public float GradB(float a, float b, float c) => -1f;
+
+    public TV Forward<TV>(TV a, TV b) where TV : struct, IFloatVector<TV> => a - b;
+    public TV GradA<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => TV.Broadcast(1f);
+    public TV GradB<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => TV.Broadcast(-1f);
 }
 
 /// <summary>c = a · b.</summary>
@@ -159,6 +229,10 @@ public struct Multiply : IBinaryOp
     public float Forward(float a, float b) => a * b;
     public float GradA(float a, float b, float c) => b;
     public float GradB(float a, float b, float c) => a;
+
+    public TV Forward<TV>(TV a, TV b) where TV : struct, IFloatVector<TV> => a * b;
+    public TV GradA<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => b;
+    public TV GradB<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => a;
 }
 
 /// <summary>c = a / b; ∂c/∂a = 1/b, ∂c/∂b = −a/b².</summary>
@@ -167,4 +241,8 @@ public struct Divide : IBinaryOp
     public float Forward(float a, float b) => a / b;
     public float GradA(float a, float b, float c) => 1f / b;
     public float GradB(float a, float b, float c) => -c / b;
+
+    public TV Forward<TV>(TV a, TV b) where TV : struct, IFloatVector<TV> => a / b;
+    public TV GradA<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => TV.Broadcast(1f) / b;
+    public TV GradB<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => -c / b;
 }

@@ -1,4 +1,6 @@
 using Engine.Kernels;
+using Engine.Kernels.Ilgpu;
+using Engine.Kernels.Simd;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
@@ -8,16 +10,19 @@ using ILGPU.Runtime.OpenCL;
 namespace Engine;
 
 /// <summary>
-/// One ILGPU context and accelerator: where tensors live and kernels run. Kernels are compiled once per
-/// device and cached; device buffers come from a pool, so a training step neither allocates nor frees device
-/// memory once shapes repeat. A device is driven from one thread at a time (like a CUDA stream).
+/// Where tensors live and kernels run: a backend (<see cref="IKernels"/>, chosen here and nowhere else) and the memory
+/// it works on. <c>cpu</c> is the hand-written SIMD backend over host memory; <c>cuda</c>, <c>opencl</c> and
+/// <c>ilgpu-cpu</c> run the ILGPU kernels (compiled once per device and cached) on a GPU, an OpenCL device or ILGPU's
+/// CPU accelerator (a GPU simulator, for testing those kernels). Buffers come from a pool, so a training step neither
+/// allocates nor frees memory once shapes repeat. A device is driven from one thread at a time (like a CUDA stream).
 /// </summary>
 public sealed class Device : IDisposable
 {
-    /// <summary>Environment variable that overrides <c>"auto"</c>: <c>cuda</c>, <c>opencl</c> or <c>cpu</c>.</summary>
+    /// <summary>Environment variable that overrides <c>"auto"</c>: <c>cuda</c>, <c>opencl</c>, <c>cpu</c> or <c>ilgpu-cpu</c>.</summary>
     public const string EnvironmentVariable = "ENGINE_DEVICE";
 
-    private static readonly string[] Kinds = { "cuda", "opencl", "cpu" };
+    /// <summary>Every device kind, in the order <c>"auto"</c> prefers them (it never picks <c>ilgpu-cpu</c>).</summary>
+    public static readonly IReadOnlyList<string> Kinds = new[] { "cuda", "opencl", "cpu", "ilgpu-cpu" };
 
     private readonly Context context;
     private bool disposed;
@@ -27,15 +32,28 @@ public sealed class Device : IDisposable
         this.context = context;
         Accelerator = accelerator;
         Kind = kind;
-        Kernels = new KernelContext(accelerator);
+        Kernels = kind == "cpu" ? new SimdKernels(WorkerPool.Shared) : new IlgpuKernels(accelerator);
         Pool = new BufferPool(accelerator);
     }
 
-    /// <summary><c>cuda</c>, <c>opencl</c> or <c>cpu</c>.</summary>
+    /// <summary><c>cuda</c>, <c>opencl</c>, <c>cpu</c> or <c>ilgpu-cpu</c>.</summary>
     public string Kind { get; }
 
-    /// <summary>The accelerator's own name (e.g. "NVIDIA H100 80GB HBM3", "CPUAccelerator").</summary>
-    public string Name => Accelerator.Name;
+    /// <summary>
+    /// What runs the kernels: the accelerator's own name (e.g. "NVIDIA H100 80GB HBM3", "CPUAccelerator") for the ILGPU
+    /// backends, the SIMD width and thread count for <c>cpu</c>.
+    /// </summary>
+    public string Name => Kind == "cpu" ? Kernels.Description : Accelerator.Name;
+
+    /// <summary>
+    /// Threads the <c>cpu</c> backend's large kernels use, the caller's included (PyTorch's
+    /// <c>torch.set_num_threads</c>/<c>get_num_threads</c>); process-wide, default = the machine's cores.
+    /// </summary>
+    public static int NumThreads
+    {
+        get => WorkerPool.Shared.Threads;
+        set => WorkerPool.Shared.Threads = value;
+    }
 
     public Accelerator Accelerator { get; }
 
@@ -57,13 +75,15 @@ public sealed class Device : IDisposable
     /// <summary>Gives every idle cached buffer back to the device (PyTorch's <c>torch.cuda.empty_cache()</c>).</summary>
     public void EmptyCache() => Pool.ReleaseIdle();
 
-    internal KernelContext Kernels { get; }
+    /// <summary>The backend: every primitive the engine runs (the one seam between the engine and its kernels).</summary>
+    public IKernels Kernels { get; }
 
     internal BufferPool Pool { get; }
 
     /// <summary>
     /// Opens a device. <paramref name="kind"/> is <c>"auto"</c> (the <c>ENGINE_DEVICE</c> environment variable if
-    /// set, else the first present of CUDA, OpenCL, CPU), or one of <c>"cuda"</c>, <c>"opencl"</c>, <c>"cpu"</c>.
+    /// set, else the first present of CUDA, an OpenCL GPU, the SIMD CPU backend), or one of <c>"cuda"</c>,
+    /// <c>"opencl"</c>, <c>"cpu"</c>, <c>"ilgpu-cpu"</c>.
     /// </summary>
     /// <exception cref="ArgumentException">an unknown kind.</exception>
     /// <exception cref="InvalidOperationException">the named kind is not present; the message lists those that are.</exception>
@@ -79,21 +99,22 @@ public sealed class Device : IDisposable
             throw new ArgumentException(
                 $"Unknown device kind '{kind}'. Use one of: auto, {string.Join(", ", Kinds)}.", nameof(kind));
 
-        var context = Context.Create(builder => builder
-            .Cuda()
-            .OpenCL()
-            .CPU(CpuSimulator())
-            .EnableAlgorithms());
+        bool hostOnly = requested is "cpu" or "ilgpu-cpu";
+        var context = Context.Create(builder =>
+        {
+            if (!hostOnly) builder.Cuda().OpenCL();
+            builder.CPU(CpuSimulator()).EnableAlgorithms();
+        });
         try
         {
-            var candidates = requested == "auto" ? Kinds : new[] { requested };
+            var candidates = requested == "auto" ? new[] { "cuda", "opencl", "cpu" } : new[] { requested };
             foreach (string candidate in candidates)
             {
-                var found = context.Devices.FirstOrDefault(d => KindOf(d.AcceleratorType) == candidate);
+                var found = context.Devices.FirstOrDefault(d => Provides(d, candidate, requested == "auto"));
                 if (found != null)
                     return new Device(context, found.CreateAccelerator(context), candidate);
             }
-            string present = string.Join(", ", context.Devices.Select(d => $"{KindOf(d.AcceleratorType)} ({d.Name})"));
+            string present = string.Join(", ", Present(context).Select(p => $"{p.Kind} ({p.Name})"));
             throw new InvalidOperationException(
                 $"Device '{requested}' is not present on this machine. Present devices: {present}.");
         }
@@ -104,15 +125,45 @@ public sealed class Device : IDisposable
         }
     }
 
-    /// <summary>Kinds present on this machine, in the order "auto" prefers them.</summary>
+    /// <summary>Kinds present on this machine, in the order "auto" prefers them (<c>cpu</c> and <c>ilgpu-cpu</c> always).</summary>
     public static IReadOnlyList<string> Available()
     {
         using var context = Context.Create(builder => builder.Cuda().OpenCL().CPU(CpuSimulator()));
-        return Kinds.Where(k => context.Devices.Any(d => KindOf(d.AcceleratorType) == k)).ToList();
+        var present = Present(context).Select(p => p.Kind).ToHashSet();
+        return Kinds.Where(present.Contains).ToList();
     }
 
+    /// <summary>Each ILGPU device as the kinds it provides (the CPU accelerator's memory serves both CPU kinds).</summary>
+    private static IEnumerable<(string Kind, string Name)> Present(Context context)
+    {
+        foreach (var d in context.Devices)
+        {
+            if (d.AcceleratorType == AcceleratorType.CPU)
+            {
+                yield return ("cpu", "SIMD");
+                yield return ("ilgpu-cpu", d.Name);
+            }
+            else
+            {
+                yield return (d.AcceleratorType == AcceleratorType.Cuda ? "cuda" : "opencl", d.Name);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether ILGPU device <paramref name="d"/> can back <paramref name="kind"/>; <c>"auto"</c> takes an OpenCL
+    /// device only if it is a GPU (an OpenCL CPU driver is slower than the SIMD backend).
+    /// </summary>
+    private static bool Provides(ILGPU.Runtime.Device d, string kind, bool auto) => kind switch
+    {
+        "cuda" => d.AcceleratorType == AcceleratorType.Cuda,
+        "opencl" => d.AcceleratorType == AcceleratorType.OpenCL &&
+                    (!auto || (d is CLDevice cl && cl.DeviceType.HasFlag(CLDeviceType.CL_DEVICE_TYPE_GPU))),
+        _ => d.AcceleratorType == AcceleratorType.CPU,
+    };
+
     /// <summary>Waits until every kernel queued on this device has finished.</summary>
-    public void Synchronize() => Accelerator.Synchronize();
+    public void Synchronize() => Kernels.Synchronize();
 
     public override string ToString() => $"{Kind} ({Name})";
 
@@ -138,10 +189,4 @@ public sealed class Device : IDisposable
     private static CPUDevice CpuSimulator() => new(numThreadsPerWarp: 2, numWarpsPerMultiprocessor: 2,
         numMultiprocessors: 1);
 
-    private static string KindOf(AcceleratorType type) => type switch
-    {
-        AcceleratorType.Cuda => "cuda",
-        AcceleratorType.OpenCL => "opencl",
-        _ => "cpu",
-    };
 }

@@ -52,7 +52,7 @@ public static class Loss
         var device = logits.Device;
         var k = device.Kernels;
         var labelBuffer = device.Pool.Rent<int>(rows);
-        labelBuffer.View.BaseView.CopyFromCPU(device.Accelerator.DefaultStream, labels);
+        k.Upload<int>(labels, labelBuffer.View);
         var rowLoss = device.Pool.Rent<float>(rows);
         var loss = Tensor.Uninitialized(device, Array.Empty<int>());
         float scale = reduction == Reduction.Mean ? 1f / rows : 1f;

@@ -16,7 +16,7 @@ internal static class NonFinite
         {
             for (int i = 0; i < values.Length; i++) device.Kernels.FlagNonFinite(values[i], flag.View, reset: i == 0);
             var host = new int[1];
-            flag.View.CopyToCPU(device.Accelerator.DefaultStream, host);
+            device.Kernels.Download<int>(flag.View, host);
             return host[0] == 0;
         }
         finally
@@ -29,7 +29,7 @@ internal static class NonFinite
     public static string FirstBad(ArrayView<float> values, Device device)
     {
         var host = new float[values.Length];
-        values.CopyToCPU(device.Accelerator.DefaultStream, host);
+        device.Kernels.Download(values, host);
         int count = host.Count(v => !float.IsFinite(v));
         int i = Array.FindIndex(host, v => !float.IsFinite(v));
         return string.Create(System.Globalization.CultureInfo.InvariantCulture,

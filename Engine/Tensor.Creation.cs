@@ -16,7 +16,7 @@ public sealed partial class Tensor
             throw new ArgumentException(
                 $"FromArray: {data.Length} values do not fill shape {Shapes.Format(shape)} ({n} elements).");
         var t = Uninitialized(device, (int[])shape.Clone());
-        t.View.CopyFromCPU(device.Accelerator.DefaultStream, data);
+        device.Kernels.Upload<float>(data, t.View);
         t.requiresGrad = requiresGrad;
         return t;
     }
@@ -77,7 +77,7 @@ public sealed partial class Tensor
         if (data.Length != Numel)
             throw new ArgumentException(
                 $"copy_: {data.Length} values for a tensor of shape {Shapes.Format(shape)} ({Numel} elements).");
-        View.CopyFromCPU(Device.Accelerator.DefaultStream, data);
+        Kernels.Upload<float>(data, View);
         MarkWritten();
     }
 
@@ -85,7 +85,7 @@ public sealed partial class Tensor
     public float[] ToArray()
     {
         var data = new float[Numel];
-        View.CopyToCPU(Device.Accelerator.DefaultStream, data);
+        Kernels.Download(View, data);
         return data;
     }
 

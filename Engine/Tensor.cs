@@ -80,7 +80,7 @@ public sealed partial class Tensor : IDisposable
         }
     }
 
-    internal KernelContext Kernels => Device.Kernels;
+    internal IKernels Kernels => Device.Kernels;
 
     /// <summary>Back-propagates from this one-element tensor into every leaf's <see cref="Grad"/>.</summary>
     public void Backward(bool retainGraph = false) => Autograd.Backward(this, retainGraph);
@@ -140,7 +140,7 @@ public sealed partial class Tensor : IDisposable
     {
         var source = View;
         var target = flat.View.SubView(at, Numel);
-        ArrayViewExtensions.CopyTo(source, Device.Accelerator.DefaultStream, in target);
+        Kernels.Copy(source, target);
         flat.Retain();
         storage.Release();
         storage = flat;

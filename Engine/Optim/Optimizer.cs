@@ -178,7 +178,7 @@ public abstract class Optimizer : IDisposable
         var buffers = state.ToDictionary(kv => kv.Key, kv =>
         {
             var data = new float[TotalElements];
-            kv.Value.View.SubView(0, TotalElements).CopyToCPU(Device.Accelerator.DefaultStream, data);
+            Kernels.Download(kv.Value.View, data);
             return data;
         });
         return new OptimizerState(Name, StepCount, buffers, groups.Select(g => g.Lr).ToList(), SaveScalars());
@@ -193,7 +193,7 @@ public abstract class Optimizer : IDisposable
         if (problems.Count > 0)
             throw new ArgumentException($"{Name}.LoadState: " + string.Join("; ", problems) + ".");
         foreach (var (name, data) in saved.Buffers)
-            state[name].View.SubView(0, TotalElements).CopyFromCPU(Device.Accelerator.DefaultStream, data);
+            Kernels.Upload<float>(data, state[name].View);
         StepCount = saved.Step;
         for (int i = 0; i < groups.Count; i++) groups[i].Lr = saved.GroupLrs[i];
         LoadScalars(saved.Scalars);
@@ -251,7 +251,7 @@ public abstract class Optimizer : IDisposable
     {
     }
 
-    protected KernelContext Kernels => Device.Kernels;
+    protected IKernels Kernels => Device.Kernels;
 
     /// <summary>A flat state buffer named as in torch.optim, created filled with <paramref name="initial"/>.</summary>
     protected void AddState(string name, float initial = 0f)

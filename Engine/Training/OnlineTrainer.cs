@@ -230,8 +230,7 @@ public sealed class OnlineTrainer : IDisposable
     private void ReadScores()
     {
         if (pendingRead) return;
-        scoreBuffer!.View.SubView(0, 2L * pending).CopyToCPU(optimizer.Device.Accelerator.DefaultStream,
-            ref hostScores[0], 2L * pending);
+        optimizer.Device.Kernels.Download(scoreBuffer!.View, hostScores.AsSpan(0, 2 * pending));
         pendingRead = true;
     }
 

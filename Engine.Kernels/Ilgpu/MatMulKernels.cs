@@ -3,24 +3,6 @@ using ILGPU.Runtime;
 
 namespace Engine.Kernels;
 
-/// <summary>How a logical [rows, cols] operand is stored.</summary>
-public interface IOperandLayout
-{
-    float Load(ArrayView<float> m, int row, int col, int rows, int cols);
-}
-
-/// <summary>Stored as itself, row-major [rows, cols]: element (r, c) at r·cols + c.</summary>
-public struct AsStored : IOperandLayout
-{
-    public float Load(ArrayView<float> m, int row, int col, int rows, int cols) => m[row * cols + col];
-}
-
-/// <summary>Stored transposed, row-major [cols, rows]: element (r, c) at c·rows + r. No copy is made.</summary>
-public struct AsTransposed : IOperandLayout
-{
-    public float Load(ArrayView<float> m, int row, int col, int rows, int cols) => m[col * rows + row];
-}
-
 /// <summary>Sizes of C[M, N] = op(A)[M, K] · op(B)[K, N], the tile edge, and whether C accumulates.</summary>
 public readonly struct MatMulShape
 {

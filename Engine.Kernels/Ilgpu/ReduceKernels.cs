@@ -3,50 +3,6 @@ using ILGPU.Runtime;
 
 namespace Engine.Kernels;
 
-/// <summary>A per-element term t(a, b) summed by <see cref="ReduceKernels.SumAll{TTerm}"/>, with its partials.</summary>
-public interface IPairTerm
-{
-    float Term(float a, float b);
-    float GradA(float a, float b);
-    float GradB(float a, float b);
-}
-
-/// <summary>t = a (b unused): a plain sum.</summary>
-public struct Identity : IPairTerm
-{
-    public float Term(float a, float b) => a;
-    public float GradA(float a, float b) => 1f;
-    public float GradB(float a, float b) => 0f;
-}
-
-/// <summary>t = a² (b unused): a squared L2 norm.</summary>
-public struct Square : IPairTerm
-{
-    public float Term(float a, float b) => a * a;
-    public float GradA(float a, float b) => 2f * a;
-    public float GradB(float a, float b) => 0f;
-}
-
-/// <summary>t = (a − b)²: squared error of prediction a against target b.</summary>
-public struct SquaredError : IPairTerm
-{
-    public float Term(float a, float b) => (a - b) * (a - b);
-    public float GradA(float a, float b) => 2f * (a - b);
-    public float GradB(float a, float b) => 2f * (b - a);
-}
-
-/// <summary>
-/// Binary cross-entropy of logit a against target b: t = max(a, 0) − a·b + ln(1 + e^(−|a|));
-/// ∂t/∂a = sigmoid(a) − b, ∂t/∂b = −a.
-/// </summary>
-/// <remarks>NOTE: the log-sum-exp form never evaluates log(sigmoid) of a saturated logit.</remarks>
-public struct BinaryCrossEntropyWithLogits : IPairTerm
-{
-    public float Term(float a, float b) => default(Softplus).Forward(a, 0f, 0f) - a * b;
-    public float GradA(float a, float b) => default(Sigmoid).Forward(a, 0f, 0f) - b;
-    public float GradB(float a, float b) => -a;
-}
-
 /// <summary>Reductions: over everything (one deterministic group) and along one axis.</summary>
 public static class ReduceKernels
 {

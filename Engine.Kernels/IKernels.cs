@@ -1,0 +1,124 @@
+using ILGPU;
+
+namespace Engine.Kernels;
+
+/// <summary>
+/// The seam between the engine and its kernels: every primitive the engine runs, declared once (as ATen's dispatch
+/// stubs are) and implemented per backend in parallel folders: <see cref="Ilgpu.IlgpuKernels"/> (ILGPU kernels on
+/// CUDA, OpenCL or ILGPU's CPU accelerator) and <see cref="Simd.SimdKernels"/> (hand-written SIMD over host memory).
+/// Tensors, autograd, layers, optimizers and trainers call only this; none of them branches on the backend.
+/// </summary>
+/// <remarks>
+/// Buffers are ILGPU views on both backends: on the SIMD backend they are views of host memory that the backend reads
+/// through their addresses. Operations run in call order; <see cref="Synchronize"/> waits for them to finish, and the
+/// copies to and from the host wait as needed. The math of each primitive is stated on the ILGPU kernel it names.
+/// </remarks>
+public interface IKernels
+{
+    /// <summary>Short description of the backend, e.g. "SIMD Vector512, 2 threads" or "ILGPU CPUAccelerator".</summary>
+    string Description { get; }
+
+    /// <summary>Waits until every queued operation has finished.</summary>
+    void Synchronize();
+
+    // ---- host transfers ----
+    /// <summary>target ← source (host to device); waits for queued work that may read target.</summary>
+    void Upload<T>(ReadOnlySpan<T> source, ArrayView<T> target) where T : unmanaged;
+
+    /// <summary>target ← source (device to host); waits for queued work that writes source.</summary>
+    void Download<T>(ArrayView<T> source, Span<T> target) where T : unmanaged;
+
+    /// <summary>target ← source, device to device, equal lengths.</summary>
+    void Copy(ArrayView<float> source, ArrayView<float> target);
+
+    // ---- element-wise (ElementwiseKernels) ----
+    void Unary<TOp>(ArrayView<float> x, ArrayView<float> y, float p = 0f, float q = 0f) where TOp : struct, IUnaryOp;
+
+    void UnaryGrad<TOp>(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx,
+        float p = 0f, float q = 0f) where TOp : struct, IUnaryOp;
+
+    void Binary<TOp>(ArrayView<float> a, BroadcastMap ma, ArrayView<float> b, BroadcastMap mb, ArrayView<float> c)
+        where TOp : struct, IBinaryOp;
+
+    /// <summary>Accumulates the gradient of operand a (side 0) or b (side 1) into <paramref name="d"/>.</summary>
+    void BinaryGrad<TOp>(ArrayView<float> a, BroadcastMap ma, ArrayView<float> b, BroadcastMap mb,
+        ArrayView<float> c, ArrayView<float> dc, ArrayView<float> d, int side) where TOp : struct, IBinaryOp;
+
+    void Fill(ArrayView<float> y, float value);
+
+    /// <summary>Zeroes flag[0] (unless <paramref name="reset"/> is false), then sets it to 1 if some x is NaN or ±∞.</summary>
+    void FlagNonFinite(ArrayView<float> x, ArrayView<int> flag, bool reset = true);
+
+    void Accumulate(ArrayView<float> x, ArrayView<float> y, float alpha = 1f);
+
+    void Transpose(ArrayView<float> x, ArrayView<float> y, int rows, int cols, bool accumulate);
+
+    void Dropout(ArrayView<float> x, ArrayView<float> y, uint seed, float p, bool accumulate);
+
+    void Random(ArrayView<float> y, uint seed, float low, float high, bool normal, uint offset = 0);
+
+    // ---- reductions, softmax, losses, scores ----
+    void SumAll<TTerm>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> result, float scale)
+        where TTerm : struct, IPairTerm;
+
+    void SumAllGrad<TTerm>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> dresult, ArrayView<float> da,
+        ArrayView<float> db, float scale, bool gradA, bool gradB) where TTerm : struct, IPairTerm;
+
+    void AxisSum(ArrayView<float> x, ArrayView<float> y, AxisView v, float scale);
+
+    void AxisSumGrad(ArrayView<float> dy, ArrayView<float> dx, AxisView v, float scale);
+
+    void AxisMax(ArrayView<float> x, ArrayView<float> y, AxisView v);
+
+    void AxisMaxGrad(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, AxisView v);
+
+    void Softmax(ArrayView<float> x, ArrayView<float> y, AxisView v, bool log);
+
+    void SoftmaxGrad(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, AxisView v, bool log);
+
+    void CrossEntropyRows(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> rowLoss, int classes);
+
+    void CrossEntropyGrad(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> dloss,
+        ArrayView<float> dlogits, int classes, float scale);
+
+    void ScoreSample(ArrayView<float> logits, int classes, int label, ArrayView<float> loss, ArrayView<float> scores,
+        int slot);
+
+    // ---- matrix product ----
+    /// <summary>C[M, N] (+)= op(A)[M, K] · op(B)[K, N]; the layouts say whether A and B are read transposed in place.</summary>
+    void MatMul<TA, TB>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k,
+        bool accumulate) where TA : struct, IOperandLayout where TB : struct, IOperandLayout;
+
+    // ---- optimizer update rules (OptimizerKernels) ----
+    void SgdStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> buf, UpdateScalars s);
+
+    void AdaGradStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> sum, UpdateScalars s);
+
+    void RmsPropStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> squareAvg, ArrayView<float> gradAvg,
+        ArrayView<float> buf, UpdateScalars s);
+
+    void AdadeltaStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> squareAvg, ArrayView<float> accDelta,
+        UpdateScalars s);
+
+    void AdamStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v,
+        ArrayView<float> vMax, UpdateScalars s);
+
+    void AdamaxStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> u, UpdateScalars s);
+
+    void NAdamStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v, UpdateScalars s);
+
+    void RAdamStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v, UpdateScalars s);
+
+    void LionStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, UpdateScalars s);
+
+    /// <summary>LAMB over <paramref name="starts"/>.Length − 1 segments (one per parameter tensor).</summary>
+    void LambStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v,
+        ArrayView<float> scratch, ArrayView<int> starts, UpdateScalars s);
+
+    void EffectiveGradientNormSquared(ArrayView<float> p, ArrayView<float> g, ArrayView<float> result,
+        UpdateScalars s);
+
+    void AdaptiveSgdStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> normSq, UpdateScalars s);
+
+    void ScaleToNorm(ArrayView<float> g, ArrayView<float> normSq, float maxNorm);
+}

@@ -1,0 +1,138 @@
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Engine.Kernels.Ilgpu;
+
+/// <summary>
+/// The ILGPU backend of the seam: each primitive is one (or two) launches of the kernels in this folder on the
+/// accelerator's default stream, compiled once per accelerator by <see cref="KernelContext"/>. The same kernels run
+/// on CUDA, OpenCL and ILGPU's CPU accelerator.
+/// </summary>
+public sealed class IlgpuKernels : IKernels
+{
+    public IlgpuKernels(Accelerator accelerator) => Context = new KernelContext(accelerator);
+
+    /// <summary>The launch plumbing (compiled-kernel cache, launch sizes, matmul variant).</summary>
+    public KernelContext Context { get; }
+
+    private AcceleratorStream Stream => Context.Accelerator.DefaultStream;
+
+    public string Description => $"ILGPU {Context.Accelerator.AcceleratorType}";
+
+    public void Synchronize() => Context.Accelerator.Synchronize();
+
+    public void Upload<T>(ReadOnlySpan<T> source, ArrayView<T> target) where T : unmanaged =>
+        target.SubView(0, source.Length).CopyFromCPU(Stream, source);
+
+    public void Download<T>(ArrayView<T> source, Span<T> target) where T : unmanaged =>
+        source.SubView(0, target.Length).CopyToCPU(Stream, target);
+
+    public void Copy(ArrayView<float> source, ArrayView<float> target) => source.CopyTo(Stream, target);
+
+    public void Unary<TOp>(ArrayView<float> x, ArrayView<float> y, float p = 0f, float q = 0f)
+        where TOp : struct, IUnaryOp => Context.Unary<TOp>(x, y, p, q);
+
+    public void UnaryGrad<TOp>(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx,
+        float p = 0f, float q = 0f) where TOp : struct, IUnaryOp => Context.UnaryGrad<TOp>(x, y, dy, dx, p, q);
+
+    public void Binary<TOp>(ArrayView<float> a, BroadcastMap ma, ArrayView<float> b, BroadcastMap mb,
+        ArrayView<float> c) where TOp : struct, IBinaryOp => Context.Binary<TOp>(a, ma, b, mb, c);
+
+    public void BinaryGrad<TOp>(ArrayView<float> a, BroadcastMap ma, ArrayView<float> b, BroadcastMap mb,
+        ArrayView<float> c, ArrayView<float> dc, ArrayView<float> d, int side) where TOp : struct, IBinaryOp =>
+        Context.BinaryGrad<TOp>(a, ma, b, mb, c, dc, d, side);
+
+    public void Fill(ArrayView<float> y, float value) => Context.Fill(y, value);
+
+    public void FlagNonFinite(ArrayView<float> x, ArrayView<int> flag, bool reset = true) =>
+        Context.FlagNonFinite(x, flag, reset);
+
+    public void Accumulate(ArrayView<float> x, ArrayView<float> y, float alpha = 1f) => Context.Accumulate(x, y, alpha);
+
+    public void Transpose(ArrayView<float> x, ArrayView<float> y, int rows, int cols, bool accumulate) =>
+        Context.Transpose(x, y, rows, cols, accumulate);
+
+    public void Dropout(ArrayView<float> x, ArrayView<float> y, uint seed, float p, bool accumulate) =>
+        Context.Dropout(x, y, seed, p, accumulate);
+
+    public void Random(ArrayView<float> y, uint seed, float low, float high, bool normal, uint offset = 0) =>
+        Context.Random(y, seed, low, high, normal, offset);
+
+    public void SumAll<TTerm>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> result, float scale)
+        where TTerm : struct, IPairTerm => Context.SumAll<TTerm>(a, b, result, scale);
+
+    public void SumAllGrad<TTerm>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> dresult,
+        ArrayView<float> da, ArrayView<float> db, float scale, bool gradA, bool gradB)
+        where TTerm : struct, IPairTerm => Context.SumAllGrad<TTerm>(a, b, dresult, da, db, scale, gradA, gradB);
+
+    public void AxisSum(ArrayView<float> x, ArrayView<float> y, AxisView v, float scale) =>
+        Context.AxisSum(x, y, v, scale);
+
+    public void AxisSumGrad(ArrayView<float> dy, ArrayView<float> dx, AxisView v, float scale) =>
+        Context.AxisSumGrad(dy, dx, v, scale);
+
+    public void AxisMax(ArrayView<float> x, ArrayView<float> y, AxisView v) => Context.AxisMax(x, y, v);
+
+    public void AxisMaxGrad(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx,
+        AxisView v) => Context.AxisMaxGrad(x, y, dy, dx, v);
+
+    public void Softmax(ArrayView<float> x, ArrayView<float> y, AxisView v, bool log) => Context.Softmax(x, y, v, log);
+
+    public void SoftmaxGrad(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, AxisView v, bool log) =>
+        Context.SoftmaxGrad(y, dy, dx, v, log);
+
+    public void CrossEntropyRows(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> rowLoss,
+        int classes) => Context.CrossEntropyRows(logits, labels, rowLoss, classes);
+
+    public void CrossEntropyGrad(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> dloss,
+        ArrayView<float> dlogits, int classes, float scale) =>
+        Context.CrossEntropyGrad(logits, labels, dloss, dlogits, classes, scale);
+
+    public void ScoreSample(ArrayView<float> logits, int classes, int label, ArrayView<float> loss,
+        ArrayView<float> scores, int slot) => Context.ScoreSample(logits, classes, label, loss, scores, slot);
+
+    public void MatMul<TA, TB>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k,
+        bool accumulate) where TA : struct, IOperandLayout where TB : struct, IOperandLayout =>
+        Context.MatMul<TA, TB>(a, b, c, m, n, k, accumulate);
+
+    public void SgdStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> buf, UpdateScalars s) =>
+        Context.SgdStep(p, g, buf, s);
+
+    public void AdaGradStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> sum, UpdateScalars s) =>
+        Context.AdaGradStep(p, g, sum, s);
+
+    public void RmsPropStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> squareAvg,
+        ArrayView<float> gradAvg, ArrayView<float> buf, UpdateScalars s) =>
+        Context.RmsPropStep(p, g, squareAvg, gradAvg, buf, s);
+
+    public void AdadeltaStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> squareAvg,
+        ArrayView<float> accDelta, UpdateScalars s) => Context.AdadeltaStep(p, g, squareAvg, accDelta, s);
+
+    public void AdamStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v,
+        ArrayView<float> vMax, UpdateScalars s) => Context.AdamStep(p, g, m, v, vMax, s);
+
+    public void AdamaxStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> u,
+        UpdateScalars s) => Context.AdamaxStep(p, g, m, u, s);
+
+    public void NAdamStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v,
+        UpdateScalars s) => Context.NAdamStep(p, g, m, v, s);
+
+    public void RAdamStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v,
+        UpdateScalars s) => Context.RAdamStep(p, g, m, v, s);
+
+    public void LionStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, UpdateScalars s) =>
+        Context.LionStep(p, g, m, s);
+
+    public void LambStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> m, ArrayView<float> v,
+        ArrayView<float> scratch, ArrayView<int> starts, UpdateScalars s) =>
+        Context.LambStep(p, g, m, v, scratch, starts, s);
+
+    public void EffectiveGradientNormSquared(ArrayView<float> p, ArrayView<float> g, ArrayView<float> result,
+        UpdateScalars s) => Context.EffectiveGradientNormSquared(p, g, result, s);
+
+    public void AdaptiveSgdStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> normSq, UpdateScalars s) =>
+        Context.AdaptiveSgdStep(p, g, normSq, s);
+
+    public void ScaleToNorm(ArrayView<float> g, ArrayView<float> normSq, float maxNorm) =>
+        Context.ScaleToNorm(g, normSq, maxNorm);
+}

@@ -1,0 +1,387 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace Engine.Kernels.Simd;
+
+/// <summary>
+/// Single-precision GEMM on host memory: C[M, N] (+)= op(A)[M, K] · op(B)[K, N], row-major C, op(X) = X or Xᵀ read in
+/// place (<see cref="IOperandLayout"/>). The structure is BLIS's five loops: for each NC-wide column block of C and
+/// each KC-deep slice of K, B is packed into NR-wide panels; for each MC-tall row block A is packed into MR-tall
+/// panels; a register-blocked micro-kernel then multiplies one A panel by one B panel into an MR×NR tile of C.
+/// </summary>
+/// <remarks>
+/// The micro-kernel holds the MR×NR tile (8 rows × 2 registers = 16 accumulators) in registers and per k does two
+/// loads of B, eight broadcasts of A and sixteen FMAs. KC = 256 keeps a B panel (32 KB) in L1 and MC = 240 an A block
+/// (240 KB) in L2. Products with one to four rows (a per-sample step) skip packing: they are row-times-matrix sweeps
+/// (B as stored) or dot products (B transposed). Large products are split over the pool's threads by rows or columns
+/// of C, each thread with its own packing buffers; nothing is allocated per call once a thread has its buffers.
+/// </remarks>
+public static unsafe class Gemm
+{
+    private const int MR = 8;
+    private const int KC = 256;
+    private const int MC = 240;
+    private const int NC = 4096;
+
+    /// <summary>Products below this many multiply-adds stay on the calling thread (a hand-off costs ~5–10 µs).</summary>
+    public const long ParallelThreshold = 1L << 19;
+
+    [ThreadStatic] private static float* packA;
+    [ThreadStatic] private static float* packB;
+    [ThreadStatic] private static float* row;
+    [ThreadStatic] private static int rowLength;
+
+    public static void Multiply<TA, TB>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
+        WorkerPool pool) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
+    {
+        if (m == 0 || n == 0) return;
+        if (k == 0)
+        {
+            if (!accumulate) new Span<float>(c, m * n).Clear();
+            return;
+        }
+        if (Lanes.Wide) Dispatch<TA, TB, F512>(a, b, c, m, n, k, accumulate, pool);
+        else Dispatch<TA, TB, F256>(a, b, c, m, n, k, accumulate, pool);
+    }
+
+    private static void Dispatch<TA, TB, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
+        WorkerPool pool) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
+        where TV : struct, IFloatVector<TV>
+    {
+        if (m <= 4)
+        {
+            if (default(TB).IsTransposed) RowsDotColumns<TA, TV>(a, b, c, m, n, k, accumulate);
+            else RowsTimesMatrix<TA, TV>(a, b, c, m, n, k, accumulate);
+            return;
+        }
+        long work = (long)m * n * k;
+        int threads = pool.Threads;
+        if (threads <= 1 || work < ParallelThreshold)
+        {
+            Blocked<TA, TB, TV>(a, b, c, m, n, k, accumulate, 0, m, 0, n);
+            return;
+        }
+        pool.Run(new Split<TA, TB, TV>(a, b, c, m, n, k, accumulate), threads);
+    }
+
+    /// <summary>One thread's share of a product: a band of rows of C, or of columns when C is wider than tall.</summary>
+    private sealed class Split<TA, TB, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate)
+        : IParallelWork where TA : struct, IOperandLayout where TB : struct, IOperandLayout
+        where TV : struct, IFloatVector<TV>
+    {
+        public void Execute(int part, int parts)
+        {
+            int nr = 2 * TV.Count;
+            if (n >= m)
+            {
+                var (from, to) = Band(n, nr, part, parts);
+                if (from < to) Blocked<TA, TB, TV>(a, b, c, m, n, k, accumulate, 0, m, from, to);
+            }
+            else
+            {
+                var (from, to) = Band(m, MR, part, parts);
+                if (from < to) Blocked<TA, TB, TV>(a, b, c, m, n, k, accumulate, from, to, 0, n);
+            }
+        }
+
+        private static (int From, int To) Band(int length, int unit, int part, int parts)
+        {
+            int units = (length + unit - 1) / unit;
+            int from = (int)((long)units * part / parts) * unit, to = (int)((long)units * (part + 1) / parts) * unit;
+            return (Math.Min(from, length), Math.Min(to, length));
+        }
+    }
+
+    /// <summary>The five loops over rows [i0, i1) and columns [j0, j1) of C.</summary>
+    private static void Blocked<TA, TB, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
+        int i0, int i1, int j0, int j1) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
+        where TV : struct, IFloatVector<TV>
+    {
+        int nr = 2 * TV.Count;
+        if (packA == null)
+        {
+            packA = (float*)NativeMemory.AlignedAlloc((nuint)(MC * KC * sizeof(float)), 64);
+            packB = (float*)NativeMemory.AlignedAlloc((nuint)(KC * NC * sizeof(float)), 64);
+        }
+        float* tile = stackalloc float[MR * 32];
+        for (int jc = j0; jc < j1; jc += NC)
+        {
+            int nc = Math.Min(NC, j1 - jc);
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc);
+                PackB<TB>(b, packB, pc, kc, jc, nc, k, n, nr);
+                bool overwrite = pc == 0 && !accumulate;
+                for (int ic = i0; ic < i1; ic += MC)
+                {
+                    int mc = Math.Min(MC, i1 - ic);
+                    PackA<TA>(a, packA, ic, mc, pc, kc, m, k);
+                    for (int jr = 0; jr < nc; jr += nr)
+                    {
+                        int cols = Math.Min(nr, nc - jr);
+                        float* bp = packB + jr * kc;
+                        for (int ir = 0; ir < mc; ir += MR)
+                        {
+                            int rows = Math.Min(MR, mc - ir);
+                            float* ap = packA + ir * kc;
+                            float* ct = c + (long)(ic + ir) * n + jc + jr;
+                            if (rows == MR && cols == nr)
+                            {
+                                MicroKernel<TV>(kc, ap, bp, ct, n, overwrite);
+                            }
+                            else
+                            {
+                                MicroKernel<TV>(kc, ap, bp, tile, nr, overwrite: true);
+                                for (int r = 0; r < rows; r++)
+                                for (int q = 0; q < cols; q++)
+                                    ct[(long)r * n + q] = overwrite ? tile[r * nr + q] : ct[(long)r * n + q] + tile[r * nr + q];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>ap[kk·MR + r] = op(A)(ic + ir + r, pc + kk), zero past row M: MR-tall panels, k-major.</summary>
+    private static void PackA<TA>(float* a, float* ap, int ic, int mc, int pc, int kc, int m, int k)
+        where TA : struct, IOperandLayout
+    {
+        for (int ir = 0; ir < mc; ir += MR)
+        {
+            int rows = Math.Min(MR, mc - ir);
+            float* panel = ap + ir * kc;
+            if (default(TA).IsTransposed)
+            {
+                // op(A)(i, p) = a[p·M + i]: MR consecutive floats per k.
+                for (int kk = 0; kk < kc; kk++)
+                {
+                    float* src = a + (long)(pc + kk) * m + ic + ir;
+                    float* dst = panel + kk * MR;
+                    if (rows == MR) Unsafe.CopyBlockUnaligned(dst, src, MR * sizeof(float));
+                    else for (int r = 0; r < MR; r++) dst[r] = r < rows ? src[r] : 0f;
+                }
+            }
+            else
+            {
+                for (int r = 0; r < MR; r++)
+                {
+                    if (r >= rows)
+                    {
+                        for (int kk = 0; kk < kc; kk++) panel[kk * MR + r] = 0f;
+                        continue;
+                    }
+                    float* src = a + (long)(ic + ir + r) * k + pc;
+                    for (int kk = 0; kk < kc; kk++) panel[kk * MR + r] = src[kk];
+                }
+            }
+        }
+    }
+
+    /// <summary>bp[jr·kc + kk·NR + q] = op(B)(pc + kk, jc + jr + q), zero past column N: NR-wide panels, k-major.</summary>
+    private static void PackB<TB>(float* b, float* bp, int pc, int kc, int jc, int nc, int k, int n, int nr)
+        where TB : struct, IOperandLayout
+    {
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            int cols = Math.Min(nr, nc - jr);
+            float* panel = bp + jr * kc;
+            if (default(TB).IsTransposed)
+            {
+                // op(B)(p, j) = b[j·K + p]: each column of the panel is a contiguous run of b.
+                for (int q = 0; q < nr; q++)
+                {
+                    if (q >= cols)
+                    {
+                        for (int kk = 0; kk < kc; kk++) panel[kk * nr + q] = 0f;
+                        continue;
+                    }
+                    float* src = b + (long)(jc + jr + q) * k + pc;
+                    for (int kk = 0; kk < kc; kk++) panel[kk * nr + q] = src[kk];
+                }
+            }
+            else
+            {
+                for (int kk = 0; kk < kc; kk++)
+                {
+                    float* src = b + (long)(pc + kk) * n + jc + jr;
+                    float* dst = panel + kk * nr;
+                    if (cols == nr) Unsafe.CopyBlockUnaligned(dst, src, (uint)(nr * sizeof(float)));
+                    else for (int q = 0; q < nr; q++) dst[q] = q < cols ? src[q] : 0f;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// C[0..MR, 0..NR) (+)= Σ_kk ap[kk·MR + r] · bp[kk·NR + q]: sixteen accumulators (MR rows × 2 registers) stay in
+    /// registers for the whole K slice; "=" when <paramref name="overwrite"/>, else "+=".
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MicroKernel<TV>(int kc, float* ap, float* bp, float* c, int ldc, bool overwrite)
+        where TV : struct, IFloatVector<TV>
+    {
+        int w = TV.Count;
+        TV c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default,
+            c60 = default, c61 = default, c70 = default, c71 = default;
+        for (int kk = 0; kk < kc; kk++)
+        {
+            TV b0 = TV.Load(bp), b1 = TV.Load(bp + w);
+            TV x = TV.Broadcast(ap[0]);
+            c00 = TV.MultiplyAdd(x, b0, c00); c01 = TV.MultiplyAdd(x, b1, c01);
+            x = TV.Broadcast(ap[1]);
+            c10 = TV.MultiplyAdd(x, b0, c10); c11 = TV.MultiplyAdd(x, b1, c11);
+            x = TV.Broadcast(ap[2]);
+            c20 = TV.MultiplyAdd(x, b0, c20); c21 = TV.MultiplyAdd(x, b1, c21);
+            x = TV.Broadcast(ap[3]);
+            c30 = TV.MultiplyAdd(x, b0, c30); c31 = TV.MultiplyAdd(x, b1, c31);
+            x = TV.Broadcast(ap[4]);
+            c40 = TV.MultiplyAdd(x, b0, c40); c41 = TV.MultiplyAdd(x, b1, c41);
+            x = TV.Broadcast(ap[5]);
+            c50 = TV.MultiplyAdd(x, b0, c50); c51 = TV.MultiplyAdd(x, b1, c51);
+            x = TV.Broadcast(ap[6]);
+            c60 = TV.MultiplyAdd(x, b0, c60); c61 = TV.MultiplyAdd(x, b1, c61);
+            x = TV.Broadcast(ap[7]);
+            c70 = TV.MultiplyAdd(x, b0, c70); c71 = TV.MultiplyAdd(x, b1, c71);
+            ap += MR;
+            bp += 2 * w;
+        }
+        WriteRow(c, w, c00, c01, overwrite);
+        WriteRow(c + ldc, w, c10, c11, overwrite);
+        WriteRow(c + 2 * ldc, w, c20, c21, overwrite);
+        WriteRow(c + 3 * ldc, w, c30, c31, overwrite);
+        WriteRow(c + 4 * ldc, w, c40, c41, overwrite);
+        WriteRow(c + 5 * ldc, w, c50, c51, overwrite);
+        WriteRow(c + 6 * ldc, w, c60, c61, overwrite);
+        WriteRow(c + 7 * ldc, w, c70, c71, overwrite);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WriteRow<TV>(float* c, int w, TV lo, TV hi, bool overwrite) where TV : struct, IFloatVector<TV>
+    {
+        if (!overwrite)
+        {
+            lo += TV.Load(c);
+            hi += TV.Load(c + w);
+        }
+        TV.Store(lo, c);
+        TV.Store(hi, c + w);
+    }
+
+    /// <summary>A contiguous copy of row i of op(A) (K floats) in a per-thread buffer, for the few-row paths.</summary>
+    private static float* RowOf<TA>(float* a, int i, int m, int k) where TA : struct, IOperandLayout
+    {
+        if (!default(TA).IsTransposed) return a + (long)i * k;
+        if (rowLength < k)
+        {
+            NativeMemory.AlignedFree(row);
+            rowLength = Math.Max(k, 1024);
+            row = (float*)NativeMemory.AlignedAlloc((nuint)(rowLength * sizeof(float)), 64);
+        }
+        for (int p = 0; p < k; p++) row[p] = a[(long)p * m + i];
+        return row;
+    }
+
+    /// <summary>
+    /// Few rows, B as stored: C[i, :] (+)= Σ_p op(A)(i, p) · B[p, :], sweeping four registers of a C row at a time
+    /// through all of K (B's rows are contiguous, so every load is a full vector).
+    /// </summary>
+    private static void RowsTimesMatrix<TA, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate)
+        where TA : struct, IOperandLayout where TV : struct, IFloatVector<TV>
+    {
+        int w = TV.Count;
+        for (int i = 0; i < m; i++)
+        {
+            float* ai = RowOf<TA>(a, i, m, k);
+            float* ci = c + (long)i * n;
+            int j = 0;
+            for (; j + 4 * w <= n; j += 4 * w)
+            {
+                TV s0 = default, s1 = default, s2 = default, s3 = default;
+                float* bj = b + j;
+                for (int p = 0; p < k; p++, bj += n)
+                {
+                    TV x = TV.Broadcast(ai[p]);
+                    s0 = TV.MultiplyAdd(x, TV.Load(bj), s0);
+                    s1 = TV.MultiplyAdd(x, TV.Load(bj + w), s1);
+                    s2 = TV.MultiplyAdd(x, TV.Load(bj + 2 * w), s2);
+                    s3 = TV.MultiplyAdd(x, TV.Load(bj + 3 * w), s3);
+                }
+                WriteRow(ci + j, w, s0, s1, !accumulate);
+                WriteRow(ci + j + 2 * w, w, s2, s3, !accumulate);
+            }
+            for (; j + w <= n; j += w)
+            {
+                TV s = default;
+                float* bj = b + j;
+                for (int p = 0; p < k; p++, bj += n) s = TV.MultiplyAdd(TV.Broadcast(ai[p]), TV.Load(bj), s);
+                if (accumulate) s += TV.Load(ci + j);
+                TV.Store(s, ci + j);
+            }
+            for (; j < n; j++)
+            {
+                float s = 0f;
+                for (int p = 0; p < k; p++) s = MathF.FusedMultiplyAdd(ai[p], b[(long)p * n + j], s);
+                ci[j] = accumulate ? ci[j] + s : s;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Few rows, B transposed (stored [N, K]): C[i, j] (+)= op(A)(i, :) · b[j, :], four dot products at a time so each
+    /// load of the A row serves four columns; K's tail is summed in scalar.
+    /// </summary>
+    private static void RowsDotColumns<TA, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate)
+        where TA : struct, IOperandLayout where TV : struct, IFloatVector<TV>
+    {
+        int w = TV.Count, body = k - k % w;
+        for (int i = 0; i < m; i++)
+        {
+            float* ai = RowOf<TA>(a, i, m, k);
+            float* ci = c + (long)i * n;
+            int j = 0;
+            for (; j + 4 <= n; j += 4)
+            {
+                float* b0 = b + (long)j * k, b1 = b0 + k, b2 = b1 + k, b3 = b2 + k;
+                TV s0 = default, s1 = default, s2 = default, s3 = default;
+                for (int p = 0; p < body; p += w)
+                {
+                    TV x = TV.Load(ai + p);
+                    s0 = TV.MultiplyAdd(x, TV.Load(b0 + p), s0);
+                    s1 = TV.MultiplyAdd(x, TV.Load(b1 + p), s1);
+                    s2 = TV.MultiplyAdd(x, TV.Load(b2 + p), s2);
+                    s3 = TV.MultiplyAdd(x, TV.Load(b3 + p), s3);
+                }
+                float d0 = TV.Sum(s0), d1 = TV.Sum(s1), d2 = TV.Sum(s2), d3 = TV.Sum(s3);
+                for (int p = body; p < k; p++)
+                {
+                    d0 = MathF.FusedMultiplyAdd(ai[p], b0[p], d0);
+                    d1 = MathF.FusedMultiplyAdd(ai[p], b1[p], d1);
+                    d2 = MathF.FusedMultiplyAdd(ai[p], b2[p], d2);
+                    d3 = MathF.FusedMultiplyAdd(ai[p], b3[p], d3);
+                }
+                if (accumulate)
+                {
+                    d0 += ci[j];
+                    d1 += ci[j + 1];
+                    d2 += ci[j + 2];
+                    d3 += ci[j + 3];
+                }
+                ci[j] = d0;
+                ci[j + 1] = d1;
+                ci[j + 2] = d2;
+                ci[j + 3] = d3;
+            }
+            for (; j < n; j++)
+            {
+                float* bj = b + (long)j * k;
+                TV s = default;
+                for (int p = 0; p < body; p += w) s = TV.MultiplyAdd(TV.Load(ai + p), TV.Load(bj + p), s);
+                float d = TV.Sum(s);
+                for (int p = body; p < k; p++) d = MathF.FusedMultiplyAdd(ai[p], bj[p], d);
+                ci[j] = accumulate ? ci[j] + d : d;
+            }
+        }
+    }
+}

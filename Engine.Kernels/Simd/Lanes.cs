@@ -1,0 +1,86 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Engine.Kernels.Simd;
+
+/// <summary>
+/// Loop plumbing shared by the SIMD kernels: which register width runs, the partial-register tail (every element,
+/// tail included, goes through the operator's vector form, so a result does not depend on where it sits), and the
+/// split of long loops over the worker pool.
+/// </summary>
+public static unsafe class Lanes
+{
+    /// <summary>Up to this many lanes per register (AVX-512: 16 floats).</summary>
+    public const int MaxWidth = 16;
+
+    /// <summary>Element-wise loops shorter than this stay on the calling thread.</summary>
+    public const int ParallelElements = 1 << 17;
+
+    private static readonly float* Ones = AllocateOnes();
+
+    /// <summary>
+    /// True: 512-bit registers (<see cref="F512"/>); false: 256-bit (<see cref="F256"/>). Defaults to whether AVX-512
+    /// is accelerated; settable so the tests can run the narrow path on a wide machine.
+    /// </summary>
+    public static bool Wide { get; set; } = Vector512.IsHardwareAccelerated;
+
+    private static float* AllocateOnes()
+    {
+        var p = (float*)NativeMemory.AlignedAlloc(MaxWidth * sizeof(float), 64);
+        for (int i = 0; i < MaxWidth; i++) p[i] = 1f;
+        return p;
+    }
+
+    /// <summary>The first <paramref name="count"/> floats at <paramref name="source"/>, the other lanes = <paramref name="pad"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV LoadTail<TV>(float* source, int count, float pad = 0f) where TV : struct, IFloatVector<TV>
+    {
+        float* t = stackalloc float[MaxWidth];
+        for (int i = 0; i < MaxWidth; i++) t[i] = i < count ? source[i] : pad;
+        return TV.Load(t);
+    }
+
+    /// <summary>Stores the first <paramref name="count"/> lanes of <paramref name="value"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreTail<TV>(TV value, float* target, int count) where TV : struct, IFloatVector<TV>
+    {
+        float* t = stackalloc float[MaxWidth];
+        TV.Store(value, t);
+        for (int i = 0; i < count; i++) target[i] = t[i];
+    }
+
+    /// <summary>A mask of the first <paramref name="count"/> lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV FirstLanes<TV>(int count) where TV : struct, IFloatVector<TV> =>
+        TV.GreaterThan(LoadTail<TV>(Ones, count), TV.Broadcast(0f));
+
+    /// <summary>Runs <paramref name="body"/> over [0, n): on the caller when short, else in bands over the pool.</summary>
+    public static void For<TBody>(int n, TBody body, WorkerPool pool) where TBody : struct, IRangeBody
+    {
+        if (n <= 0) return;
+        if (n < ParallelElements || pool.Threads <= 1)
+        {
+            body.Run(0, n);
+            return;
+        }
+        pool.Run(new RangeWork<TBody>(body, n), pool.Threads);
+    }
+
+    private sealed class RangeWork<TBody>(TBody body, int n) : IParallelWork where TBody : struct, IRangeBody
+    {
+        public void Execute(int part, int parts)
+        {
+            // Bands start on 64-element boundaries so only the last one has a partial register.
+            int units = (n + 63) / 64;
+            int from = (int)((long)units * part / parts) * 64, to = Math.Min(n, (int)((long)units * (part + 1) / parts) * 64);
+            if (from < to) body.Run(from, to);
+        }
+    }
+}
+
+/// <summary>A loop body over an index range [from, to) (a struct, so the JIT specialises the loop for it).</summary>
+public interface IRangeBody
+{
+    void Run(int from, int to);
+}

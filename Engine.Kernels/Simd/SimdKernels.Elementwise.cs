@@ -1,0 +1,282 @@
+using ILGPU;
+using ILGPU.Algorithms;
+
+namespace Engine.Kernels.Simd;
+
+/// <summary>
+/// Element-wise primitives: the math is the operator structs' vector forms (ElementwiseOps.cs) and, for fills,
+/// accumulation, transpose, dropout and random numbers, the ILGPU kernel of the same name (ElementwiseKernels.cs),
+/// whose counter-based hash <see cref="ElementwiseKernels.Unit"/> both backends call, so a seed gives the same numbers.
+/// </summary>
+public sealed unsafe partial class SimdKernels
+{
+    public void Unary<TOp>(ArrayView<float> x, ArrayView<float> y, float p = 0f, float q = 0f)
+        where TOp : struct, IUnaryOp
+    {
+        int n = x.IntLength;
+        if (n == 0) return;
+        if (Lanes.Wide) Lanes.For(n, new UnaryBody<TOp, F512>(Ptr(x), Ptr(y), p, q), Pool);
+        else Lanes.For(n, new UnaryBody<TOp, F256>(Ptr(x), Ptr(y), p, q), Pool);
+    }
+
+    /// <summary>y = f(x; p, q).</summary>
+    private readonly struct UnaryBody<TOp, TV>(float* x, float* y, float p, float q) : IRangeBody
+        where TOp : struct, IUnaryOp where TV : struct, IFloatVector<TV>
+    {
+        public void Run(int from, int to)
+        {
+            TV vp = TV.Broadcast(p), vq = TV.Broadcast(q);
+            int i = from, w = TV.Count;
+            for (; i + w <= to; i += w) TV.Store(default(TOp).Forward(TV.Load(x + i), vp, vq), y + i);
+            if (i < to) Lanes.StoreTail(default(TOp).Forward(Lanes.LoadTail<TV>(x + i, to - i), vp, vq), y + i, to - i);
+        }
+    }
+
+    public void UnaryGrad<TOp>(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx,
+        float p = 0f, float q = 0f) where TOp : struct, IUnaryOp
+    {
+        int n = x.IntLength;
+        if (n == 0) return;
+        if (Lanes.Wide) Lanes.For(n, new UnaryGradBody<TOp, F512>(Ptr(x), Ptr(y), Ptr(dy), Ptr(dx), p, q), Pool);
+        else Lanes.For(n, new UnaryGradBody<TOp, F256>(Ptr(x), Ptr(y), Ptr(dy), Ptr(dx), p, q), Pool);
+    }
+
+    /// <summary>dx += dy · f′(x, y; p, q).</summary>
+    private readonly struct UnaryGradBody<TOp, TV>(float* x, float* y, float* dy, float* dx, float p, float q)
+        : IRangeBody where TOp : struct, IUnaryOp where TV : struct, IFloatVector<TV>
+    {
+        public void Run(int from, int to)
+        {
+            TV vp = TV.Broadcast(p), vq = TV.Broadcast(q);
+            int i = from, w = TV.Count;
+            for (; i + w <= to; i += w)
+            {
+                var d = default(TOp).Backward(TV.Load(x + i), TV.Load(y + i), vp, vq);
+                TV.Store(TV.MultiplyAdd(TV.Load(dy + i), d, TV.Load(dx + i)), dx + i);
+            }
+            if (i < to)
+            {
+                int r = to - i;
+                var d = default(TOp).Backward(Lanes.LoadTail<TV>(x + i, r), Lanes.LoadTail<TV>(y + i, r), vp, vq);
+                Lanes.StoreTail(TV.MultiplyAdd(Lanes.LoadTail<TV>(dy + i, r), d, Lanes.LoadTail<TV>(dx + i, r)), dx + i, r);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The run length W over which both broadcast operands are either contiguous or one repeated value: every
+    /// operand that repeats with period Len (Div = 1) or holds a value for Div elements divides it.
+    /// </summary>
+    private static int RunLength(BroadcastMap ma, BroadcastMap mb, int total)
+    {
+        int w = total;
+        foreach (var map in new[] { ma, mb })
+        {
+            if (map.Len == 1 || (map.Div == 1 && map.Len == total)) continue;
+            w = Gcd(w, map.Div == 1 ? map.Len : map.Div);
+        }
+        return Math.Max(w, 1);
+    }
+
+    private static int Gcd(int a, int b)
+    {
+        while (b != 0) (a, b) = (b, a % b);
+        return a;
+    }
+
+    /// <summary>Within a run starting at i0: where the operand's values start, and whether it is one repeated value.</summary>
+    private static float* Operand(float* baseAt, BroadcastMap map, int i0, out bool repeated)
+    {
+        repeated = map.Len == 1 || map.Div > 1;
+        return map.Len == 1 ? baseAt : map.Div == 1 ? baseAt + i0 % map.Len : baseAt + i0 / map.Div % map.Len;
+    }
+
+    public void Binary<TOp>(ArrayView<float> a, BroadcastMap ma, ArrayView<float> b, BroadcastMap mb,
+        ArrayView<float> c) where TOp : struct, IBinaryOp
+    {
+        int total = c.IntLength;
+        if (total == 0) return;
+        float* pa = Ptr(a), pb = Ptr(b), pc = Ptr(c);
+        int run = RunLength(ma, mb, total);
+        for (int i0 = 0; i0 < total; i0 += run)
+        {
+            float* at = Operand(pa, ma, i0, out bool ra), bt = Operand(pb, mb, i0, out bool rb);
+            if (Lanes.Wide) Lanes.For(run, new BinaryBody<TOp, F512>(at, ra, bt, rb, pc + i0), Pool);
+            else Lanes.For(run, new BinaryBody<TOp, F256>(at, ra, bt, rb, pc + i0), Pool);
+        }
+    }
+
+    /// <summary>c = f(a, b) over a run where each operand is contiguous or one repeated value.</summary>
+    private readonly struct BinaryBody<TOp, TV>(float* a, bool aRepeated, float* b, bool bRepeated, float* c)
+        : IRangeBody where TOp : struct, IBinaryOp where TV : struct, IFloatVector<TV>
+    {
+        public void Run(int from, int to)
+        {
+            TV av = TV.Broadcast(*a), bv = TV.Broadcast(*b);
+            int i = from, w = TV.Count;
+            for (; i + w <= to; i += w)
+                TV.Store(default(TOp).Forward(aRepeated ? av : TV.Load(a + i), bRepeated ? bv : TV.Load(b + i)), c + i);
+            if (i < to)
+            {
+                int r = to - i;
+                var x = aRepeated ? av : Lanes.LoadTail<TV>(a + i, r);
+                var y = bRepeated ? bv : Lanes.LoadTail<TV>(b + i, r);
+                Lanes.StoreTail(default(TOp).Forward(x, y), c + i, r);
+            }
+        }
+    }
+
+    public void BinaryGrad<TOp>(ArrayView<float> a, BroadcastMap ma, ArrayView<float> b, BroadcastMap mb,
+        ArrayView<float> c, ArrayView<float> dc, ArrayView<float> d, int side) where TOp : struct, IBinaryOp
+    {
+        int total = c.IntLength;
+        if (total == 0) return;
+        if (Lanes.Wide) BinaryGrad<TOp, F512>(Ptr(a), ma, Ptr(b), mb, Ptr(c), Ptr(dc), Ptr(d), side, total);
+        else BinaryGrad<TOp, F256>(Ptr(a), ma, Ptr(b), mb, Ptr(c), Ptr(dc), Ptr(d), side, total);
+    }
+
+    /// <summary>
+    /// d[j] += Σ_{i: m(i) = j} dc[i]·∂f/∂operand over each run: the terms of up to 1,024 elements at a time go to a stack
+    /// buffer, then either add element by element (the operand is contiguous there) or sum into one element.
+    /// </summary>
+    private static void BinaryGrad<TOp, TV>(float* pa, BroadcastMap ma, float* pb, BroadcastMap mb, float* pc,
+        float* pdc, float* pd, int side, int total) where TOp : struct, IBinaryOp where TV : struct, IFloatVector<TV>
+    {
+        const int Block = 1024;
+        float* terms = stackalloc float[Block];
+        int run = RunLength(ma, mb, total), w = TV.Count;
+        var mine = side == 0 ? ma : mb;
+        for (int i0 = 0; i0 < total; i0 += run)
+        {
+            float* at = Operand(pa, ma, i0, out bool ra), bt = Operand(pb, mb, i0, out bool rb);
+            float* dt = Operand(pd, mine, i0, out bool rd);
+            TV av = TV.Broadcast(*at), bv = TV.Broadcast(*bt);
+            for (int s = 0; s < run; s += Block)
+            {
+                int len = Math.Min(Block, run - s);
+                for (int i = 0; i < len; i += w)
+                {
+                    int r = Math.Min(w, len - i), at_i = s + i;
+                    var x = ra ? av : Lanes.LoadTail<TV>(at + at_i, r);
+                    var y = rb ? bv : Lanes.LoadTail<TV>(bt + at_i, r);
+                    var z = Lanes.LoadTail<TV>(pc + i0 + at_i, r);
+                    var g = side == 0 ? default(TOp).GradA(x, y, z) : default(TOp).GradB(x, y, z);
+                    Lanes.StoreTail(Lanes.LoadTail<TV>(pdc + i0 + at_i, r) * g, terms + i, r);
+                }
+                if (rd)
+                {
+                    float sum = 0f;
+                    for (int i = 0; i < len; i++) sum += terms[i];
+                    *dt += sum;
+                }
+                else
+                {
+                    for (int i = 0; i < len; i++) dt[s + i] += terms[i];
+                }
+            }
+        }
+    }
+
+    public void Fill(ArrayView<float> y, float value)
+    {
+        int n = y.IntLength;
+        if (n == 0) return;
+        new Span<float>(Ptr(y), n).Fill(value);
+    }
+
+    public void FlagNonFinite(ArrayView<float> x, ArrayView<int> flag, bool reset = true)
+    {
+        int* f = Ptr(flag);
+        if (reset) *f = 0;
+        int n = x.IntLength;
+        if (n == 0) return;
+        bool found = Lanes.Wide ? AnyNonFinite<F512>(Ptr(x), n) : AnyNonFinite<F256>(Ptr(x), n);
+        if (found) *f = 1;
+    }
+
+    private static bool AnyNonFinite<TV>(float* x, int n) where TV : struct, IFloatVector<TV>
+    {
+        int i = 0, w = TV.Count;
+        for (; i + w <= n; i += w)
+            if (TV.AnyTrue(TV.IsNonFinite(TV.Load(x + i)))) return true;
+        return i < n && TV.AnyTrue(TV.IsNonFinite(Lanes.LoadTail<TV>(x + i, n - i)));
+    }
+
+    public void Accumulate(ArrayView<float> x, ArrayView<float> y, float alpha = 1f)
+    {
+        int n = x.IntLength;
+        if (n == 0) return;
+        if (Lanes.Wide) Lanes.For(n, new AxpyBody<F512>(Ptr(x), Ptr(y), alpha), Pool);
+        else Lanes.For(n, new AxpyBody<F256>(Ptr(x), Ptr(y), alpha), Pool);
+    }
+
+    /// <summary>y += alpha · x.</summary>
+    private readonly struct AxpyBody<TV>(float* x, float* y, float alpha) : IRangeBody
+        where TV : struct, IFloatVector<TV>
+    {
+        public void Run(int from, int to)
+        {
+            TV va = TV.Broadcast(alpha);
+            int i = from, w = TV.Count;
+            for (; i + w <= to; i += w) TV.Store(TV.Load(y + i) + va * TV.Load(x + i), y + i);
+            if (i < to) Lanes.StoreTail(Lanes.LoadTail<TV>(y + i, to - i) + va * Lanes.LoadTail<TV>(x + i, to - i), y + i, to - i);
+        }
+    }
+
+    /// <summary>y[c·rows + r] (+)= x[r·cols + c], in 32×32 blocks so both sides stay in cache.</summary>
+    public void Transpose(ArrayView<float> x, ArrayView<float> y, int rows, int cols, bool accumulate)
+    {
+        if (x.Length == 0) return;
+        float* px = Ptr(x), py = Ptr(y);
+        const int Block = 32;
+        for (int r0 = 0; r0 < rows; r0 += Block)
+        for (int c0 = 0; c0 < cols; c0 += Block)
+        {
+            int r1 = Math.Min(rows, r0 + Block), c1 = Math.Min(cols, c0 + Block);
+            for (int r = r0; r < r1; r++)
+            for (int c = c0; c < c1; c++)
+            {
+                long t = (long)c * rows + r;
+                float v = px[(long)r * cols + c];
+                py[t] = accumulate ? py[t] + v : v;
+            }
+        }
+    }
+
+    /// <summary>The math of <see cref="ElementwiseKernels.Dropout"/>, with its hash, element by element.</summary>
+    public void Dropout(ArrayView<float> x, ArrayView<float> y, uint seed, float p, bool accumulate)
+    {
+        int n = x.IntLength;
+        if (n == 0) return;
+        float* px = Ptr(x), py = Ptr(y);
+        float scale = 1f / (1f - p);
+        for (int i = 0; i < n; i++)
+        {
+            float kept = ElementwiseKernels.Unit(seed, (uint)i) >= p ? px[i] * scale : 0f;
+            py[i] = accumulate ? py[i] + kept : kept;
+        }
+    }
+
+    /// <summary>The math of <see cref="ElementwiseKernels.Random"/> (same hash, same transforms), element by element.</summary>
+    public void Random(ArrayView<float> y, uint seed, float low, float high, bool normal, uint offset = 0)
+    {
+        int n = y.IntLength;
+        if (n == 0) return;
+        float* py = Ptr(y);
+        for (int i = 0; i < n; i++)
+        {
+            uint j = offset + (uint)i;
+            if (normal)
+            {
+                float u1 = 1f - ElementwiseKernels.Unit(seed, 2u * j);
+                float u2 = ElementwiseKernels.Unit(seed, 2u * j + 1u);
+                float z = XMath.Sqrt(-2f * XMath.Log(u1)) * XMath.Cos(6.283185307179586f * u2);
+                py[i] = low + high * z;
+            }
+            else
+            {
+                py[i] = low + (high - low) * ElementwiseKernels.Unit(seed, j);
+            }
+        }
+    }
+}
