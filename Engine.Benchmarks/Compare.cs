@@ -11,12 +11,16 @@ namespace Engine.Benchmarks;
 /// <c>compare</c>: runs the named workloads on this engine and, in the same run on the same machine, on PyTorch
 /// (<c>compare/torch_workloads.py</c>), and prints workload, engine, PyTorch and their ratio. Both sides time the
 /// same way: two warm-up steps, then the median of 3 rounds of enough steps to last ~0.3 s, synchronized at the end
-/// of each round. The copy kernel's GB/s and sgemm's GFLOP/s are the ceilings (memory bandwidth, best matmul).
-/// Full runs write the table as markdown and JSON into <c>Engine.Benchmarks/results/</c>.
+/// of each round. On a CPU, PyTorch runs twice, on 1 thread and on all cores, and the ratio is taken against its better
+/// figure; the engine uses all cores; ILGPU's CPU accelerator (<c>ilgpu-cpu</c>) is timed too, as a column that shows
+/// why it is not the default (<c>--no-ilgpu</c> leaves it out). The copy kernel's GB/s and sgemm's GFLOP/s are the
+/// ceilings (memory bandwidth, best matmul). Full runs write the table as markdown and JSON into
+/// <c>Engine.Benchmarks/results/</c>.
 /// </summary>
 public static class Compare
 {
-    private sealed record Row(string Workload, string Unit, double EngineMs, double EngineRate, double? TorchMs, double? TorchRate);
+    private sealed record Row(string Workload, string Unit, double EngineMs, double EngineRate, double? TorchMs,
+        double? TorchRate, double? Torch1Rate, double? TorchAllRate, double? IlgpuRate);
 
     public static int Run(string[] args)
     {
@@ -24,29 +28,44 @@ public static class Compare
         string kind = Option(args, "--device") ?? Environment.GetEnvironmentVariable(Device.EnvironmentVariable) ?? "auto";
         string outFolder = Option(args, "--out") ?? Path.Combine(RepositoryRoot(), "Engine.Benchmarks", "results");
         using var device = Device.Create(kind);
-        bool gpu = device.Kind != "cpu";
+        bool gpu = device.Kind is "cuda" or "opencl";
         string torchDevice = device.Kind == "cuda" ? "cuda" : "cpu";
         Console.WriteLine($"compare on {device}{(quick ? " (quick: tiny sizes, one step)" : "")}");
 
-        var engine = new List<(string Name, string Unit, double Seconds, double Work)>();
-        foreach (var name in Workload.Names(gpu))
+        var engine = TimeEngine(device, gpu, quick);
+        Dictionary<string, double>? ilgpu = null;
+        if (device.Kind == "cpu" && !args.Contains("--no-ilgpu"))
         {
-            using var w = Workload.Create(name, device, gpu, quick);
-            double seconds = Measure(w.Step, device.Synchronize, quick);
-            engine.Add((name, w.Unit, seconds, w.WorkPerStep));
-            Console.WriteLine($"  engine  {name,-12} {seconds * 1e3,10:F3} ms/step");
+            using var simulator = Device.Create("ilgpu-cpu");
+            Console.WriteLine($"  and on {simulator}, for the ILGPU CPU accelerator column");
+            ilgpu = TimeEngine(simulator, gpu, quick).ToDictionary(e => e.Name, e => e.Work / e.Seconds / Scale(e.Unit));
         }
 
-        var torch = RunTorch(torchDevice, quick, engine.Select(e => e.Name));
+        var names = engine.Select(e => e.Name).ToList();
+        JsonNode? torch1 = null, torchAll;
+        if (gpu)
+        {
+            torchAll = RunTorch(torchDevice, quick, names, threads: 0);
+        }
+        else
+        {
+            torch1 = RunTorch(torchDevice, quick, names, threads: 1);
+            torchAll = RunTorch(torchDevice, quick, names, threads: Environment.ProcessorCount);
+        }
+        static JsonNode? Result(JsonNode? run, string name) =>
+            run?["results"]?.AsArray().FirstOrDefault(r => (string?)r!["workload"] == name);
         var rows = engine.Select(e =>
         {
-            double rate = e.Work / e.Seconds / (e.Unit == "samples/s" ? 1 : 1e9);
-            var t = torch?["results"]?.AsArray().FirstOrDefault(r => (string?)r!["workload"] == e.Name);
-            return new Row(e.Name, e.Unit, e.Seconds * 1e3, rate, (double?)t?["ms_per_step"], (double?)t?["rate"]);
+            double rate = e.Work / e.Seconds / Scale(e.Unit);
+            var one = Result(torch1, e.Name);
+            var all = Result(torchAll, e.Name);
+            var best = new[] { one, all }.Where(r => r != null).OrderByDescending(r => (double)r!["rate"]!).FirstOrDefault();
+            return new Row(e.Name, e.Unit, e.Seconds * 1e3, rate, (double?)best?["ms_per_step"], (double?)best?["rate"],
+                (double?)one?["rate"], (double?)all?["rate"], ilgpu?.GetValueOrDefault(e.Name));
         }).ToList();
 
-        string machine = MachineDescription(device, torch);
-        string table = Markdown(rows, machine);
+        string machine = MachineDescription(device, torchAll ?? torch1);
+        string table = Markdown(rows, machine, torch1 != null, ilgpu != null);
         Console.WriteLine();
         Console.WriteLine(table);
         if (!quick)
@@ -59,15 +78,46 @@ public static class Compare
                 ["date"] = DateTime.UtcNow.ToString("O"),
                 ["device"] = device.ToString(),
                 ["cpu"] = CpuModel(),
+                ["load"] = LoadAverage(),
                 ["dotnet"] = RuntimeInformation.FrameworkDescription,
                 ["ilgpu"] = typeof(ILGPU.Context).Assembly.GetName().Version?.ToString(),
-                ["torch"] = torch?.DeepClone(),
+                ["torch_1_thread"] = torch1?.DeepClone(),
+                ["torch"] = torchAll?.DeepClone(),
                 ["rows"] = JsonSerializer.SerializeToNode(rows),
             };
             File.WriteAllText(stem + ".json", json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             Console.WriteLine($"wrote {stem}.md and {stem}.json");
         }
         return 0;
+    }
+
+    private static double Scale(string unit) => unit == "samples/s" ? 1 : 1e9;
+
+    private static List<(string Name, string Unit, double Seconds, double Work)> TimeEngine(Device device, bool gpu,
+        bool quick)
+    {
+        var engine = new List<(string Name, string Unit, double Seconds, double Work)>();
+        foreach (var name in Workload.Names(gpu))
+        {
+            using var w = Workload.Create(name, device, gpu, quick);
+            double seconds = Measure(w.Step, device.Synchronize, quick);
+            engine.Add((name, w.Unit, seconds, w.WorkPerStep));
+            Console.WriteLine($"  {device.Kind,-9} {name,-12} {seconds * 1e3,10:F3} ms/step");
+        }
+        return engine;
+    }
+
+    /// <summary>The 1-minute load average when the run started (other jobs share the cores).</summary>
+    private static string LoadAverage()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/loadavg").Split(' ')[0];
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
     }
 
     /// <summary>Seconds per step: two warm-up steps, then the median of 3 rounds lasting ~0.3 s each.</summary>
@@ -93,7 +143,8 @@ public static class Compare
         return rounds[rounds.Count / 2];
     }
 
-    private static JsonNode? RunTorch(string device, bool quick, IEnumerable<string> names)
+    /// <summary>The PyTorch side; <paramref name="threads"/> &gt; 0 pins torch's and OpenBLAS's threads to that many.</summary>
+    private static JsonNode? RunTorch(string device, bool quick, IEnumerable<string> names, int threads)
     {
         string script = Path.Combine(AppContext.BaseDirectory, "compare", "torch_workloads.py");
         foreach (var python in new[] { Environment.GetEnvironmentVariable("ENGINE_PYTHON"), "/usr/bin/python3", "python3" })
@@ -108,6 +159,13 @@ public static class Compare
                     RedirectStandardError = true,
                 };
                 if (quick) info.ArgumentList.Add("--quick");
+                if (threads > 0)
+                {
+                    info.ArgumentList.Add("--threads");
+                    info.ArgumentList.Add(threads.ToString(CultureInfo.InvariantCulture));
+                    info.Environment["OMP_NUM_THREADS"] = threads.ToString(CultureInfo.InvariantCulture);
+                    info.Environment["OPENBLAS_NUM_THREADS"] = threads.ToString(CultureInfo.InvariantCulture);
+                }
                 using var p = Process.Start(info)!;
                 var stdout = p.StandardOutput.ReadToEndAsync();
                 var stderr = p.StandardError.ReadToEndAsync();
@@ -124,29 +182,43 @@ public static class Compare
         return null;
     }
 
-    private static string Markdown(List<Row> rows, string machine)
+    private static string Markdown(List<Row> rows, string machine, bool twoTorchRuns, bool ilgpu)
     {
         static string F(double? v) => v is double d ? d.ToString(d >= 100 ? "F0" : d >= 1 ? "F2" : "F4", CultureInfo.InvariantCulture) : "–";
         var b = new StringBuilder();
         b.AppendLine(machine).AppendLine();
-        b.AppendLine("| workload | unit | this engine | PyTorch | engine / PyTorch | engine ms/step | PyTorch ms/step |");
-        b.AppendLine("|---|---|---:|---:|---:|---:|---:|");
+        b.Append("| workload | unit | this engine |");
+        if (twoTorchRuns) b.Append(" PyTorch 1 thread | PyTorch all cores |");
+        else b.Append(" PyTorch |");
+        b.Append(" engine / PyTorch |");
+        if (ilgpu) b.Append(" ILGPU CPU accelerator |");
+        b.AppendLine(" engine ms/step | PyTorch ms/step |");
+        int columns = 7 + (twoTorchRuns ? 1 : 0) + (ilgpu ? 1 : 0);
+        b.AppendLine("|---|---|" + string.Concat(Enumerable.Repeat("---:|", columns - 2)));
         foreach (var r in rows)
-            b.AppendLine($"| {r.Workload} | {r.Unit} | {F(r.EngineRate)} | {F(r.TorchRate)} | " +
-                         $"{(r.TorchRate is double t ? (r.EngineRate / t).ToString("F3", CultureInfo.InvariantCulture) + "×" : "–")} | " +
-                         $"{F(r.EngineMs)} | {F(r.TorchMs)} |");
+        {
+            b.Append($"| {r.Workload} | {r.Unit} | {F(r.EngineRate)} |");
+            if (twoTorchRuns) b.Append($" {F(r.Torch1Rate)} | {F(r.TorchAllRate)} |");
+            else b.Append($" {F(r.TorchRate)} |");
+            b.Append($" {(r.TorchRate is double t ? (r.EngineRate / t).ToString("F3", CultureInfo.InvariantCulture) + "×" : "–")} |");
+            if (ilgpu) b.Append($" {F(r.IlgpuRate)} |");
+            b.AppendLine($" {F(r.EngineMs)} | {F(r.TorchMs)} |");
+        }
         b.AppendLine();
-        b.AppendLine("Rates: higher is better; the ratio is engine ÷ PyTorch. Ceilings: `copy` is the memory bandwidth each " +
-                     "side reaches with a copy kernel, `sgemm` the best matmul each has at that size.");
+        b.AppendLine("Rates: higher is better; the ratio is engine ÷ PyTorch" +
+                     (twoTorchRuns ? "'s better figure of its two runs" : "") + ". Ceilings: `copy` is the memory bandwidth " +
+                     "each side reaches with a copy kernel, `sgemm` the best matmul each has at that size." +
+                     (ilgpu ? " The ILGPU CPU accelerator column is the same engine on `ilgpu-cpu`, ILGPU's GPU simulator." : ""));
         return b.ToString();
     }
 
     private static string MachineDescription(Device device, JsonNode? torch)
     {
         string torchPart = torch == null ? "PyTorch: not available"
-            : $"PyTorch {torch["torch"]} ({torch["threads"]} intra-op threads; BLAS: " +
+            : $"PyTorch {torch["torch"]} (BLAS: " +
               $"{string.Join(", ", torch["blas"]!.AsArray().Select(x => Path.GetFileName((string)x!)))}; device {torch["device_name"]})";
-        return $"Measured {DateTime.UtcNow:yyyy-MM-dd} on {device} — CPU: {CpuModel()}, {Environment.ProcessorCount} cores — " +
+        return $"Measured {DateTime.UtcNow:yyyy-MM-dd} on {device} — CPU: {CpuModel()}, {Environment.ProcessorCount} cores, " +
+               $"load average {LoadAverage()} at the start — " +
                $"{RuntimeInformation.FrameworkDescription}, ILGPU {typeof(ILGPU.Context).Assembly.GetName().Version} — {torchPart}.";
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Engine.Kernels.Simd;
 using ILGPU.Algorithms;
 
@@ -27,7 +28,9 @@ public struct Affine : IUnaryOp
     public float Forward(float x, float p, float q) => p * x + q;
     public float Backward(float x, float y, float p, float q) => p;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => p * x + q;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => p;
 }
 
@@ -37,7 +40,9 @@ public struct ScaledReciprocal : IUnaryOp
     public float Forward(float x, float p, float q) => p / x;
     public float Backward(float x, float y, float p, float q) => -y / x;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => p / x;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => -y / x;
 }
 
@@ -47,7 +52,9 @@ public struct Exp : IUnaryOp
     public float Forward(float x, float p, float q) => XMath.Exp(x);
     public float Backward(float x, float y, float p, float q) => y;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Exp(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => y;
 }
 
@@ -57,7 +64,9 @@ public struct Log : IUnaryOp
     public float Forward(float x, float p, float q) => XMath.Log(x);
     public float Backward(float x, float y, float p, float q) => 1f / x;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Log(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Broadcast(1f) / x;
 }
 
@@ -67,7 +76,9 @@ public struct Sqrt : IUnaryOp
     public float Forward(float x, float p, float q) => XMath.Sqrt(x);
     public float Backward(float x, float y, float p, float q) => 0.5f / y;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Sqrt(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Broadcast(0.5f) / y;
 }
 
@@ -77,7 +88,9 @@ public struct Pow : IUnaryOp
     public float Forward(float x, float p, float q) => XMath.Pow(x, p);
     public float Backward(float x, float y, float p, float q) => p == 0f ? 0f : p * XMath.Pow(x, p - 1f);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => VectorMath.Pow(x, p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Select(TV.Equal(p, TV.Broadcast(0f)), TV.Broadcast(0f), p * VectorMath.Pow(x, p - TV.Broadcast(1f)));
 }
 
@@ -87,7 +100,9 @@ public struct Abs : IUnaryOp
     public float Forward(float x, float p, float q) => XMath.Abs(x);
     public float Backward(float x, float y, float p, float q) => x > 0f ? 1f : x < 0f ? -1f : 0f;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Abs(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => VectorMath.Sign(x);
 }
 
@@ -97,7 +112,9 @@ public struct Clamp : IUnaryOp
     public float Forward(float x, float p, float q) => XMath.Min(XMath.Max(x, p), q);
     public float Backward(float x, float y, float p, float q) => x >= p && x <= q ? 1f : 0f;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Min(TV.Max(x, p), q);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Select(TV.And(TV.GreaterThanOrEqual(x, p), TV.LessThanOrEqual(x, q)), TV.Broadcast(1f), TV.Broadcast(0f));
 }
 
@@ -107,7 +124,9 @@ public struct Relu : IUnaryOp
     public float Forward(float x, float p, float q) => x > 0f ? x : 0f;
     public float Backward(float x, float y, float p, float q) => x > 0f ? 1f : 0f;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Select(TV.GreaterThan(x, TV.Broadcast(0f)), x, TV.Broadcast(0f));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Select(TV.GreaterThan(x, TV.Broadcast(0f)), TV.Broadcast(1f), TV.Broadcast(0f));
 }
 
@@ -117,7 +136,9 @@ public struct LeakyRelu : IUnaryOp
     public float Forward(float x, float p, float q) => x > 0f ? x : p * x;
     public float Backward(float x, float y, float p, float q) => x > 0f ? 1f : p;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Select(TV.GreaterThan(x, TV.Broadcast(0f)), x, p * x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Select(TV.GreaterThan(x, TV.Broadcast(0f)), TV.Broadcast(1f), p);
 }
 
@@ -133,7 +154,9 @@ public struct Sigmoid : IUnaryOp
 
     public float Backward(float x, float y, float p, float q) => y * (1f - y);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => VectorMath.Sigmoid(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => y * (TV.Broadcast(1f) - y);
 }
 
@@ -143,7 +166,9 @@ public struct Tanh : IUnaryOp
     public float Forward(float x, float p, float q) => XMath.Tanh(x);
     public float Backward(float x, float y, float p, float q) => 1f - y * y;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => VectorMath.Tanh(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Broadcast(1f) - y * y;
 }
 
@@ -163,9 +188,11 @@ public struct Gelu : IUnaryOp
         float t = XMath.Tanh(C * (x + K * x * x * x));
         return 0.5f * (1f + t) + 0.5f * x * (1f - t * t) * C * (1f + 3f * K * x * x);
     }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> =>
         TV.Broadcast(0.5f) * x * (TV.Broadcast(1f) + VectorMath.Tanh(TV.Broadcast(C) * (x + TV.Broadcast(K) * x * x * x)));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV>
     {
         var half = TV.Broadcast(0.5f);
@@ -183,7 +210,9 @@ public struct Softplus : IUnaryOp
 
     public float Backward(float x, float y, float p, float q) => default(Sigmoid).Forward(x, 0f, 0f);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Max(x, TV.Broadcast(0f)) + TV.Log(TV.Broadcast(1f) + TV.Exp(-TV.Abs(x)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => VectorMath.Sigmoid(x);
 }
 
@@ -206,8 +235,11 @@ public struct Add : IBinaryOp
     public float GradA(float a, float b, float c) => 1f;
     public float GradB(float a, float b, float c) => 1f;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV a, TV b) where TV : struct, IFloatVector<TV> => a + b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradA<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => TV.Broadcast(1f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradB<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => TV.Broadcast(1f);
 }
 
@@ -218,8 +250,11 @@ public struct Subtract : IBinaryOp
     public float GradA(float a, float b, float c) => 1f;
     public float GradB(float a, float b, float c) => -1f;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV a, TV b) where TV : struct, IFloatVector<TV> => a - b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradA<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => TV.Broadcast(1f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradB<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => TV.Broadcast(-1f);
 }
 
@@ -230,8 +265,11 @@ public struct Multiply : IBinaryOp
     public float GradA(float a, float b, float c) => b;
     public float GradB(float a, float b, float c) => a;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV a, TV b) where TV : struct, IFloatVector<TV> => a * b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradA<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradB<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => a;
 }
 
@@ -242,7 +280,10 @@ public struct Divide : IBinaryOp
     public float GradA(float a, float b, float c) => 1f / b;
     public float GradB(float a, float b, float c) => -c / b;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV a, TV b) where TV : struct, IFloatVector<TV> => a / b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradA<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => TV.Broadcast(1f) / b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradB<TV>(TV a, TV b, TV c) where TV : struct, IFloatVector<TV> => -c / b;
 }

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Engine.Kernels;
 
 /// <summary>A per-element term t(a, b) summed by <see cref="ReduceKernels.SumAll{TTerm}"/>, with its partials.</summary>
@@ -19,8 +20,11 @@ public struct Identity : IPairTerm
     public float GradA(float a, float b) => 1f;
     public float GradB(float a, float b) => 0f;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Term<TV>(TV a, TV b) where TV : struct, Simd.IFloatVector<TV> => a;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradA<TV>(TV a, TV b) where TV : struct, Simd.IFloatVector<TV> => TV.Broadcast(1f);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradB<TV>(TV a, TV b) where TV : struct, Simd.IFloatVector<TV> => TV.Broadcast(0f);
 }
 
@@ -31,8 +35,11 @@ public struct Square : IPairTerm
     public float GradA(float a, float b) => 2f * a;
     public float GradB(float a, float b) => 0f;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Term<TV>(TV a, TV b) where TV : struct, Simd.IFloatVector<TV> => a * a;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradA<TV>(TV a, TV b) where TV : struct, Simd.IFloatVector<TV> => TV.Broadcast(2f) * a;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradB<TV>(TV a, TV b) where TV : struct, Simd.IFloatVector<TV> => TV.Broadcast(0f);
 }
 
@@ -43,8 +50,11 @@ public struct SquaredError : IPairTerm
     public float GradA(float a, float b) => 2f * (a - b);
     public float GradB(float a, float b) => 2f * (b - a);
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Term<TV>(TV a, TV b) where TV : struct, Simd.IFloatVector<TV> => (a - b) * (a - b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradA<TV>(TV a, TV b) where TV : struct, Simd.IFloatVector<TV> => TV.Broadcast(2f) * (a - b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradB<TV>(TV a, TV b) where TV : struct, Simd.IFloatVector<TV> => TV.Broadcast(2f) * (b - a);
 }
 
@@ -59,7 +69,10 @@ public struct BinaryCrossEntropyWithLogits : IPairTerm
     public float GradA(float a, float b) => default(Sigmoid).Forward(a, 0f, 0f) - b;
     public float GradB(float a, float b) => -a;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Term<TV>(TV a, TV b) where TV : struct, Simd.IFloatVector<TV> => default(Softplus).Forward(a, a, a) - a * b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradA<TV>(TV a, TV b) where TV : struct, Simd.IFloatVector<TV> => Simd.VectorMath.Sigmoid(a) - b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradB<TV>(TV a, TV b) where TV : struct, Simd.IFloatVector<TV> => -a;
 }

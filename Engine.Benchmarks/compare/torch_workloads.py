@@ -5,7 +5,10 @@ Runs the same named workloads as Engine.Benchmarks/Workload.cs — same shapes, 
 SGD lr 0.01 / Adam lr 1e-3, fp32 with TF32 off — with the same timing rule (warm-up, then the median of 3 rounds
 of enough steps to last ~0.3 s, synchronized at the end of each round), and prints one JSON object.
 
-  python3 torch_workloads.py --device cpu|cuda [--quick] [--only NAME,NAME]
+  python3 torch_workloads.py --device cpu|cuda [--quick] [--only NAME,NAME] [--threads N]
+
+--threads N sets torch's intra-op threads (the caller also sets OMP_NUM_THREADS and OPENBLAS_NUM_THREADS to N, since
+OpenBLAS keeps its own pool).
 """
 import argparse
 import json
@@ -107,7 +110,10 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="")
+    ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(0)

@@ -24,7 +24,7 @@ public static unsafe class Gemm
     private const int NC = 4096;
 
     /// <summary>Products below this many multiply-adds stay on the calling thread (a hand-off costs ~5–10 µs).</summary>
-    public const long ParallelThreshold = 1L << 19;
+    public const long ParallelThreshold = 1L << 21;
 
     [ThreadStatic] private static float* packA;
     [ThreadStatic] private static float* packB;
@@ -93,6 +93,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>The five loops over rows [i0, i1) and columns [j0, j1) of C.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked<TA, TB, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
         int i0, int i1, int j0, int j1) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
         where TV : struct, IFloatVector<TV>
@@ -144,6 +145,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>ap[kk·MR + r] = op(A)(ic + ir + r, pc + kk), zero past row M: MR-tall panels, k-major.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA<TA>(float* a, float* ap, int ic, int mc, int pc, int kc, int m, int k)
         where TA : struct, IOperandLayout
     {
@@ -179,6 +181,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>bp[jr·kc + kk·NR + q] = op(B)(pc + kk, jc + jr + q), zero past column N: NR-wide panels, k-major.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB<TB>(float* b, float* bp, int pc, int kc, int jc, int nc, int k, int n, int nr)
         where TB : struct, IOperandLayout
     {
@@ -270,6 +273,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>A contiguous copy of row i of op(A) (K floats) in a per-thread buffer, for the few-row paths.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float* RowOf<TA>(float* a, int i, int m, int k) where TA : struct, IOperandLayout
     {
         if (!default(TA).IsTransposed) return a + (long)i * k;
@@ -287,6 +291,7 @@ public static unsafe class Gemm
     /// Few rows, B as stored: C[i, :] (+)= Σ_p op(A)(i, p) · B[p, :], sweeping four registers of a C row at a time
     /// through all of K (B's rows are contiguous, so every load is a full vector).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RowsTimesMatrix<TA, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate)
         where TA : struct, IOperandLayout where TV : struct, IFloatVector<TV>
     {
@@ -332,6 +337,7 @@ public static unsafe class Gemm
     /// Few rows, B transposed (stored [N, K]): C[i, j] (+)= op(A)(i, :) · b[j, :], four dot products at a time so each
     /// load of the A row serves four columns; K's tail is summed in scalar.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RowsDotColumns<TA, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate)
         where TA : struct, IOperandLayout where TV : struct, IFloatVector<TV>
     {

@@ -15,7 +15,7 @@ public static unsafe class Lanes
     public const int MaxWidth = 16;
 
     /// <summary>Element-wise loops shorter than this stay on the calling thread.</summary>
-    public const int ParallelElements = 1 << 17;
+    public const int ParallelElements = 1 << 20;
 
     private static readonly float* Ones = AllocateOnes();
 
@@ -32,18 +32,32 @@ public static unsafe class Lanes
         return p;
     }
 
-    /// <summary>The first <paramref name="count"/> floats at <paramref name="source"/>, the other lanes = <paramref name="pad"/>.</summary>
+    /// <summary>
+    /// The first <paramref name="count"/> floats at <paramref name="source"/>, the other lanes = <paramref name="pad"/>
+    /// (a plain load when <paramref name="count"/> fills the register).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static TV LoadTail<TV>(float* source, int count, float pad = 0f) where TV : struct, IFloatVector<TV>
+    public static TV LoadTail<TV>(float* source, int count, float pad = 0f) where TV : struct, IFloatVector<TV> =>
+        count >= TV.Count ? TV.Load(source) : LoadPartial<TV>(source, count, pad);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static TV LoadPartial<TV>(float* source, int count, float pad) where TV : struct, IFloatVector<TV>
     {
         float* t = stackalloc float[MaxWidth];
         for (int i = 0; i < MaxWidth; i++) t[i] = i < count ? source[i] : pad;
         return TV.Load(t);
     }
 
-    /// <summary>Stores the first <paramref name="count"/> lanes of <paramref name="value"/>.</summary>
+    /// <summary>Stores the first <paramref name="count"/> lanes of <paramref name="value"/> (all of them: a plain store).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void StoreTail<TV>(TV value, float* target, int count) where TV : struct, IFloatVector<TV>
+    {
+        if (count >= TV.Count) TV.Store(value, target);
+        else StorePartial(value, target, count);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void StorePartial<TV>(TV value, float* target, int count) where TV : struct, IFloatVector<TV>
     {
         float* t = stackalloc float[MaxWidth];
         TV.Store(value, t);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
 
@@ -23,6 +24,7 @@ public sealed unsafe partial class SimdKernels
     private readonly struct UnaryBody<TOp, TV>(float* x, float* y, float p, float q) : IRangeBody
         where TOp : struct, IUnaryOp where TV : struct, IFloatVector<TV>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int from, int to)
         {
             TV vp = TV.Broadcast(p), vq = TV.Broadcast(q);
@@ -45,6 +47,7 @@ public sealed unsafe partial class SimdKernels
     private readonly struct UnaryGradBody<TOp, TV>(float* x, float* y, float* dy, float* dx, float p, float q)
         : IRangeBody where TOp : struct, IUnaryOp where TV : struct, IFloatVector<TV>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int from, int to)
         {
             TV vp = TV.Broadcast(p), vq = TV.Broadcast(q);
@@ -91,6 +94,7 @@ public sealed unsafe partial class SimdKernels
         return map.Len == 1 ? baseAt : map.Div == 1 ? baseAt + i0 % map.Len : baseAt + i0 / map.Div % map.Len;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Binary<TOp>(ArrayView<float> a, BroadcastMap ma, ArrayView<float> b, BroadcastMap mb,
         ArrayView<float> c) where TOp : struct, IBinaryOp
     {
@@ -110,6 +114,7 @@ public sealed unsafe partial class SimdKernels
     private readonly struct BinaryBody<TOp, TV>(float* a, bool aRepeated, float* b, bool bRepeated, float* c)
         : IRangeBody where TOp : struct, IBinaryOp where TV : struct, IFloatVector<TV>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int from, int to)
         {
             TV av = TV.Broadcast(*a), bv = TV.Broadcast(*b);
@@ -139,6 +144,7 @@ public sealed unsafe partial class SimdKernels
     /// d[j] += Σ_{i: m(i) = j} dc[i]·∂f/∂operand over each run: the terms of up to 1,024 elements at a time go to a stack
     /// buffer, then either add element by element (the operand is contiguous there) or sum into one element.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BinaryGrad<TOp, TV>(float* pa, BroadcastMap ma, float* pb, BroadcastMap mb, float* pc,
         float* pdc, float* pd, int side, int total) where TOp : struct, IBinaryOp where TV : struct, IFloatVector<TV>
     {
@@ -194,6 +200,7 @@ public sealed unsafe partial class SimdKernels
         if (found) *f = 1;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static bool AnyNonFinite<TV>(float* x, int n) where TV : struct, IFloatVector<TV>
     {
         int i = 0, w = TV.Count;
@@ -214,6 +221,7 @@ public sealed unsafe partial class SimdKernels
     private readonly struct AxpyBody<TV>(float* x, float* y, float alpha) : IRangeBody
         where TV : struct, IFloatVector<TV>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int from, int to)
         {
             TV va = TV.Broadcast(alpha);
@@ -224,6 +232,7 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary>y[c·rows + r] (+)= x[r·cols + c], in 32×32 blocks so both sides stay in cache.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Transpose(ArrayView<float> x, ArrayView<float> y, int rows, int cols, bool accumulate)
     {
         if (x.Length == 0) return;
@@ -244,6 +253,7 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary>The math of <see cref="ElementwiseKernels.Dropout"/>, with its hash, element by element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Dropout(ArrayView<float> x, ArrayView<float> y, uint seed, float p, bool accumulate)
     {
         int n = x.IntLength;
@@ -258,6 +268,7 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary>The math of <see cref="ElementwiseKernels.Random"/> (same hash, same transforms), element by element.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Random(ArrayView<float> y, uint seed, float low, float high, bool normal, uint offset = 0)
     {
         int n = y.IntLength;

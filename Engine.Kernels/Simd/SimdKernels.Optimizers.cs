@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ILGPU;
 
 namespace Engine.Kernels.Simd;
@@ -45,6 +46,7 @@ public sealed unsafe partial class SimdKernels
         }
 
         /// <summary><see cref="OptimizerKernels.EffectiveGradient"/>: g̃ = ±g + λθ (coupled) + l1·sign(θ).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public TV Effective(TV g, TV theta)
         {
             var e = Maximize ? -g : g;
@@ -54,6 +56,7 @@ public sealed unsafe partial class SimdKernels
         }
 
         /// <summary><see cref="OptimizerKernels.AdvanceMoments"/>: m ← m + (g̃ − m)(1 − β₁), v ← β₂v + (1 − β₂)g̃².</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Advance(TV d, ref TV m, ref TV v)
         {
             m += (d - m) * (One - Beta1);
@@ -71,6 +74,7 @@ public sealed unsafe partial class SimdKernels
     private readonly struct RuleBody<TRule, TV>(float* p, float* g, float* s0, float* s1, float* s2, UpdateScalars s)
         : IRangeBody where TRule : struct, IRule where TV : struct, IFloatVector<TV>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int from, int to)
         {
             var h = new Hyper<TV>(s);
@@ -119,6 +123,7 @@ public sealed unsafe partial class SimdKernels
     /// <summary><see cref="OptimizerKernels.Sgd"/>.</summary>
     private struct SgdRule : IRule
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply<TV>(ref TV p, TV g, ref TV b, ref TV s1, ref TV s2, in Hyper<TV> h)
             where TV : struct, IFloatVector<TV>
         {
@@ -138,6 +143,7 @@ public sealed unsafe partial class SimdKernels
     /// <summary><see cref="OptimizerKernels.AdaGrad"/>.</summary>
     private struct AdaGradRule : IRule
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply<TV>(ref TV p, TV g, ref TV sum, ref TV s1, ref TV s2, in Hyper<TV> h)
             where TV : struct, IFloatVector<TV>
         {
@@ -155,6 +161,7 @@ public sealed unsafe partial class SimdKernels
     /// <summary><see cref="OptimizerKernels.RmsProp"/>.</summary>
     private struct RmsPropRule : IRule
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply<TV>(ref TV p, TV g, ref TV v, ref TV m, ref TV b, in Hyper<TV> h)
             where TV : struct, IFloatVector<TV>
         {
@@ -189,6 +196,7 @@ public sealed unsafe partial class SimdKernels
     /// <summary><see cref="OptimizerKernels.Adadelta"/>.</summary>
     private struct AdadeltaRule : IRule
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply<TV>(ref TV p, TV g, ref TV v, ref TV u, ref TV s2, in Hyper<TV> h)
             where TV : struct, IFloatVector<TV>
         {
@@ -207,6 +215,7 @@ public sealed unsafe partial class SimdKernels
     /// <summary><see cref="OptimizerKernels.Adam"/> (and AdamW, with decoupled decay).</summary>
     private struct AdamRule : IRule
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply<TV>(ref TV p, TV g, ref TV m, ref TV v, ref TV vMax, in Hyper<TV> h)
             where TV : struct, IFloatVector<TV>
         {
@@ -230,6 +239,7 @@ public sealed unsafe partial class SimdKernels
     /// <summary><see cref="OptimizerKernels.Adamax"/>.</summary>
     private struct AdamaxRule : IRule
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply<TV>(ref TV p, TV g, ref TV m, ref TV u, ref TV s2, in Hyper<TV> h)
             where TV : struct, IFloatVector<TV>
         {
@@ -246,6 +256,7 @@ public sealed unsafe partial class SimdKernels
     /// <summary><see cref="OptimizerKernels.NAdam"/>.</summary>
     private struct NAdamRule : IRule
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply<TV>(ref TV p, TV g, ref TV m, ref TV v, ref TV s2, in Hyper<TV> h)
             where TV : struct, IFloatVector<TV>
         {
@@ -263,6 +274,7 @@ public sealed unsafe partial class SimdKernels
     /// <summary><see cref="OptimizerKernels.RAdam"/>.</summary>
     private struct RAdamRule : IRule
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply<TV>(ref TV p, TV g, ref TV m, ref TV v, ref TV s2, in Hyper<TV> h)
             where TV : struct, IFloatVector<TV>
         {
@@ -279,6 +291,7 @@ public sealed unsafe partial class SimdKernels
     /// <summary><see cref="OptimizerKernels.Lion"/>.</summary>
     private struct LionRule : IRule
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply<TV>(ref TV p, TV g, ref TV m, ref TV s1, ref TV s2, in Hyper<TV> h)
             where TV : struct, IFloatVector<TV>
         {
@@ -300,6 +313,7 @@ public sealed unsafe partial class SimdKernels
     /// <summary><see cref="OptimizerKernels.AdaptiveSgd"/> with ηₜ already formed: θ ← θ − ηₜ·g̃.</summary>
     private struct PlainStepRule : IRule
     {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Apply<TV>(ref TV p, TV g, ref TV s0, ref TV s1, ref TV s2, in Hyper<TV> h)
             where TV : struct, IFloatVector<TV> => p -= h.Lr * h.Effective(g, p);
     }
@@ -312,6 +326,7 @@ public sealed unsafe partial class SimdKernels
             : Lanes.Wide ? EffectiveNormSquared<F512>(Ptr(p), Ptr(g), n, s) : EffectiveNormSquared<F256>(Ptr(p), Ptr(g), n, s);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float EffectiveNormSquared<TV>(float* p, float* g, int n, UpdateScalars s)
         where TV : struct, IFloatVector<TV>
     {
@@ -338,6 +353,7 @@ public sealed unsafe partial class SimdKernels
     /// <summary>y *= factor.</summary>
     private readonly struct ScaleBody<TV>(float* y, float factor) : IRangeBody where TV : struct, IFloatVector<TV>
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int from, int to)
         {
             TV f = TV.Broadcast(factor);
@@ -355,6 +371,7 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary><see cref="OptimizerKernels.Lamb"/>: per segment, pass 1 stores r and both norms², pass 2 applies.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Lamb<TV>(float* p, float* g, float* m, float* v, float* scratch, int* starts, int segments,
         UpdateScalars s) where TV : struct, IFloatVector<TV>
     {
