@@ -9,7 +9,10 @@ namespace Engine.Benchmarks;
 /// MLPs with PyTorch's default Linear initialisation, ReLU, softmax cross-entropy on fixed random data resident
 /// on the device, one step = forward, loss, backward, optimizer step, zero-grad; sgemm; a flat Adam step; and the
 /// copy kernel that measures memory bandwidth. Sizes depend on the device class (CPU or GPU) and shrink in the
-/// quick configuration.
+/// quick configuration. The batch-1 workload is the per-sample online step as <see cref="Training.OnlineTrainer"/> takes
+/// it: SGD with its step fused into backward (<see cref="Optimizer.StepInBackward"/>: each weight is updated by the
+/// product that would have written its gradient); the same update PyTorch's side makes with a separate
+/// <c>optimizer.step()</c>.
 /// </summary>
 public sealed class Workload : IDisposable
 {
@@ -81,6 +84,7 @@ public sealed class Workload : IDisposable
         var model = new Sequential(layers.ToArray());
         Optimizer optimizer = optimizerName == "adam" ? new Adam(model.Parameters(), lr: 1e-3f)
             : new Sgd(model.Parameters(), lr: 0.01f);
+        optimizer.StepInBackward = batch == 1;
         var x = Tensor.RandN(device, new[] { batch, widths[0] }, seed: 7);
         int classes = widths[^1];
         var labels = Enumerable.Range(0, batch).Select(i => i * 7 % classes).ToArray();

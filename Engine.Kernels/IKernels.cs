@@ -85,9 +85,12 @@ public interface IKernels
         int slot);
 
     // ---- matrix product ----
-    /// <summary>C[M, N] (+)= op(A)[M, K] · op(B)[K, N]; the layouts say whether A and B are read transposed in place.</summary>
+    /// <summary>
+    /// C[M, N] (+)= α·op(A)[M, K] · op(B)[K, N]; the layouts say whether A and B are read transposed in place. α ≠ 1
+    /// lets an update such as W ← W − η·dyᵀx run as one product (SGD fused into backward).
+    /// </summary>
     void MatMul<TA, TB>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k,
-        bool accumulate) where TA : struct, IOperandLayout where TB : struct, IOperandLayout;
+        bool accumulate, float alpha = 1f) where TA : struct, IOperandLayout where TB : struct, IOperandLayout;
 
     // ---- optimizer update rules (OptimizerKernels) ----
     void SgdStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> buf, UpdateScalars s);

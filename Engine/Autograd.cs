@@ -53,6 +53,7 @@ public static class Autograd
                 "requiresGrad: true, or it was computed inside Autograd.NoGrad().");
 
         var order = TopologicalOrder(root);
+        CountLeafUses(order);
         root.Device.Kernels.Fill(root.GradTarget(), 1f);
         for (int i = order.Count - 1; i >= 0; i--)
         {
@@ -66,6 +67,17 @@ public static class Autograd
         {
             foreach (var tensor in order) tensor.GradFn!.Release();
         }
+    }
+
+    /// <summary>Sets each leaf's <see cref="Tensor.BackwardUses"/>: how many node inputs of this graph it is.</summary>
+    private static void CountLeafUses(List<Tensor> order)
+    {
+        foreach (var tensor in order)
+            foreach (var input in tensor.GradFn!.Inputs)
+                if (input.IsLeaf) input.BackwardUses = 0;
+        foreach (var tensor in order)
+            foreach (var input in tensor.GradFn!.Inputs)
+                if (input.IsLeaf) input.BackwardUses++;
     }
 
     /// <summary>Throws if a gradient that <paramref name="node"/>'s backward wrote into is not finite.</summary>

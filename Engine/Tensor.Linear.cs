@@ -22,8 +22,8 @@ public sealed partial class Tensor
         kernels.MatMul<AsStored, AsStored>(a.View, b.View, c.View, m, n, k, accumulate: false);
         return Record(c, "matmul", new[] { a, b }, dc =>
         {
-            if (a.requiresGrad) kernels.MatMul<AsStored, AsTransposed>(dc, b.View, a.GradTarget(), m, k, n, true);
-            if (b.requiresGrad) kernels.MatMul<AsTransposed, AsStored>(a.View, dc, b.GradTarget(), k, n, m, true);
+            if (a.requiresGrad) a.AccumulateProduct<AsStored, AsTransposed>(dc, b.View, m, k, n);
+            if (b.requiresGrad) b.AccumulateProduct<AsTransposed, AsStored>(a.View, dc, k, n, m);
         });
     }
 
@@ -47,9 +47,8 @@ public sealed partial class Tensor
         k.MatMul<AsStored, AsTransposed>(x.View, weight.View, y.View, m, outputs, inputs, accumulate: false);
         var product = Record(y, "linear", new[] { x, weight }, dy =>
         {
-            if (x.requiresGrad) k.MatMul<AsStored, AsStored>(dy, weight.View, x.GradTarget(), m, inputs, outputs, true);
-            if (weight.requiresGrad)
-                k.MatMul<AsTransposed, AsStored>(dy, x.View, weight.GradTarget(), outputs, inputs, m, true);
+            if (x.requiresGrad) x.AccumulateProduct<AsStored, AsStored>(dy, weight.View, m, inputs, outputs);
+            if (weight.requiresGrad) weight.AccumulateProduct<AsTransposed, AsStored>(dy, x.View, outputs, inputs, m);
         });
         if (bias == null) return product;
         var withBias = product + bias;

@@ -161,7 +161,9 @@ public sealed partial class Tensor : IDisposable
     /// <summary>Records that this tensor's contents were written, for a gradient written by hand.</summary>
     private void MarkWritten()
     {
-        if (gradOf != null) gradOf.ReceivedGrad = true;
+        if (gradOf == null) return;
+        gradOf.ReceivedGrad = true;
+        gradOf.GradWritten = true;
     }
 
     /// <summary>The buffer this tensor views and where in it the tensor starts.</summary>
@@ -169,6 +171,32 @@ public sealed partial class Tensor : IDisposable
 
     /// <summary>Whether a backward pass has written into this leaf's gradient since it was created.</summary>
     internal bool ReceivedGrad { get; private set; }
+
+    /// <summary>Whether this leaf's gradient was written since its optimizer last zeroed it (cleared by the optimizer).</summary>
+    internal bool GradWritten { get; set; }
+
+    /// <summary>The optimizer that holds this parameter, which may fuse its step into backward.</summary>
+    internal Optim.Optimizer? StepOwner { get; set; }
+
+    /// <summary>How many inputs of the nodes of the current backward are this leaf (set by <see cref="Autograd"/>).</summary>
+    internal int BackwardUses { get; set; }
+
+    /// <summary>
+    /// Backward of a product into this tensor's gradient: G (+)= op(A)·op(B). When this is a parameter used once in the
+    /// graph and its optimizer fuses its step into backward, the product updates the parameter itself instead,
+    /// θ ← θ + γ'·op(A)·op(B), and the gradient is left untouched.
+    /// </summary>
+    internal void AccumulateProduct<TA, TB>(ArrayView<float> a, ArrayView<float> b, int m, int n, int k)
+        where TA : struct, IOperandLayout where TB : struct, IOperandLayout
+    {
+        if (IsLeaf && BackwardUses == 1 && StepOwner is { } owner && owner.TryStepInBackward(this, out float scale))
+        {
+            Kernels.MatMul<TA, TB>(a, b, View, m, n, k, accumulate: true, alpha: scale);
+            owner.SteppedInBackward(this);
+            return;
+        }
+        Kernels.MatMul<TA, TB>(a, b, GradTarget(), m, n, k, accumulate: true);
+    }
 
     /// <summary>A tensor viewing this one's storage with another shape (same element count).</summary>
     internal Tensor ShareStorage(int[] newShape)
@@ -187,6 +215,7 @@ public sealed partial class Tensor : IDisposable
         if (IsLeaf)
         {
             ReceivedGrad = true;
+            GradWritten = true;
             if (Grad == null)
             {
                 Grad = Uninitialized(Device, shape, register: false);

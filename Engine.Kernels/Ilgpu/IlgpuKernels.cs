@@ -92,8 +92,8 @@ public sealed class IlgpuKernels : IKernels
         ArrayView<float> scores, int slot) => Context.ScoreSample(logits, classes, label, loss, scores, slot);
 
     public void MatMul<TA, TB>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k,
-        bool accumulate) where TA : struct, IOperandLayout where TB : struct, IOperandLayout =>
-        Context.MatMul<TA, TB>(a, b, c, m, n, k, accumulate);
+        bool accumulate, float alpha = 1f) where TA : struct, IOperandLayout where TB : struct, IOperandLayout =>
+        Context.MatMul<TA, TB>(a, b, c, m, n, k, accumulate, alpha);
 
     public void SgdStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> buf, UpdateScalars s) =>
         Context.SgdStep(p, g, buf, s);

@@ -3,17 +3,20 @@ using ILGPU.Runtime;
 
 namespace Engine.Kernels;
 
-/// <summary>Sizes of C[M, N] = op(A)[M, K] · op(B)[K, N], the tile edge, and whether C accumulates.</summary>
+/// <summary>Sizes of C[M, N] = α·op(A)[M, K] · op(B)[K, N], the tile edge, α, and whether C accumulates.</summary>
 public readonly struct MatMulShape
 {
-    public MatMulShape(int m, int n, int k, int tile, bool accumulate)
+    public MatMulShape(int m, int n, int k, int tile, bool accumulate, float alpha = 1f)
     {
         M = m;
         N = n;
         K = k;
         Tile = tile;
         Accumulate = accumulate ? 1 : 0;
+        Alpha = alpha;
     }
+
+    public float Alpha { get; }
 
     public int M { get; }
     public int N { get; }
@@ -29,7 +32,7 @@ public readonly struct MatMulShape
 public static class MatMulKernels
 {
     /// <summary>
-    /// C[M, N] (+)= op(A)[M, K] · op(B)[K, N], row-major C; "+=" when <c>s.Accumulate</c> = 1 (how backward adds
+    /// C[M, N] (+)= α·op(A)[M, K] · op(B)[K, N], row-major C; "+=" when <c>s.Accumulate</c> = 1 (how backward adds
     /// into an existing gradient), "=" otherwise.
     /// Thread mapping: a group of Tile² threads owns one Tile×Tile block of C (thread (ty, tx) one element) and
     /// walks K in steps of Tile, staging an A tile and a B tile in shared memory between two barriers. Groups
@@ -63,13 +66,14 @@ public static class MatMulKernels
             if (row < s.M && col < s.N)
             {
                 int i = row * s.N + col;
-                c[i] = s.Accumulate != 0 ? c[i] + acc : acc;
+                float v = s.Alpha * acc;
+                c[i] = s.Accumulate != 0 ? c[i] + v : v;
             }
         }
     }
 
     /// <summary>
-    /// C[M, N] (+)= op(A)[M, K] · op(B)[K, N] without shared memory: one thread per element of C (grid-stride),
+    /// C[M, N] (+)= α·op(A)[M, K] · op(B)[K, N] without shared memory: one thread per element of C (grid-stride),
     /// each a plain dot product over K. The variant for ILGPU's CPU accelerator, where the CPU's caches do
     /// what shared memory does on a GPU and every group barrier is an OS-thread rendezvous (the tiled kernel
     /// spends most of its time there).
@@ -84,7 +88,8 @@ public static class MatMulKernels
             float acc = 0f;
             for (int p = 0; p < s.K; p++)
                 acc += default(TA).Load(a, row, p, s.M, s.K) * default(TB).Load(b, p, col, s.K, s.N);
-            c[i] = s.Accumulate != 0 ? c[i] + acc : acc;
+            float v = s.Alpha * acc;
+            c[i] = s.Accumulate != 0 ? c[i] + v : v;
         }
     }
 
@@ -93,11 +98,11 @@ public static class MatMulKernels
     /// <see cref="Tiled{TA,TB}"/> kernel on GPUs, <see cref="Direct{TA,TB}"/> on the CPU accelerator.
     /// </summary>
     public static void MatMul<TA, TB>(this KernelContext k, ArrayView<float> a, ArrayView<float> b,
-        ArrayView<float> c, int m, int n, int kDim, bool accumulate)
+        ArrayView<float> c, int m, int n, int kDim, bool accumulate, float alpha = 1f)
         where TA : struct, IOperandLayout
         where TB : struct, IOperandLayout
     {
-        var shape = new MatMulShape(m, n, kDim, k.MatMulTile, accumulate);
+        var shape = new MatMulShape(m, n, kDim, k.MatMulTile, accumulate, alpha);
         if (k.MatMulVariant == MatMulVariant.Direct)
         {
             k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>(Direct<TA, TB>)(

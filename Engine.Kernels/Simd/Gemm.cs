@@ -1,10 +1,12 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Kernels.Simd;
 
 /// <summary>
-/// Single-precision GEMM on host memory: C[M, N] (+)= op(A)[M, K] · op(B)[K, N], row-major C, op(X) = X or Xᵀ read in
+/// Single-precision GEMM on host memory: C[M, N] (+)= α·op(A)[M, K] · op(B)[K, N], row-major C, op(X) = X or Xᵀ read in
 /// place (<see cref="IOperandLayout"/>). The structure is BLIS's five loops: for each NC-wide column block of C and
 /// each KC-deep slice of K, B is packed into NR-wide panels; for each MC-tall row block A is packed into MR-tall
 /// panels; a register-blocked micro-kernel then multiplies one A panel by one B panel into an MR×NR tile of C.
@@ -12,8 +14,9 @@ namespace Engine.Kernels.Simd;
 /// <remarks>
 /// The micro-kernel holds the MR×NR tile (8 rows × 2 registers = 16 accumulators) in registers and per k does two
 /// loads of B, eight broadcasts of A and sixteen FMAs. KC = 256 keeps a B panel (32 KB) in L1 and MC = 240 an A block
-/// (240 KB) in L2. Products with one to four rows (a per-sample step) skip packing: they are row-times-matrix sweeps
-/// (B as stored) or dot products (B transposed). Large products are split over the pool's threads by rows or columns
+/// (240 KB) in L2. Products with one to four rows (a per-sample step), and rank-1 to rank-4 updates with B as stored (a
+/// per-sample weight gradient), skip packing: they are row-times-matrix sweeps (B as stored) or dot products (B
+/// transposed). Large products are split over the pool's threads by rows or columns
 /// of C, each thread with its own packing buffers; nothing is allocated per call once a thread has its buffers.
 /// </remarks>
 public static unsafe class Gemm
@@ -32,7 +35,7 @@ public static unsafe class Gemm
     [ThreadStatic] private static int rowLength;
 
     public static void Multiply<TA, TB>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
-        WorkerPool pool) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
+        float alpha, WorkerPool pool) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
     {
         if (m == 0 || n == 0) return;
         if (k == 0)
@@ -40,32 +43,35 @@ public static unsafe class Gemm
             if (!accumulate) new Span<float>(c, m * n).Clear();
             return;
         }
-        if (Lanes.Wide) Dispatch<TA, TB, F512>(a, b, c, m, n, k, accumulate, pool);
-        else Dispatch<TA, TB, F256>(a, b, c, m, n, k, accumulate, pool);
+        if (Lanes.Wide) Dispatch<TA, TB, F512>(a, b, c, m, n, k, accumulate, alpha, pool);
+        else Dispatch<TA, TB, F256>(a, b, c, m, n, k, accumulate, alpha, pool);
     }
 
     private static void Dispatch<TA, TB, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
-        WorkerPool pool) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
+        float alpha, WorkerPool pool) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
         where TV : struct, IFloatVector<TV>
     {
-        if (m <= 4)
+        if (m <= 4 || (k <= 4 && !default(TB).IsTransposed))
         {
-            if (default(TB).IsTransposed) RowsDotColumns<TA, TV>(a, b, c, m, n, k, accumulate);
-            else RowsTimesMatrix<TA, TV>(a, b, c, m, n, k, accumulate);
+            // Few rows (a per-sample forward), or a rank-k update with small k (a per-sample weight gradient): packing
+            // would cost more than it saves.
+            if (default(TB).IsTransposed) RowsDotColumns<TA, TV>(a, b, c, m, n, k, accumulate, alpha);
+            else RowsTimesMatrix<TA, TV>(a, b, c, m, n, k, accumulate, alpha);
             return;
         }
         long work = (long)m * n * k;
         int threads = pool.Threads;
         if (threads <= 1 || work < ParallelThreshold)
         {
-            Blocked<TA, TB, TV>(a, b, c, m, n, k, accumulate, 0, m, 0, n);
+            Blocked<TA, TB, TV>(a, b, c, m, n, k, accumulate, alpha, 0, m, 0, n);
             return;
         }
-        pool.Run(new Split<TA, TB, TV>(a, b, c, m, n, k, accumulate), threads);
+        pool.Run(new Split<TA, TB, TV>(a, b, c, m, n, k, accumulate, alpha), threads);
     }
 
     /// <summary>One thread's share of a product: a band of rows of C, or of columns when C is wider than tall.</summary>
-    private sealed class Split<TA, TB, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate)
+    private sealed class Split<TA, TB, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
+        float alpha)
         : IParallelWork where TA : struct, IOperandLayout where TB : struct, IOperandLayout
         where TV : struct, IFloatVector<TV>
     {
@@ -75,12 +81,12 @@ public static unsafe class Gemm
             if (n >= m)
             {
                 var (from, to) = Band(n, nr, part, parts);
-                if (from < to) Blocked<TA, TB, TV>(a, b, c, m, n, k, accumulate, 0, m, from, to);
+                if (from < to) Blocked<TA, TB, TV>(a, b, c, m, n, k, accumulate, alpha, 0, m, from, to);
             }
             else
             {
                 var (from, to) = Band(m, MR, part, parts);
-                if (from < to) Blocked<TA, TB, TV>(a, b, c, m, n, k, accumulate, from, to, 0, n);
+                if (from < to) Blocked<TA, TB, TV>(a, b, c, m, n, k, accumulate, alpha, from, to, 0, n);
             }
         }
 
@@ -95,7 +101,7 @@ public static unsafe class Gemm
     /// <summary>The five loops over rows [i0, i1) and columns [j0, j1) of C.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked<TA, TB, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
-        int i0, int i1, int j0, int j1) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
+        float alpha, int i0, int i1, int j0, int j1) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
         where TV : struct, IFloatVector<TV>
     {
         int nr = 2 * TV.Count;
@@ -128,11 +134,11 @@ public static unsafe class Gemm
                             float* ct = c + (long)(ic + ir) * n + jc + jr;
                             if (rows == MR && cols == nr)
                             {
-                                MicroKernel<TV>(kc, ap, bp, ct, n, overwrite);
+                                MicroKernel<TV>(kc, ap, bp, ct, n, overwrite, alpha);
                             }
                             else
                             {
-                                MicroKernel<TV>(kc, ap, bp, tile, nr, overwrite: true);
+                                MicroKernel<TV>(kc, ap, bp, tile, nr, overwrite: true, alpha);
                                 for (int r = 0; r < rows; r++)
                                 for (int q = 0; q < cols; q++)
                                     ct[(long)r * n + q] = overwrite ? tile[r * nr + q] : ct[(long)r * n + q] + tile[r * nr + q];
@@ -149,6 +155,7 @@ public static unsafe class Gemm
     private static void PackA<TA>(float* a, float* ap, int ic, int mc, int pc, int kc, int m, int k)
         where TA : struct, IOperandLayout
     {
+        var block = stackalloc Vector512<float>[16];
         for (int ir = 0; ir < mc; ir += MR)
         {
             int rows = Math.Min(MR, mc - ir);
@@ -163,6 +170,25 @@ public static unsafe class Gemm
                     if (rows == MR) Unsafe.CopyBlockUnaligned(dst, src, MR * sizeof(float));
                     else for (int r = 0; r < MR; r++) dst[r] = r < rows ? src[r] : 0f;
                 }
+            }
+            else if (ir + 2 * MR <= mc && Wide16)
+            {
+                // Two panels at once: 16 rows × 16 k-values transposed in registers.
+                int kk = 0;
+                for (; kk + 16 <= kc; kk += 16)
+                {
+                    for (int r = 0; r < 16; r++) block[r] = Vector512.Load(a + (long)(ic + ir + r) * k + pc + kk);
+                    Transpose16(block);
+                    for (int t = 0; t < 16; t++)
+                    {
+                        block[t].GetLower().Store(panel + (kk + t) * MR);
+                        block[t].GetUpper().Store(panel + kc * MR + (kk + t) * MR);
+                    }
+                }
+                for (; kk < kc; kk++)
+                for (int r = 0; r < 2 * MR; r++)
+                    (r < MR ? panel : panel + kc * MR)[kk * MR + r % MR] = a[(long)(ic + ir + r) * k + pc + kk];
+                ir += MR; // the second panel is done too
             }
             else
             {
@@ -185,11 +211,29 @@ public static unsafe class Gemm
     private static void PackB<TB>(float* b, float* bp, int pc, int kc, int jc, int nc, int k, int n, int nr)
         where TB : struct, IOperandLayout
     {
+        var block = stackalloc Vector512<float>[16];
         for (int jr = 0; jr < nc; jr += nr)
         {
             int cols = Math.Min(nr, nc - jr);
             float* panel = bp + jr * kc;
-            if (default(TB).IsTransposed)
+            if (default(TB).IsTransposed && cols == nr && nr % 16 == 0 && Wide16)
+            {
+                // op(B)(p, j) = b[j·K + p]: 16 columns × 16 k-values at a time, transposed in registers.
+                int kk = 0;
+                for (; kk + 16 <= kc; kk += 16)
+                {
+                    for (int q0 = 0; q0 < nr; q0 += 16)
+                    {
+                        for (int q = 0; q < 16; q++) block[q] = Vector512.Load(b + (long)(jc + jr + q0 + q) * k + pc + kk);
+                        Transpose16(block);
+                        for (int t = 0; t < 16; t++) block[t].Store(panel + (kk + t) * nr + q0);
+                    }
+                }
+                for (; kk < kc; kk++)
+                for (int q = 0; q < nr; q++)
+                    panel[kk * nr + q] = b[(long)(jc + jr + q) * k + pc + kk];
+            }
+            else if (default(TB).IsTransposed)
             {
                 // op(B)(p, j) = b[j·K + p]: each column of the panel is a contiguous run of b.
                 for (int q = 0; q < nr; q++)
@@ -217,11 +261,11 @@ public static unsafe class Gemm
     }
 
     /// <summary>
-    /// C[0..MR, 0..NR) (+)= Σ_kk ap[kk·MR + r] · bp[kk·NR + q]: sixteen accumulators (MR rows × 2 registers) stay in
+    /// C[0..MR, 0..NR) (+)= α·Σ_kk ap[kk·MR + r] · bp[kk·NR + q]: sixteen accumulators (MR rows × 2 registers) stay in
     /// registers for the whole K slice; "=" when <paramref name="overwrite"/>, else "+=".
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MicroKernel<TV>(int kc, float* ap, float* bp, float* c, int ldc, bool overwrite)
+    private static void MicroKernel<TV>(int kc, float* ap, float* bp, float* c, int ldc, bool overwrite, float alpha)
         where TV : struct, IFloatVector<TV>
     {
         int w = TV.Count;
@@ -250,19 +294,23 @@ public static unsafe class Gemm
             ap += MR;
             bp += 2 * w;
         }
-        WriteRow(c, w, c00, c01, overwrite);
-        WriteRow(c + ldc, w, c10, c11, overwrite);
-        WriteRow(c + 2 * ldc, w, c20, c21, overwrite);
-        WriteRow(c + 3 * ldc, w, c30, c31, overwrite);
-        WriteRow(c + 4 * ldc, w, c40, c41, overwrite);
-        WriteRow(c + 5 * ldc, w, c50, c51, overwrite);
-        WriteRow(c + 6 * ldc, w, c60, c61, overwrite);
-        WriteRow(c + 7 * ldc, w, c70, c71, overwrite);
+        TV s = TV.Broadcast(alpha);
+        WriteRow(c, w, c00, c01, overwrite, s);
+        WriteRow(c + ldc, w, c10, c11, overwrite, s);
+        WriteRow(c + 2 * ldc, w, c20, c21, overwrite, s);
+        WriteRow(c + 3 * ldc, w, c30, c31, overwrite, s);
+        WriteRow(c + 4 * ldc, w, c40, c41, overwrite, s);
+        WriteRow(c + 5 * ldc, w, c50, c51, overwrite, s);
+        WriteRow(c + 6 * ldc, w, c60, c61, overwrite, s);
+        WriteRow(c + 7 * ldc, w, c70, c71, overwrite, s);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void WriteRow<TV>(float* c, int w, TV lo, TV hi, bool overwrite) where TV : struct, IFloatVector<TV>
+    private static void WriteRow<TV>(float* c, int w, TV lo, TV hi, bool overwrite, TV alpha)
+        where TV : struct, IFloatVector<TV>
     {
+        lo *= alpha;
+        hi *= alpha;
         if (!overwrite)
         {
             lo += TV.Load(c);
@@ -270,6 +318,49 @@ public static unsafe class Gemm
         }
         TV.Store(lo, c);
         TV.Store(hi, c + w);
+    }
+
+    /// <summary>Whether the 16×16 register transpose can run (AVX-512 and the wide path chosen).</summary>
+    private static bool Wide16 => Lanes.Wide && Avx512F.IsSupported;
+
+    private static readonly Vector512<int>[] TransposeLow = TransposeIndices(low: true);
+    private static readonly Vector512<int>[] TransposeHigh = TransposeIndices(low: false);
+
+    /// <summary>
+    /// Permutation indices of the four stages h = 8, 4, 2, 1 of the block-recursive transpose: rows i and i + h (bit h
+    /// of i clear) swap their off-diagonal h-blocks. Row i keeps columns with bit h clear and takes row i + h's
+    /// (c &amp; ~h) for the others; row i + h takes row i's (c | h) for columns with bit h clear and keeps the others.
+    /// </summary>
+    private static Vector512<int>[] TransposeIndices(bool low)
+    {
+        var stages = new Vector512<int>[4];
+        for (int s = 0, h = 8; s < 4; s++, h /= 2)
+        {
+            var idx = new int[16];
+            for (int c = 0; c < 16; c++)
+                idx[c] = low ? ((c & h) == 0 ? c : 16 + (c & ~h)) : ((c & h) == 0 ? (c | h) : 16 + c);
+            stages[s] = Vector512.Create(idx);
+        }
+        return stages;
+    }
+
+    /// <summary>Transposes the 16×16 matrix held in <paramref name="rows"/> (row r = rows[r]) in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose16(Vector512<float>* rows)
+    {
+        for (int s = 0, h = 8; s < 4; s++, h /= 2)
+        {
+            var lo = TransposeLow[s];
+            var hi = TransposeHigh[s];
+            for (int i = 0; i < 16; i++)
+            {
+                if ((i & h) != 0) continue;
+                var x = rows[i];
+                var y = rows[i + h];
+                rows[i] = Avx512F.PermuteVar16x32x2(x, lo, y);
+                rows[i + h] = Avx512F.PermuteVar16x32x2(x, hi, y);
+            }
+        }
     }
 
     /// <summary>A contiguous copy of row i of op(A) (K floats) in a per-thread buffer, for the few-row paths.</summary>
@@ -292,10 +383,11 @@ public static unsafe class Gemm
     /// through all of K (B's rows are contiguous, so every load is a full vector).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowsTimesMatrix<TA, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate)
-        where TA : struct, IOperandLayout where TV : struct, IFloatVector<TV>
+    private static void RowsTimesMatrix<TA, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
+        float alpha) where TA : struct, IOperandLayout where TV : struct, IFloatVector<TV>
     {
         int w = TV.Count;
+        TV va = TV.Broadcast(alpha);
         for (int i = 0; i < m; i++)
         {
             float* ai = RowOf<TA>(a, i, m, k);
@@ -313,14 +405,15 @@ public static unsafe class Gemm
                     s2 = TV.MultiplyAdd(x, TV.Load(bj + 2 * w), s2);
                     s3 = TV.MultiplyAdd(x, TV.Load(bj + 3 * w), s3);
                 }
-                WriteRow(ci + j, w, s0, s1, !accumulate);
-                WriteRow(ci + j + 2 * w, w, s2, s3, !accumulate);
+                WriteRow(ci + j, w, s0, s1, !accumulate, va);
+                WriteRow(ci + j + 2 * w, w, s2, s3, !accumulate, va);
             }
             for (; j + w <= n; j += w)
             {
                 TV s = default;
                 float* bj = b + j;
                 for (int p = 0; p < k; p++, bj += n) s = TV.MultiplyAdd(TV.Broadcast(ai[p]), TV.Load(bj), s);
+                s *= va;
                 if (accumulate) s += TV.Load(ci + j);
                 TV.Store(s, ci + j);
             }
@@ -328,7 +421,7 @@ public static unsafe class Gemm
             {
                 float s = 0f;
                 for (int p = 0; p < k; p++) s = MathF.FusedMultiplyAdd(ai[p], b[(long)p * n + j], s);
-                ci[j] = accumulate ? ci[j] + s : s;
+                ci[j] = accumulate ? ci[j] + alpha * s : alpha * s;
             }
         }
     }
@@ -338,8 +431,8 @@ public static unsafe class Gemm
     /// load of the A row serves four columns; K's tail is summed in scalar.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowsDotColumns<TA, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate)
-        where TA : struct, IOperandLayout where TV : struct, IFloatVector<TV>
+    private static void RowsDotColumns<TA, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
+        float alpha) where TA : struct, IOperandLayout where TV : struct, IFloatVector<TV>
     {
         int w = TV.Count, body = k - k % w;
         for (int i = 0; i < m; i++)
@@ -367,6 +460,10 @@ public static unsafe class Gemm
                     d2 = MathF.FusedMultiplyAdd(ai[p], b2[p], d2);
                     d3 = MathF.FusedMultiplyAdd(ai[p], b3[p], d3);
                 }
+                d0 *= alpha;
+                d1 *= alpha;
+                d2 *= alpha;
+                d3 *= alpha;
                 if (accumulate)
                 {
                     d0 += ci[j];
@@ -386,7 +483,7 @@ public static unsafe class Gemm
                 for (int p = 0; p < body; p += w) s = TV.MultiplyAdd(TV.Load(ai + p), TV.Load(bj + p), s);
                 float d = TV.Sum(s);
                 for (int p = body; p < k; p++) d = MathF.FusedMultiplyAdd(ai[p], bj[p], d);
-                ci[j] = accumulate ? ci[j] + d : d;
+                ci[j] = accumulate ? ci[j] + alpha * d : alpha * d;
             }
         }
     }

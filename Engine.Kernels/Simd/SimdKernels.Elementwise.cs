@@ -72,13 +72,14 @@ public sealed unsafe partial class SimdKernels
     /// </summary>
     private static int RunLength(BroadcastMap ma, BroadcastMap mb, int total)
     {
-        int w = total;
-        foreach (var map in new[] { ma, mb })
-        {
-            if (map.Len == 1 || (map.Div == 1 && map.Len == total)) continue;
-            w = Gcd(w, map.Div == 1 ? map.Len : map.Div);
-        }
-        return Math.Max(w, 1);
+        return Math.Max(Period(mb, Period(ma, total, total), total), 1);
+    }
+
+    /// <summary>The run length <paramref name="w"/> cut down so that operand <paramref name="map"/> also divides it.</summary>
+    private static int Period(BroadcastMap map, int w, int total)
+    {
+        if (map.Len == 1 || (map.Div == 1 && map.Len == total)) return w;
+        return Gcd(w, map.Div == 1 ? map.Len : map.Div);
     }
 
     private static int Gcd(int a, int b)

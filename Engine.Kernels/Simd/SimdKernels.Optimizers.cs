@@ -70,14 +70,36 @@ public sealed unsafe partial class SimdKernels
         void Apply<TV>(ref TV p, TV g, ref TV s0, ref TV s1, ref TV s2, in Hyper<TV> h) where TV : struct, IFloatVector<TV>;
     }
 
-    /// <summary>Runs a rule over [from, to): full registers, then the tail through partial loads and stores.</summary>
-    private readonly struct RuleBody<TRule, TV>(float* p, float* g, float* s0, float* s1, float* s2, UpdateScalars s)
-        : IRangeBody where TRule : struct, IRule where TV : struct, IFloatVector<TV>
+    /// <summary>Buffers at least this long are written with non-temporal stores (they do not fit in the caches anyway).</summary>
+    private const int NonTemporalElements = 1 << 21;
+
+    /// <summary>
+    /// Runs a rule over [from, to): full registers, then the tail through partial loads and stores. Long buffers are
+    /// written with non-temporal stores once the written buffers reach a 64-byte boundary together (it saves reading
+    /// each written line before overwriting it: 28 instead of 40 bytes of traffic per Adam element).
+    /// </summary>
+    private readonly struct RuleBody<TRule, TV>(float* p, float* g, float* s0, float* s1, float* s2, UpdateScalars s,
+        bool nonTemporal) : IRangeBody where TRule : struct, IRule where TV : struct, IFloatVector<TV>
     {
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static bool Aligned(float* x) => x == null || ((nint)x & 63) == 0;
+
         public void Run(int from, int to)
         {
             var h = new Hyper<TV>(s);
+            int streamFrom = to;
+            if (nonTemporal)
+            {
+                int head = from;
+                while (head < to && !Aligned(p + head)) head++;
+                if (Aligned(s0 + head) && Aligned(s1 + head) && Aligned(s2 + head)) streamFrom = head;
+            }
+            Apply(from, streamFrom, stream: false, in h);
+            Apply(streamFrom, to, stream: true, in h);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void Apply(int from, int to, bool stream, in Hyper<TV> h)
+        {
             for (int i = from, w = TV.Count; i < to; i += w)
             {
                 int r = Math.Min(w, to - i);
@@ -86,6 +108,14 @@ public sealed unsafe partial class SimdKernels
                     TV vp = TV.Load(p + i), a = s0 == null ? default : TV.Load(s0 + i),
                         b = s1 == null ? default : TV.Load(s1 + i), c = s2 == null ? default : TV.Load(s2 + i);
                     default(TRule).Apply(ref vp, TV.Load(g + i), ref a, ref b, ref c, in h);
+                    if (stream)
+                    {
+                        TV.StoreNonTemporal(vp, p + i);
+                        if (s0 != null) TV.StoreNonTemporal(a, s0 + i);
+                        if (s1 != null) TV.StoreNonTemporal(b, s1 + i);
+                        if (s2 != null) TV.StoreNonTemporal(c, s2 + i);
+                        continue;
+                    }
                     TV.Store(vp, p + i);
                     if (s0 != null) TV.Store(a, s0 + i);
                     if (s1 != null) TV.Store(b, s1 + i);
@@ -111,8 +141,10 @@ public sealed unsafe partial class SimdKernels
     {
         int n = p.IntLength;
         if (n == 0) return;
-        if (Lanes.Wide) Lanes.For(n, new RuleBody<TRule, F512>(Ptr(p), Ptr(g), s0, s1, s2, s), Pool);
-        else Lanes.For(n, new RuleBody<TRule, F256>(Ptr(p), Ptr(g), s0, s1, s2, s), Pool);
+        bool stream = n >= NonTemporalElements;
+        if (Lanes.Wide) Lanes.For(n, new RuleBody<TRule, F512>(Ptr(p), Ptr(g), s0, s1, s2, s, stream), Pool);
+        else Lanes.For(n, new RuleBody<TRule, F256>(Ptr(p), Ptr(g), s0, s1, s2, s, stream), Pool);
+        if (stream) System.Threading.Interlocked.MemoryBarrier(); // orders the streaming stores before later reads
     }
 
     private static float* State(ArrayView<float> view) => view.Length == 0 ? null : Ptr(view);

@@ -60,9 +60,9 @@ public sealed unsafe partial class SimdKernels : IKernels
     }
 
     public void MatMul<TA, TB>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k,
-        bool accumulate) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
+        bool accumulate, float alpha = 1f) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
     {
         if ((long)m * n == 0) return;
-        Gemm.Multiply<TA, TB>(k == 0 ? null : Ptr(a), k == 0 ? null : Ptr(b), Ptr(c), m, n, k, accumulate, Pool);
+        Gemm.Multiply<TA, TB>(k == 0 ? null : Ptr(a), k == 0 ? null : Ptr(b), Ptr(c), m, n, k, accumulate, alpha, Pool);
     }
 }

@@ -18,6 +18,9 @@ public abstract class Optimizer : IDisposable
     private readonly Dictionary<string, float> stateInitialValues = new();
     private readonly TensorStorage flatParameters;
     private readonly TensorStorage flatGradients;
+    private readonly Dictionary<Tensor, int> indexOf = new(ReferenceEqualityComparer.Instance);
+    private readonly ParamGroup[] groupOfParameter;
+    private readonly bool[] steppedInBackward;
     private bool disposed;
 
     protected Optimizer(string name, IEnumerable<ParamGroup> parameterGroups, float lr, float weightDecay, float l1)
@@ -74,9 +77,63 @@ public abstract class Optimizer : IDisposable
             var grad = Tensor.ViewInto(flatGradients, Device, p.Shape, at);
             if (oldGrad != null) Device.Kernels.Accumulate(oldGrad.View, grad.View);
             p.AttachGrad(grad);
+            p.StepOwner = this;
+            indexOf[p] = indexOf.Count;
             at += p.Numel;
         }
+        groupOfParameter = groups.SelectMany(g => g.Parameters.Select(_ => g)).ToArray();
+        steppedInBackward = new bool[parameters.Count];
     }
+
+    /// <summary>
+    /// Fuses the update into backward where the rule allows it (the pattern PyTorch documents as "optimizer step in
+    /// backward"): a parameter whose whole gradient one matrix product produces (a <c>Linear</c> weight used once in
+    /// the graph) is updated by that product directly, θ ← θ − γ·(dyᵀx), and its gradient is never written; the other
+    /// parameters are updated by <see cref="Step"/> as usual, and <see cref="ZeroGrad"/> only clears gradients that were
+    /// written. It saves two passes over the largest tensors, which is what a per-sample (batch-1) step is made of.
+    /// Only rules that are linear in the gradient with no state can fuse: <see cref="Sgd"/> without momentum, weight
+    /// decay or l1 (other settings, and other optimizers, quietly take the ordinary path). Off by default; the
+    /// <see cref="Training.OnlineTrainer"/> turns it on for its own steps. A second <c>Backward</c> through a retained
+    /// graph applies the fused update again, as it would accumulate the gradient again.
+    /// </summary>
+    public bool StepInBackward { get; set; }
+
+    /// <summary>
+    /// The factor γ' with which a backward may apply θ ← θ + γ'·(gradient) to <paramref name="p"/> now, in place of
+    /// writing its gradient; false when this optimizer, its settings or the parameter's group do not allow it.
+    /// </summary>
+    internal bool TryStepInBackward(Tensor p, out float scale)
+    {
+        scale = 0f;
+        if (!StepInBackward || disposed || !indexOf.TryGetValue(p, out int i)) return false;
+        if (FusedStepScale(groupOfParameter[i]) is not float s) return false;
+        scale = s;
+        return true;
+    }
+
+    /// <summary>Records that a backward applied <paramref name="p"/>'s update (see <see cref="StepInBackward"/>).</summary>
+    internal void SteppedInBackward(Tensor p) => steppedInBackward[indexOf[p]] = true;
+
+    /// <summary>
+    /// γ' such that this rule's update of a group is θ ← θ + γ'·g for any gradient g and has no state, or null when it
+    /// is not (the default: no fusion).
+    /// </summary>
+    protected virtual float? FusedStepScale(ParamGroup group) => null;
+
+    /// <summary>Whether a backward already applied this step's update to parameter <paramref name="p"/>.</summary>
+    protected bool WasSteppedInBackward(Tensor p) => steppedInBackward[indexOf[p]];
+
+    /// <summary>Whether a backward applied this step's update to some parameter of <paramref name="group"/>.</summary>
+    protected bool AnySteppedInBackward(ParamGroup group)
+    {
+        foreach (var p in group.Parameters)
+            if (steppedInBackward[indexOf[p]]) return true;
+        return false;
+    }
+
+    /// <summary>A parameter's slice of the flat parameter buffer and of the flat gradient buffer.</summary>
+    protected (ArrayView<float> Parameter, ArrayView<float> Gradient) Slices(Tensor p) =>
+        (flatParameters.View.SubView(p.Placement.Offset, p.Numel), flatGradients.View.SubView(p.Placement.Offset, p.Numel));
 
     /// <summary>The optimizer's name as in torch.optim (e.g. "Adam").</summary>
     public string Name { get; }
@@ -113,7 +170,7 @@ public abstract class Optimizer : IDisposable
         ThrowIfTakenOver("Step");
         for (int i = 0; i < parameters.Count; i++)
         {
-            if (!parameters[i].ReceivedGrad)
+            if (!parameters[i].ReceivedGrad && !steppedInBackward[i])
                 throw new InvalidOperationException(
                     $"{Name}.Step(): parameter {i} (shape {Shapes.Format(parameters[i].Shape)}) has no gradient; " +
                     "call Backward() on a loss that depends on it first.");
@@ -131,6 +188,7 @@ public abstract class Optimizer : IDisposable
             };
             Update(group, Slice(flatParameters, group), Slice(flatGradients, group), scalars);
         }
+        Array.Clear(steppedInBackward);
     }
 
     /// <summary>
@@ -150,12 +208,26 @@ public abstract class Optimizer : IDisposable
         return NonFinite.AllFinite(Device, AllGradients, alsoCheck);
     }
 
-    /// <summary>Sets every gradient to zero (one launch; buffers are kept).</summary>
+    /// <summary>
+    /// Sets every gradient to zero (one launch when every gradient was written since the last call; otherwise one per
+    /// written gradient, since the others are still zero); buffers are kept.
+    /// </summary>
     public void ZeroGrad()
     {
         ThrowIfDisposed();
         ThrowIfTakenOver("ZeroGrad");
-        Device.Kernels.Fill(flatGradients.View.SubView(0, TotalElements), 0f);
+        bool all = true;
+        foreach (var p in parameters) all &= p.GradWritten;
+        if (all)
+        {
+            Device.Kernels.Fill(flatGradients.View.SubView(0, TotalElements), 0f);
+        }
+        else
+        {
+            foreach (var p in parameters)
+                if (p.GradWritten) Device.Kernels.Fill(Slices(p).Gradient, 0f);
+        }
+        foreach (var p in parameters) p.GradWritten = false;
     }
 
     /// <summary>

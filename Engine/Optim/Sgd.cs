@@ -13,7 +13,8 @@ namespace Engine.Optim;
 ///   if μ ≠ 0:  b ← g if t = 1 else μb + (1 − τ)g;   g ← g + μb if nesterov else b
 ///   θₜ ← θₜ₋₁ − γg
 /// </code>
-/// State: <c>momentum_buffer</c>. Cost: one fused launch per parameter group.
+/// State: <c>momentum_buffer</c>. Cost: one fused launch per parameter group. Without momentum, weight decay or l1 the
+/// update θ ← θ ∓ γg can be fused into backward (<see cref="Optimizer.StepInBackward"/>).
 /// </summary>
 public sealed class Sgd : Optimizer
 {
@@ -41,12 +42,26 @@ public sealed class Sgd : Optimizer
     public float Dampening { get; }
     public bool Nesterov { get; }
 
+    protected override float? FusedStepScale(ParamGroup group) =>
+        Momentum == 0f && group.WeightDecay == 0f && group.L1 == 0f ? (Maximize ? group.Lr : -group.Lr) : null;
+
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
     {
         s.Momentum = Momentum;
         s.Dampening = Dampening;
         if (Nesterov) s.Flags |= (int)UpdateFlags.Nesterov;
         if (StepCount == 1) s.Flags |= (int)UpdateFlags.FirstStep;
-        Kernels.SgdStep(p, g, State("momentum_buffer", group), s);
+        if (!AnySteppedInBackward(group))
+        {
+            Kernels.SgdStep(p, g, State("momentum_buffer", group), s);
+            return;
+        }
+        // Fused steps exist only without momentum, so the state is not read: update the rest one by one.
+        foreach (var parameter in group.Parameters)
+        {
+            if (WasSteppedInBackward(parameter)) continue;
+            var (pi, gi) = Slices(parameter);
+            Kernels.SgdStep(pi, gi, default, s);
+        }
     }
 }

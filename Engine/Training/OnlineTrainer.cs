@@ -196,10 +196,21 @@ public sealed class OnlineTrainer : IDisposable
                 ReadScores();
                 ThrowIfDiverged();
             }
-            loss.Backward();
-            stepSkipped[slot] = SkipNonFiniteSteps && !optimizer.GradientsAreFinite(loss.View);
-            if (!stepSkipped[slot]) optimizer.Step();
-            optimizer.ZeroGrad();
+            // The step is fused into backward where the optimizer allows it (plain SGD: a weight is updated by the
+            // product that would have written its gradient), unless gradients must be checked before the step.
+            bool fused = optimizer.StepInBackward;
+            optimizer.StepInBackward = !SkipNonFiniteSteps;
+            try
+            {
+                loss.Backward();
+                stepSkipped[slot] = SkipNonFiniteSteps && !optimizer.GradientsAreFinite(loss.View);
+                if (!stepSkipped[slot]) optimizer.Step();
+                optimizer.ZeroGrad();
+            }
+            finally
+            {
+                optimizer.StepInBackward = fused;
+            }
         }
         if (last) Flush();
         clock.Stop();
