@@ -3,8 +3,8 @@ using BenchmarkDotNet.Attributes;
 namespace Engine.Benchmarks;
 
 /// <summary>
-/// Base of the kernel benchmarks: a <see cref="DeviceKind"/> parameter over the devices present (cpu, cuda,
-/// opencl; <c>ENGINE_DEVICE</c> narrows it to one), the device opened once per case, and <see cref="Sync"/>
+/// Base of the kernel benchmarks: a <see cref="DeviceKind"/> parameter over the devices present (cpu — the SIMD
+/// backend —, ilgpu-cpu, cuda, opencl; <c>ENGINE_DEVICE</c> narrows it to one), the device opened once per case, and <see cref="Sync"/>
 /// to end every measured invocation, so the time is the kernels' and not their queueing.
 /// </summary>
 [Config(typeof(EngineConfig))]

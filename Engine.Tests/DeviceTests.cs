@@ -3,11 +3,51 @@ namespace Engine.Tests;
 public class DeviceTests
 {
     [Fact]
-    public void The_cpu_accelerator_is_always_present()
+    public void Both_cpu_backends_are_always_present()
     {
         Assert.Contains("cpu", Device.Available());
+        Assert.Contains("ilgpu-cpu", Device.Available());
         using var dev = Device.Create("cpu");
         Assert.Equal("cpu", dev.Kind);
+        Assert.IsType<Engine.Kernels.Simd.SimdKernels>(dev.Kernels);
+        Assert.Contains("SIMD", dev.ToString());
+        using var simulator = Device.Create("ilgpu-cpu");
+        Assert.Equal("ilgpu-cpu", simulator.Kind);
+        Assert.IsType<Engine.Kernels.Ilgpu.IlgpuKernels>(simulator.Kernels);
+    }
+
+    [Fact]
+    public void Auto_never_picks_the_ilgpu_simulator_over_the_simd_backend()
+    {
+        string? saved = Environment.GetEnvironmentVariable(Device.EnvironmentVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(Device.EnvironmentVariable, null);
+            using var dev = Device.Create();
+            Assert.NotEqual("ilgpu-cpu", dev.Kind);
+            if (!Device.Available().Contains("cuda")) Assert.Contains(dev.Kind, new[] { "opencl", "cpu" });
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Device.EnvironmentVariable, saved);
+        }
+    }
+
+    [Fact]
+    public void The_thread_count_is_settable_like_torch_set_num_threads()
+    {
+        int saved = Device.NumThreads;
+        try
+        {
+            Assert.Equal(Environment.ProcessorCount, saved);
+            Device.NumThreads = 1;
+            Assert.Equal(1, Device.NumThreads);
+            Assert.Throws<ArgumentOutOfRangeException>(() => Device.NumThreads = 0);
+        }
+        finally
+        {
+            Device.NumThreads = saved;
+        }
     }
 
     [Fact]
@@ -15,7 +55,7 @@ public class DeviceTests
     {
         var e = Assert.Throws<ArgumentException>(() => Device.Create("tpu"));
         Assert.Contains("tpu", e.Message);
-        Assert.Contains("cuda, opencl, cpu", e.Message);
+        Assert.Contains("cuda, opencl, cpu, ilgpu-cpu", e.Message);
     }
 
     [Fact]

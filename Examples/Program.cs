@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Examples;
 
-var device = new Option<string>("--device") { Description = "cpu, cuda, opencl or auto", DefaultValueFactory = _ => "auto" };
+var device = new Option<string>("--device") { Description = "auto, cpu (SIMD), cuda, opencl or ilgpu-cpu (ILGPU's CPU simulator)", DefaultValueFactory = _ => "auto" };
 var output = new Option<string>("--out") { Description = "folder for plots", DefaultValueFactory = _ => "out" };
 var data = new Option<string?>("--data") { Description = "folder with MNIST IDX files (default: the bundled 8k/2k subset)" };
 var seed = new Option<int>("--seed") { Description = "initial weights and shuffling (run s: layers from streams 2s−1, 2s)", DefaultValueFactory = _ => 1 };
