@@ -67,6 +67,8 @@ public static class Autograd
         {
             foreach (var tensor in order) tensor.GradFn!.Release();
         }
+        order.Clear(); // the per-thread list must not keep the graph alive
+        visitedCache!.Clear();
     }
 
     /// <summary>Sets each leaf's <see cref="Tensor.BackwardUses"/>: how many node inputs of this graph it is.</summary>
@@ -95,12 +97,22 @@ public static class Autograd
         }
     }
 
-    /// <summary>Tensors with a grad node reachable from root, each after all of its inputs.</summary>
+    // The traversal's collections, kept per thread and cleared after use: a per-sample step runs this thousands of
+    // times a second and should not allocate them each time.
+    [ThreadStatic] private static List<Tensor>? orderCache;
+    [ThreadStatic] private static HashSet<Tensor>? visitedCache;
+    [ThreadStatic] private static Stack<(Tensor Tensor, bool Expanded)>? stackCache;
+
+    /// <summary>Tensors with a grad node reachable from root, each after all of its inputs (a per-thread list, valid until
+    /// the next call).</summary>
     private static List<Tensor> TopologicalOrder(Tensor root)
     {
-        var order = new List<Tensor>();
-        var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
-        var stack = new Stack<(Tensor Tensor, bool Expanded)>();
+        var order = orderCache ??= new List<Tensor>();
+        var visited = visitedCache ??= new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        var stack = stackCache ??= new Stack<(Tensor Tensor, bool Expanded)>();
+        order.Clear();
+        visited.Clear();
+        stack.Clear();
         if (root.GradFn == null) return order;
         stack.Push((root, false));
         while (stack.Count > 0)

@@ -241,6 +241,13 @@ public sealed partial class Tensor : IDisposable
         pendingGrad = null;
     }
 
+    private static bool AnyRequiresGrad(Tensor[] inputs)
+    {
+        foreach (var t in inputs)
+            if (t.requiresGrad) return true;
+        return false;
+    }
+
     /// <summary>Throws unless every operand is alive and on this tensor's device.</summary>
     internal static void CheckOperands(string op, params Tensor[] operands)
     {
@@ -266,7 +273,7 @@ public sealed partial class Tensor : IDisposable
         Action? onRelease = null)
     {
         Autograd.CheckForward(op, output, inputs);
-        if (Autograd.IsEnabled && inputs.Any(t => t.requiresGrad))
+        if (Autograd.IsEnabled && AnyRequiresGrad(inputs))
         {
             output.requiresGrad = true;
             output.GradFn = new GradNode(op, inputs, backward, onRelease);

@@ -2,7 +2,7 @@
 
 Runs the same named workloads as Engine.Benchmarks/Workload.cs — same shapes, PyTorch's default Linear init
 (which the engine's Linear also uses), ReLU, softmax cross-entropy on fixed random data resident on the device,
-SGD lr 0.01 / Adam lr 1e-3, fp32 with TF32 off — with the same timing rule (warm-up, then the median of 3 rounds
+SGD lr 0.01 / Adam lr 1e-3, fp32 with TF32 off — with the same timing rule (warm-up for ~1.5 s, at least two steps, then the median of 3 rounds
 of enough steps to last ~0.3 s, synchronized at the end of each round), and prints one JSON object.
 
   python3 torch_workloads.py --device cpu|cuda [--quick] [--only NAME,NAME] [--threads N]
@@ -86,9 +86,12 @@ def names(gpu):
 
 
 def measure(step, sync, quick):
-    """Seconds per step: warm-up, then the median of 3 rounds of enough steps to last ~0.3 s."""
-    for _ in range(2):
+    """Seconds per step: warm-up for ~1.5 s (at least two steps), then the median of 3 rounds of ~0.3 s."""
+    t = time.perf_counter()
+    warmups = 0
+    while warmups < 2 or (not quick and time.perf_counter() - t < 1.5):
         step()
+        warmups += 1
     sync()
     t = time.perf_counter()
     step()

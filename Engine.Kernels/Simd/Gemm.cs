@@ -379,15 +379,16 @@ public static unsafe class Gemm
     }
 
     /// <summary>
-    /// Few rows, B as stored: C[i, :] (+)= Σ_p op(A)(i, p) · B[p, :], sweeping four registers of a C row at a time
-    /// through all of K (B's rows are contiguous, so every load is a full vector).
+    /// Few rows or a small k, B as stored: C[i, :] = (accumulate ? C[i, :] : 0) + Σ_p (α·op(A)(i, p)) · B[p, :],
+    /// sweeping four registers of a C row at a time through all of K: the accumulators start from C, so a rank-1
+    /// update (a per-sample weight gradient, or an SGD step fused into it) is one load, one FMA and one store per
+    /// register of C.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RowsTimesMatrix<TA, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
         float alpha) where TA : struct, IOperandLayout where TV : struct, IFloatVector<TV>
     {
         int w = TV.Count;
-        TV va = TV.Broadcast(alpha);
         for (int i = 0; i < m; i++)
         {
             float* ai = RowOf<TA>(a, i, m, k);
@@ -395,86 +396,87 @@ public static unsafe class Gemm
             int j = 0;
             for (; j + 4 * w <= n; j += 4 * w)
             {
-                TV s0 = default, s1 = default, s2 = default, s3 = default;
+                TV s0 = accumulate ? TV.Load(ci + j) : default, s1 = accumulate ? TV.Load(ci + j + w) : default,
+                    s2 = accumulate ? TV.Load(ci + j + 2 * w) : default, s3 = accumulate ? TV.Load(ci + j + 3 * w) : default;
                 float* bj = b + j;
                 for (int p = 0; p < k; p++, bj += n)
                 {
-                    TV x = TV.Broadcast(ai[p]);
+                    TV x = TV.Broadcast(alpha * ai[p]);
                     s0 = TV.MultiplyAdd(x, TV.Load(bj), s0);
                     s1 = TV.MultiplyAdd(x, TV.Load(bj + w), s1);
                     s2 = TV.MultiplyAdd(x, TV.Load(bj + 2 * w), s2);
                     s3 = TV.MultiplyAdd(x, TV.Load(bj + 3 * w), s3);
                 }
-                WriteRow(ci + j, w, s0, s1, !accumulate, va);
-                WriteRow(ci + j + 2 * w, w, s2, s3, !accumulate, va);
+                TV.Store(s0, ci + j);
+                TV.Store(s1, ci + j + w);
+                TV.Store(s2, ci + j + 2 * w);
+                TV.Store(s3, ci + j + 3 * w);
             }
             for (; j + w <= n; j += w)
             {
-                TV s = default;
+                TV s = accumulate ? TV.Load(ci + j) : default;
                 float* bj = b + j;
-                for (int p = 0; p < k; p++, bj += n) s = TV.MultiplyAdd(TV.Broadcast(ai[p]), TV.Load(bj), s);
-                s *= va;
-                if (accumulate) s += TV.Load(ci + j);
+                for (int p = 0; p < k; p++, bj += n) s = TV.MultiplyAdd(TV.Broadcast(alpha * ai[p]), TV.Load(bj), s);
                 TV.Store(s, ci + j);
             }
             for (; j < n; j++)
             {
-                float s = 0f;
-                for (int p = 0; p < k; p++) s = MathF.FusedMultiplyAdd(ai[p], b[(long)p * n + j], s);
-                ci[j] = accumulate ? ci[j] + alpha * s : alpha * s;
+                float s = accumulate ? ci[j] : 0f;
+                for (int p = 0; p < k; p++) s = MathF.FusedMultiplyAdd(alpha * ai[p], b[(long)p * n + j], s);
+                ci[j] = s;
             }
         }
     }
 
     /// <summary>
-    /// Few rows, B transposed (stored [N, K]): C[i, j] (+)= op(A)(i, :) · b[j, :], four dot products at a time so each
-    /// load of the A row serves four columns; K's tail is summed in scalar.
+    /// Few rows, B transposed (stored [N, K]): C[i, j] (+)= α·op(A)(i, :) · b[j, :], eight dot products at a time so
+    /// each load of the A row serves eight columns and eight independent FMA chains hide the FMA latency; K's tail
+    /// is summed in scalar.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RowsDotColumns<TA, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
         float alpha) where TA : struct, IOperandLayout where TV : struct, IFloatVector<TV>
     {
         int w = TV.Count, body = k - k % w;
+        float* dots = stackalloc float[8];
         for (int i = 0; i < m; i++)
         {
             float* ai = RowOf<TA>(a, i, m, k);
             float* ci = c + (long)i * n;
             int j = 0;
-            for (; j + 4 <= n; j += 4)
+            for (; j + 8 <= n; j += 8)
             {
-                float* b0 = b + (long)j * k, b1 = b0 + k, b2 = b1 + k, b3 = b2 + k;
-                TV s0 = default, s1 = default, s2 = default, s3 = default;
+                float* b0 = b + (long)j * k;
+                TV s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default,
+                    s7 = default;
                 for (int p = 0; p < body; p += w)
                 {
                     TV x = TV.Load(ai + p);
-                    s0 = TV.MultiplyAdd(x, TV.Load(b0 + p), s0);
-                    s1 = TV.MultiplyAdd(x, TV.Load(b1 + p), s1);
-                    s2 = TV.MultiplyAdd(x, TV.Load(b2 + p), s2);
-                    s3 = TV.MultiplyAdd(x, TV.Load(b3 + p), s3);
+                    float* bp = b0 + p;
+                    s0 = TV.MultiplyAdd(x, TV.Load(bp), s0);
+                    s1 = TV.MultiplyAdd(x, TV.Load(bp + k), s1);
+                    s2 = TV.MultiplyAdd(x, TV.Load(bp + 2 * k), s2);
+                    s3 = TV.MultiplyAdd(x, TV.Load(bp + 3 * k), s3);
+                    s4 = TV.MultiplyAdd(x, TV.Load(bp + 4 * k), s4);
+                    s5 = TV.MultiplyAdd(x, TV.Load(bp + 5 * k), s5);
+                    s6 = TV.MultiplyAdd(x, TV.Load(bp + 6 * k), s6);
+                    s7 = TV.MultiplyAdd(x, TV.Load(bp + 7 * k), s7);
                 }
-                float d0 = TV.Sum(s0), d1 = TV.Sum(s1), d2 = TV.Sum(s2), d3 = TV.Sum(s3);
-                for (int p = body; p < k; p++)
+                dots[0] = TV.Sum(s0);
+                dots[1] = TV.Sum(s1);
+                dots[2] = TV.Sum(s2);
+                dots[3] = TV.Sum(s3);
+                dots[4] = TV.Sum(s4);
+                dots[5] = TV.Sum(s5);
+                dots[6] = TV.Sum(s6);
+                dots[7] = TV.Sum(s7);
+                for (int q = 0; q < 8; q++)
                 {
-                    d0 = MathF.FusedMultiplyAdd(ai[p], b0[p], d0);
-                    d1 = MathF.FusedMultiplyAdd(ai[p], b1[p], d1);
-                    d2 = MathF.FusedMultiplyAdd(ai[p], b2[p], d2);
-                    d3 = MathF.FusedMultiplyAdd(ai[p], b3[p], d3);
+                    float* bq = b0 + (long)q * k;
+                    float d = dots[q];
+                    for (int p = body; p < k; p++) d = MathF.FusedMultiplyAdd(ai[p], bq[p], d);
+                    ci[j + q] = accumulate ? ci[j + q] + alpha * d : alpha * d;
                 }
-                d0 *= alpha;
-                d1 *= alpha;
-                d2 *= alpha;
-                d3 *= alpha;
-                if (accumulate)
-                {
-                    d0 += ci[j];
-                    d1 += ci[j + 1];
-                    d2 += ci[j + 2];
-                    d3 += ci[j + 3];
-                }
-                ci[j] = d0;
-                ci[j + 1] = d1;
-                ci[j + 2] = d2;
-                ci[j + 3] = d3;
             }
             for (; j < n; j++)
             {
