@@ -11,7 +11,7 @@ public static class Expect
         for (int i = 0; i < expected.Count; i++)
         {
             double r = expected[i], a = actual[i];
-            bool ok = Math.Abs(a - r) <= atol + rtol * Math.Abs(r) || (double.IsNaN(r) && double.IsNaN(a));
+            bool ok = a == r || Math.Abs(a - r) <= atol + rtol * Math.Abs(r) || (double.IsNaN(r) && double.IsNaN(a));
             Assert.True(ok, $"{what}: index {i}: expected {r:G9}, got {a:G9} (atol {atol}, rtol {rtol})");
         }
     }

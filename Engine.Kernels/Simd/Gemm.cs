@@ -382,17 +382,25 @@ public static unsafe class Gemm
     /// Few rows or a small k, B as stored: C[i, :] = (accumulate ? C[i, :] : 0) + Σ_p (α·op(A)(i, p)) · B[p, :],
     /// sweeping four registers of a C row at a time through all of K: the accumulators start from C, so a rank-1
     /// update (a per-sample weight gradient, or an SGD step fused into it) is one load, one FMA and one store per
-    /// register of C.
+    /// register of C. When accumulating, a row of op(A) that is all zeros leaves its row of C as it is and is skipped,
+    /// provided B holds no NaN or ±∞ (0·∞ would be NaN): behind a ReLU about half the rows of a per-sample weight
+    /// gradient are zero, and the update is bound by memory traffic over C.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RowsTimesMatrix<TA, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
         float alpha) where TA : struct, IOperandLayout where TV : struct, IFloatVector<TV>
     {
         int w = TV.Count;
+        int bFinite = 0; // 0: not checked yet, 1: finite, −1: holds NaN or ±∞
         for (int i = 0; i < m; i++)
         {
             float* ai = RowOf<TA>(a, i, m, k);
             float* ci = c + (long)i * n;
+            if (accumulate && IsZero(ai, k))
+            {
+                if (bFinite == 0) bFinite = AllFinite<TV>(b, (long)k * n) ? 1 : -1;
+                if (bFinite == 1) continue;
+            }
             int j = 0;
             for (; j + 4 * w <= n; j += 4 * w)
             {
@@ -426,6 +434,23 @@ public static unsafe class Gemm
                 ci[j] = s;
             }
         }
+    }
+
+    private static bool IsZero(float* x, int k)
+    {
+        for (int p = 0; p < k; p++)
+            if (x[p] != 0f) return false;
+        return true;
+    }
+
+    private static bool AllFinite<TV>(float* x, long count) where TV : struct, IFloatVector<TV>
+    {
+        long i = 0;
+        for (; i + TV.Count <= count; i += TV.Count)
+            if (TV.AnyTrue(TV.IsNonFinite(TV.Load(x + i)))) return false;
+        for (; i < count; i++)
+            if (!float.IsFinite(x[i])) return false;
+        return true;
     }
 
     /// <summary>

@@ -215,6 +215,32 @@ public class SimdKernelTests
         }
     }
 
+    /// <summary>
+    /// A rank-1 update skips rows whose factor is zero (they add 0·x), but only when x is finite: 0·∞ is NaN, and the
+    /// result must be the one the full product gives (as on the ILGPU kernels).
+    /// </summary>
+    [Fact]
+    public void A_rank_one_update_with_zero_rows_matches_the_full_product_even_with_non_finite_values()
+    {
+        var dy = new[] { 0f, 2f, 0f, -1f, 0f };
+        foreach (var x in new[] { new[] { 1f, 2f, 3f }, new[] { 1f, float.PositiveInfinity, 3f } })
+        {
+            var c0 = Reference.RandomValues(3, 15);
+            float[] Update(Device dev)
+            {
+                using var scope = new DisposeScope();
+                var tdy = Tensor.FromArray(dev, dy, new[] { 1, 5 });
+                var tx = Tensor.FromArray(dev, x, new[] { 1, 3 });
+                var c = Tensor.FromArray(dev, c0, new[] { 5, 3 });
+                dev.Kernels.MatMul<AsTransposed, AsStored>(tdy.View, tx.View, c.View, 5, 3, 1, accumulate: true, alpha: 0.5f);
+                return c.ToArray();
+            }
+            var expected = Update(TestDevice.Ilgpu);
+            Assert.Equal(float.IsFinite(x[1]), expected.All(float.IsFinite));
+            Expect.Close(expected, Update(Simd), 1e-6, 1e-6, $"x = [{string.Join(", ", x)}]");
+        }
+    }
+
     private static float[] Transposed(float[] x, int rows, int cols)
     {
         var t = new float[x.Length];
