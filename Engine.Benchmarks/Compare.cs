@@ -32,13 +32,14 @@ public static class Compare
         string torchDevice = device.Kind == "cuda" ? "cuda" : "cpu";
         Console.WriteLine($"compare on {device}{(quick ? " (quick: tiny sizes, one step)" : "")}");
 
-        var engine = TimeEngine(device, gpu, quick);
+        var only = Option(args, "--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var engine = TimeEngine(device, gpu, quick, only);
         Dictionary<string, double>? ilgpu = null;
         if (device.Kind == "cpu" && !args.Contains("--no-ilgpu"))
         {
             using var simulator = Device.Create("ilgpu-cpu");
             Console.WriteLine($"  and on {simulator}, for the ILGPU CPU accelerator column");
-            ilgpu = TimeEngine(simulator, gpu, quick).ToDictionary(e => e.Name, e => e.Work / e.Seconds / Scale(e.Unit));
+            ilgpu = TimeEngine(simulator, gpu, quick, only).ToDictionary(e => e.Name, e => e.Work / e.Seconds / Scale(e.Unit));
         }
 
         var names = engine.Select(e => e.Name).ToList();
@@ -94,11 +95,12 @@ public static class Compare
     private static double Scale(string unit) => unit == "samples/s" ? 1 : 1e9;
 
     private static List<(string Name, string Unit, double Seconds, double Work)> TimeEngine(Device device, bool gpu,
-        bool quick)
+        bool quick, string[]? only)
     {
         var engine = new List<(string Name, string Unit, double Seconds, double Work)>();
         foreach (var name in Workload.Names(gpu))
         {
+            if (only != null && !only.Contains(name)) continue;
             using var w = Workload.Create(name, device, gpu, quick);
             double seconds = Measure(w.Step, device.Synchronize, quick);
             engine.Add((name, w.Unit, seconds, w.WorkPerStep));

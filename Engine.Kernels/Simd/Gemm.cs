@@ -99,7 +99,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>The five loops over rows [i0, i1) and columns [j0, j1) of C.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static void Blocked<TA, TB, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
         float alpha, int i0, int i1, int j0, int j1) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
         where TV : struct, IFloatVector<TV>
@@ -151,7 +151,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>ap[kk·MR + r] = op(A)(ic + ir + r, pc + kk), zero past row M: MR-tall panels, k-major.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static void PackA<TA>(float* a, float* ap, int ic, int mc, int pc, int kc, int m, int k)
         where TA : struct, IOperandLayout
     {
@@ -207,7 +207,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>bp[jr·kc + kk·NR + q] = op(B)(pc + kk, jc + jr + q), zero past column N: NR-wide panels, k-major.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static void PackB<TB>(float* b, float* bp, int pc, int kc, int jc, int nc, int k, int n, int nr)
         where TB : struct, IOperandLayout
     {
@@ -264,7 +264,7 @@ public static unsafe class Gemm
     /// C[0..MR, 0..NR) (+)= α·Σ_kk ap[kk·MR + r] · bp[kk·NR + q]: sixteen accumulators (MR rows × 2 registers) stay in
     /// registers for the whole K slice; "=" when <paramref name="overwrite"/>, else "+=".
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static void MicroKernel<TV>(int kc, float* ap, float* bp, float* c, int ldc, bool overwrite, float alpha)
         where TV : struct, IFloatVector<TV>
     {
@@ -364,7 +364,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>A contiguous copy of row i of op(A) (K floats) in a per-thread buffer, for the few-row paths.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static float* RowOf<TA>(float* a, int i, int m, int k) where TA : struct, IOperandLayout
     {
         if (!default(TA).IsTransposed) return a + (long)i * k;
@@ -386,7 +386,7 @@ public static unsafe class Gemm
     /// provided B holds no NaN or ±∞ (0·∞ would be NaN): behind a ReLU about half the rows of a per-sample weight
     /// gradient are zero, and the update is bound by memory traffic over C.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static void RowsTimesMatrix<TA, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
         float alpha) where TA : struct, IOperandLayout where TV : struct, IFloatVector<TV>
     {
@@ -458,7 +458,7 @@ public static unsafe class Gemm
     /// each load of the A row serves eight columns and eight independent FMA chains hide the FMA latency; K's tail
     /// is summed in scalar.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static void RowsDotColumns<TA, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
         float alpha) where TA : struct, IOperandLayout where TV : struct, IFloatVector<TV>
     {

@@ -24,7 +24,7 @@ public sealed unsafe partial class SimdKernels
     private readonly struct UnaryBody<TOp, TV>(float* x, float* y, float p, float q) : IRangeBody
         where TOp : struct, IUnaryOp where TV : struct, IFloatVector<TV>
     {
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(Lanes.Hot)]
         public void Run(int from, int to)
         {
             TV vp = TV.Broadcast(p), vq = TV.Broadcast(q);
@@ -47,7 +47,7 @@ public sealed unsafe partial class SimdKernels
     private readonly struct UnaryGradBody<TOp, TV>(float* x, float* y, float* dy, float* dx, float p, float q)
         : IRangeBody where TOp : struct, IUnaryOp where TV : struct, IFloatVector<TV>
     {
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(Lanes.Hot)]
         public void Run(int from, int to)
         {
             TV vp = TV.Broadcast(p), vq = TV.Broadcast(q);
@@ -95,7 +95,7 @@ public sealed unsafe partial class SimdKernels
         return map.Len == 1 ? baseAt : map.Div == 1 ? baseAt + i0 % map.Len : baseAt + i0 / map.Div % map.Len;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     public void Binary<TOp>(ArrayView<float> a, BroadcastMap ma, ArrayView<float> b, BroadcastMap mb,
         ArrayView<float> c) where TOp : struct, IBinaryOp
     {
@@ -115,7 +115,7 @@ public sealed unsafe partial class SimdKernels
     private readonly struct BinaryBody<TOp, TV>(float* a, bool aRepeated, float* b, bool bRepeated, float* c)
         : IRangeBody where TOp : struct, IBinaryOp where TV : struct, IFloatVector<TV>
     {
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(Lanes.Hot)]
         public void Run(int from, int to)
         {
             TV av = TV.Broadcast(*a), bv = TV.Broadcast(*b);
@@ -145,7 +145,7 @@ public sealed unsafe partial class SimdKernels
     /// d[j] += Σ_{i: m(i) = j} dc[i]·∂f/∂operand over each run: the terms of up to 1,024 elements at a time go to a stack
     /// buffer, then either add element by element (the operand is contiguous there) or sum into one element.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static void BinaryGrad<TOp, TV>(float* pa, BroadcastMap ma, float* pb, BroadcastMap mb, float* pc,
         float* pdc, float* pd, int side, int total) where TOp : struct, IBinaryOp where TV : struct, IFloatVector<TV>
     {
@@ -201,7 +201,7 @@ public sealed unsafe partial class SimdKernels
         if (found) *f = 1;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static bool AnyNonFinite<TV>(float* x, int n) where TV : struct, IFloatVector<TV>
     {
         int i = 0, w = TV.Count;
@@ -222,7 +222,7 @@ public sealed unsafe partial class SimdKernels
     private readonly struct AxpyBody<TV>(float* x, float* y, float alpha) : IRangeBody
         where TV : struct, IFloatVector<TV>
     {
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(Lanes.Hot)]
         public void Run(int from, int to)
         {
             TV va = TV.Broadcast(alpha);
@@ -233,7 +233,7 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary>y[c·rows + r] (+)= x[r·cols + c], in 32×32 blocks so both sides stay in cache.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     public void Transpose(ArrayView<float> x, ArrayView<float> y, int rows, int cols, bool accumulate)
     {
         if (x.Length == 0) return;
@@ -254,7 +254,7 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary>The math of <see cref="ElementwiseKernels.Dropout"/>, with its hash, element by element.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     public void Dropout(ArrayView<float> x, ArrayView<float> y, uint seed, float p, bool accumulate)
     {
         int n = x.IntLength;
@@ -269,7 +269,7 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary>The math of <see cref="ElementwiseKernels.Random"/> (same hash, same transforms), element by element.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     public void Random(ArrayView<float> y, uint seed, float low, float high, bool normal, uint offset = 0)
     {
         int n = y.IntLength;

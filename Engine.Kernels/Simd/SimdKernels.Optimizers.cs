@@ -97,7 +97,7 @@ public sealed unsafe partial class SimdKernels
             Apply(streamFrom, to, stream: true, in h);
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(Lanes.Hot)]
         private void Apply(int from, int to, bool stream, in Hyper<TV> h)
         {
             for (int i = from, w = TV.Count; i < to; i += w)
@@ -358,7 +358,7 @@ public sealed unsafe partial class SimdKernels
             : Lanes.Wide ? EffectiveNormSquared<F512>(Ptr(p), Ptr(g), n, s) : EffectiveNormSquared<F256>(Ptr(p), Ptr(g), n, s);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static float EffectiveNormSquared<TV>(float* p, float* g, int n, UpdateScalars s)
         where TV : struct, IFloatVector<TV>
     {
@@ -385,7 +385,7 @@ public sealed unsafe partial class SimdKernels
     /// <summary>y *= factor.</summary>
     private readonly struct ScaleBody<TV>(float* y, float factor) : IRangeBody where TV : struct, IFloatVector<TV>
     {
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(Lanes.Hot)]
         public void Run(int from, int to)
         {
             TV f = TV.Broadcast(factor);
@@ -403,7 +403,7 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary><see cref="OptimizerKernels.Lamb"/>: per segment, pass 1 stores r and both norms², pass 2 applies.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static void Lamb<TV>(float* p, float* g, float* m, float* v, float* scratch, int* starts, int segments,
         UpdateScalars s) where TV : struct, IFloatVector<TV>
     {

@@ -19,7 +19,7 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary>Σ t(a[i], b[i]) with four accumulators; the tail's unused lanes are masked to 0.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static float SumTerms<TTerm, TV>(float* a, float* b, int n)
         where TTerm : struct, IPairTerm where TV : struct, IFloatVector<TV>
     {
@@ -56,7 +56,7 @@ public sealed unsafe partial class SimdKernels
     private readonly struct PairGradBody<TTerm, TV>(float* a, float* b, float* da, float* db, float g) : IRangeBody
         where TTerm : struct, IPairTerm where TV : struct, IFloatVector<TV>
     {
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(Lanes.Hot)]
         public void Run(int from, int to)
         {
             TV vg = TV.Broadcast(g);
@@ -89,7 +89,7 @@ public sealed unsafe partial class SimdKernels
     /// y[line] = scale·Σ_l x[line, l] (or max_l). Inner = 1: each line is contiguous, reduced in registers.
     /// Inner &gt; 1: the lines of one outer block are reduced side by side, a register of inner offsets at a time.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static void AxisSum<TV>(float* x, float* y, AxisView v, float scale, bool max)
         where TV : struct, IFloatVector<TV>
     {
@@ -121,7 +121,7 @@ public sealed unsafe partial class SimdKernels
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static float RowSum<TV>(float* row, int n) where TV : struct, IFloatVector<TV>
     {
         int i = 0, w = TV.Count;
@@ -131,7 +131,7 @@ public sealed unsafe partial class SimdKernels
         return TV.Sum(s);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static float RowMax<TV>(float* row, int n) where TV : struct, IFloatVector<TV>
     {
         int i = 0, w = TV.Count;
@@ -142,7 +142,7 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary>Σ_l e^(row[l] − max); the tail's unused lanes are −∞, whose exponential is 0.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static float RowSumExp<TV>(float* row, int n, float max) where TV : struct, IFloatVector<TV>
     {
         int i = 0, w = TV.Count;
@@ -152,7 +152,7 @@ public sealed unsafe partial class SimdKernels
         return TV.Sum(s);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     public void AxisSumGrad(ArrayView<float> dy, ArrayView<float> dx, AxisView v, float scale)
     {
         if (v.Lines == 0) return;
@@ -179,7 +179,7 @@ public sealed unsafe partial class SimdKernels
     /// <summary>y += value.</summary>
     private readonly struct AxpyConstantBody<TV>(float* y, float value) : IRangeBody where TV : struct, IFloatVector<TV>
     {
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(Lanes.Hot)]
         public void Run(int from, int to)
         {
             TV vv = TV.Broadcast(value);
@@ -190,7 +190,7 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary>The whole dy[line] goes to the first l where x[line, l] = y[line] (as <see cref="ReduceKernels.AxisMaxBackward"/>).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     public void AxisMaxGrad(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx,
         AxisView v)
     {
@@ -220,7 +220,7 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary>y = e^(x − m)/Σ e^(x − m), or x − m − ln Σ e^(x − m) (log), over one contiguous line.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static void SoftmaxLine<TV>(float* x, float* y, int n, bool log) where TV : struct, IFloatVector<TV>
     {
         float max = RowMax<TV>(x, n);
@@ -245,7 +245,7 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary>Softmax: dx += y·(dy − Σ dy·y); log-softmax: dx += dy − e^y·Σ dy; over one contiguous line.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static void SoftmaxGradLine<TV>(float* y, float* dy, float* dx, int n, bool log)
         where TV : struct, IFloatVector<TV>
     {
@@ -274,7 +274,7 @@ public sealed unsafe partial class SimdKernels
     /// Runs <paramref name="op"/> on every line of the axis: in place when lines are contiguous (Inner = 1), otherwise
     /// on gathered copies, scattering back what it wrote (the second buffer, or the third when there is one).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static void ForEachLine(float* first, float* second, float* third, AxisView v, LineOp op, bool writesSecond)
     {
         if (v.Inner == 1)
@@ -310,7 +310,7 @@ public sealed unsafe partial class SimdKernels
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     public void CrossEntropyRows(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> rowLoss, int classes)
     {
         int rows = rowLoss.IntLength;
@@ -336,7 +336,7 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary>dlogits[r, c] += g·(softmax(x[r])[c] − [c = label[r]]).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static void CrossEntropyGrad<TV>(float* x, int* label, float* dx, int rows, int classes, float g)
         where TV : struct, IFloatVector<TV>
     {
@@ -358,7 +358,7 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary>The math of <see cref="ScoreKernels.ScoreSample"/>: the loss and whether the first argmax is the label.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     public void ScoreSample(ArrayView<float> logits, int classes, int label, ArrayView<float> loss,
         ArrayView<float> scores, int slot)
     {
