@@ -363,11 +363,15 @@ public static unsafe class Gemm
         }
     }
 
-    /// <summary>A contiguous copy of row i of op(A) (K floats) in a per-thread buffer, for the few-row paths.</summary>
-    [MethodImpl(Lanes.Hot)]
+    /// <summary>
+    /// Row i of op(A) as K contiguous floats: in place when A is stored as itself, else a copy in a per-thread buffer
+    /// (a single float, for the rank-1 update of a per-sample weight gradient).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float* RowOf<TA>(float* a, int i, int m, int k) where TA : struct, IOperandLayout
     {
         if (!default(TA).IsTransposed) return a + (long)i * k;
+        if (k == 1) return a + i;
         if (rowLength < k)
         {
             NativeMemory.AlignedFree(row);
@@ -436,6 +440,7 @@ public static unsafe class Gemm
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool IsZero(float* x, int k)
     {
         for (int p = 0; p < k; p++)
