@@ -161,6 +161,11 @@ public static class Compare
                     RedirectStandardError = true,
                 };
                 if (quick) info.ArgumentList.Add("--quick");
+                // PyTorch at its best: some machines pin OpenBLAS to an older core type (OPENBLAS_CORETYPE, e.g. AVX2
+                // Haswell kernels on an AVX-512 CPU); let it pick its own kernels, and report which it picked.
+                info.Environment.Remove("OPENBLAS_CORETYPE");
+                info.Environment.Remove("OPENBLAS_L2_SIZE");
+                info.Environment["OPENBLAS_VERBOSE"] = "2";
                 if (threads > 0)
                 {
                     info.ArgumentList.Add("--threads");
@@ -172,7 +177,13 @@ public static class Compare
                 var stdout = p.StandardOutput.ReadToEndAsync();
                 var stderr = p.StandardError.ReadToEndAsync();
                 p.WaitForExit();
-                if (p.ExitCode == 0) return JsonNode.Parse(stdout.Result);
+                if (p.ExitCode == 0)
+                {
+                    var result = JsonNode.Parse(stdout.Result)!;
+                    string? core = stderr.Result.Split('\n').FirstOrDefault(l => l.StartsWith("Core:"))?[5..].Trim();
+                    result["openblas_core"] = core;
+                    return result;
+                }
                 Console.WriteLine($"  {python}: PyTorch side failed: {stderr.Result.Trim().Split('\n').LastOrDefault()}");
             }
             catch (System.ComponentModel.Win32Exception)
@@ -218,7 +229,8 @@ public static class Compare
     {
         string torchPart = torch == null ? "PyTorch: not available"
             : $"PyTorch {torch["torch"]} (BLAS: " +
-              $"{string.Join(", ", torch["blas"]!.AsArray().Select(x => Path.GetFileName((string)x!)))}; device {torch["device_name"]})";
+              $"{string.Join(", ", torch["blas"]!.AsArray().Select(x => Path.GetFileName((string)x!)))}" +
+              (torch["openblas_core"] is { } core ? $", OpenBLAS core {core}" : "") + $"; device {torch["device_name"]})";
         return $"Measured {DateTime.UtcNow:yyyy-MM-dd} on {device} — CPU: {CpuModel()}, {Environment.ProcessorCount} cores, " +
                $"load average {LoadAverage()} at the start — " +
                $"{RuntimeInformation.FrameworkDescription}, ILGPU {typeof(ILGPU.Context).Assembly.GetName().Version} — {torchPart}.";
