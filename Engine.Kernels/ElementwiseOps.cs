@@ -106,28 +106,37 @@ public struct Abs : IUnaryOp
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => VectorMath.Sign(x);
 }
 
-/// <summary>y = min(max(x, p), q); dy/dx = 1 where p ≤ x ≤ q, else 0 (as PyTorch).</summary>
+/// <summary>y = min(max(x, p), q), NaN stays NaN (as PyTorch); dy/dx = 1 where p ≤ x ≤ q, else 0 (as PyTorch).</summary>
+/// <remarks>NOTE: a GPU's max/min return the number of a (NaN, number) pair, so NaN is passed through explicitly.</remarks>
 public struct Clamp : IUnaryOp
 {
-    public float Forward(float x, float p, float q) => XMath.Min(XMath.Max(x, p), q);
+    public float Forward(float x, float p, float q) => float.IsNaN(x) ? x : XMath.Min(XMath.Max(x, p), q);
     public float Backward(float x, float y, float p, float q) => x >= p && x <= q ? 1f : 0f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Min(TV.Max(x, p), q);
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> =>
+        TV.Select(TV.Equal(x, x), TV.Min(TV.Max(x, p), q), x);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Select(TV.And(TV.GreaterThanOrEqual(x, p), TV.LessThanOrEqual(x, q)), TV.Broadcast(1f), TV.Broadcast(0f));
 }
 
-/// <summary>y = max(x, 0); dy/dx = 1 where x &gt; 0.</summary>
+/// <summary>
+/// y = max(x, 0), NaN stays NaN; dy/dx = 0 where x ≤ 0, else 1 (PyTorch's threshold backward: a NaN input passes the
+/// gradient on).
+/// </summary>
+/// <remarks>NOTE: written as x &lt; 0 ? 0 : x so that NaN, which compares false, comes out as NaN: a NaN feature must
+/// make the loss NaN, where the trainers' divergence checks see it, not vanish into a zero activation.</remarks>
 public struct Relu : IUnaryOp
 {
-    public float Forward(float x, float p, float q) => x > 0f ? x : 0f;
-    public float Backward(float x, float y, float p, float q) => x > 0f ? 1f : 0f;
+    public float Forward(float x, float p, float q) => x < 0f ? 0f : x;
+    public float Backward(float x, float y, float p, float q) => x <= 0f ? 0f : 1f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Select(TV.GreaterThan(x, TV.Broadcast(0f)), x, TV.Broadcast(0f));
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> =>
+        TV.Select(TV.LessThan(x, TV.Broadcast(0f)), TV.Broadcast(0f), x);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Select(TV.GreaterThan(x, TV.Broadcast(0f)), TV.Broadcast(1f), TV.Broadcast(0f));
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> =>
+        TV.Select(TV.LessThanOrEqual(x, TV.Broadcast(0f)), TV.Broadcast(0f), TV.Broadcast(1f));
 }
 
 /// <summary>y = x for x &gt; 0, p·x otherwise (p = negative slope).</summary>

@@ -59,13 +59,17 @@ public static class ReduceKernels
             dx[i] += scale * dy[v.LineOf(i)];
     }
 
-    /// <summary>y[line] = max_l x[line, l]. One thread per line.</summary>
+    /// <summary>y[line] = max_l x[line, l], NaN if the line holds one (as PyTorch). One thread per line.</summary>
     public static void AxisMax(ArrayView<float> x, ArrayView<float> y, AxisView v)
     {
         for (int line = GridStride.Start, step = GridStride.Step, end = v.Lines; line < end; line += step)
         {
             float best = x[v.Index(line, 0)];
-            for (int l = 1; l < v.Len; l++) best = ILGPU.Algorithms.XMath.Max(best, x[v.Index(line, l)]);
+            for (int l = 1; l < v.Len; l++)
+            {
+                float next = x[v.Index(line, l)];
+                if (next > best || float.IsNaN(next)) best = next; // a GPU's max would drop a NaN
+            }
             y[line] = best;
         }
     }

@@ -38,6 +38,14 @@ public class RobustnessTests
         }
     }
 
+    /// <summary>A 2 → 2 layer with weights ±2, so that a row of ±float.MaxValue overflows to ±∞ logits.</summary>
+    internal static Sequential Overflowing(Device dev, int inputs = 2)
+    {
+        var layer = new Linear(dev, inputs, 2, seed: 1);
+        layer.Weight.CopyFrom(Enumerable.Range(0, 2 * inputs).Select(i => i < inputs ? 2f : -2f).ToArray());
+        return new Sequential(layer);
+    }
+
     private static Dataset WithPoisonedRows(out int poisoned)
     {
         var rng = new Random(4);
@@ -50,8 +58,10 @@ public class RobustnessTests
             x[2 * i + 1] = (float)(rng.NextDouble() * 2 - 1);
             y[i] = x[2 * i] > x[2 * i + 1] ? 1 : 0;
         }
-        x[2 * 5] = float.NaN; // row 5: its batch's loss and gradients become NaN
-        x[2 * 30 + 1] = float.PositiveInfinity;
+        // Rows 5 and 30 are finite (datasets reject NaN and ±∞) but overflow a layer whose weights are large (see
+        // Overflowing): their logits become ±∞ and their batch's loss and gradients NaN.
+        x[2 * 5] = x[2 * 5 + 1] = float.MaxValue;
+        x[2 * 30] = x[2 * 30 + 1] = -float.MaxValue;
         poisoned = 2;
         return Dataset.WithLabels(x, 2, y);
     }
@@ -60,14 +70,14 @@ public class RobustnessTests
     public void Trainer_skips_non_finite_steps_when_asked_and_stops_naming_the_step_otherwise()
     {
         var data = WithPoisonedRows(out int poisoned);
-        using (var model = new Sequential(new Linear(Dev, 2, 2, seed: 1)))
+        using (var model = Overflowing(Dev))
         using (var sgd = new Sgd(model.Parameters(), lr: 0.1f))
         {
             var e = Assert.Throws<InvalidOperationException>(() => Trainer.Fit(model, Trainer.CrossEntropy, sgd, data,
                 new TrainerOptions { Epochs = 1, BatchSize = 8, Shuffle = false }));
             Assert.Contains("the loss is NaN at epoch 1, step 1", e.Message);
         }
-        using (var model = new Sequential(new Linear(Dev, 2, 2, seed: 1)))
+        using (var model = Overflowing(Dev))
         using (var sgd = new Sgd(model.Parameters(), lr: 0.1f))
         {
             var history = Trainer.Fit(model, Trainer.CrossEntropy, sgd, data,
@@ -97,10 +107,10 @@ public class RobustnessTests
         var samples = Enumerable.Range(0, 40).Select(i =>
         {
             float a = (i * 37 % 17) / 8f - 1, b = (i * 11 % 13) / 6f - 1;
-            if (i is 7 or 23) a = float.NaN;
+            if (i is 7 or 23) a = b = float.MaxValue; // finite, but overflows the layer below to ±∞ logits
             return new Sample(new[] { a, b }, a > b ? 1 : 0);
         }).ToList();
-        using var model = new Sequential(new Linear(Dev, 2, 2, seed: 3));
+        using var model = Overflowing(Dev);
         using var sgd = new Sgd(model.Parameters(), lr: 0.1f);
         using var online = new OnlineTrainer(model, sgd) { SkipNonFiniteSteps = true };
         online.Run(samples);

@@ -17,11 +17,27 @@ public sealed class Dataset
         if (targets != null && targets.Length != Count * targetCount)
             throw new ArgumentException($"dataset: {Count} rows of features but {targets.Length} target values " +
                                         $"({targetCount} per row expected).");
+        RejectNonFinite(features, featureCount, "feature");
+        if (targets != null) RejectNonFinite(targets, targetCount, "target");
         Features = features;
         FeatureCount = featureCount;
         Labels = labels;
         Targets = targets;
         TargetCount = targetCount;
+    }
+
+    /// <summary>
+    /// Throws on the first NaN or ±∞, naming its row and column: one bad value would otherwise turn gradients NaN
+    /// (or, behind a ReLU, leave a finite loss while weights go NaN).
+    /// </summary>
+    private static void RejectNonFinite(float[] values, int perRow, string what)
+    {
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (float.IsFinite(values[i])) continue;
+            throw new ArgumentException(
+                $"dataset: {what} at row {i / perRow}, column {i % perRow} is {values[i]}; every value must be finite.");
+        }
     }
 
     /// <summary>A classification set: labels are class indices.</summary>

@@ -148,6 +148,11 @@ public sealed class OnlineTrainer : IDisposable
     public void Learn(Sample sample)
     {
         ArgumentNullException.ThrowIfNull(sample);
+        int bad = Array.FindIndex(sample.Features, v => !float.IsFinite(v));
+        if (bad >= 0)
+            throw new ArgumentException(
+                $"online: sample {samples + skippedSteps + pending} has feature {bad} = {sample.Features[bad]}; every " +
+                "feature must be finite.", nameof(sample));
         clock.Start();
         var device = optimizer.Device;
         if (input == null || input.Numel != sample.Features.Length)
