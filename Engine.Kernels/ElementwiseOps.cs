@@ -211,18 +211,58 @@ public struct Gelu : IUnaryOp
     }
 }
 
-/// <summary>y = ln(1 + eˣ); dy/dx = sigmoid(x).</summary>
-/// <remarks>NOTE: computed as max(x, 0) + ln(1 + e^(−|x|)) so it neither overflows nor loses large x.</remarks>
+/// <summary>
+/// Softplus as PyTorch's (β = p, threshold = q): y = (1/β)·ln(1 + e^(βx)), and y = x where βx &gt; threshold;
+/// dy/dx = sigmoid(βx), 1 above the threshold.
+/// </summary>
+/// <remarks>
+/// NOTE: computed as (max(z, 0) + log1p(e^(−|z|)))/β with z = βx, so e^z never overflows; log1p(u) is
+/// u·ln(1 + u)/((1 + u) − 1), which keeps full relative precision where 1 + u rounds (ln(1 + e^(−|z|)) alone is 17 %
+/// off at x = −15 and exactly 0 from −17 on, where the answer is 4.1e−8).
+/// </remarks>
 public struct Softplus : IUnaryOp
 {
-    public float Forward(float x, float p, float q) => XMath.Max(x, 0f) + XMath.Log(1f + XMath.Exp(-XMath.Abs(x)));
-
-    public float Backward(float x, float y, float p, float q) => default(Sigmoid).Forward(x, 0f, 0f);
+    /// <summary>ln(1 + e^(−|z|)), accurate for every z.</summary>
+    public static float LogOnePlusExpNegAbs(float z)
+    {
+        float u = XMath.Exp(-XMath.Abs(z));
+        float w = 1f + u;
+        return w == 1f ? u : XMath.Log(w) * u / (w - 1f);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => TV.Max(x, TV.Broadcast(0f)) + TV.Log(TV.Broadcast(1f) + TV.Exp(-TV.Abs(x)));
+    public static TV LogOnePlusExpNegAbs<TV>(TV z) where TV : struct, IFloatVector<TV>
+    {
+        var u = TV.Exp(-TV.Abs(z));
+        var w = TV.Broadcast(1f) + u;
+        return TV.Select(TV.Equal(w, TV.Broadcast(1f)), u, TV.Log(w) * u / (w - TV.Broadcast(1f)));
+    }
+
+    public float Forward(float x, float p, float q)
+    {
+        float z = p * x;
+        return z > q ? x : (XMath.Max(z, 0f) + LogOnePlusExpNegAbs(z)) / p;
+    }
+
+    public float Backward(float x, float y, float p, float q)
+    {
+        float z = p * x;
+        return z > q ? 1f : default(Sigmoid).Forward(z, 0f, 0f);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> => VectorMath.Sigmoid(x);
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV>
+    {
+        var z = p * x;
+        return TV.Select(TV.GreaterThan(z, q), x, (TV.Max(z, TV.Broadcast(0f)) + LogOnePlusExpNegAbs(z)) / p);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV>
+    {
+        var z = p * x;
+        return TV.Select(TV.GreaterThan(z, q), TV.Broadcast(1f), VectorMath.Sigmoid(z));
+    }
 }
 
 /// <summary>A binary float function c = f(a, b) and its partial derivatives given a, b and c (scalar and vector forms).</summary>

@@ -69,7 +69,15 @@ public sealed partial class Tensor
     public Tensor Gelu() => Unary<Kernels.Gelu>("gelu");
 
     /// <summary>ln(1 + eˣ) (PyTorch <c>softplus</c> with beta = 1).</summary>
-    public Tensor Softplus() => Unary<Kernels.Softplus>("softplus");
+    /// <summary>
+    /// PyTorch's <c>softplus(x, beta, threshold)</c>: (1/β)·ln(1 + e^(βx)), and x itself where βx &gt; threshold.
+    /// </summary>
+    public Tensor Softplus(float beta = 1f, float threshold = 20f)
+    {
+        if (beta == 0f || !float.IsFinite(beta))
+            throw new ArgumentOutOfRangeException(nameof(beta), $"softplus: beta must be a finite non-zero number, got {beta}.");
+        return Unary<Kernels.Softplus>("softplus", beta, threshold);
+    }
 
     // ---- in place (not recorded) ---------------------------------------------------------------------------
 

@@ -34,10 +34,19 @@ public sealed class Gelu : Module
     public override Tensor Forward(Tensor input) => input.Gelu();
 }
 
-/// <summary>Softplus as a module.</summary>
+/// <summary>Softplus as a module (PyTorch's <c>nn.Softplus(beta=1, threshold=20)</c>).</summary>
 public sealed class Softplus : Module
 {
-    public override Tensor Forward(Tensor input) => input.Softplus();
+    public Softplus(float beta = 1f, float threshold = 20f)
+    {
+        Beta = beta;
+        Threshold = threshold;
+    }
+
+    public float Beta { get; }
+    public float Threshold { get; }
+
+    public override Tensor Forward(Tensor input) => input.Softplus(Beta, Threshold);
 }
 
 /// <summary>Softmax along an axis as a module.</summary>
