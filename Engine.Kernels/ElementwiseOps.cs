@@ -182,10 +182,82 @@ public struct Tanh : IUnaryOp
 }
 
 /// <summary>
+/// GELU, exact form (PyTorch's default <c>approximate="none"</c>): y = x·Φ(x) = ½x·erfc(−x/√2);
+/// dy/dx = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π).
+/// </summary>
+/// <remarks>
+/// NOTE: erfc(z) = t·e^(−z² + P(t)), t = 1/(1 + z/2), the Chebyshev fit of Numerical Recipes (fractional error below
+/// 1.2·10⁻⁷ for every z ≥ 0), and erfc(−z) = 2 − erfc(z). Through erfc rather than 1 + erf the negative tail keeps its
+/// relative precision (GELU(−5) = −1.43·10⁻⁶).
+/// </remarks>
+public struct Gelu : IUnaryOp
+{
+    private const float InvSqrt2 = 0.70710678118654752f;
+    private const float InvSqrt2Pi = 0.39894228040143268f;
+
+    /// <summary>erfc(z) for z ≥ 0.</summary>
+    public static float ErfcNonNegative(float z)
+    {
+        float t = 1f / (1f + 0.5f * z);
+        float p = -0.82215223f + t * 0.17087277f;
+        p = 1.48851587f + t * p;
+        p = -1.13520398f + t * p;
+        p = 0.27886807f + t * p;
+        p = -0.18628806f + t * p;
+        p = 0.09678418f + t * p;
+        p = 0.37409196f + t * p;
+        p = 1.00002368f + t * p;
+        p = -1.26551223f + t * p;
+        return t * XMath.Exp(-z * z + p);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static TV ErfcNonNegative<TV>(TV z) where TV : struct, IFloatVector<TV>
+    {
+        var t = TV.Broadcast(1f) / (TV.Broadcast(1f) + TV.Broadcast(0.5f) * z);
+        var p = TV.MultiplyAdd(t, TV.Broadcast(0.17087277f), TV.Broadcast(-0.82215223f));
+        p = TV.MultiplyAdd(t, p, TV.Broadcast(1.48851587f));
+        p = TV.MultiplyAdd(t, p, TV.Broadcast(-1.13520398f));
+        p = TV.MultiplyAdd(t, p, TV.Broadcast(0.27886807f));
+        p = TV.MultiplyAdd(t, p, TV.Broadcast(-0.18628806f));
+        p = TV.MultiplyAdd(t, p, TV.Broadcast(0.09678418f));
+        p = TV.MultiplyAdd(t, p, TV.Broadcast(0.37409196f));
+        p = TV.MultiplyAdd(t, p, TV.Broadcast(1.00002368f));
+        p = TV.MultiplyAdd(t, p, TV.Broadcast(-1.26551223f));
+        return t * TV.Exp(p - z * z);
+    }
+
+    /// <summary>Φ(x) = ½·erfc(−x/√2).</summary>
+    private static float Phi(float x)
+    {
+        float e = ErfcNonNegative(XMath.Abs(x) * InvSqrt2);
+        return x >= 0f ? 1f - 0.5f * e : 0.5f * e;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TV Phi<TV>(TV x) where TV : struct, IFloatVector<TV>
+    {
+        var half = TV.Broadcast(0.5f) * ErfcNonNegative(TV.Abs(x) * TV.Broadcast(InvSqrt2));
+        return TV.Select(TV.GreaterThanOrEqual(x, TV.Broadcast(0f)), TV.Broadcast(1f) - half, half);
+    }
+
+    public float Forward(float x, float p, float q) => x * Phi(x);
+
+    public float Backward(float x, float y, float p, float q) => Phi(x) + x * InvSqrt2Pi * XMath.Exp(-0.5f * x * x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => x * Phi(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> =>
+        Phi(x) + x * TV.Broadcast(InvSqrt2Pi) * TV.Exp(TV.Broadcast(-0.5f) * x * x);
+}
+
+/// <summary>
 /// GELU, tanh form (PyTorch <c>approximate="tanh"</c>): y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³);
 /// dy/dx = ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²).
 /// </summary>
-public struct Gelu : IUnaryOp
+public struct GeluTanh : IUnaryOp
 {
     private const float C = 0.7978845608028654f; // √(2/π)
     private const float K = 0.044715f;

@@ -7,6 +7,30 @@ public static class Reference
 
     public static double Softplus(double x) => Math.Max(x, 0) + Math.Log(1 + Math.Exp(-Math.Abs(x)));
 
+    /// <summary>erf in double: the Taylor series up to |x| = 3, the asymptotic erfc continued fraction beyond.</summary>
+    public static double Erf(double x)
+    {
+        double a = Math.Abs(x);
+        if (a <= 3)
+        {
+            double sum = 0, term = a;
+            for (int n = 0; n < 60; n++)
+            {
+                sum += term / (2 * n + 1);
+                term *= -a * a / (n + 1);
+            }
+            return Math.Sign(x) * 2 / Math.Sqrt(Math.PI) * sum;
+        }
+        double f = 0;
+        for (int k = 60; k >= 1; k--) f = k / 2.0 / (a + f);
+        double erfc = Math.Exp(-a * a) / Math.Sqrt(Math.PI) / (a + f);
+        return Math.Sign(x) * (1 - erfc);
+    }
+
+    /// <summary>GELU's exact form, x·Φ(x).</summary>
+    public static double GeluExact(double x) => 0.5 * x * (1 + Erf(x / Math.Sqrt(2)));
+
+    /// <summary>GELU's tanh form.</summary>
     public static double Gelu(double x) =>
         0.5 * x * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
 

@@ -25,7 +25,8 @@ public sealed record UnaryCase(string Name, Func<Tensor, Tensor> Op, Func<double
         new("leaky_relu", t => t.LeakyRelu(0.1f), x => x > 0 ? x : 0.1 * x, x => AwayFrom(x, 0)),
         new("sigmoid", t => t.Sigmoid(), Tests.Reference.Sigmoid, x => x),
         new("tanh", t => t.Tanh(), Math.Tanh, x => x),
-        new("gelu", t => t.Gelu(), Tests.Reference.Gelu, x => x),
+        new("gelu", t => t.Gelu(), Tests.Reference.GeluExact, x => x),
+        new("gelu tanh", t => t.Gelu("tanh"), Tests.Reference.Gelu, x => x),
         new("softplus", t => t.Softplus(), Tests.Reference.Softplus, x => x),
         new("neg", t => -t, x => -x, x => x),
         new("add scalar", t => t + 2.5f, x => x + 2.5, x => x),
@@ -88,13 +89,23 @@ public class UnaryOpTests
     }
 
     [Fact]
-    public void Gelu_is_the_tanh_form_pytorch_uses()
+    public void Gelu_is_exact_by_default_and_the_tanh_form_on_request_as_in_pytorch()
     {
-        // torch.nn.functional.gelu(torch.tensor([-3., -1., -0.5, 0., 0.5, 1., 3.]), approximate="tanh")
-        var expected = new[] { -0.0036373f, -0.1588080f, -0.1542859f, 0f, 0.3457141f, 0.8411920f, 2.9963627f };
+        // torch.nn.functional.gelu(torch.tensor([-3., -1., -0.5, 0., 0.5, 1., 3.])) and the same with approximate="tanh"
+        var exact = new[] { -0.00404969f, -0.15865525f, -0.15426877f, 0f, 0.34573123f, 0.84134475f, 2.99595031f };
+        var tanh = new[] { -0.0036373f, -0.1588080f, -0.1542859f, 0f, 0.3457141f, 0.8411920f, 2.9963627f };
         using var scope = new DisposeScope();
         var x = Tensor.FromArray(TestDevice.Instance, new[] { -3f, -1f, -0.5f, 0f, 0.5f, 1f, 3f }, new[] { 7 });
-        Expect.Close(expected, x.Gelu().ToArray(), 1e-6, 1e-5, "gelu");
+        Expect.Close(exact, x.Gelu().ToArray(), 1e-7, 2e-6, "gelu");
+        Expect.Close(exact, new Engine.Nn.Gelu().Forward(x).ToArray(), 1e-7, 2e-6, "nn.GELU()");
+        Expect.Close(tanh, x.Gelu("tanh").ToArray(), 1e-6, 1e-5, "gelu tanh");
+        Expect.Close(tanh, new Engine.Nn.Gelu("tanh").Forward(x).ToArray(), 1e-6, 1e-5, "nn.GELU(tanh)");
+        // The negative tail keeps its relative precision: torch gives -1.4332579e-06 at -5.
+        var tail = Tensor.FromArray(TestDevice.Instance, new[] { -5f }, new[] { 1 }).Gelu().Item();
+        Assert.InRange(tail, -1.4333e-6f, -1.4332e-6f);
+        Assert.Throws<ArgumentException>(() => x.Gelu("erf"));
+        Expect.Close(Reference.Softmax(Reference.ToDouble(x.ToArray()), 1, 7, log: true),
+            new Engine.Nn.LogSoftmax().Forward(x.Reshape(1, 7)).ToArray(), 1e-6, 1e-6, "nn.LogSoftmax");
     }
 
     [Fact]

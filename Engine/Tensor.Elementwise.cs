@@ -65,8 +65,17 @@ public sealed partial class Tensor
 
     public Tensor Tanh() => Unary<Kernels.Tanh>("tanh");
 
-    /// <summary>GELU in its tanh form, as PyTorch <c>gelu(x, approximate="tanh")</c>.</summary>
-    public Tensor Gelu() => Unary<Kernels.Gelu>("gelu");
+    /// <summary>
+    /// GELU as PyTorch's <c>gelu(x, approximate)</c>: <c>"none"</c> (the default) is the exact x·Φ(x), <c>"tanh"</c> the
+    /// tanh approximation ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
+    /// </summary>
+    public Tensor Gelu(string approximate = "none") => approximate switch
+    {
+        "none" => Unary<Kernels.Gelu>("gelu"),
+        "tanh" => Unary<GeluTanh>("gelu"),
+        _ => throw new ArgumentException(
+            $"gelu: approximate must be \"none\" or \"tanh\", got \"{approximate}\".", nameof(approximate)),
+    };
 
     /// <summary>ln(1 + eˣ) (PyTorch <c>softplus</c> with beta = 1).</summary>
     /// <summary>

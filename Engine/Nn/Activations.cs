@@ -28,10 +28,30 @@ public sealed class Tanh : Module
     public override Tensor Forward(Tensor input) => input.Tanh();
 }
 
-/// <summary>GELU (tanh form) as a module (<c>torch.nn.GELU(approximate="tanh")</c>).</summary>
+/// <summary>GELU as a module (<c>torch.nn.GELU(approximate="none")</c>; <c>"tanh"</c> for the tanh form).</summary>
 public sealed class Gelu : Module
 {
-    public override Tensor Forward(Tensor input) => input.Gelu();
+    public Gelu(string approximate = "none")
+    {
+        if (approximate is not ("none" or "tanh"))
+            throw new ArgumentException($"GELU: approximate must be \"none\" or \"tanh\", got \"{approximate}\".",
+                nameof(approximate));
+        Approximate = approximate;
+    }
+
+    public string Approximate { get; }
+
+    public override Tensor Forward(Tensor input) => input.Gelu(Approximate);
+}
+
+/// <summary>Log-softmax along an axis as a module (<c>torch.nn.LogSoftmax(dim)</c>).</summary>
+public sealed class LogSoftmax : Module
+{
+    public LogSoftmax(int axis = -1) => Axis = axis;
+
+    public int Axis { get; }
+
+    public override Tensor Forward(Tensor input) => input.LogSoftmax(Axis);
 }
 
 /// <summary>Softplus as a module (PyTorch's <c>nn.Softplus(beta=1, threshold=20)</c>).</summary>
