@@ -78,7 +78,9 @@ public class DeviceTests
             using var dev = Device.Create();
             Assert.Equal("cpu", dev.Kind);
             Environment.SetEnvironmentVariable(Device.EnvironmentVariable, "bogus");
-            Assert.Throws<ArgumentException>(() => Device.Create());
+            var e = Assert.Throws<ArgumentException>(() => Device.Create());
+            Assert.Contains("ENGINE_DEVICE is 'bogus'", e.Message);
+            Assert.DoesNotContain("'auto'", e.Message);
         }
         finally
         {
@@ -97,5 +99,27 @@ public class DeviceTests
         int compiled = kernels.CompiledKernelCount;
         for (int i = 0; i < 3; i++) (x.Tanh() * 2f).Sum().Backward();
         Assert.Equal(compiled, kernels.CompiledKernelCount);
+    }
+
+    /// <summary>Reading or writing a tensor after its device is gone throws, never touches freed memory.</summary>
+    [Theory]
+    [InlineData("cpu")]
+    [InlineData("ilgpu-cpu")]
+    public void Using_a_tensor_after_its_device_is_disposed_throws_object_disposed(string kind)
+    {
+        var dev = Device.Create(kind);
+        var model = new Engine.Nn.Linear(dev, 3, 2, seed: 1);
+        var t = Tensor.FromArray(dev, new[] { 1f, 2f }, new[] { 2 });
+        var one = Tensor.FromArray(dev, new[] { 5f }, new[] { 1 });
+        var opt = new Engine.Optim.Sgd(model.Parameters(), lr: 0.1f);
+        dev.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => t.ToArray());
+        Assert.Throws<ObjectDisposedException>(() => one.Item());
+        Assert.Throws<ObjectDisposedException>(() => t.ToString());
+        Assert.Throws<ObjectDisposedException>(() => t.CopyFrom(new[] { 3f, 4f }));
+        Assert.Throws<ObjectDisposedException>(() => model.Save(Path.Combine(Path.GetTempPath(), $"disposed-{kind}.safetensors")));
+        Assert.Throws<ObjectDisposedException>(() => opt.Step());
+        var e = Assert.Throws<ObjectDisposedException>(() => t.ToArray());
+        Assert.Contains("disposed", e.Message);
     }
 }

@@ -90,14 +90,18 @@ public sealed class Device : IDisposable
     public static Device Create(string kind = "auto")
     {
         string requested = (kind ?? "auto").Trim().ToLowerInvariant();
+        string? fromEnvironment = null;
         if (requested == "auto")
         {
-            string? fromEnvironment = Environment.GetEnvironmentVariable(EnvironmentVariable);
+            fromEnvironment = Environment.GetEnvironmentVariable(EnvironmentVariable);
             if (!string.IsNullOrWhiteSpace(fromEnvironment)) requested = fromEnvironment.Trim().ToLowerInvariant();
         }
         if (requested != "auto" && !Kinds.Contains(requested))
             throw new ArgumentException(
-                $"Unknown device kind '{kind}'. Use one of: auto, {string.Join(", ", Kinds)}.", nameof(kind));
+                (string.IsNullOrWhiteSpace(fromEnvironment)
+                    ? $"Unknown device kind '{kind}'."
+                    : $"The environment variable {EnvironmentVariable} is '{fromEnvironment}', which is not a device kind.") +
+                $" Use one of: auto, {string.Join(", ", Kinds)}.", nameof(kind));
 
         bool hostOnly = requested is "cpu" or "ilgpu-cpu";
         var context = Context.Create(builder =>
@@ -176,6 +180,8 @@ public sealed class Device : IDisposable
         Accelerator.Dispose();
         context.Dispose();
     }
+
+    internal bool IsDisposed => disposed;
 
     internal void ThrowIfDisposed()
     {

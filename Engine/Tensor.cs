@@ -105,6 +105,7 @@ public sealed partial class Tensor : IDisposable
     public override string ToString()
     {
         if (disposed) return $"Tensor({Shapes.Format(shape)}, disposed)";
+        ThrowIfDisposed("ToString");
         var values = ToArray();
         string shown = string.Join(", ", values.Take(8).Select(v => v.ToString("G6")));
         if (values.Length > 8) shown += ", …";
@@ -113,6 +114,9 @@ public sealed partial class Tensor : IDisposable
 
     internal void ThrowIfDisposed(string op)
     {
+        if (Device.IsDisposed)
+            throw new ObjectDisposedException(nameof(Device),
+                $"{op}: the tensor of shape {Shapes.Format(shape)} lived on the {Device.Kind} device, which has been disposed.");
         if (disposed || storage.IsReleased)
             throw new ObjectDisposedException(nameof(Tensor),
                 $"{op}: the tensor of shape {Shapes.Format(shape)} has been disposed.");

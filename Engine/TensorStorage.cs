@@ -21,7 +21,15 @@ internal sealed class TensorStorage
 
     public bool IsReleased => Volatile.Read(ref references) <= 0;
 
-    public ArrayView<float> View => buffer!.View;
+    /// <summary>The buffer; throws once the device is disposed (its memory is gone with it).</summary>
+    public ArrayView<float> View
+    {
+        get
+        {
+            device.ThrowIfDisposed();
+            return buffer!.View;
+        }
+    }
 
     public void Retain() => Interlocked.Increment(ref references);
 

@@ -366,5 +366,8 @@ public abstract class Optimizer : IDisposable
     private void ThrowIfDisposed()
     {
         if (disposed) throw new ObjectDisposedException(Name, $"This {Name} optimizer has been disposed.");
+        if (Device.IsDisposed)
+            throw new ObjectDisposedException(nameof(Device),
+                $"{Name}: its parameters lived on the {Device.Kind} device, which has been disposed.");
     }
 }
