@@ -45,7 +45,45 @@ public sealed partial class Tensor : IDisposable
     public int Numel { get; }
 
     /// <summary>The accumulated gradient of a leaf after <see cref="Backward"/>; null before the first one.</summary>
-    public Tensor? Grad { get; private set; }
+    /// <remarks>
+    /// Settable, as PyTorch's <c>p.grad = g</c>: a tensor of this one's shape on its device is copied into the gradient
+    /// (into the optimizer's flat buffer when an optimizer holds this parameter), and <c>null</c> clears it: the
+    /// gradient reads as zeros and the next optimizer step leaves the parameter alone, as a PyTorch parameter whose
+    /// grad is None. Leaves only.
+    /// </remarks>
+    public Tensor? Grad
+    {
+        get => grad;
+        set => SetGrad(value);
+    }
+
+    private Tensor? grad;
+
+    private void SetGrad(Tensor? value)
+    {
+        ThrowIfDisposed("grad");
+        if (!IsLeaf)
+            throw new InvalidOperationException(
+                $"grad: only a leaf tensor's gradient can be set; this one of shape {Shapes.Format(shape)} was made by " +
+                $"'{GradFnName}'.");
+        if (value == null)
+        {
+            if (grad != null) Kernels.Fill(grad.View, 0f);
+            GradWritten = false;
+            return;
+        }
+        CheckOperands("grad", this, value);
+        if (!shape.SequenceEqual(value.shape))
+            throw new ArgumentException(
+                $"grad: a gradient of shape {Shapes.Format(value.shape)} for a tensor of shape {Shapes.Format(shape)}.");
+        if (grad == null)
+        {
+            grad = Uninitialized(Device, shape, register: false);
+            grad.gradOf = this;
+        }
+        Kernels.Copy(value.View, grad.View);
+        GradWritten = true;
+    }
 
     /// <summary>Whether gradients flow to this tensor. Settable on leaves only (tensors no op produced).</summary>
     public bool RequiresGrad
@@ -88,7 +126,9 @@ public sealed partial class Tensor : IDisposable
     /// <summary>Fills the gradient with zeros, keeping its buffer (PyTorch <c>zero_grad(set_to_none=False)</c>).</summary>
     public void ZeroGrad()
     {
-        if (Grad != null) Kernels.Fill(Grad.View, 0f);
+        if (grad == null) return;
+        Kernels.Fill(grad.View, 0f);
+        GradWritten = false;
     }
 
     public void Dispose()
@@ -154,8 +194,8 @@ public sealed partial class Tensor : IDisposable
     /// <summary>Makes <paramref name="grad"/> (a view into a flat gradient buffer) this leaf's gradient.</summary>
     internal void AttachGrad(Tensor grad)
     {
-        Grad?.Dispose();
-        Grad = grad;
+        this.grad?.Dispose();
+        this.grad = grad;
         grad.gradOf = this;
     }
 
@@ -165,16 +205,11 @@ public sealed partial class Tensor : IDisposable
     /// <summary>Records that this tensor's contents were written, for a gradient written by hand.</summary>
     private void MarkWritten()
     {
-        if (gradOf == null) return;
-        gradOf.ReceivedGrad = true;
-        gradOf.GradWritten = true;
+        if (gradOf != null) gradOf.GradWritten = true;
     }
 
     /// <summary>The buffer this tensor views and where in it the tensor starts.</summary>
     internal (TensorStorage Storage, int Offset) Placement => (storage, offset);
-
-    /// <summary>Whether a backward pass has written into this leaf's gradient since it was created.</summary>
-    internal bool ReceivedGrad { get; private set; }
 
     /// <summary>Whether this leaf's gradient was written since its optimizer last zeroed it (cleared by the optimizer).</summary>
     internal bool GradWritten { get; set; }
@@ -218,15 +253,14 @@ public sealed partial class Tensor : IDisposable
     {
         if (IsLeaf)
         {
-            ReceivedGrad = true;
             GradWritten = true;
-            if (Grad == null)
+            if (grad == null)
             {
-                Grad = Uninitialized(Device, shape, register: false);
-                Grad.gradOf = this;
-                Kernels.Fill(Grad.View, 0f);
+                grad = Uninitialized(Device, shape, register: false);
+                grad.gradOf = this;
+                Kernels.Fill(grad.View, 0f);
             }
-            return Grad.View;
+            return grad.View;
         }
         if (pendingGrad == null)
         {

@@ -36,6 +36,9 @@ public sealed class AdaptiveSgd : Optimizer
 
     protected override void ReleaseResources() => normSquared.Dispose();
 
+    /// <summary>One launch covers the whole group (see <see cref="Optimizer.Step"/>).</summary>
+    protected override bool UpdatesPerParameter => false;
+
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
     {
         Kernels.EffectiveGradientNormSquared(p, g, normSquared.View, s);

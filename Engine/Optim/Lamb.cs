@@ -46,6 +46,9 @@ public sealed class Lamb : AdaptiveMomentOptimizer
         foreach (var buffer in starts.Values) buffer.Dispose();
     }
 
+    /// <summary>One launch covers the whole group (see <see cref="Optimizer.Step"/>).</summary>
+    protected override bool UpdatesPerParameter => false;
+
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
     {
         s = WithMoments(s);

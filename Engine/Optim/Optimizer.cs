@@ -76,6 +76,7 @@ public abstract class Optimizer : IDisposable
             p.MoveInto(flatParameters, at);
             var grad = Tensor.ViewInto(flatGradients, Device, p.Shape, at);
             if (oldGrad != null) Device.Kernels.Accumulate(oldGrad.View, grad.View);
+            p.GradWritten = oldGrad != null;
             p.AttachGrad(grad);
             p.StepOwner = this;
             indexOf[p] = indexOf.Count;
@@ -120,19 +121,8 @@ public abstract class Optimizer : IDisposable
     /// </summary>
     protected virtual float? FusedStepScale(ParamGroup group) => null;
 
-    /// <summary>Whether a backward already applied this step's update to parameter <paramref name="p"/>.</summary>
-    protected bool WasSteppedInBackward(Tensor p) => steppedInBackward[indexOf[p]];
-
-    /// <summary>Whether a backward applied this step's update to some parameter of <paramref name="group"/>.</summary>
-    protected bool AnySteppedInBackward(ParamGroup group)
-    {
-        foreach (var p in group.Parameters)
-            if (steppedInBackward[indexOf[p]]) return true;
-        return false;
-    }
-
     /// <summary>A parameter's slice of the flat parameter buffer and of the flat gradient buffer.</summary>
-    protected (ArrayView<float> Parameter, ArrayView<float> Gradient) Slices(Tensor p) =>
+    private (ArrayView<float> Parameter, ArrayView<float> Gradient) Slices(Tensor p) =>
         (flatParameters.View.SubView(p.Placement.Offset, p.Numel), flatGradients.View.SubView(p.Placement.Offset, p.Numel));
 
     /// <summary>The optimizer's name as in torch.optim (e.g. "Adam").</summary>
@@ -162,19 +152,18 @@ public abstract class Optimizer : IDisposable
     /// <summary>The parameters, in the order of the flat buffers.</summary>
     public IReadOnlyList<Tensor> Parameters => parameters;
 
-    /// <summary>Applies one update to every parameter from its gradient.</summary>
-    /// <exception cref="InvalidOperationException">a parameter never received a gradient.</exception>
+    /// <summary>
+    /// Applies one update to every parameter from its gradient. As in PyTorch, a parameter that got no gradient since
+    /// the last <see cref="ZeroGrad"/> (not used by the loss, or its gradient set to null) is left alone: neither it nor
+    /// its state moves. Rules with a view across parameters (<see cref="Lamb"/>'s per-tensor trust ratios share one
+    /// launch, <see cref="AdaptiveSgd"/>'s global norm) update their whole group and read a missing gradient as zeros.
+    /// The step count is the optimizer's, shared by all parameters (PyTorch keeps one per parameter, which differs
+    /// only for parameters skipped in some steps).
+    /// </summary>
     public void Step()
     {
         ThrowIfDisposed();
         ThrowIfTakenOver("Step");
-        for (int i = 0; i < parameters.Count; i++)
-        {
-            if (!parameters[i].ReceivedGrad && !steppedInBackward[i])
-                throw new InvalidOperationException(
-                    $"{Name}.Step(): parameter {i} (shape {Shapes.Format(parameters[i].Shape)}) has no gradient; " +
-                    "call Backward() on a loss that depends on it first.");
-        }
         StepCount++;
         BeforeStep();
         foreach (var group in groups)
@@ -186,10 +175,39 @@ public abstract class Optimizer : IDisposable
                 L1 = group.L1,
                 Flags = (int)(Maximize ? UpdateFlags.Maximize : UpdateFlags.None),
             };
-            Update(group, Slice(flatParameters, group), Slice(flatGradients, group), scalars);
+            bool all = true, any = false;
+            foreach (var p in group.Parameters)
+            {
+                bool active = p.GradWritten && !steppedInBackward[indexOf[p]];
+                all &= active;
+                any |= active;
+            }
+            if (!any) continue;
+            if (all || !UpdatesPerParameter)
+            {
+                updateRange = (group.Start, group.Length);
+                Update(group, Slice(flatParameters, group), Slice(flatGradients, group), scalars);
+                continue;
+            }
+            foreach (var p in group.Parameters)
+            {
+                if (!p.GradWritten || steppedInBackward[indexOf[p]]) continue;
+                updateRange = (p.Placement.Offset, p.Numel);
+                var (pi, gi) = Slices(p);
+                Update(group, pi, gi, scalars);
+            }
         }
         Array.Clear(steppedInBackward);
     }
+
+    /// <summary>
+    /// Whether <see cref="Update"/> may run on one parameter's slice at a time (its state slices follow: see
+    /// <see cref="State"/>); false for rules that need the whole group at once.
+    /// </summary>
+    protected virtual bool UpdatesPerParameter => true;
+
+    /// <summary>The elements of the flat buffers the current <see cref="Update"/> call covers.</summary>
+    private (int Start, int Length) updateRange;
 
     /// <summary>
     /// Whether every gradient is finite (no NaN or ±∞): one flag kernel over the flat gradient buffer and one
@@ -334,8 +352,12 @@ public abstract class Optimizer : IDisposable
         stateInitialValues[name] = initial;
     }
 
-    /// <summary>The slice of state buffer <paramref name="name"/> that belongs to <paramref name="group"/>.</summary>
-    protected ArrayView<float> State(string name, ParamGroup group) => Slice(state[name], group);
+    /// <summary>
+    /// The slice of state buffer <paramref name="name"/> that the current <see cref="Update"/> covers: all of
+    /// <paramref name="group"/>, or one parameter of it when the others got no gradient.
+    /// </summary>
+    protected ArrayView<float> State(string name, ParamGroup group) =>
+        state[name].View.SubView(updateRange.Start, updateRange.Length);
 
     /// <summary>The whole flat parameter and gradient buffers (for rules that need a global view).</summary>
     protected ArrayView<float> AllParameters => flatParameters.View.SubView(0, TotalElements);

@@ -51,17 +51,6 @@ public sealed class Sgd : Optimizer
         s.Dampening = Dampening;
         if (Nesterov) s.Flags |= (int)UpdateFlags.Nesterov;
         if (StepCount == 1) s.Flags |= (int)UpdateFlags.FirstStep;
-        if (!AnySteppedInBackward(group))
-        {
-            Kernels.SgdStep(p, g, State("momentum_buffer", group), s);
-            return;
-        }
-        // Fused steps exist only without momentum, so the state is not read: update the rest one by one.
-        foreach (var parameter in group.Parameters)
-        {
-            if (WasSteppedInBackward(parameter)) continue;
-            var (pi, gi) = Slices(parameter);
-            Kernels.SgdStep(pi, gi, default, s);
-        }
+        Kernels.SgdStep(p, g, State("momentum_buffer", group), s);
     }
 }
