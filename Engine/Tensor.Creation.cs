@@ -41,8 +41,8 @@ public sealed partial class Tensor
         return t;
     }
 
-    /// <summary>Normal samples N(mean, std²) from a counter-based generator: the same seed gives the same tensor.</summary>
-    public static Tensor RandN(Device device, int[] shape, int seed = 0, bool requiresGrad = false, float mean = 0f,
+    /// <summary>Normal samples N(mean, std²) from a counter-based generator: the same seed gives the same tensor; no seed draws one from <see cref="Generator"/>.</summary>
+    public static Tensor RandN(Device device, int[] shape, int? seed = null, bool requiresGrad = false, float mean = 0f,
         float std = 1f)
     {
         ArgumentNullException.ThrowIfNull(device);
@@ -50,13 +50,13 @@ public sealed partial class Tensor
         if (!(std >= 0f) || float.IsInfinity(std))
             throw new ArgumentOutOfRangeException(nameof(std), $"RandN: std must be finite and ≥ 0, got {std}.");
         var t = Uninitialized(device, (int[])shape.Clone());
-        device.Kernels.Random(t.View, unchecked((uint)seed), mean, std, normal: true);
+        device.Kernels.Random(t.View, unchecked((uint)Generator.SeedOrNext(seed)), mean, std, normal: true);
         t.requiresGrad = requiresGrad;
         return t;
     }
 
-    /// <summary>Uniform samples in [low, high) from a counter-based generator: the same seed gives the same tensor.</summary>
-    public static Tensor RandU(Device device, int[] shape, int seed = 0, float low = 0f, float high = 1f,
+    /// <summary>Uniform samples in [low, high) from a counter-based generator: the same seed gives the same tensor; no seed draws one from <see cref="Generator"/>.</summary>
+    public static Tensor RandU(Device device, int[] shape, int? seed = null, float low = 0f, float high = 1f,
         bool requiresGrad = false)
     {
         ArgumentNullException.ThrowIfNull(device);
@@ -64,7 +64,7 @@ public sealed partial class Tensor
         if (!(high >= low) || float.IsInfinity(high - low))
             throw new ArgumentException($"RandU: need finite low ≤ high, got low {low}, high {high}.");
         var t = Uninitialized(device, (int[])shape.Clone());
-        device.Kernels.Random(t.View, unchecked((uint)seed), low, high, normal: false);
+        device.Kernels.Random(t.View, unchecked((uint)Generator.SeedOrNext(seed)), low, high, normal: false);
         t.requiresGrad = requiresGrad;
         return t;
     }

@@ -11,12 +11,13 @@ public sealed class Dropout : Module
 {
     private uint calls;
 
-    public Dropout(float p = 0.5f, int seed = 0)
+    /// <summary>Dropout with probability <c>p</c>; <c>seed</c> names the masks' random stream, and null (the default) takes the next seed of <see cref="Generator"/>.</summary>
+    public Dropout(float p = 0.5f, int? seed = null)
     {
         if (!(p >= 0f && p < 1f))
             throw new ArgumentOutOfRangeException(nameof(p), $"Dropout: p must be in [0, 1), got {p}.");
         P = p;
-        Seed = seed;
+        Seed = Generator.SeedOrNext(seed);
     }
 
     public float P { get; }

@@ -10,7 +10,8 @@ namespace Engine.Nn;
 /// </summary>
 public sealed class Linear : Module
 {
-    public Linear(Device device, int inFeatures, int outFeatures, bool bias = true, int seed = 0)
+    /// <summary>A layer; <c>seed</c> names its random stream, and null (the default) takes the next seed of <see cref="Generator"/>.</summary>
+    public Linear(Device device, int inFeatures, int outFeatures, bool bias = true, int? seed = null)
     {
         ArgumentNullException.ThrowIfNull(device);
         if (inFeatures < 1 || outFeatures < 1)
@@ -19,12 +20,13 @@ public sealed class Linear : Module
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
         float bound = 1f / MathF.Sqrt(inFeatures);
+        int stream = Generator.SeedOrNext(seed);
         Weight = RegisterParameter("weight",
-            Tensor.RandU(device, new[] { outFeatures, inFeatures }, seed, -bound, bound));
+            Tensor.RandU(device, new[] { outFeatures, inFeatures }, stream, -bound, bound));
         if (bias)
         {
             var b = Tensor.Uninitialized(device, new[] { outFeatures });
-            device.Kernels.Random(b.View, unchecked((uint)seed), -bound, bound, normal: false,
+            device.Kernels.Random(b.View, unchecked((uint)stream), -bound, bound, normal: false,
                 offset: unchecked((uint)(outFeatures * inFeatures)));
             Bias = RegisterParameter("bias", b);
         }
