@@ -56,7 +56,9 @@ public sealed class Dataset
     public int TargetCount { get; }
 
     /// <summary>Number of classes (max label + 1) of a classification set.</summary>
-    public int ClassCount => Labels == null ? 0 : Labels.Max() + 1;
+    public int ClassCount => Labels == null ? 0
+        : Labels.Length == 0 ? throw new InvalidOperationException("dataset: ClassCount of an empty dataset (0 rows).")
+        : Labels.Max() + 1;
 
     /// <summary>The rows at <paramref name="indices"/>, in that order.</summary>
     public Dataset Subset(IReadOnlyList<int> indices)

@@ -28,6 +28,19 @@ public static class Trainer
     public static readonly BatchLoss Mse = (p, b) =>
         Loss.Mse(p, b.Targets ?? throw new InvalidOperationException("MSE needs a dataset with targets."));
 
+    /// <summary>Throws for a label outside the model's classes, naming its dataset row (not its place in the batch).</summary>
+    private static void CheckLabels(Batch batch, int classes, string where)
+    {
+        var labels = batch.Labels!;
+        for (int i = 0; i < labels.Length; i++)
+        {
+            if ((uint)labels[i] < (uint)classes) continue;
+            throw new ArgumentOutOfRangeException(nameof(batch),
+                $"Trainer: dataset row {batch.Indices[i]} has label {labels[i]}, outside [0, {classes}) for a model " +
+                $"with {classes} outputs ({where}).");
+        }
+    }
+
     public static History Fit(Module model, BatchLoss loss, Optimizer optimizer, Dataset train, TrainerOptions options)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -39,12 +52,20 @@ public static class Trainer
         if (!(options.ValidationFraction >= 0 && options.ValidationFraction < 1))
             throw new ArgumentOutOfRangeException(nameof(options), $"ValidationFraction must be in [0, 1), got {options.ValidationFraction}.");
 
+        if (train.Count == 0) throw new ArgumentException("Trainer.Fit: the training set is empty (0 rows).", nameof(train));
         var validation = options.Validation;
         if (validation == null && options.ValidationFraction > 0)
         {
+            int rows = train.Count;
             var parts = train.Split(options.Seed, 1 - options.ValidationFraction, options.ValidationFraction);
             (train, validation) = (parts[0], parts[1]);
+            if (validation.Count == 0 || train.Count == 0)
+                throw new ArgumentOutOfRangeException(nameof(options),
+                    $"Trainer.Fit: ValidationFraction {options.ValidationFraction} of {rows} rows leaves " +
+                    $"{validation.Count} validation and {train.Count} training rows; both need at least one.");
         }
+        if (validation is { Count: 0 })
+            throw new ArgumentException("Trainer.Fit: the validation set is empty (0 rows).", nameof(options));
         var device = optimizer.Device;
         int batchSize = options.BatchSize <= 0 || options.BatchSize >= train.Count ? train.Count : options.BatchSize;
         var loader = new DataLoader(device, train, batchSize, options.Shuffle, options.DropLast, options.Seed);
@@ -72,6 +93,8 @@ public static class Trainer
                 using (batch)
                 {
                     var predictions = model.Forward(batch.Features);
+                    if (batch.Labels != null && predictions.Rank == 2)
+                        CheckLabels(batch, predictions.Shape[1], $"epoch {epoch}, step {step}");
                     var l = loss(predictions, batch);
                     float value = l.Item();
                     bool finite = float.IsFinite(value);
@@ -158,6 +181,8 @@ public static class Trainer
     public static (double Loss, double? Accuracy) Evaluate(Module model, BatchLoss loss, Dataset data, Device device,
         int batchSize = 256)
     {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Count == 0) throw new ArgumentException("Trainer.Evaluate: the dataset is empty (0 rows).", nameof(data));
         bool wasTraining = model.Training;
         model.Eval();
         try
@@ -173,6 +198,8 @@ public static class Trainer
                     using (batch)
                     {
                         var predictions = model.Forward(batch.Features);
+                        if (batch.Labels != null && predictions.Rank == 2)
+                            CheckLabels(batch, predictions.Shape[1], "evaluation");
                         sum += loss(predictions, batch).Item() * batch.Count;
                         if (data.Labels == null) continue;
                         var predicted = Classification.ArgMax(predictions.ToArray(), predictions.Shape[1]);
