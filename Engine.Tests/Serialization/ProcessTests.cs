@@ -46,8 +46,8 @@ public class ProcessTests : IDisposable
             var before = File.Exists(path) ? File.GetLastWriteTimeUtc(path) : DateTime.MinValue;
             using var child = StartSoak("--steps", "100000000", "--report-every", "100000000", "--checkpoint", path,
                 "--save-every", "1", "--resume");
-            _ = child.StandardOutput.ReadToEndAsync();
-            _ = child.StandardError.ReadToEndAsync();
+            _ = child.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+            _ = child.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
             var clock = Stopwatch.StartNew();
             // Wait for this child's first save (after its start-up and resume), then kill it a random moment later.
             while ((!File.Exists(path) || File.GetLastWriteTimeUtc(path) == before) && !child.HasExited &&
