@@ -6,7 +6,19 @@ namespace Engine.Tests;
 public static class ExamplesProcess
 {
     /// <summary>Starts <c>Examples command args… --device (the test device)</c> with CI=true and redirected output.</summary>
-    public static Process Start(string command, params string[] args)
+    public static Process Start(string command, params string[] args) => Start(addDevice: true, command, args);
+
+    /// <summary>Runs <c>Examples args…</c> exactly as given (no device added) and returns its exit code and output.</summary>
+    public static (int ExitCode, string Stdout, string Stderr) RunAsGiven(params string[] args)
+    {
+        using var p = Start(addDevice: false, args[0], args[1..]);
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(3)), $"{string.Join(' ', args)} did not finish in 3 minutes");
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static Process Start(bool addDevice, string command, string[] args)
     {
         string host = Environment.ProcessPath!;
         var info = Path.GetFileNameWithoutExtension(host) == "dotnet"
@@ -14,8 +26,11 @@ public static class ExamplesProcess
             : new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, OperatingSystem.IsWindows() ? "Examples.exe" : "Examples"));
         info.ArgumentList.Add(command);
         foreach (var a in args) info.ArgumentList.Add(a);
-        info.ArgumentList.Add("--device");
-        info.ArgumentList.Add(TestDevice.Instance.Kind);
+        if (addDevice)
+        {
+            info.ArgumentList.Add("--device");
+            info.ArgumentList.Add(TestDevice.Instance.Kind);
+        }
         info.RedirectStandardOutput = true;
         info.RedirectStandardError = true;
         info.Environment["CI"] = "true";

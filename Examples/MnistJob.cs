@@ -47,7 +47,7 @@ public static class MnistJob
 
     /// <summary>One mode; an optimizer or lr left out is the main job's (<see cref="Recipe"/>) for that mode.</summary>
     public static int Single(string deviceKind, string? dataDir, string mode, string? optimizer, float? lr, int epochs,
-        int batchSize, int seed)
+        int batchSize, int seed, string outDir)
     {
         var recipe = Recipe(mode);
         using var dev = Device.Create(deviceKind);
@@ -59,6 +59,12 @@ public static class MnistJob
         Console.WriteLine($"{r.Mode}: test accuracy {r.TestAccuracy:P2}" +
                           (r.ProgressiveAccuracy is { } p ? $", progressive {p:P2}" : "") +
                           $", {r.Seconds:F1} s, {r.SamplesPerSecond:F0} samples/s");
+        Directory.CreateDirectory(outDir);
+        string plot = Path.Combine(outDir, $"mnist-{r.Mode}.svg");
+        File.WriteAllText(plot, SvgPlot.Panels(
+            ("training loss", "samples seen", new[] { (r.Mode == "batch" ? "epoch mean" : "window of 500", (IReadOnlyList<(double, double)>)r.Loss) }),
+            ("accuracy", "samples seen", new[] { (r.Mode == "batch" ? "test" : "progressive, window", (IReadOnlyList<(double, double)>)r.Accuracy) })));
+        Console.WriteLine($"plot: {Path.GetFullPath(plot)}");
         return 0;
     }
 

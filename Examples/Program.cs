@@ -1,5 +1,9 @@
 using System.CommandLine;
 using Examples;
+using Spectre.Console;
+
+// Redirected to a file or a pipe, tables print full-width rows instead of wrapping at 80 columns.
+if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = 240;
 
 var device = new Option<string>("--device") { Description = "auto, cpu (SIMD), cuda, opencl or ilgpu-cpu (ILGPU's CPU simulator)", DefaultValueFactory = _ => "auto" };
 var output = new Option<string>("--out") { Description = "folder for plots", DefaultValueFactory = _ => "out" };
@@ -16,12 +20,12 @@ root.SetAction(r => MnistJob.Compare(r.GetValue(device)!, r.GetValue(data), r.Ge
 var mode = new Option<string>("--mode") { Description = "batch or online", DefaultValueFactory = _ => "batch" };
 var optimizer = new Option<string?>("--optimizer") { Description = "sgd, adam, adamw, rmsprop, … (default adam batch, sgd online)" };
 var lr = new Option<float?>("--lr") { Description = "learning rate (default 1e-3 batch, 0.03 online)" };
-var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 5 };
-var batchSize = new Option<int>("--batch-size") { DefaultValueFactory = _ => 64 };
+var epochs = new Option<int>("--epochs") { Description = "passes over the training set (batch mode)", DefaultValueFactory = _ => 5 };
+var batchSize = new Option<int>("--batch-size") { Description = "rows per step (batch mode)", DefaultValueFactory = _ => 64 };
 var mnist = new Command("mnist", "Train a 784→256→10 MLP on MNIST in one mode.");
 foreach (var o in new Option[] { mode, optimizer, lr, epochs, batchSize, seed, device, data, output }) mnist.Options.Add(o);
 mnist.SetAction(r => MnistJob.Single(r.GetValue(device)!, r.GetValue(data), r.GetValue(mode)!, r.GetValue(optimizer),
-    r.GetValue(lr), r.GetValue(epochs), r.GetValue(batchSize), r.GetValue(seed)));
+    r.GetValue(lr), r.GetValue(epochs), r.GetValue(batchSize), r.GetValue(seed), r.GetValue(output)!));
 root.Subcommands.Add(mnist);
 
 var regression = new Command("regression", "A linear model by full-batch GD, mini-batch SGD and online SGD.");
@@ -31,19 +35,20 @@ root.Subcommands.Add(regression);
 
 var drift = new Command("drift", "An online stream whose concept changes halfway: detection and recovery.");
 drift.Options.Add(device);
-drift.SetAction(r => DriftJob.Run(r.GetValue(device)!));
+drift.Options.Add(output);
+drift.SetAction(r => DriftJob.Run(r.GetValue(device)!, r.GetValue(output)!));
 root.Subcommands.Add(drift);
 
 var spiral = new Command("spiral", "The starter example: a tanh MLP on a 3-armed spiral by full-batch GD.");
-var spiralEpochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 2000 };
+var spiralEpochs = new Option<int>("--epochs") { Description = "full-batch gradient steps", DefaultValueFactory = _ => 2000 };
 spiral.Options.Add(device);
 spiral.Options.Add(spiralEpochs);
 spiral.SetAction(r => SpiralClassifier.Run(r.GetValue(device)!, r.GetValue(spiralEpochs), 1f));
 root.Subcommands.Add(spiral);
 
 var soak = new Command("soak", "A long online run printing device memory at intervals (checkpoint soak and fault tests).");
-var soakSteps = new Option<long>("--steps") { DefaultValueFactory = _ => 1_000_000 };
-var reportEvery = new Option<long>("--report-every") { DefaultValueFactory = _ => 10_000 };
+var soakSteps = new Option<long>("--steps") { Description = "online steps to run", DefaultValueFactory = _ => 1_000_000 };
+var reportEvery = new Option<long>("--report-every") { Description = "steps between memory reports", DefaultValueFactory = _ => 10_000 };
 var checkpoint = new Option<string?>("--checkpoint") { Description = "checkpoint file (safetensors)" };
 var saveEvery = new Option<long>("--save-every") { Description = "samples between checkpoints", DefaultValueFactory = _ => 10_000 };
 var resume = new Option<bool>("--resume") { Description = "continue from --checkpoint when it exists" };
@@ -52,4 +57,15 @@ soak.SetAction(r => SoakJob.Run(r.GetValue(device)!, r.GetValue(soakSteps), r.Ge
     r.GetValue(saveEvery), r.GetValue(resume)));
 root.Subcommands.Add(soak);
 
-return root.Parse(args).Invoke();
+// A configuration problem (an unknown or absent device, a missing data folder, a bad option value) is one line on
+// stderr and exit code 2, not a stack trace; anything else is a bug and keeps its trace.
+try
+{
+    return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or FormatException
+                              or UnauthorizedAccessException)
+{
+    Console.Error.WriteLine($"error: {e.Message}");
+    return 2;
+}
