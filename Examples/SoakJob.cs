@@ -11,8 +11,8 @@ namespace Examples;
 /// <summary>
 /// A long online run for memory and checkpoint soak tests: a 32→64→4 MLP learns, sample by sample with Adam, a
 /// stream labelled by a fixed random teacher (sample i is a pure function of i, so a resumed run sees the same
-/// stream). Prints the device pool's figures at intervals and fails (exit 1) if device allocations grow after
-/// the first interval. With <c>--checkpoint</c> it saves every <c>--save-every</c> samples and, with
+/// stream). Prints the device pool's figures and the live managed heap at intervals and fails (exit 1) if device
+/// allocations grow after the first interval, or the live heap by more than 1 MB (<see cref="HeapWatch"/>). With <c>--checkpoint</c> it saves every <c>--save-every</c> samples and, with
 /// <c>--resume</c>, continues from the file. Ends with the SHA-256 of the parameters, to compare runs.
 /// </summary>
 public static class SoakJob
@@ -37,6 +37,7 @@ public static class SoakJob
         var teacher = Teacher();
         var clock = Stopwatch.StartNew();
         long baseline = -1;
+        var heap = new HeapWatch();
         Console.WriteLine($"soak on {dev}: {steps:N0} online steps, memory every {reportEvery:N0}");
         for (long i = start; i < steps; i++)
         {
@@ -45,7 +46,12 @@ public static class SoakJob
             var m = dev.Memory;
             Console.WriteLine($"step {i + 1,10:N0}  {online.SamplesPerSecond,7:F0} samples/s  window acc {online.WindowAccuracy,6:P1}  " +
                               $"device allocations {m.DeviceAllocations}  live buffers {m.LiveBuffers}  rented {m.RentedBuffers}  " +
-                              $"bytes {m.AllocatedBytes:N0}  GC heap {GC.GetTotalMemory(false) / 1e6:F1} MB");
+                              $"bytes {m.AllocatedBytes:N0}  live heap {heap.Measure() / 1e6:F2} MB");
+            if (heap.Failure is { } grew)
+            {
+                Console.WriteLine($"FAIL: {grew}");
+                return 1;
+            }
             if (baseline < 0) baseline = m.DeviceAllocations;
             else if (m.DeviceAllocations != baseline)
             {

@@ -77,4 +77,24 @@ public sealed class ExamplesCliTests : IDisposable
         Assert.Contains(texts, t => t.Value == "0.5");  // y ticks, 0.5 apart
         Assert.Equal(new[] { 0, 1000, 2000, 3000, 4000 }, SvgPlot.Ticks(0, 4900).Select(v => (int)v));
     }
+
+    /// <summary>The soak's heap check fails on growth past its tolerance and not on the ups and downs below it.</summary>
+    [Fact]
+    public void The_soak_heap_check_fails_when_the_live_heap_grows()
+    {
+        var watch = new HeapWatch(tolerance: 1_000_000);
+        foreach (long bytes in new long[] { 700_000, 900_000, 650_000, 1_650_000 }) watch.Record(bytes);
+        Assert.Null(watch.Failure);
+        watch.Record(1_800_000);
+        Assert.Contains("grew from 0.70 MB to 1.80 MB", watch.Failure);
+        Assert.True(watch.Measure() > 0);
+    }
+
+    [Fact]
+    public void A_soak_keeps_device_memory_and_the_live_heap_flat()
+    {
+        string output = ExamplesProcess.Run("soak", "--steps", "8000", "--report-every", "2000");
+        Assert.Contains("live heap", output);
+        Assert.DoesNotContain("FAIL", output);
+    }
 }
