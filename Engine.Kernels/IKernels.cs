@@ -76,10 +76,12 @@ public interface IKernels
 
     void SoftmaxGrad(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, AxisView v, bool log);
 
-    void CrossEntropyRows(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> rowLoss, int classes);
+    /// <summary>Per-row cross-entropy; <paramref name="weights"/> holds the class weights when <c>t.Weighted</c> ≠ 0.</summary>
+    void CrossEntropyRows(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> rowLoss, int classes,
+        ArrayView<float> weights, CrossEntropyTerms t);
 
     void CrossEntropyGrad(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> dloss,
-        ArrayView<float> dlogits, int classes, float scale);
+        ArrayView<float> dlogits, int classes, float scale, ArrayView<float> weights, CrossEntropyTerms t);
 
     void ScoreSample(ArrayView<float> logits, int classes, int label, ArrayView<float> loss, ArrayView<float> scores,
         int slot);

@@ -82,11 +82,12 @@ public sealed class IlgpuKernels : IKernels
         Context.SoftmaxGrad(y, dy, dx, v, log);
 
     public void CrossEntropyRows(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> rowLoss,
-        int classes) => Context.CrossEntropyRows(logits, labels, rowLoss, classes);
+        int classes, ArrayView<float> weights, CrossEntropyTerms t) =>
+        Context.CrossEntropyRows(logits, labels, rowLoss, classes, weights, t);
 
     public void CrossEntropyGrad(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> dloss,
-        ArrayView<float> dlogits, int classes, float scale) =>
-        Context.CrossEntropyGrad(logits, labels, dloss, dlogits, classes, scale);
+        ArrayView<float> dlogits, int classes, float scale, ArrayView<float> weights, CrossEntropyTerms t) =>
+        Context.CrossEntropyGrad(logits, labels, dloss, dlogits, classes, scale, weights, t);
 
     public void ScoreSample(ArrayView<float> logits, int classes, int label, ArrayView<float> loss,
         ArrayView<float> scores, int slot) => Context.ScoreSample(logits, classes, label, loss, scores, slot);

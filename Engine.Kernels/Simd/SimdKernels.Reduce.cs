@@ -310,50 +310,77 @@ public sealed unsafe partial class SimdKernels
         }
     }
 
+    /// <summary>The math of <see cref="LossKernels.CrossEntropyRows"/>; max and Σ e^(x − m) run in registers.</summary>
     [MethodImpl(Lanes.Hot)]
-    public void CrossEntropyRows(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> rowLoss, int classes)
+    public void CrossEntropyRows(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> rowLoss, int classes,
+        ArrayView<float> weights, CrossEntropyTerms t)
     {
         int rows = rowLoss.IntLength;
-        float* x = Ptr(logits), loss = Ptr(rowLoss);
+        float* x = Ptr(logits), loss = Ptr(rowLoss), w = t.Weighted != 0 ? Ptr(weights) : null;
         int* label = Ptr(labels);
         for (int r = 0; r < rows; r++)
         {
             float* row = x + (long)r * classes;
             float max = Lanes.Wide ? RowMax<F512>(row, classes) : RowMax<F256>(row, classes);
             float sum = Lanes.Wide ? RowSumExp<F512>(row, classes, max) : RowSumExp<F256>(row, classes, max);
-            loss[r] = max + MathF.Log(sum) - row[label[r]];
+            float lse = max + MathF.Log(sum);
+            int y = label[r];
+            if (y == t.IgnoreIndex)
+            {
+                loss[r] = 0f;
+                continue;
+            }
+            float value = (1f - t.Smoothing) * (w == null ? 1f : w[y]) * (lse - row[y]);
+            if (t.Smoothing != 0f)
+            {
+                float spread = 0f;
+                for (int c = 0; c < classes; c++) spread += (w == null ? 1f : w[c]) * (lse - row[c]);
+                value += t.Smoothing / classes * spread;
+            }
+            loss[r] = value;
         }
     }
 
     public void CrossEntropyGrad(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> dloss,
-        ArrayView<float> dlogits, int classes, float scale)
+        ArrayView<float> dlogits, int classes, float scale, ArrayView<float> weights, CrossEntropyTerms t)
     {
         int rows = labels.IntLength;
         if (rows == 0) return;
         float g = *Ptr(dloss) * scale;
-        if (Lanes.Wide) CrossEntropyGrad<F512>(Ptr(logits), Ptr(labels), Ptr(dlogits), rows, classes, g);
-        else CrossEntropyGrad<F256>(Ptr(logits), Ptr(labels), Ptr(dlogits), rows, classes, g);
+        float* w = t.Weighted != 0 ? Ptr(weights) : null;
+        if (Lanes.Wide) CrossEntropyGrad<F512>(Ptr(logits), Ptr(labels), Ptr(dlogits), rows, classes, g, w, t);
+        else CrossEntropyGrad<F256>(Ptr(logits), Ptr(labels), Ptr(dlogits), rows, classes, g, w, t);
     }
 
-    /// <summary>dlogits[r, c] += g·(softmax(x[r])[c] − [c = label[r]]).</summary>
+    /// <summary>
+    /// The math of <see cref="LossKernels.CrossEntropyBackward"/>: dlogits[r, k] += g·(p_k·T − (ε/C)·w_k − (1 − ε)·w_y·[k = y]),
+    /// T = (1 − ε)·w_y + (ε/C)·W; the softmax part runs in registers.
+    /// </summary>
     [MethodImpl(Lanes.Hot)]
-    private static void CrossEntropyGrad<TV>(float* x, int* label, float* dx, int rows, int classes, float g)
-        where TV : struct, IFloatVector<TV>
+    private static void CrossEntropyGrad<TV>(float* x, int* label, float* dx, int rows, int classes, float g, float* w,
+        CrossEntropyTerms t) where TV : struct, IFloatVector<TV>
     {
-        int w = TV.Count;
+        int width = TV.Count;
+        float spread = t.Smoothing / classes;
         for (int r = 0; r < rows; r++)
         {
+            int y = label[r];
+            if (y == t.IgnoreIndex) continue;
             float* row = x + (long)r * classes, drow = dx + (long)r * classes;
             float max = RowMax<TV>(row, classes);
             float sum = RowSumExp<TV>(row, classes, max);
-            TV vm = TV.Broadcast(max), scale = TV.Broadcast(g / sum);
-            for (int c = 0; c < classes; c += w)
+            float wy = (1f - t.Smoothing) * (w == null ? 1f : w[y]);
+            float total = wy + spread * (w == null ? classes : t.WeightSum);
+            TV vm = TV.Broadcast(max), scale = TV.Broadcast(g * total / sum);
+            for (int c = 0; c < classes; c += width)
             {
-                int n = Math.Min(w, classes - c);
+                int n = Math.Min(width, classes - c);
                 var p = TV.Exp(Lanes.LoadTail<TV>(row + c, n) - vm) * scale;
                 Lanes.StoreTail(Lanes.LoadTail<TV>(drow + c, n) + p, drow + c, n);
             }
-            drow[label[r]] -= g;
+            if (spread != 0f)
+                for (int c = 0; c < classes; c++) drow[c] -= g * spread * (w == null ? 1f : w[c]);
+            drow[y] -= g * wy;
         }
     }
 
