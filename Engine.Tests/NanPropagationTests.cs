@@ -70,4 +70,13 @@ public class NanPropagationTests
         Assert.Contains("feature 1", e.Message);
         Assert.Equal(before, model.Parameters().SelectMany(p => p.ToArray()).ToArray());
     }
+
+    [Fact]
+    public void A_csv_names_the_line_and_column_of_a_non_finite_value()
+    {
+        var e = Assert.Throws<FormatException>(() =>
+            CsvLoader.Parse(new StringReader("x1,x2,y\n1,2,0\n3,NaN,1\n"), "y", source: "data.csv"));
+        Assert.Contains("data.csv: line 3, column 2 ('x2'): 'NaN' is not a finite number", e.Message);
+        Assert.Throws<FormatException>(() => CsvLoader.Parse(new StringReader("x1,y\ninf,1\n"), "y"));
+    }
 }
