@@ -114,9 +114,12 @@ public static unsafe class Gemm
         for (int jc = j0; jc < j1; jc += NC)
         {
             int nc = Math.Min(NC, j1 - jc);
-            for (int pc = 0; pc < k; pc += KC)
+            // K in equal slices of at most KC (784 → 4 × 196, not 3 × 256 + 16: a thin last slice costs a full pass
+            // over C for little work).
+            int slices = (k + KC - 1) / KC, slice = (k + slices - 1) / slices;
+            for (int pc = 0; pc < k; pc += slice)
             {
-                int kc = Math.Min(KC, k - pc);
+                int kc = Math.Min(slice, k - pc);
                 PackB<TB>(b, packB, pc, kc, jc, nc, k, n, nr);
                 bool overwrite = pc == 0 && !accumulate;
                 for (int ic = i0; ic < i1; ic += MC)
