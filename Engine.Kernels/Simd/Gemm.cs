@@ -26,6 +26,9 @@ public static unsafe class Gemm
     private const int MC = 240;
     private const int NC = 4096;
 
+    /// <summary>The deepest K slice: KC plus a remainder under KC/4 folded into it.</summary>
+    private const int MaxSlice = KC + KC / 4;
+
     /// <summary>Products below this many multiply-adds stay on the calling thread (a hand-off costs ~5–10 µs).</summary>
     public const long ParallelThreshold = 1L << 21;
 
@@ -107,19 +110,18 @@ public static unsafe class Gemm
         int nr = 2 * TV.Count;
         if (packA == null)
         {
-            packA = (float*)NativeMemory.AlignedAlloc((nuint)(MC * KC * sizeof(float)), 64);
-            packB = (float*)NativeMemory.AlignedAlloc((nuint)(KC * NC * sizeof(float)), 64);
+            packA = (float*)NativeMemory.AlignedAlloc((nuint)(MC * MaxSlice * sizeof(float)), 64);
+            packB = (float*)NativeMemory.AlignedAlloc((nuint)(MaxSlice * NC * sizeof(float)), 64);
         }
         float* tile = stackalloc float[MR * 32];
         for (int jc = j0; jc < j1; jc += NC)
         {
             int nc = Math.Min(NC, j1 - jc);
-            // K in equal slices of at most KC (784 → 4 × 196, not 3 × 256 + 16: a thin last slice costs a full pass
-            // over C for little work).
-            int slices = (k + KC - 1) / KC, slice = (k + slices - 1) / slices;
-            for (int pc = 0; pc < k; pc += slice)
+            // K in slices of KC; a remainder under KC/4 joins the last slice (784 = 256 + 256 + 272, not
+            // 256 + 256 + 256 + 16: a thin slice costs a whole pass over C for little work; 272 still fits in L1).
+            for (int pc = 0, kc; pc < k; pc += kc)
             {
-                int kc = Math.Min(slice, k - pc);
+                kc = k - pc <= MaxSlice ? k - pc : KC;
                 PackB<TB>(b, packB, pc, kc, jc, nc, k, n, nr);
                 bool overwrite = pc == 0 && !accumulate;
                 for (int ic = i0; ic < i1; ic += MC)
