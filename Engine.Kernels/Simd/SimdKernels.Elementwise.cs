@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using ILGPU;
 using ILGPU.Algorithms;
@@ -253,19 +254,65 @@ public sealed unsafe partial class SimdKernels
         }
     }
 
-    /// <summary>The math of <see cref="ElementwiseKernels.Dropout"/>, with its hash, element by element.</summary>
-    [MethodImpl(Lanes.Hot)]
+    /// <summary>
+    /// The math of <see cref="ElementwiseKernels.Dropout"/>: the same counter hash, computed for a register of counters
+    /// at once (<see cref="UnitLanes"/>), so a seed keeps the same mask on both backends.
+    /// </summary>
     public void Dropout(ArrayView<float> x, ArrayView<float> y, uint seed, float p, bool accumulate)
     {
         int n = x.IntLength;
         if (n == 0) return;
-        float* px = Ptr(x), py = Ptr(y);
-        float scale = 1f / (1f - p);
-        for (int i = 0; i < n; i++)
+        Lanes.For(n, new DropoutBody(Ptr(x), Ptr(y), seed, p, accumulate), Pool);
+    }
+
+    /// <summary>y (+)= x·[u(seed, i) ≥ p]/(1 − p).</summary>
+    private readonly struct DropoutBody(float* x, float* y, uint seed, float p, bool accumulate) : IRangeBody
+    {
+        [MethodImpl(Lanes.Hot)]
+        public void Run(int from, int to)
         {
-            float kept = ElementwiseKernels.Unit(seed, (uint)i) >= p ? px[i] * scale : 0f;
-            py[i] = accumulate ? py[i] + kept : kept;
+            float scale = 1f / (1f - p);
+            int i = from, w = Vector<uint>.Count;
+            var vp = new Vector<float>(p);
+            var vs = new Vector<float>(scale);
+            for (; i + w <= to; i += w)
+            {
+                var u = UnitLanes(seed, (uint)i);
+                var kept = Vector.ConditionalSelect(Vector.GreaterThanOrEqual(u, vp),
+                    new Vector<float>(new ReadOnlySpan<float>(x + i, w)) * vs, Vector<float>.Zero);
+                var target = new Span<float>(y + i, w);
+                if (accumulate) kept += new Vector<float>(target);
+                kept.CopyTo(target);
+            }
+            for (; i < to; i++)
+            {
+                float kept = ElementwiseKernels.Unit(seed, (uint)i) >= p ? x[i] * scale : 0f;
+                y[i] = accumulate ? y[i] + kept : kept;
+            }
         }
+    }
+
+    /// <summary><see cref="ElementwiseKernels.Unit"/> for counters k0, k0 + 1, … (one register of them), exactly.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<float> UnitLanes(uint seed, uint k0)
+    {
+        var k = new Vector<uint>(k0) + Iota;
+        var h = (k * new Vector<uint>(0x9E3779B9u)) ^ new Vector<uint>(unchecked(seed * 0x85EBCA6Bu + 0x68E31DA4u));
+        h ^= Vector.ShiftRightLogical(h, 16);
+        h *= new Vector<uint>(0x7FEB352Du);
+        h ^= Vector.ShiftRightLogical(h, 15);
+        h *= new Vector<uint>(0x846CA68Bu);
+        h ^= Vector.ShiftRightLogical(h, 16);
+        return Vector.ConvertToSingle(Vector.AsVectorInt32(Vector.ShiftRightLogical(h, 8))) * new Vector<float>(1f / 16777216f);
+    }
+
+    private static readonly Vector<uint> Iota = CreateIota();
+
+    private static Vector<uint> CreateIota()
+    {
+        var lanes = new uint[Vector<uint>.Count];
+        for (int i = 0; i < lanes.Length; i++) lanes[i] = (uint)i;
+        return new Vector<uint>(lanes);
     }
 
     /// <summary>The math of <see cref="ElementwiseKernels.Random"/> (same hash, same transforms), element by element.</summary>
