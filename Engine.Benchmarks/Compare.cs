@@ -9,9 +9,10 @@ namespace Engine.Benchmarks;
 
 /// <summary>
 /// <c>compare</c>: runs the named workloads on this engine and, in the same run on the same machine, on PyTorch
-/// (<c>compare/torch_workloads.py</c>), and prints workload, engine, PyTorch and their ratio. Both sides time the
-/// same way: warm-up steps for ~1.5 s (at least two: .NET's tiered JIT with dynamic PGO reaches its steady-state code after ~1 s of a fast loop),
-/// then the median of 3 rounds of enough steps to last ~0.3 s, synchronized at the end of each round. On a CPU, PyTorch runs twice, on 1 thread and on all cores, and the ratio is taken against its better
+/// (<c>compare/torch_workloads.py</c>), and prints workload, engine, PyTorch and their ratio. Both sides time the same
+/// way: warm-up steps for ~1.5 s (at least two; .NET's tiered JIT with dynamic PGO reaches its steady-state code after
+/// about a second of a fast loop), then the median of 3 rounds of enough steps to last ~0.3 s, synchronized at the end
+/// of each round. On a CPU, PyTorch runs twice, on 1 thread and on all cores, and the ratio is taken against its better
 /// figure; the engine uses all cores; ILGPU's CPU accelerator (<c>ilgpu-cpu</c>) is timed too, as a column that shows
 /// why it is not the default (<c>--no-ilgpu</c> leaves it out). The copy kernel's GB/s and sgemm's GFLOP/s are the
 /// ceilings (memory bandwidth, best matmul). Full runs write the table as markdown and JSON into
