@@ -203,7 +203,7 @@ public sealed class OnlineTrainer : IDisposable
             }
             // The step is fused into backward where the optimizer allows it (plain SGD: a weight is updated by the
             // product that would have written its gradient), unless gradients must be checked before the step.
-            bool fused = optimizer.StepInBackward;
+            bool userSetting = optimizer.StepInBackward;
             optimizer.StepInBackward = !SkipNonFiniteSteps;
             try
             {
@@ -214,7 +214,7 @@ public sealed class OnlineTrainer : IDisposable
             }
             finally
             {
-                optimizer.StepInBackward = fused;
+                optimizer.StepInBackward = userSetting;
             }
         }
         if (last) Flush();
