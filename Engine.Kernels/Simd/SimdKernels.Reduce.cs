@@ -161,7 +161,7 @@ public sealed unsafe partial class SimdKernels
         {
             for (int line = 0; line < v.Lines; line++)
             {
-                var row = Ptr(dx.SubView((long)line * v.Len, v.Len));
+                float* row = pdx + (long)line * v.Len;
                 if (Lanes.Wide) new AxpyConstantBody<F512>(row, scale * pdy[line]).Run(0, v.Len);
                 else new AxpyConstantBody<F256>(row, scale * pdy[line]).Run(0, v.Len);
             }
