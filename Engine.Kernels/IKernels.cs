@@ -86,6 +86,30 @@ public interface IKernels
     void ScoreSample(ArrayView<float> logits, int classes, int label, ArrayView<float> loss, ArrayView<float> scores,
         int slot);
 
+    // ---- normalization (NormalizationKernels) ----
+    /// <summary>
+    /// Per-channel statistics of x = [Outer, C, Inner] into stats = [μ…, 1/√(σ² + ε)…] (from the batch, or from
+    /// running = [mean…, var…]); with batch statistics and <c>s.UpdateRunning</c> also updates running.
+    /// </summary>
+    void ChannelStatistics(ArrayView<float> x, ArrayView<float> stats, ArrayView<float> running, ChannelView v,
+        NormScalars s);
+
+    /// <summary>y = (x − μ_c)·s_c·γ_c + β_c (batch norm's forward after <see cref="ChannelStatistics"/>).</summary>
+    void ChannelNormalize(ArrayView<float> x, ArrayView<float> y, ArrayView<float> stats, ArrayView<float> weight,
+        ArrayView<float> bias, ChannelView v, NormScalars s);
+
+    /// <summary>Batch norm's backward: sums = [Σdy, Σdy·x̂] per channel (= ∂L/∂β, ∂L/∂γ); dx += ∂L/∂x when <c>s.GradInput</c>.</summary>
+    void ChannelNormalizeGrad(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> stats,
+        ArrayView<float> weight, ArrayView<float> dx, ArrayView<float> sums, ChannelView v, NormScalars s);
+
+    /// <summary>Layer norm over the last v.Len columns of each of v.Outer rows: stats = [μ…, s…], y = x̂·γ + β.</summary>
+    void RowNormalize(ArrayView<float> x, ArrayView<float> y, ArrayView<float> stats, ArrayView<float> weight,
+        ArrayView<float> bias, AxisView v, NormScalars s);
+
+    /// <summary>Layer norm's backward: sums = [Σ_r dy, Σ_r dy·x̂] per column (= ∂L/∂β, ∂L/∂γ); dx += ∂L/∂x when <c>s.GradInput</c>.</summary>
+    void RowNormalizeGrad(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> stats, ArrayView<float> weight,
+        ArrayView<float> dx, ArrayView<float> sums, AxisView v, NormScalars s);
+
     // ---- matrix product ----
     /// <summary>
     /// C[M, N] (+)= α·op(A)[M, K] · op(B)[K, N]; the layouts say whether A and B are read transposed in place. α ≠ 1

@@ -81,6 +81,24 @@ public sealed class IlgpuKernels : IKernels
     public void SoftmaxGrad(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, AxisView v, bool log) =>
         Context.SoftmaxGrad(y, dy, dx, v, log);
 
+    public void ChannelStatistics(ArrayView<float> x, ArrayView<float> stats, ArrayView<float> running,
+        ChannelView v, NormScalars s) => Context.ChannelStatistics(x, stats, running, v, s);
+
+    public void ChannelNormalize(ArrayView<float> x, ArrayView<float> y, ArrayView<float> stats,
+        ArrayView<float> weight, ArrayView<float> bias, ChannelView v, NormScalars s) =>
+        Context.ChannelNormalize(x, y, stats, weight, bias, v, s);
+
+    public void ChannelNormalizeGrad(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> stats,
+        ArrayView<float> weight, ArrayView<float> dx, ArrayView<float> sums, ChannelView v, NormScalars s) =>
+        Context.ChannelNormalizeGrad(x, dy, stats, weight, dx, sums, v, s);
+
+    public void RowNormalize(ArrayView<float> x, ArrayView<float> y, ArrayView<float> stats, ArrayView<float> weight,
+        ArrayView<float> bias, AxisView v, NormScalars s) => Context.RowNormalize(x, y, stats, weight, bias, v, s);
+
+    public void RowNormalizeGrad(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> stats,
+        ArrayView<float> weight, ArrayView<float> dx, ArrayView<float> sums, AxisView v, NormScalars s) =>
+        Context.RowNormalizeGrad(x, dy, stats, weight, dx, sums, v, s);
+
     public void CrossEntropyRows(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> rowLoss,
         int classes, ArrayView<float> weights, CrossEntropyTerms t) =>
         Context.CrossEntropyRows(logits, labels, rowLoss, classes, weights, t);

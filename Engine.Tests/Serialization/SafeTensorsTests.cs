@@ -116,7 +116,7 @@ public class SafeTensorsTests
         var values = new float[n];
         for (int i = 0; i < n; i++)
         {
-            values[i] = random.Next(12) switch
+            values[i] = dtype == SafeTensorsDType.I64 ? random.Next(-1 << 24, 1 << 24) : random.Next(12) switch
             {
                 0 => float.NaN,
                 1 => float.PositiveInfinity,

@@ -5,11 +5,17 @@ namespace Engine.Nn;
 public abstract partial class Module
 {
     /// <summary>
-    /// Every parameter copied to the host under its PyTorch name (<c>torch.nn.Module.state_dict()</c>); Linear
-    /// weights are <c>[out, in]</c> as PyTorch stores them.
+    /// Every parameter and buffer copied to the host under its PyTorch name (<c>torch.nn.Module.state_dict()</c>);
+    /// Linear weights are <c>[out, in]</c> as PyTorch stores them, counters (BatchNorm's <c>num_batches_tracked</c>)
+    /// are int64 scalars.
     /// </summary>
-    public Dictionary<string, HostTensor> StateDict() =>
-        NamedParameters().ToDictionary(p => p.Name, p => HostTensor.From(p.Parameter));
+    public Dictionary<string, HostTensor> StateDict()
+    {
+        var state = NamedTensors().ToDictionary(p => p.Name, p => HostTensor.From(p.Tensor));
+        foreach (var (name, get, _) in NamedCounters())
+            state[name] = new HostTensor(Array.Empty<int>(), new float[] { get() }, SafeTensorsDType.I64);
+        return state;
+    }
 
     /// <summary>
     /// Copies <paramref name="state"/> into the parameters (<c>load_state_dict</c>). Every name and shape is checked
@@ -43,28 +49,31 @@ public abstract partial class Module
                 string.Join("; ", problems) + ". Nothing was loaded.");
         using (Autograd.NoGrad())
         {
-            foreach (var (name, parameter) in NamedParameters())
-                if (state.TryGetValue(name, out var saved)) parameter.CopyFrom(saved.Values);
+            foreach (var (name, tensor) in NamedTensors())
+                if (state.TryGetValue(name, out var saved)) tensor.CopyFrom(saved.Values);
+            foreach (var (name, _, set) in NamedCounters())
+                if (state.TryGetValue(name, out var saved)) set((long)saved.Values[0]);
         }
     }
 
     /// <summary>Every missing or unexpected name and every shape mismatch (empty when the state fits).</summary>
     internal List<string> CheckStateDict(IReadOnlyDictionary<string, HostTensor> state, bool strict, string source)
     {
-        var parameters = NamedParameters().ToList();
+        var parameters = NamedTensors().Select(p => (p.Name, p.Tensor.Shape, p.Tensor.Numel))
+            .Concat(NamedCounters().Select(c => (c.Name, Shape: Array.Empty<int>(), Numel: 1))).ToList();
         var problems = new List<string>();
         var known = parameters.Select(p => p.Name).ToHashSet();
-        foreach (var (name, parameter) in parameters)
+        foreach (var (name, shape, numel) in parameters)
         {
             if (!state.TryGetValue(name, out var saved))
             {
-                if (strict) problems.Add($"missing '{name}' (shape {Shapes.Format(parameter.Shape)})");
+                if (strict) problems.Add($"missing '{name}' (shape {Shapes.Format(shape)})");
                 continue;
             }
-            if (!saved.Shape.SequenceEqual(parameter.Shape))
+            if (!saved.Shape.SequenceEqual(shape))
                 problems.Add($"'{name}' has shape {Shapes.Format(saved.Shape)} in the {KindOf(source)}, " +
-                             $"{Shapes.Format(parameter.Shape)} in the model");
-            else if (saved.Values.Length != parameter.Numel)
+                             $"{Shapes.Format(shape)} in the model");
+            else if (saved.Values.Length != numel)
                 problems.Add($"'{name}' has {saved.Values.Length} values for shape {Shapes.Format(saved.Shape)}");
         }
         if (strict)

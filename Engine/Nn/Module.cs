@@ -9,6 +9,8 @@ public abstract partial class Module : IDisposable
 {
     private readonly List<(string Name, Tensor Parameter)> parameters = new();
     private readonly List<(string Name, Module Child)> children = new();
+    private readonly List<(string Name, Tensor Buffer)> buffers = new();
+    private readonly List<(string Name, Func<long> Get, Action<long> Set)> counters = new();
 
     /// <summary>True in training mode (the default); <see cref="Eval"/> turns it off (e.g. Dropout becomes identity).</summary>
     public bool Training { get; private set; } = true;
@@ -29,6 +31,28 @@ public abstract partial class Module : IDisposable
 
     public IReadOnlyList<(string Name, Module Child)> Children => children;
 
+    /// <summary>
+    /// Every buffer (state that is not trained by gradients, e.g. BatchNorm's running statistics) with its dotted
+    /// name, as <c>named_buffers()</c>; counters such as <c>num_batches_tracked</c> are in <see cref="StateDict"/> only.
+    /// </summary>
+    public IEnumerable<(string Name, Tensor Buffer)> NamedBuffers()
+    {
+        foreach (var b in buffers) yield return b;
+        foreach (var (prefix, child) in children)
+            foreach (var (name, b) in child.NamedBuffers()) yield return ($"{prefix}.{name}", b);
+    }
+
+    /// <summary>Parameters then buffers: every tensor of the model's state, by name.</summary>
+    internal IEnumerable<(string Name, Tensor Tensor)> NamedTensors() => NamedParameters().Concat(NamedBuffers());
+
+    /// <summary>Every integer counter (an int64 scalar in the state dict) with its dotted name.</summary>
+    internal IEnumerable<(string Name, Func<long> Get, Action<long> Set)> NamedCounters()
+    {
+        foreach (var c in counters) yield return c;
+        foreach (var (prefix, child) in children)
+            foreach (var (name, get, set) in child.NamedCounters()) yield return ($"{prefix}.{name}", get, set);
+    }
+
     /// <summary>Training mode for this module and its children (PyTorch <c>train()</c>).</summary>
     public Module Train(bool on = true)
     {
@@ -44,17 +68,38 @@ public abstract partial class Module : IDisposable
     public virtual void Dispose()
     {
         foreach (var p in parameters) p.Parameter.Dispose();
+        foreach (var b in buffers) b.Buffer.Dispose();
         foreach (var (_, child) in children) child.Dispose();
         GC.SuppressFinalize(this);
     }
 
     protected Tensor RegisterParameter(string name, Tensor parameter)
     {
-        if (parameters.Any(p => p.Name == name))
-            throw new ArgumentException($"{GetType().Name}: a parameter named '{name}' is already registered.");
+        ThrowIfNameTaken(name);
         parameter.RequiresGrad = true;
         parameters.Add((name, parameter));
         return parameter;
+    }
+
+    /// <summary>Registers state that is saved and loaded with the parameters but not trained (<c>register_buffer</c>).</summary>
+    protected Tensor RegisterBuffer(string name, Tensor buffer)
+    {
+        ThrowIfNameTaken(name);
+        buffers.Add((name, buffer));
+        return buffer;
+    }
+
+    /// <summary>Registers an integer kept on the host and saved as an int64 scalar (e.g. <c>num_batches_tracked</c>).</summary>
+    protected void RegisterCounter(string name, Func<long> get, Action<long> set)
+    {
+        ThrowIfNameTaken(name);
+        counters.Add((name, get, set));
+    }
+
+    private void ThrowIfNameTaken(string name)
+    {
+        if (parameters.Any(p => p.Name == name) || buffers.Any(b => b.Name == name) || counters.Any(c => c.Name == name))
+            throw new ArgumentException($"{GetType().Name}: '{name}' is already registered.");
     }
 
     protected TModule RegisterModule<TModule>(string name, TModule child) where TModule : Module

@@ -158,7 +158,7 @@ public static class SafeTensors
 
             var tensors = new Dictionary<string, HostTensor>();
             foreach (var e in entries)
-                tensors[e.Name] = new HostTensor(e.Shape, Decode(e.DType, data[(int)e.Begin..(int)e.End]), e.DType);
+                tensors[e.Name] = new HostTensor(e.Shape, Decode(e.Name, e.DType, data[(int)e.Begin..(int)e.End], Bad), e.DType);
             return new SafeTensorsFile(source, tensors, metadata);
         }
     }
@@ -176,7 +176,7 @@ public static class SafeTensors
             !Enum.IsDefined(dtype) || dtypeName != dtype.ToString())
         {
             throw bad(SafeTensorsDTypes.FormatNames.Contains(dtypeName)
-                ? $"tensor '{name}': dtype {dtypeName} cannot be loaded as float32 (supported: F32, F16, BF16, F64)"
+                ? $"tensor '{name}': dtype {dtypeName} cannot be loaded as float32 (supported: F32, F16, BF16, F64, I64)"
                 : $"tensor '{name}': unknown dtype '{dtypeName}'");
         }
         if (!info.TryGetProperty("shape", out var shapeJson) || shapeJson.ValueKind != JsonValueKind.Array)
@@ -212,6 +212,10 @@ public static class SafeTensors
             throw new ArgumentException(
                 $"safetensors: tensor '{name}' has shape [{string.Join(", ", tensor.Shape)}] ({tensor.Numel} elements) " +
                 $"but {tensor.Values.Length} values.");
+        if (tensor.DType == SafeTensorsDType.I64 &&
+            Array.FindIndex(tensor.Values, v => !(MathF.Round(v) == v && MathF.Abs(v) <= 1 << 24)) is var bad and >= 0)
+            throw new ArgumentException(
+                $"safetensors: tensor '{name}' is I64 but value {tensor.Values[bad]} at index {bad} is not a whole number within ±2^24.");
     }
 
     private static int Encode(HostTensor tensor, Span<byte> into)
@@ -225,6 +229,10 @@ public static class SafeTensors
             case SafeTensorsDType.F64:
                 for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteDoubleLittleEndian(into[(8 * i)..], values[i]);
                 return 8 * values.Length;
+            case SafeTensorsDType.I64:
+                for (int i = 0; i < values.Length; i++)
+                    BinaryPrimitives.WriteInt64LittleEndian(into[(8 * i)..], (long)MathF.Round(values[i]));
+                return 8 * values.Length;
             case SafeTensorsDType.F16:
                 for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteHalfLittleEndian(into[(2 * i)..], (Half)values[i]);
                 return 2 * values.Length;
@@ -235,16 +243,21 @@ public static class SafeTensors
         }
     }
 
-    private static float[] Decode(SafeTensorsDType dtype, ReadOnlySpan<byte> bytes)
+    private static float[] Decode(string name, SafeTensorsDType dtype, ReadOnlySpan<byte> bytes,
+        Func<string, SafeTensorsFormatException> bad)
     {
         var values = new float[bytes.Length / dtype.Size()];
         for (int i = 0; i < values.Length; i++)
         {
+            if (dtype == SafeTensorsDType.I64 && Math.Abs(BinaryPrimitives.ReadInt64LittleEndian(bytes[(8 * i)..])) > 1 << 24)
+                throw bad($"tensor '{name}': I64 value {BinaryPrimitives.ReadInt64LittleEndian(bytes[(8 * i)..])} at " +
+                          $"index {i} is beyond ±2^24, which float32 holds exactly");
             values[i] = dtype switch
             {
                 SafeTensorsDType.F32 => BinaryPrimitives.ReadSingleLittleEndian(bytes[(4 * i)..]),
                 SafeTensorsDType.F64 => (float)BinaryPrimitives.ReadDoubleLittleEndian(bytes[(8 * i)..]),
                 SafeTensorsDType.F16 => (float)BinaryPrimitives.ReadHalfLittleEndian(bytes[(2 * i)..]),
+                SafeTensorsDType.I64 => BinaryPrimitives.ReadInt64LittleEndian(bytes[(8 * i)..]),
                 _ => SafeTensorsDTypes.FromBFloat16(BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..])),
             };
         }

@@ -17,6 +17,12 @@ public enum SafeTensorsDType
 
     /// <summary>IEEE 754 double precision (8 bytes).</summary>
     F64,
+
+    /// <summary>
+    /// Signed 64-bit integer (8 bytes), PyTorch's <c>torch.long</c>: how BatchNorm's <c>num_batches_tracked</c> is
+    /// saved. NOTE: held as float32 here, so values are exact up to 2²⁴.
+    /// </summary>
+    I64,
 }
 
 internal static class SafeTensorsDTypes

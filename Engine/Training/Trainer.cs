@@ -69,7 +69,7 @@ public static class Trainer
         var device = optimizer.Device;
         int batchSize = options.BatchSize <= 0 || options.BatchSize >= train.Count ? train.Count : options.BatchSize;
         var loader = new DataLoader(device, train, batchSize, options.Shuffle, options.DropLast, options.Seed);
-        var parameters = model.NamedParameters().ToList();
+        var parameters = model.NamedTensors().ToList(); // parameters and buffers (BatchNorm statistics)
         bool classification = train.Labels != null;
         var run = new TrainerRun();
         if (options.CheckpointPath != null && options.Resume && File.Exists(options.CheckpointPath))
@@ -153,7 +153,7 @@ public static class Trainer
                     run.Best = monitored;
                     run.SinceBest = 0;
                     run.History.BestEpoch = epoch;
-                    if (stop.RestoreBestWeights) run.BestWeights = parameters.ToDictionary(p => p.Name, p => p.Parameter.ToArray());
+                    if (stop.RestoreBestWeights) run.BestWeights = parameters.ToDictionary(p => p.Name, p => p.Tensor.ToArray());
                 }
                 else if (++run.SinceBest >= stop.Patience)
                 {

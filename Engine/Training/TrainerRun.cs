@@ -53,7 +53,7 @@ internal sealed class TrainerRun
     public void Save(string path, Module model, Optimizer optimizer, TrainerOptions options)
     {
         var tensors = BestWeights?.ToDictionary(kv => "best." + kv.Key,
-            kv => new HostTensor(model.NamedParameters().First(p => p.Name == kv.Key).Parameter.Shape, kv.Value));
+            kv => new HostTensor(model.NamedTensors().First(p => p.Name == kv.Key).Tensor.Shape, kv.Value));
         Checkpoint.Save(path, model, optimizer, options.Schedule, options.Plateau,
             new Dictionary<string, string> { ["trainer"] = JsonSerializer.Serialize(this, Json) }, tensors);
     }

@@ -1,0 +1,158 @@
+using Engine.Kernels;
+using ILGPU;
+
+namespace Engine;
+
+public sealed partial class Tensor
+{
+    /// <summary>
+    /// Batch normalization, PyTorch's <c>F.batch_norm</c>: input [N, C] or [N, C, L]; per channel c,
+    /// y = (x − μ_c)/√(σ²_c + ε)·γ_c + β_c. With <paramref name="training"/> (or no running statistics) μ and σ²
+    /// are the batch's mean and biased variance over N (and L), and the running statistics, when given, become
+    /// (1 − m)·running + m·batch with the unbiased variance. Otherwise the running statistics are used. Backward
+    /// goes through the batch statistics (see <see cref="NormalizationKernels"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">shapes that do not fit, or one value per channel in training.</exception>
+    public static Tensor BatchNorm(Tensor input, Tensor? runningMean, Tensor? runningVar, Tensor? weight = null,
+        Tensor? bias = null, bool training = false, float momentum = 0.1f, float eps = 1e-5f)
+    {
+        const string op = "batch_norm";
+        CheckOperands(op, new[] { input, runningMean, runningVar, weight, bias }.OfType<Tensor>().ToArray());
+        if (input.Rank is not (2 or 3))
+            throw new ArgumentException($"{op}: expected a 2-D [N, C] or 3-D [N, C, L] input, got shape {Shapes.Format(input.shape)}.");
+        int channels = input.shape[1];
+        var view = new ChannelView(input.shape[0], channels, input.Rank == 3 ? input.shape[2] : 1);
+        CheckPerChannel(op, "running_mean", runningMean, channels);
+        CheckPerChannel(op, "running_var", runningVar, channels);
+        CheckPerChannel(op, "weight", weight, channels);
+        CheckPerChannel(op, "bias", bias, channels);
+        if ((runningMean == null) != (runningVar == null))
+            throw new ArgumentException($"{op}: give both running_mean and running_var, or neither.");
+        if ((weight == null) != (bias == null))
+            throw new ArgumentException($"{op}: give both weight and bias, or neither.");
+        if (!(eps > 0f)) throw new ArgumentOutOfRangeException(nameof(eps), $"{op}: eps must be > 0, got {eps}.");
+        if (!(momentum >= 0f && momentum <= 1f))
+            throw new ArgumentOutOfRangeException(nameof(momentum), $"{op}: momentum must be in [0, 1], got {momentum}.");
+        bool useBatch = training || runningMean == null;
+        if (useBatch && view.PerChannel <= 1)
+            throw new ArgumentException(
+                $"{op}: expected more than 1 value per channel when training, got input size {Shapes.Format(input.shape)}.");
+
+        var device = input.Device;
+        var k = device.Kernels;
+        var s = new NormScalars
+        {
+            Eps = eps, Momentum = momentum, UseBatch = useBatch ? 1 : 0,
+            UpdateRunning = training && runningMean != null ? 1 : 0, Affine = weight != null ? 1 : 0,
+        };
+        var stats = device.Pool.Rent<float>(2 * channels);
+        var y = Uninitialized(device, input.shape);
+        if (runningMean == null)
+        {
+            k.ChannelStatistics(input.View, stats.View, stats.View, view, s);
+        }
+        else if (AdjacentPair(runningMean, runningVar!, out var running))
+        {
+            k.ChannelStatistics(input.View, stats.View, running, view, s);
+        }
+        else
+        {
+            var copy = device.Pool.Rent<float>(2 * channels);
+            k.Copy(runningMean.View, copy.View.SubView(0, channels));
+            k.Copy(runningVar!.View, copy.View.SubView(channels, channels));
+            k.ChannelStatistics(input.View, stats.View, copy.View, view, s);
+            if (s.UpdateRunning != 0)
+            {
+                k.Copy(copy.View.SubView(0, channels), runningMean.View);
+                k.Copy(copy.View.SubView(channels, channels), runningVar.View);
+            }
+            device.Pool.Return(copy);
+        }
+        var gamma = weight?.View ?? stats.View;
+        var beta = bias?.View ?? stats.View;
+        k.ChannelNormalize(input.View, y.View, stats.View, gamma, beta, view, s);
+
+        var x = input;
+        var inputs = new[] { x, weight, bias }.OfType<Tensor>().ToArray();
+        return Record(y, op, inputs, dy =>
+        {
+            var sums = device.Pool.Rent<float>(2 * channels);
+            var grad = s with { GradInput = x.requiresGrad ? 1 : 0 };
+            k.ChannelNormalizeGrad(x.View, dy, stats.View, weight?.View ?? stats.View,
+                x.requiresGrad ? x.GradTarget() : stats.View, sums.View, view, grad);
+            AccumulateAffineGrads(k, sums.View, channels, weight, bias);
+            device.Pool.Return(sums);
+        }, onRelease: () => device.Pool.Return(stats));
+    }
+
+    /// <summary>
+    /// Layer normalization, PyTorch's <c>F.layer_norm</c>: over the trailing dimensions <paramref name="normalizedShape"/>
+    /// of the input, y = (x − μ)/√(σ² + ε)·γ + β with μ, σ² (biased) taken per leading index and γ, β of shape
+    /// <paramref name="normalizedShape"/>.
+    /// </summary>
+    public static Tensor LayerNorm(Tensor input, int[] normalizedShape, Tensor? weight = null, Tensor? bias = null,
+        float eps = 1e-5f)
+    {
+        const string op = "layer_norm";
+        ArgumentNullException.ThrowIfNull(normalizedShape);
+        CheckOperands(op, new[] { input, weight, bias }.OfType<Tensor>().ToArray());
+        int trailing = normalizedShape.Length;
+        if (trailing == 0 || trailing > input.Rank || !input.shape.AsSpan(input.Rank - trailing).SequenceEqual(normalizedShape))
+            throw new ArgumentException(
+                $"{op}: normalized_shape {Shapes.Format(normalizedShape)} is not the trailing dimensions of input of " +
+                $"shape {Shapes.Format(input.shape)}.");
+        foreach (var (name, t) in new[] { ("weight", weight), ("bias", bias) })
+        {
+            if (t != null && !t.shape.SequenceEqual(normalizedShape))
+                throw new ArgumentException($"{op}: {name} has shape {Shapes.Format(t.shape)}, expected {Shapes.Format(normalizedShape)}.");
+        }
+        if ((weight == null) != (bias == null))
+            throw new ArgumentException($"{op}: give both weight and bias, or neither.");
+        if (!(eps > 0f)) throw new ArgumentOutOfRangeException(nameof(eps), $"{op}: eps must be > 0, got {eps}.");
+        int cols = Shapes.Numel(normalizedShape), rows = input.Numel / Math.Max(1, cols);
+        var view = new AxisView(rows, cols, 1);
+        var device = input.Device;
+        var k = device.Kernels;
+        var s = new NormScalars { Eps = eps, UseBatch = 1, Affine = weight != null ? 1 : 0 };
+        var stats = device.Pool.Rent<float>(Math.Max(1, 2 * rows));
+        var y = Uninitialized(device, input.shape);
+        var gamma = weight?.View ?? stats.View;
+        var beta = bias?.View ?? stats.View;
+        if (rows > 0) k.RowNormalize(input.View, y.View, stats.View, gamma, beta, view, s);
+
+        var x = input;
+        var inputs = new[] { x, weight, bias }.OfType<Tensor>().ToArray();
+        return Record(y, op, inputs, dy =>
+        {
+            if (rows == 0) return;
+            var sums = device.Pool.Rent<float>(2 * cols);
+            var grad = s with { GradInput = x.requiresGrad ? 1 : 0 };
+            k.RowNormalizeGrad(x.View, dy, stats.View, weight?.View ?? stats.View,
+                x.requiresGrad ? x.GradTarget() : stats.View, sums.View, view, grad);
+            AccumulateAffineGrads(k, sums.View, cols, weight, bias);
+            device.Pool.Return(sums);
+        }, onRelease: () => device.Pool.Return(stats));
+    }
+
+    /// <summary>sums = [Σdy…, Σdy·x̂…]: the second half is γ's gradient, the first β's.</summary>
+    private static void AccumulateAffineGrads(IKernels k, ArrayView<float> sums, int n, Tensor? weight, Tensor? bias)
+    {
+        if (weight is { requiresGrad: true }) k.Accumulate(sums.SubView(n, n), weight.GradTarget());
+        if (bias is { requiresGrad: true }) k.Accumulate(sums.SubView(0, n), bias.GradTarget());
+    }
+
+    private static void CheckPerChannel(string op, string name, Tensor? t, int channels)
+    {
+        if (t != null && (t.Rank != 1 || t.shape[0] != channels))
+            throw new ArgumentException($"{op}: {name} has shape {Shapes.Format(t.shape)}, expected [{channels}] (one per channel).");
+    }
+
+    /// <summary>True when <paramref name="b"/> directly follows <paramref name="a"/> in one storage; <paramref name="both"/> spans them.</summary>
+    private static bool AdjacentPair(Tensor a, Tensor b, out ArrayView<float> both)
+    {
+        both = default;
+        if (!ReferenceEquals(a.storage, b.storage) || b.offset != a.offset + a.Numel) return false;
+        both = a.storage.View.SubView(a.offset, a.Numel + b.Numel);
+        return true;
+    }
+}
