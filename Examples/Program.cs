@@ -57,6 +57,27 @@ soak.SetAction(r => SoakJob.Run(r.GetValue(device)!, r.GetValue(soakSteps), r.Ge
     r.GetValue(saveEvery), r.GetValue(resume)));
 root.Subcommands.Add(soak);
 
+var gradients = new Command("gradients", "Vanishing gradients: a deep sigmoid MLP against ReLU + BatchNorm1d + Kaiming, per-layer gradient norms.");
+var depth = new Option<int>("--depth") { Description = "hidden layers", DefaultValueFactory = _ => 10 };
+var width = new Option<int>("--width") { Description = "units per hidden layer", DefaultValueFactory = _ => 128 };
+var gradientEpochs = new Option<int>("--epochs") { Description = "passes over the training set", DefaultValueFactory = _ => 5 };
+var gradientLr = new Option<float>("--lr") { Description = "the SGD runs' learning rate", DefaultValueFactory = _ => 0.1f };
+foreach (var o in new Option[] { depth, width, gradientEpochs, gradientLr, seed, device, data, output }) gradients.Options.Add(o);
+gradients.SetAction(r => GradientsJob.Execute(r.GetValue(device)!, r.GetValue(data), r.GetValue(output)!, r.GetValue(depth),
+    r.GetValue(width), r.GetValue(gradientEpochs), r.GetValue(gradientLr), r.GetValue(seed)));
+root.Subcommands.Add(gradients);
+
+var tune = new Command("tune", "Grid search over lr × batch size by k-fold cross-validation, then the online lr by progressive validation.");
+var lrs = new Option<string>("--lrs") { Description = "comma-separated learning rates", DefaultValueFactory = _ => "0.0003,0.001,0.003,0.01" };
+var batchSizes = new Option<string>("--batch-sizes") { Description = "comma-separated batch sizes", DefaultValueFactory = _ => "32,64,128" };
+var folds = new Option<int>("--folds") { Description = "k of the k-fold cross-validation", DefaultValueFactory = _ => 3 };
+var tuneEpochs = new Option<int>("--epochs") { Description = "most epochs per trial (early stopping may end one sooner)", DefaultValueFactory = _ => 5 };
+var onlinePrefix = new Option<int>("--online-prefix") { Description = "stream samples the online lr is chosen on", DefaultValueFactory = _ => 2000 };
+foreach (var o in new Option[] { lrs, batchSizes, folds, tuneEpochs, onlinePrefix, seed, device, data, output }) tune.Options.Add(o);
+tune.SetAction(r => TuneJob.Execute(r.GetValue(device)!, r.GetValue(data), r.GetValue(output)!, r.GetValue(lrs)!,
+    r.GetValue(batchSizes)!, r.GetValue(folds), r.GetValue(tuneEpochs), r.GetValue(onlinePrefix), r.GetValue(seed)));
+root.Subcommands.Add(tune);
+
 // A configuration problem (an unknown or absent device, a missing data folder, a bad option value) is one line on
 // stderr and exit code 2, not a stack trace; anything else is a bug and keeps its trace.
 try

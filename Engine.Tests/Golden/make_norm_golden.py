@@ -41,36 +41,26 @@ def batch_norm_case(name, shape, affine=True, momentum=0.1, track=True, batches=
     case = {"name": name, "kind": "batch_norm", "shape": shape, "affine": affine, "momentum": momentum,
             "track": track, "weight": flat(bn.weight) if affine else None, "bias": flat(bn.bias) if affine else None,
             "steps": []}
+    def step(mode, x, dy):
+        x.requires_grad_(True)
+        if affine:
+            bn.weight.grad = None
+            bn.bias.grad = None
+        y = bn(x)
+        y.backward(dy)
+        case["steps"].append({
+            "mode": mode, "x": flat(x), "dy": flat(dy), "y": flat(y), "dx": flat(x.grad),
+            "dweight": flat(bn.weight.grad) if affine else None, "dbias": flat(bn.bias.grad) if affine else None,
+            "running_mean": flat(bn.running_mean) if track else None,
+            "running_var": flat(bn.running_var) if track else None,
+            "num_batches_tracked": int(bn.num_batches_tracked) if track else None})
+
     bn.train()
     for b in range(batches):
-        x = (torch.randn(shape) * (1 + b) + 3 * b).requires_grad_(True)
-        dy = torch.randn(shape)
-        if affine:
-            bn.weight.grad = None
-            bn.bias.grad = None
-        y = bn(x)
-        y.backward(dy)
-        case["steps"].append({
-            "mode": "train", "x": flat(x), "dy": flat(dy), "y": flat(y), "dx": flat(x.grad),
-            "dweight": flat(bn.weight.grad) if affine else None, "dbias": flat(bn.bias.grad) if affine else None,
-            "running_mean": flat(bn.running_mean) if track else None,
-            "running_var": flat(bn.running_var) if track else None,
-            "num_batches_tracked": int(bn.num_batches_tracked) if track else None})
+        step("train", torch.randn(shape) * (1 + b) + 3 * b, torch.randn(shape))
     if eval_batch:
         bn.eval()
-        x = (torch.randn(shape) * 2 + 1).requires_grad_(True)
-        dy = torch.randn(shape)
-        if affine:
-            bn.weight.grad = None
-            bn.bias.grad = None
-        y = bn(x)
-        y.backward(dy)
-        case["steps"].append({
-            "mode": "eval", "x": flat(x), "dy": flat(dy), "y": flat(y), "dx": flat(x.grad),
-            "dweight": flat(bn.weight.grad) if affine else None, "dbias": flat(bn.bias.grad) if affine else None,
-            "running_mean": flat(bn.running_mean) if track else None,
-            "running_var": flat(bn.running_var) if track else None,
-            "num_batches_tracked": int(bn.num_batches_tracked) if track else None})
+        step("eval", torch.randn(shape) * 2 + 1, torch.randn(shape))
     return case
 
 

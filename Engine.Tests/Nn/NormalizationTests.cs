@@ -1,4 +1,5 @@
 using System.Text.Json;
+using FsCheck.Xunit;
 using Engine.Nn;
 using Engine.Serialization;
 
@@ -137,6 +138,47 @@ public class NormalizationTests
         GradCheck.Run(t => Tensor.LayerNorm(t[0], new[] { d }, t[1], t[2]),
             r => LayerNormReference(r[0], r[1], r[2], d), new[] { x, gamma, beta },
             new[] { new[] { rows, d }, new[] { d }, new[] { d } });
+    }
+
+    /// <summary>
+    /// Any shape, both backends: y equals the double reference, and the input gradient of a normalization without
+    /// affine is orthogonal to what normalizing removes: per group, Σ dx = 0 and Σ dx·x̂ = 0.
+    /// </summary>
+    [Property(MaxTest = 40)]
+    public void Any_shape_matches_the_reference_and_the_gradient_removes_mean_and_scale(int a, int b, int d, int seed, bool layer)
+    {
+        int n = 2 + Math.Abs(a % 30), c = 1 + Math.Abs(b % 40), l = 1 + Math.Abs(d % 4);
+        var shape = l == 1 ? new[] { n, c } : new[] { n, c, l };
+        var x = Reference.RandomValues(seed, n * c * l, -3, 5);
+        var dy = Reference.RandomValues(seed + 1, n * c * l);
+        int groups = layer ? n : c, per = layer ? c * l : n * l;
+        int Index(int g, int j) => layer ? g * per + j : (j / l * c + g) * l + j % l;
+        var ones = Enumerable.Repeat(1.0, layer ? c * l : c).ToArray();
+        var zeros = new double[ones.Length];
+        var expected = layer
+            ? LayerNormReference(Reference.ToDouble(x), ones, zeros, c * l)
+            : BatchNormReference(Reference.ToDouble(x), ones, zeros, n, c, l);
+        foreach (var dev in new[] { TestDevice.Simd, TestDevice.Ilgpu })
+        {
+            using var scope = new DisposeScope();
+            var t = Tensor.FromArray(dev, x, shape, requiresGrad: true);
+            var y = layer ? Tensor.LayerNorm(t, shape[1..]) : Tensor.BatchNorm(t, null, null, training: true);
+            Expect.Close(expected, y.ToArray(), 1e-4, 1e-4, $"{dev.Kind}: y");
+            (y * Tensor.FromArray(dev, dy, shape)).Sum().Backward();
+            var dx = t.Grad!.ToArray();
+            for (int g = 0; g < groups; g++)
+            {
+                double sum = 0, dot = 0, scale = 0;
+                for (int j = 0; j < per; j++)
+                {
+                    sum += dx[Index(g, j)];
+                    dot += dx[Index(g, j)] * expected[Index(g, j)];
+                    scale += Math.Abs(dy[Index(g, j)]);
+                }
+                Assert.True(Math.Abs(sum) < 1e-3 * scale && Math.Abs(dot) < 1e-3 * scale,
+                    $"{dev.Kind} group {g}: Σdx {sum}, Σdx·x̂ {dot}");
+            }
+        }
     }
 
     [Fact]

@@ -73,7 +73,7 @@ public class RobustnessTests
         using (var model = Overflowing(Dev))
         using (var sgd = new Sgd(model.Parameters(), lr: 0.1f))
         {
-            var e = Assert.Throws<InvalidOperationException>(() => Trainer.Fit(model, Trainer.CrossEntropy, sgd, data,
+            var e = Assert.Throws<TrainingDivergedException>(() => Trainer.Fit(model, Trainer.CrossEntropy, sgd, data,
                 new TrainerOptions { Epochs = 1, BatchSize = 8, Shuffle = false }));
             Assert.Contains("the loss is NaN at epoch 1, step 1", e.Message);
         }
@@ -120,7 +120,7 @@ public class RobustnessTests
         Assert.All(model.Parameters().SelectMany(p => p.ToArray()), v => Assert.True(float.IsFinite(v)));
 
         online.SkipNonFiniteSteps = false;
-        var e = Assert.Throws<InvalidOperationException>(() => online.Learn(samples[7]));
+        var e = Assert.Throws<TrainingDivergedException>(() => online.Learn(samples[7]));
         Assert.Contains("loss NaN at sample 40", e.Message); // its position in the stream: 40 samples came before it
     }
 

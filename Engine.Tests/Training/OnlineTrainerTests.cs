@@ -185,7 +185,7 @@ public class OnlineTrainerTests
         online.Learn(new Sample(new[] { 1f }, 0));
         online.Learn(new Sample(new[] { float.MaxValue }, 1)); // logits ±∞: the loss is NaN
         online.Learn(new Sample(new[] { 1f }, 0));
-        var e = Assert.Throws<InvalidOperationException>(() => online.Learn(new Sample(new[] { 2f }, 1)));
+        var e = Assert.Throws<TrainingDivergedException>(() => online.Learn(new Sample(new[] { 2f }, 1)));
         Assert.Contains("loss NaN at sample 1", e.Message);
         Assert.Contains("read back 2 samples later (ScoreEvery 4)", e.Message);
         Assert.Equal(1, online.Samples); // the sample before it counts; it and those after it do not

@@ -104,7 +104,7 @@ public class TrainerTests
         var x = Enumerable.Range(0, 32).Select(i => (float)i).ToArray();
         using var model = new Sequential(new Linear(Dev, 1, 1, seed: 1));
         using var sgd = new Sgd(model.Parameters(), lr: 1e6f);
-        var e = Assert.Throws<InvalidOperationException>(() => Trainer.Fit(model, Trainer.Mse, sgd,
+        var e = Assert.Throws<TrainingDivergedException>(() => Trainer.Fit(model, Trainer.Mse, sgd,
             Dataset.WithTargets(x, 1, x), new TrainerOptions { Epochs = 5, BatchSize = 8, Shuffle = false }));
         Assert.Matches(@"epoch \d+, step \d+", e.Message);
     }

@@ -265,7 +265,7 @@ public sealed class OnlineTrainer : IDisposable
                 : "";
             pending = 0;
             pendingRead = false;
-            throw new InvalidOperationException(
+            throw new TrainingDivergedException(
                 $"Online training diverged: loss {loss} at sample {at}.{late} Lower the learning rate, or set " +
                 "SkipNonFiniteSteps to skip such samples.");
         }

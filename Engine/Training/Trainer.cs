@@ -99,10 +99,14 @@ public static class Trainer
                     float value = l.Item();
                     bool finite = float.IsFinite(value);
                     if (!finite && !options.SkipNonFiniteSteps)
-                        throw new InvalidOperationException(
+                        throw new TrainingDivergedException(
                             $"Training diverged: the loss is {value} at epoch {epoch}, step {step} " +
                             $"(lr {optimizer.Lr}). Lower the learning rate, clip gradients, or set SkipNonFiniteSteps.");
-                    if (finite) l.Backward();
+                    if (finite)
+                    {
+                        l.Backward();
+                        options.OnAfterBackward?.Invoke(new TrainingProgress(epoch, step, loader.BatchCount, value));
+                    }
                     if (finite && (!options.SkipNonFiniteSteps || optimizer.GradientsAreFinite()))
                     {
                         optimizer.Step();

@@ -43,6 +43,12 @@ public sealed class TrainerOptions
     public Action<TrainingProgress>? OnBatchEnd { get; init; }
 
     /// <summary>
+    /// Called after each backward pass, before the optimizer step, while the gradients are there to inspect (Lightning's
+    /// <c>on_after_backward</c>); e.g. <see cref="Diagnostics.GradientNormRecorder.Record"/>.
+    /// </summary>
+    public Action<TrainingProgress>? OnAfterBackward { get; init; }
+
+    /// <summary>
     /// Skip the optimizer step of a batch whose loss or gradients are NaN/±∞ and count it in
     /// <see cref="History.SkippedSteps"/> (as PyTorch's GradScaler does), instead of stopping with an error. Checking
     /// the gradients costs one flag kernel and one 4-byte read per step.
