@@ -78,6 +78,25 @@ tune.SetAction(r => TuneJob.Execute(r.GetValue(device)!, r.GetValue(data), r.Get
     r.GetValue(batchSizes)!, r.GetValue(folds), r.GetValue(tuneEpochs), r.GetValue(onlinePrefix), r.GetValue(seed)));
 root.Subcommands.Add(tune);
 
+var serve = new Command("serve", "Serve the model over HTTP: predict, learn online (durably), metrics, checkpoints.");
+var host = new Option<string>("--host") { Description = "address to listen on (0.0.0.0: every interface)", DefaultValueFactory = _ => "127.0.0.1" };
+var port = new Option<int>("--port") { Description = "TCP port", DefaultValueFactory = _ => 8080 };
+var token = new Option<string?>("--token") { Description = "bearer token for /learn, /checkpoint, /model (or ENGINE_SERVE_TOKEN)" };
+var modelFile = new Option<string?>("--model") { Description = "initial weights (safetensors Linear/ReLU MLP); default: the main example's MLP, untrained" };
+var state = new Option<string>("--state") { Description = "folder of the learn log and checkpoints; a restart continues from it", DefaultValueFactory = _ => "serve-state" };
+var task = new Option<string>("--task") { Description = "classify (labels) or regress (targets)", DefaultValueFactory = _ => "classify" };
+var serveLr = new Option<float>("--lr") { Description = "online SGD learning rate", DefaultValueFactory = _ => 0.03f };
+var checkpointEvery = new Option<long>("--checkpoint-every") { Description = "learned samples between checkpoints", DefaultValueFactory = _ => 10_000 };
+var maxBody = new Option<int>("--max-body-bytes") { Description = "largest request body accepted (413 beyond)", DefaultValueFactory = _ => 4 << 20 };
+foreach (var o in new Option[] { host, port, token, modelFile, state, task, serveLr, checkpointEvery, maxBody, seed, device }) serve.Options.Add(o);
+serve.SetAction(r => Examples.Serving.ServeJob.Run(new Examples.Serving.ServeOptions
+{
+    Host = r.GetValue(host)!, Port = r.GetValue(port), Token = r.GetValue(token) ?? Environment.GetEnvironmentVariable("ENGINE_SERVE_TOKEN") ?? "",
+    ModelPath = r.GetValue(modelFile), StateDir = r.GetValue(state)!, Device = r.GetValue(device)!, Task = r.GetValue(task)!,
+    Lr = r.GetValue(serveLr), CheckpointEvery = r.GetValue(checkpointEvery), MaxBodyBytes = r.GetValue(maxBody), Seed = r.GetValue(seed),
+}));
+root.Subcommands.Add(serve);
+
 // A configuration problem (an unknown or absent device, a missing data folder, a bad option value) is one line on
 // stderr and exit code 2, not a stack trace; anything else is a bug and keeps its trace.
 try

@@ -145,7 +145,14 @@ public sealed class OnlineTrainer : IDisposable
     /// Predicts and scores one sample (on the device), then learns from it. Its loss and hit reach the metrics when
     /// the scores are read back (every <see cref="ScoreEvery"/> samples).
     /// </summary>
-    public void Learn(Sample sample)
+    public void Learn(Sample sample) => Learn(sample, Span<float>.Empty);
+
+    /// <summary>
+    /// <see cref="Learn(Sample)"/>, also copying the model's output for the sample, made before learning from it (the
+    /// progressive prediction: logits for a classifier), into <paramref name="output"/> (one read of the output;
+    /// nothing is read when it is empty).
+    /// </summary>
+    public void Learn(Sample sample, Span<float> output)
     {
         ArgumentNullException.ThrowIfNull(sample);
         int bad = Array.FindIndex(sample.Features, v => !float.IsFinite(v));
@@ -176,6 +183,12 @@ public sealed class OnlineTrainer : IDisposable
         {
             var prediction = model.Forward(input);
             int outputs = prediction.Numel;
+            if (!output.IsEmpty)
+            {
+                if (output.Length != outputs)
+                    throw new ArgumentException($"online: an output span of {output.Length} for a model with {outputs} outputs.", nameof(output));
+                device.Kernels.Download(prediction.View, output);
+            }
             Tensor loss;
             if (sample.Label is int label)
             {
@@ -304,23 +317,33 @@ public sealed class OnlineTrainer : IDisposable
     /// Saves model, optimizer, metrics, window and drift-detector state, so that <see cref="LoadCheckpoint"/> in a
     /// fresh process continues exactly. The stream's position is <see cref="Samples"/> + <see cref="SkippedSteps"/>.
     /// </summary>
-    public void SaveCheckpoint(string path)
+    public void SaveCheckpoint(string path) => SaveCheckpoint(path, null);
+
+    /// <summary><see cref="SaveCheckpoint(string)"/> with the caller's own progress entries saved beside the trainer's.</summary>
+    public void SaveCheckpoint(string path, IReadOnlyDictionary<string, string>? extraProgress)
     {
         Flush();
         var progress = new OnlineProgress(samples, skippedSteps, cumulativeLoss, cumulativeHits, windowLoss, windowHits,
             recent.Select(r => r.Loss).ToArray(), recent.Select(r => r.Hit).ToArray(), drifts.ToList(),
             Detector?.SaveState(), clock.Elapsed.TotalSeconds);
-        Checkpoint.Save(path, model, optimizer,
-            progress: new Dictionary<string, string> { ["online"] = JsonSerializer.Serialize(progress, Json) });
+        var entries = new Dictionary<string, string>(extraProgress ?? new Dictionary<string, string>())
+        {
+            ["online"] = JsonSerializer.Serialize(progress, Json),
+        };
+        Checkpoint.Save(path, model, optimizer, progress: entries);
     }
 
     /// <summary>
     /// Restores a checkpoint of <see cref="SaveCheckpoint"/> (checked in full first). Returns the number of stream
     /// samples it had consumed: skip that many before going on.
     /// </summary>
-    public long LoadCheckpoint(string path)
+    public long LoadCheckpoint(string path) => LoadCheckpoint(path, out _);
+
+    /// <summary><see cref="LoadCheckpoint(string)"/>, also giving back every progress entry (the caller's own included).</summary>
+    public long LoadCheckpoint(string path, out IReadOnlyDictionary<string, string> progress)
     {
         var contents = Checkpoint.Load(path, model, optimizer);
+        progress = contents.Progress;
         if (!contents.Progress.TryGetValue("online", out var json))
             throw new InvalidDataException($"{path}: a checkpoint without online-trainer progress (saved by another loop?).");
         var p = JsonSerializer.Deserialize<OnlineProgress>(json, Json)!;

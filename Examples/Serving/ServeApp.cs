@@ -1,0 +1,231 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Examples.Serving;
+
+/// <summary>
+/// The HTTP face of <see cref="OnlineLearningService"/> on ASP.NET Core minimal APIs: <c>POST /predict</c>,
+/// <c>POST /learn</c>, <c>GET /metrics</c> (JSON, or Prometheus text with <c>Accept: text/plain</c> or at
+/// <c>/metrics/prometheus</c>), <c>GET /health</c>, <c>POST /checkpoint</c> and <c>GET /model</c> (safetensors).
+/// /learn, /checkpoint and /model need <c>Authorization: Bearer &lt;token&gt;</c>, compared in constant time (of
+/// SHA-256 digests, so not even the length leaks). Errors are JSON <c>{"error": "…"}</c> with 400 (bad request, naming
+/// the sample), 401, 413 (body over the limit) or 503 (shutting down, or the log could not be written).
+/// </summary>
+public static class ServeApp
+{
+    /// <param name="configure">e.g. <c>b => b.WebHost.UseTestServer()</c> for in-process tests.</param>
+    public static WebApplication Create(ServeOptions options, OnlineLearningService service,
+        Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls($"http://{options.Host}:{options.Port.ToString(CultureInfo.InvariantCulture)}");
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes);
+        configure?.Invoke(builder);
+        var app = builder.Build();
+        var tokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(options.Token));
+
+        app.MapPost("/predict", context => Handle(context, async () =>
+        {
+            var body = await ReadBody(context, options.MaxBodyBytes);
+            var samples = RequestParser.Parse(body, service.InputCount, service.OutputCount, service.Classification, needAnswers: false);
+            var predictions = await service.PredictAsync(samples);
+            await WriteJson(context, 200, w =>
+            {
+                w.WriteStartArray("predictions");
+                foreach (var p in predictions) WritePrediction(w, p, null);
+                w.WriteEndArray();
+            });
+        }));
+
+        app.MapPost("/learn", context => Handle(context, async () =>
+        {
+            RequireToken(context, tokenHash);
+            var body = await ReadBody(context, options.MaxBodyBytes);
+            var samples = RequestParser.Parse(body, service.InputCount, service.OutputCount, service.Classification, needAnswers: true);
+            var outcome = await service.LearnAsync(samples);
+            await WriteJson(context, 200, w =>
+            {
+                w.WriteNumber("learned", samples.Count - outcome.Diverged);
+                w.WriteNumber("first_sample", outcome.FirstSample);
+                w.WriteNumber("diverged", outcome.Diverged);
+                w.WriteStartArray("predictions");
+                for (int i = 0; i < outcome.Predictions.Count; i++)
+                    WritePrediction(w, outcome.Predictions[i], samples.Labels?[i]);
+                w.WriteEndArray();
+            });
+        }));
+
+        app.MapGet("/metrics", context => Handle(context, () =>
+        {
+            var accept = context.Request.Headers.Accept.ToString();
+            return accept.Contains("text/plain", StringComparison.OrdinalIgnoreCase) &&
+                   !accept.Contains("application/json", StringComparison.OrdinalIgnoreCase)
+                ? WritePrometheus(context, service.Snapshot)
+                : WriteJson(context, 200, w => WriteMetrics(w, service.Snapshot));
+        }));
+        app.MapGet("/metrics/prometheus", context => Handle(context, () => WritePrometheus(context, service.Snapshot)));
+
+        app.MapGet("/health", context => Handle(context, () => WriteJson(context, 200, w =>
+        {
+            w.WriteString("status", "ok");
+            w.WriteString("device", service.DeviceDescription);
+            w.WriteNumber("samples", service.Snapshot.StreamPosition);
+        })));
+
+        app.MapPost("/checkpoint", context => Handle(context, async () =>
+        {
+            RequireToken(context, tokenHash);
+            long at = await service.CheckpointAsync();
+            await WriteJson(context, 200, w => w.WriteNumber("checkpoint_sample", at));
+        }));
+
+        app.MapGet("/model", context => Handle(context, async () =>
+        {
+            RequireToken(context, tokenHash);
+            var bytes = await service.ModelAsync();
+            context.Response.ContentType = "application/octet-stream";
+            context.Response.Headers.ContentDisposition = "attachment; filename=\"model.safetensors\"";
+            await context.Response.Body.WriteAsync(bytes);
+        }));
+        return app;
+    }
+
+    private static async Task Handle(HttpContext context, Func<Task> work)
+    {
+        try
+        {
+            await work();
+        }
+        catch (BadRequestException e)
+        {
+            if (e.Status == 401) context.Response.Headers.WWWAuthenticate = "Bearer";
+            await WriteJson(context, e.Status, w => w.WriteString("error", e.Message));
+        }
+        catch (Microsoft.AspNetCore.Http.BadHttpRequestException e)
+        {
+            await WriteJson(context, e.StatusCode, w => w.WriteString("error", e.Message));
+        }
+    }
+
+    private static void RequireToken(HttpContext context, byte[] tokenHash)
+    {
+        string header = context.Request.Headers.Authorization.ToString();
+        bool ok = header.StartsWith("Bearer ", StringComparison.Ordinal) &&
+                  CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(header[7..])), tokenHash);
+        if (!ok) throw new BadRequestException("missing or wrong bearer token (Authorization: Bearer <token>); nothing was changed.", 401);
+    }
+
+    private static async Task<byte[]> ReadBody(HttpContext context, int limit)
+    {
+        if (context.Request.ContentLength > limit)
+            throw new BadRequestException($"the body is {context.Request.ContentLength} bytes; the limit is {limit} (--max-body-bytes).", 413);
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size) size.MaxRequestBodySize = limit;
+        var buffer = new MemoryStream(context.Request.ContentLength is long n ? (int)n : 4096);
+        var chunk = new byte[16384];
+        int read;
+        while ((read = await context.Request.Body.ReadAsync(chunk)) > 0)
+        {
+            if (buffer.Length + read > limit)
+                throw new BadRequestException($"the body is over the {limit}-byte limit (--max-body-bytes).", 413);
+            buffer.Write(chunk, 0, read);
+        }
+        return buffer.GetBuffer().AsSpan(0, (int)buffer.Length).ToArray();
+    }
+
+    private static async Task WriteJson(HttpContext context, int status, Action<Utf8JsonWriter> body)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            w.WriteStartObject();
+            body(w);
+            w.WriteEndObject();
+        }
+        await context.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length));
+    }
+
+    private static void WritePrediction(Utf8JsonWriter w, Prediction? p, int? label)
+    {
+        w.WriteStartObject();
+        if (p == null)
+        {
+            w.WriteBoolean("diverged", true); // its loss was NaN/∞: not learned from
+        }
+        else if (p.Label is int predicted)
+        {
+            w.WriteNumber("label", predicted);
+            if (label is int truth) w.WriteBoolean("correct", truth == predicted);
+            w.WriteStartArray("probabilities");
+            foreach (var v in p.Values) w.WriteNumberValue(v);
+            w.WriteEndArray();
+        }
+        else
+        {
+            w.WriteStartArray("outputs");
+            foreach (var v in p.Values) w.WriteNumberValue(v);
+            w.WriteEndArray();
+        }
+        w.WriteEndObject();
+    }
+
+    private static void WriteMetrics(Utf8JsonWriter w, ServiceSnapshot s)
+    {
+        w.WriteNumber("samples_learned", s.SamplesLearned);
+        w.WriteNumber("stream_position", s.StreamPosition);
+        w.WriteNumber("progressive_accuracy", s.ProgressiveAccuracy);
+        w.WriteNumber("window_accuracy", s.WindowAccuracy);
+        w.WriteNumber("window_loss", s.WindowLoss);
+        w.WriteNumber("mean_loss", s.MeanLoss);
+        w.WriteNumber("drift_events", s.DriftEvents);
+        w.WriteNumber("predictions", s.Predictions);
+        w.WriteNumber("predict_batches", s.PredictBatches);
+        w.WriteNumber("learn_rate_per_s", s.LearnRate);
+        w.WriteNumber("predict_rate_per_s", s.PredictRate);
+        w.WriteNumber("checkpoints", s.Checkpoints);
+        w.WriteNumber("checkpoint_sample", s.CheckpointSample);
+        w.WriteNumber("diverged_samples", s.DivergedSamples);
+        w.WriteNumber("log_fsyncs", s.LogSyncs);
+        w.WriteNumber("torn_log_records_dropped", s.TornRecordsDropped);
+        w.WriteNumber("replayed_samples", s.ReplayedSamples);
+        w.WriteNumber("queue_depth", s.QueueDepth);
+        w.WriteString("device", s.Device);
+        w.WriteNumber("uptime_s", s.UptimeSeconds);
+    }
+
+    /// <summary>Prometheus text exposition format 0.0.4.</summary>
+    private static Task WritePrometheus(HttpContext context, ServiceSnapshot s)
+    {
+        var text = new StringBuilder();
+        void Metric(string name, string type, string help, double value)
+        {
+            text.Append("# HELP engine_").Append(name).Append(' ').Append(help).Append('\n');
+            text.Append("# TYPE engine_").Append(name).Append(' ').Append(type).Append('\n');
+            text.Append("engine_").Append(name).Append(' ').Append(value.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+        }
+        Metric("samples_learned_total", "counter", "Samples learned from (acknowledged and applied).", s.SamplesLearned);
+        Metric("progressive_accuracy", "gauge", "Accuracy of predictions made before learning, over all samples.", s.ProgressiveAccuracy);
+        Metric("window_accuracy", "gauge", "Progressive accuracy over the last 500 samples.", s.WindowAccuracy);
+        Metric("window_loss", "gauge", "Mean progressive loss over the last 500 samples.", s.WindowLoss);
+        Metric("drift_events_total", "counter", "Concept drifts detected (Page-Hinkley on the loss).", s.DriftEvents);
+        Metric("predictions_total", "counter", "Samples predicted through /predict.", s.Predictions);
+        Metric("predict_batches_total", "counter", "Forward passes that answered /predict (queued requests share one).", s.PredictBatches);
+        Metric("learn_rate", "gauge", "Samples learned per second over the last 10 s.", s.LearnRate);
+        Metric("predict_rate", "gauge", "Samples predicted per second over the last 10 s.", s.PredictRate);
+        Metric("checkpoints_total", "counter", "Checkpoints saved since start.", s.Checkpoints);
+        Metric("diverged_samples_total", "counter", "Learned samples whose loss was NaN/inf (step skipped).", s.DivergedSamples);
+        Metric("log_fsyncs_total", "counter", "fsyncs of the learn log (one per group of learns).", s.LogSyncs);
+        Metric("queue_depth", "gauge", "Requests waiting for the worker.", s.QueueDepth);
+        context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        return context.Response.WriteAsync(text.ToString());
+    }
+}
