@@ -12,4 +12,21 @@ public static class BundledMnist
         return IdxLoader.LoadMnist(Path.Combine(dir, $"{prefix}-images-idx3-ubyte.gz"),
             Path.Combine(dir, $"{prefix}-labels-idx1-ubyte.gz"));
     }
+
+    /// <summary>
+    /// Writes an IDX folder (the layout <c>--data</c> takes) with the first <paramref name="train"/> training and
+    /// <paramref name="test"/> test digits under <paramref name="parent"/>, and returns it: small runs of the examples,
+    /// fast enough on ILGPU's CPU simulator.
+    /// </summary>
+    public static string WriteSubset(string parent, int train, int test)
+    {
+        string data = Path.Combine(parent, "data");
+        Directory.CreateDirectory(data);
+        var (trainSet, testSet) = (Load("train"), Load("t10k"));
+        IdxLoader.WriteImages(Path.Combine(data, "train-images-idx3-ubyte"), trainSet.Features[..(train * 784)], 28, 28);
+        IdxLoader.WriteLabels(Path.Combine(data, "train-labels-idx1-ubyte"), trainSet.Labels![..train]);
+        IdxLoader.WriteImages(Path.Combine(data, "t10k-images-idx3-ubyte"), testSet.Features[..(test * 784)], 28, 28);
+        IdxLoader.WriteLabels(Path.Combine(data, "t10k-labels-idx1-ubyte"), testSet.Labels![..test]);
+        return data;
+    }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Engine;
 using Engine.Data;
+using Engine.Distributed;
 using Engine.Nn;
 using Engine.Optim;
 using Engine.Training;
@@ -46,16 +47,25 @@ public static class MnistJob
     };
 
     /// <summary>One mode; an optimizer or lr left out is the main job's (<see cref="Recipe"/>) for that mode.</summary>
+    /// <remarks>
+    /// Under <c>mpirun -np N</c> it trains data-parallel: in batch mode each rank takes its share of every batch (the
+    /// global batch stays <paramref name="batchSize"/>) and the gradients are all-reduced, so the result is the
+    /// one-process run's up to summation order; online, rank r learns samples r, r + N, … and the gradients are
+    /// averaged at every step. Rank 0 prints and plots.
+    /// </remarks>
     public static int Single(string deviceKind, string? dataDir, string mode, string? optimizer, float? lr, int epochs,
-        int batchSize, int seed, string outDir)
+        int batchSize, int seed, string outDir) => DistributedRun.Run(comm =>
     {
         var recipe = Recipe(mode);
         using var dev = Device.Create(deviceKind);
         var (train, test) = Load(dataDir);
-        Console.WriteLine($"device: {dev}; MNIST {train.Count} train / {test.Count} test");
+        if (comm.Rank == 0)
+            Console.WriteLine($"device: {dev}; MNIST {train.Count} train / {test.Count} test" +
+                              (comm.Size > 1 ? $"; {comm.Size} ranks (Open MPI), data-parallel" : ""));
         var r = mode == "batch"
-            ? RunBatch(dev, train, test, optimizer ?? recipe.Optimizer, lr ?? recipe.Lr, epochs, batchSize, seed)
-            : RunOnline(dev, train, test, optimizer ?? recipe.Optimizer, lr ?? recipe.Lr, seed);
+            ? RunBatch(dev, train, test, optimizer ?? recipe.Optimizer, lr ?? recipe.Lr, epochs, batchSize, seed, comm)
+            : RunOnline(dev, train, test, optimizer ?? recipe.Optimizer, lr ?? recipe.Lr, seed, comm);
+        if (comm.Rank != 0) return 0;
         Console.WriteLine($"{r.Mode}: test accuracy {r.TestAccuracy:P2}" +
                           (r.ProgressiveAccuracy is { } p ? $", progressive {p:P2}" : "") +
                           $", {r.Seconds:F1} s, {r.SamplesPerSecond:F0} samples/s");
@@ -66,7 +76,7 @@ public static class MnistJob
             ("accuracy", "samples seen", new[] { (r.Mode == "batch" ? "test" : "progressive, window", (IReadOnlyList<(double, double)>)r.Accuracy) })));
         Console.WriteLine($"plot: {Path.GetFullPath(plot)}");
         return 0;
-    }
+    });
 
     public static (Dataset Train, Dataset Test) Load(string? dataDir)
     {
@@ -101,7 +111,7 @@ public static class MnistJob
     };
 
     public static Result RunBatch(Device dev, Dataset train, Dataset test, string optimizerName, float lr, int epochs,
-        int batchSize, int seed)
+        int batchSize, int seed, ICommunicator? comm = null)
     {
         using var model = Mlp(dev, seed);
         using var optimizer = CreateOptimizer(optimizerName, model.Parameters(), lr);
@@ -116,6 +126,7 @@ public static class MnistJob
                 Epochs = epochs,
                 BatchSize = batchSize,
                 Seed = seed,
+                Communicator = comm,
                 OnBatchEnd = b => progress((b.Epoch - 1) * batches + b.Step, epochs * batches, $"epoch {b.Epoch}, loss {b.Loss:F3}"),
                 OnEpochEnd = e =>
                 {
@@ -125,33 +136,42 @@ public static class MnistJob
             });
         });
         double seconds = clock.Elapsed.TotalSeconds;
-        return new Result("batch", accuracy[^1].Item2, null, seconds, epochs * train.Count / seconds, loss, accuracy);
+        double testAccuracy = accuracy.Count > 0 ? accuracy[^1].Item2 // rank 0 measured it each epoch
+            : Trainer.Evaluate(model, Trainer.CrossEntropy, test, dev).Accuracy!.Value;
+        return new Result("batch", testAccuracy, null, seconds, epochs * train.Count / seconds, loss, accuracy);
     }
 
-    public static Result RunOnline(Device dev, Dataset train, Dataset test, string optimizerName, float lr, int seed)
+    public static Result RunOnline(Device dev, Dataset train, Dataset test, string optimizerName, float lr, int seed,
+        ICommunicator? comm = null)
     {
         using var model = Mlp(dev, seed);
         using var optimizer = CreateOptimizer(optimizerName, model.Parameters(), lr);
         using var online = new OnlineTrainer(model, optimizer, window: 500);
+        int rank = comm?.Rank ?? 0, ranks = comm?.Size ?? 1;
+        if (ranks > 1) online.Distribute(comm!); // gradients averaged over the ranks' samples at every step
         var loss = new List<(double, double)>();
         var accuracy = new List<(double, double)>();
         var clock = Stopwatch.StartNew();
-        Report.WithProgress($"online mode ({optimizerName}, lr {lr}, one pass)", progress =>
+        int steps = train.Count / ranks;
+        Report.WithProgress($"online mode ({optimizerName}, lr {lr}, one pass{(ranks > 1 ? $", {ranks} ranks" : "")})", progress =>
         {
-            for (int i = 0; i < train.Count; i++)
+            for (int k = 0; k < steps; k++)
             {
+                int i = k * ranks + rank;
                 online.Learn(new Sample(train.Features[(i * 784)..((i + 1) * 784)], train.Labels![i]));
-                if ((i + 1) % 250 == 0)
+                if ((k + 1) * ranks % 250 < ranks)
                 {
-                    loss.Add((i + 1, online.WindowLoss));
-                    accuracy.Add((i + 1, online.WindowAccuracy));
-                    progress(i + 1, train.Count, $"progressive {online.ProgressiveAccuracy:P1}");
+                    loss.Add(((k + 1) * ranks, online.WindowLoss));
+                    accuracy.Add(((k + 1) * ranks, online.WindowAccuracy));
+                    progress(k + 1, steps, $"progressive {online.ProgressiveAccuracy:P1}");
                 }
             }
             return 0;
         });
         double seconds = clock.Elapsed.TotalSeconds;
+        var totals = new double[] { online.CumulativeHits, online.Samples };
+        comm?.AllReduce(totals, ReduceOp.Sum); // progressive accuracy over every rank's samples
         double testAccuracy = Trainer.Evaluate(model, Trainer.CrossEntropy, test, dev).Accuracy!.Value;
-        return new Result("online", testAccuracy, online.ProgressiveAccuracy, seconds, train.Count / seconds, loss, accuracy);
+        return new Result("online", testAccuracy, totals[0] / totals[1], seconds, totals[1] / seconds, loss, accuracy);
     }
 }

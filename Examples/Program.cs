@@ -97,6 +97,34 @@ serve.SetAction(r => Examples.Serving.ServeJob.Run(new Examples.Serving.ServeOpt
 }));
 root.Subcommands.Add(serve);
 
+var federated = new Command("federated", "Federated averaging: each mpirun rank is a client with its own part of MNIST.");
+var rounds = new Option<int>("--rounds") { Description = "communication rounds", DefaultValueFactory = _ => 10 };
+var localEpochs = new Option<int>("--local-epochs") { Description = "E: local passes per round", DefaultValueFactory = _ => 1 };
+var clientBatch = new Option<int>("--batch-size") { Description = "B: the clients' batch size", DefaultValueFactory = _ => 32 };
+var clientLr = new Option<float>("--lr") { Description = "the clients' SGD learning rate", DefaultValueFactory = _ => 0.05f };
+var nonIid = new Option<bool>("--non-iid") { Description = "each client mostly a few digits (McMahan et al.'s 2 shards per client)" };
+foreach (var o in new Option[] { rounds, localEpochs, clientBatch, clientLr, nonIid, seed, device, data, output }) federated.Options.Add(o);
+federated.SetAction(r => FederatedJob.Run(r.GetValue(device)!, r.GetValue(data), r.GetValue(output)!, r.GetValue(rounds),
+    r.GetValue(localEpochs), r.GetValue(clientBatch), r.GetValue(clientLr), r.GetValue(nonIid), r.GetValue(seed)));
+root.Subcommands.Add(federated);
+
+var check = new Command("distributed-check", "The data-parallel equivalence and fault check the tests run under mpirun.");
+var checkOptimizer = new Option<string>("--optimizer") { Description = "sgd (momentum 0.9) or adam", DefaultValueFactory = _ => "sgd" };
+var checkEpochs = new Option<int>("--epochs") { Description = "passes over the 96 rows", DefaultValueFactory = _ => 2 };
+var checkBatch = new Option<int>("--batch-size") { Description = "global batch (each rank gets its share)", DefaultValueFactory = _ => 16 };
+var checkOut = new Option<string>("--out") { Description = "where rank 0 writes the final parameters", DefaultValueFactory = _ => "distributed-check.safetensors" };
+var failRank = new Option<int>("--fail-rank") { Description = "the rank that fails (-1: none)", DefaultValueFactory = _ => -1 };
+var failAt = new Option<int>("--fail-at") { Description = "the global step it fails at", DefaultValueFactory = _ => 3 };
+var failHow = new Option<string>("--fail-how") { Description = "throw or kill", DefaultValueFactory = _ => "throw" };
+var mismatchRank = new Option<int>("--mismatch-rank") { Description = "a rank that builds a different model (-1: none)", DefaultValueFactory = _ => -1 };
+var checkOnline = new Option<int>("--online") { Description = "-1: mini-batch; 0: online, gradients averaged; K: online, models averaged every K", DefaultValueFactory = _ => -1 };
+var noShuffle = new Option<bool>("--no-shuffle") { Description = "batches take the rows in order" };
+foreach (var o in new Option[] { checkOptimizer, checkEpochs, checkBatch, checkOut, failRank, failAt, failHow, mismatchRank, checkOnline, noShuffle, device }) check.Options.Add(o);
+check.SetAction(r => DistributedCheckJob.Run(r.GetValue(device)!, r.GetValue(checkOptimizer)!, r.GetValue(checkEpochs),
+    r.GetValue(checkBatch), r.GetValue(checkOut)!, r.GetValue(failRank), r.GetValue(failAt), r.GetValue(failHow)!, r.GetValue(mismatchRank),
+    r.GetValue(checkOnline), !r.GetValue(noShuffle)));
+root.Subcommands.Add(check);
+
 // A configuration problem (an unknown or absent device, a missing data folder, a bad option value) is one line on
 // stderr and exit code 2, not a stack trace; anything else is a bug and keeps its trace.
 try

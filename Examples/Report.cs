@@ -8,9 +8,13 @@ public static class Report
     public static bool Interactive =>
         !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("CI") is null or "" or "false";
 
+    /// <summary>Prints nothing (the ranks other than 0 of a distributed run).</summary>
+    public static bool Quiet { get; set; }
+
     /// <summary>Runs <paramref name="work"/> with a progress reporter taking (done, total, description).</summary>
     public static T WithProgress<T>(string title, Func<Action<double, double, string>, T> work)
     {
+        if (Quiet) return work((_, _, _) => { });
         if (!Interactive)
         {
             Console.WriteLine(title);

@@ -1,4 +1,5 @@
 using System.Xml.Linq;
+using Engine.Data;
 
 namespace Engine.Tests.Data;
 
@@ -12,7 +13,8 @@ public sealed class DiagnosticCommandTests : IDisposable
     [Fact]
     public void Gradients_prints_per_layer_norms_and_plots_all_four_networks()
     {
-        string output = ExamplesProcess.Run("gradients", "--depth", "6", "--width", "32", "--epochs", "1", "--out", folder);
+        string output = ExamplesProcess.Run("gradients", "--depth", "6", "--width", "32", "--epochs", "1", "--out", folder,
+            "--data", BundledMnist.WriteSubset(folder, 640, 64));
         Assert.Contains("Mean gradient norm ‖∂L/∂W‖ of each Linear layer", output);
         Assert.Contains("7 (output)", output);
         var ratios = output.Split('\n').Where(l => l.Contains("default init") || l.Contains("Kaiming"))
@@ -29,7 +31,7 @@ public sealed class DiagnosticCommandTests : IDisposable
     public void Tune_ranks_the_grid_retrains_the_winner_and_picks_an_online_rate()
     {
         string output = ExamplesProcess.Run("tune", "--lrs", "0.00001,0.003", "--batch-sizes", "64", "--folds", "2",
-            "--epochs", "1", "--online-prefix", "300", "--out", folder);
+            "--epochs", "1", "--online-prefix", "100", "--out", folder, "--data", BundledMnist.WriteSubset(folder, 384, 64));
         Assert.Contains("trial 2: lr=0.003, batch_size=64", output);
         Assert.Contains("winner: lr=0.003, batch_size=64", output);
         Assert.Contains("test accuracy", output);

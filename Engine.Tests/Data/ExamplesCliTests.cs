@@ -27,12 +27,7 @@ public sealed class ExamplesCliTests : IDisposable
     [Fact]
     public void Mnist_out_writes_its_plot_and_the_table_is_full_width_in_a_file()
     {
-        string data = Path.Combine(folder, "data"), plots = Path.Combine(folder, "plots");
-        Directory.CreateDirectory(data);
-        IdxLoader.WriteImages(Path.Combine(data, "train-images-idx3-ubyte"), BundledMnist.Load("train").Features[..(128 * 784)], 28, 28);
-        IdxLoader.WriteLabels(Path.Combine(data, "train-labels-idx1-ubyte"), BundledMnist.Load("train").Labels![..128]);
-        IdxLoader.WriteImages(Path.Combine(data, "t10k-images-idx3-ubyte"), BundledMnist.Load("t10k").Features[..(32 * 784)], 28, 28);
-        IdxLoader.WriteLabels(Path.Combine(data, "t10k-labels-idx1-ubyte"), BundledMnist.Load("t10k").Labels![..32]);
+        string data = BundledMnist.WriteSubset(folder, 128, 32), plots = Path.Combine(folder, "plots");
         ExamplesProcess.Run("mnist", "--mode", "online", "--data", data, "--out", plots);
         Assert.True(File.Exists(Path.Combine(plots, "mnist-online.svg")));
 

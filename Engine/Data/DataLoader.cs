@@ -3,12 +3,13 @@ namespace Engine.Data;
 /// <summary>One mini-batch on the device: features [n, d], and labels (host, for the loss's check) or targets.</summary>
 public sealed class Batch : IDisposable
 {
-    public Batch(Tensor features, int[]? labels, Tensor? targets, int[] indices)
+    public Batch(Tensor features, int[]? labels, Tensor? targets, int[] indices, int? globalCount = null)
     {
         Features = features;
         Labels = labels;
         Targets = targets;
         Indices = indices;
+        GlobalCount = globalCount ?? indices.Length;
     }
 
     public Tensor Features { get; }
@@ -19,6 +20,9 @@ public sealed class Batch : IDisposable
     public int[] Indices { get; }
 
     public int Count => Indices.Length;
+
+    /// <summary>Rows of the whole batch across every rank (= <see cref="Count"/> unless the loader is sharded).</summary>
+    public int GlobalCount { get; }
 
     public void Dispose()
     {
@@ -56,6 +60,26 @@ public sealed class DataLoader
     public int Seed { get; }
 
     /// <summary>
+    /// Data-parallel sharding (PyTorch's <c>DistributedSampler</c>, applied per batch): every rank draws the same
+    /// shuffled batches (same seed) and keeps its contiguous share of each, rows [n·r/N, n·(r+1)/N) of a batch of n
+    /// for rank r of N, so the shards of a step are disjoint and together are exactly the one-process batch. A rank
+    /// whose share of a last batch shorter than the world is empty still gets that batch, with <see cref="Batch.Count"/>
+    /// 0 (so it takes part in the step's collectives); its tensors then hold one placeholder row. Null: no sharding.
+    /// </summary>
+    public (int Rank, int Size)? Shard
+    {
+        get => shard;
+        init
+        {
+            if (value is { } v && !(v.Size >= 1 && v.Rank >= 0 && v.Rank < v.Size))
+                throw new ArgumentOutOfRangeException(nameof(value), $"Shard: rank {v.Rank} of {v.Size} is not a rank of the world.");
+            shard = value;
+        }
+    }
+
+    private readonly (int Rank, int Size)? shard;
+
+    /// <summary>
     /// Epochs started so far; the next <see cref="NextEpoch"/> shuffles with this epoch's permutation. Set it to
     /// resume a run (checkpoints do).
     /// </summary>
@@ -80,19 +104,23 @@ public sealed class DataLoader
         {
             int start = b * BatchSize, n = Math.Min(BatchSize, Dataset.Count - start);
             var indices = order[start..(start + n)];
-            yield return Gather(indices);
+            if (shard is var (rank, size)) indices = indices[(int)((long)n * rank / size)..(int)((long)n * (rank + 1) / size)];
+            yield return Gather(indices, n);
         }
     }
 
-    private Batch Gather(int[] indices)
+    private Batch Gather(int[] indices, int globalCount)
     {
         var d = Dataset;
+        if (indices.Length == 0) // this rank's share of a last batch shorter than the world: a placeholder row, Count 0
+            return new Batch(Tensor.Zeros(Device, new[] { 1, d.FeatureCount }), d.Labels != null ? Array.Empty<int>() : null,
+                d.Labels != null ? null : Tensor.Zeros(Device, new[] { 1, d.TargetCount }), indices, globalCount);
         var x = new float[indices.Length * d.FeatureCount];
         for (int r = 0; r < indices.Length; r++) Array.Copy(d.Features, indices[r] * d.FeatureCount, x, r * d.FeatureCount, d.FeatureCount);
         var features = Tensor.FromArray(Device, x, new[] { indices.Length, d.FeatureCount });
-        if (d.Labels != null) return new Batch(features, indices.Select(i => d.Labels[i]).ToArray(), null, indices);
+        if (d.Labels != null) return new Batch(features, indices.Select(i => d.Labels[i]).ToArray(), null, indices, globalCount);
         var y = new float[indices.Length * d.TargetCount];
         for (int r = 0; r < indices.Length; r++) Array.Copy(d.Targets!, indices[r] * d.TargetCount, y, r * d.TargetCount, d.TargetCount);
-        return new Batch(features, null, Tensor.FromArray(Device, y, new[] { indices.Length, d.TargetCount }), indices);
+        return new Batch(features, null, Tensor.FromArray(Device, y, new[] { indices.Length, d.TargetCount }), indices, globalCount);
     }
 }

@@ -366,6 +366,12 @@ public abstract class Optimizer : IDisposable
 
     internal bool IsDisposed => disposed;
 
+    /// <summary>Every parameter's elements, back to back in construction order (what distributed training broadcasts).</summary>
+    internal ArrayView<float> FlatParameters => AllParameters;
+
+    /// <summary>Every parameter's gradient, in the same layout (what distributed training all-reduces once per step).</summary>
+    internal ArrayView<float> FlatGradients => AllGradients;
+
     private static ArrayView<float> Slice(TensorStorage storage, ParamGroup group) =>
         storage.View.SubView(group.Start, group.Length);
 

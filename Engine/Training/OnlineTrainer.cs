@@ -51,6 +51,9 @@ public sealed class OnlineTrainer : IDisposable
     private readonly Queue<(double Loss, bool Hit)> recent = new();
     private readonly List<DriftEvent> drifts = new();
     private Tensor? input;
+    private Distributed.DistributedDataParallel? ddp;
+    private int averageModelsEvery;
+    private long sinceAverage;
     private double windowLoss;
     private int windowHits;
     private long samples, skippedSteps, cumulativeHits;
@@ -148,6 +151,27 @@ public sealed class OnlineTrainer : IDisposable
     public void Learn(Sample sample) => Learn(sample, Span<float>.Empty);
 
     /// <summary>
+    /// Data-parallel online learning: each rank learns from its own stream, in lockstep (every rank calls
+    /// <see cref="Learn(Sample)"/> equally often; <see cref="Run"/> stops all ranks at the end of the shortest stream).
+    /// Rank 0's parameters and optimizer state are broadcast now. With <paramref name="averageModelsEvery"/> = 0 the
+    /// gradients are averaged over the ranks at every step (one all-reduce; the ranks' samples form one batch of N, and
+    /// a non-finite loss on any rank stops or skips the step on all); with K &gt; 0 every rank steps on its own sample
+    /// and the models are averaged every K samples (local SGD: one all-reduce per K steps). Metrics stay per rank.
+    /// </summary>
+    public void Distribute(Distributed.ICommunicator communicator, int averageModelsEvery = 0)
+    {
+        ArgumentNullException.ThrowIfNull(communicator);
+        if (averageModelsEvery < 0)
+            throw new ArgumentOutOfRangeException(nameof(averageModelsEvery), $"averageModelsEvery must be ≥ 0, got {averageModelsEvery}.");
+        Flush();
+        ddp = communicator.Size > 1 ? new Distributed.DistributedDataParallel(model, optimizer, communicator) : null;
+        this.averageModelsEvery = averageModelsEvery;
+        sinceAverage = 0;
+    }
+
+    private bool AveragingGradients => ddp != null && averageModelsEvery == 0;
+
+    /// <summary>
     /// <see cref="Learn(Sample)"/>, also copying the model's output for the sample, made before learning from it (the
     /// progressive prediction: logits for a classifier), into <paramref name="output"/> (one read of the output;
     /// nothing is read when it is empty).
@@ -208,6 +232,7 @@ public sealed class OnlineTrainer : IDisposable
             }
             pending++;
             last = pending == scoreEvery;
+            if (AveragingGradients && !SkipNonFiniteSteps) AgreeTheLossIsFinite(loss, index);
             if (last && !SkipNonFiniteSteps)
             {
                 // Read before the step: a diverging sample throws with the model as it was.
@@ -217,10 +242,11 @@ public sealed class OnlineTrainer : IDisposable
             // The step is fused into backward where the optimizer allows it (plain SGD: a weight is updated by the
             // product that would have written its gradient), unless gradients must be checked before the step.
             bool userSetting = optimizer.StepInBackward;
-            optimizer.StepInBackward = !SkipNonFiniteSteps;
+            optimizer.StepInBackward = !SkipNonFiniteSteps && !AveragingGradients;
             try
             {
                 loss.Backward();
+                if (AveragingGradients) ddp!.AverageGradients();
                 stepSkipped[slot] = SkipNonFiniteSteps && !optimizer.GradientsAreFinite(loss.View);
                 if (!stepSkipped[slot]) optimizer.Step();
                 optimizer.ZeroGrad();
@@ -229,6 +255,11 @@ public sealed class OnlineTrainer : IDisposable
             {
                 optimizer.StepInBackward = userSetting;
             }
+        }
+        if (ddp != null && averageModelsEvery > 0 && ++sinceAverage == averageModelsEvery)
+        {
+            ddp.AverageParameters();
+            sinceAverage = 0;
         }
         if (last) Flush();
         clock.Stop();
@@ -284,15 +315,39 @@ public sealed class OnlineTrainer : IDisposable
         }
     }
 
-    /// <summary>Learns from every sample of the stream (stops when it ends, or after <paramref name="limit"/>).</summary>
+    /// <summary>
+    /// Learns from every sample of the stream (stops when it ends, or after <paramref name="limit"/>). Distributed, all
+    /// ranks stop when the first of their streams ends (one small all-reduce per sample keeps them in lockstep).
+    /// </summary>
     public void Run(IEnumerable<Sample> stream, long limit = long.MaxValue)
     {
-        foreach (var sample in stream)
+        ArgumentNullException.ThrowIfNull(stream);
+        using var samplesLeft = stream.GetEnumerator();
+        var more = new double[1];
+        while (true)
         {
-            if (samples + pending >= limit) break;
-            Learn(sample);
+            more[0] = samples + pending < limit && samplesLeft.MoveNext() ? 1 : 0;
+            ddp?.Communicator.AllReduce(more, Distributed.ReduceOp.Min);
+            if (more[0] == 0) break;
+            Learn(samplesLeft.Current);
         }
         Flush();
+    }
+
+    /// <summary>Gradient averaging: a non-finite loss on any rank stops every rank at the same sample (no rank left waiting).</summary>
+    private void AgreeTheLossIsFinite(Tensor loss, long index)
+    {
+        var bad = new double[] { NonFinite.AllFinite(optimizer.Device, loss.View) ? 0 : 1 };
+        ddp!.Communicator.AllReduce(bad, Distributed.ReduceOp.Max);
+        if (bad[0] == 0) return;
+        ReadScores();
+        ThrowIfDiverged(); // this rank's loss is the bad one: the usual error
+        for (int j = 0; j < pending - 1; j++) Record(hostScores[2 * j], hostScores[2 * j + 1] != 0f);
+        pending = 0;
+        pendingRead = false;
+        throw new TrainingDivergedException(
+            $"Online training diverged: another rank's loss was non-finite at its sample {index}; every rank stops " +
+            "there. Lower the learning rate, or set SkipNonFiniteSteps to skip such samples.");
     }
 
     public async Task RunAsync(IAsyncEnumerable<Sample> stream, long limit = long.MaxValue,

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Engine.Data;
+using Engine.Distributed;
 using Engine.Metrics;
 using Engine.Nn;
 using Engine.Optim;
@@ -68,14 +69,19 @@ public static class Trainer
             throw new ArgumentException("Trainer.Fit: the validation set is empty (0 rows).", nameof(options));
         var device = optimizer.Device;
         int batchSize = options.BatchSize <= 0 || options.BatchSize >= train.Count ? train.Count : options.BatchSize;
-        var loader = new DataLoader(device, train, batchSize, options.Shuffle, options.DropLast, options.Seed);
+        var comm = options.Communicator is { Size: > 1 } world ? world : null;
+        bool leader = comm == null || comm.Rank == 0;
+        var loader = new DataLoader(device, train, batchSize, options.Shuffle, options.DropLast, options.Seed)
+        {
+            Shard = comm == null ? null : (comm.Rank, comm.Size),
+        };
         var parameters = model.NamedTensors().ToList(); // parameters and buffers (BatchNorm statistics)
         bool classification = train.Labels != null;
         var run = new TrainerRun();
         if (options.CheckpointPath != null && options.Resume && File.Exists(options.CheckpointPath))
             run = TrainerRun.Resume(options.CheckpointPath, model, optimizer, options);
         if (run.Finished) return run.History;
-        var checkpointClock = Stopwatch.StartNew();
+        var ddp = comm == null ? null : new DistributedDataParallel(model, optimizer, comm);
 
         for (int epoch = run.Epoch; epoch <= options.Epochs; epoch++)
         {
@@ -92,31 +98,48 @@ public static class Trainer
                 using var scope = new DisposeScope();
                 using (batch)
                 {
-                    var predictions = model.Forward(batch.Features);
-                    if (batch.Labels != null && predictions.Rank == 2)
-                        CheckLabels(batch, predictions.Shape[1], $"epoch {epoch}, step {step}");
-                    var l = loss(predictions, batch);
-                    float value = l.Item();
+                    // A rank whose shard of a short last batch is empty still takes part in the collectives.
+                    Tensor? l = null, predictions = null;
+                    float value = 0f;
+                    long hits = 0;
+                    if (batch.Count > 0)
+                    {
+                        predictions = model.Forward(batch.Features);
+                        if (batch.Labels != null && predictions.Rank == 2)
+                            CheckLabels(batch, predictions.Shape[1], $"epoch {epoch}, step {step}");
+                        l = loss(predictions, batch);
+                        value = l.Item();
+                        if (classification)
+                        {
+                            var predicted = Classification.ArgMax(predictions.ToArray(), predictions.Shape[1]);
+                            for (int i = 0; i < predicted.Length; i++) if (predicted[i] == batch.Labels![i]) hits++;
+                        }
+                    }
                     bool finite = float.IsFinite(value);
+                    if (comm != null) // the global batch's mean loss, hits and finiteness, the same on every rank
+                    {
+                        var totals = new[] { (double)value * batch.Count, finite ? 0 : 1, hits };
+                        comm.AllReduce(totals, ReduceOp.Sum);
+                        value = (float)(totals[0] / batch.GlobalCount);
+                        finite = totals[1] == 0 && float.IsFinite(value);
+                        hits = (long)totals[2];
+                    }
                     if (!finite && !options.SkipNonFiniteSteps)
                         throw new TrainingDivergedException(
                             $"Training diverged: the loss is {value} at epoch {epoch}, step {step} " +
                             $"(lr {optimizer.Lr}). Lower the learning rate, clip gradients, or set SkipNonFiniteSteps.");
                     if (finite)
                     {
-                        l.Backward();
+                        l?.Backward();
+                        ddp?.AverageGradients((double)batch.Count / batch.GlobalCount);
                         options.OnAfterBackward?.Invoke(new TrainingProgress(epoch, step, loader.BatchCount, value));
                     }
                     if (finite && (!options.SkipNonFiniteSteps || optimizer.GradientsAreFinite()))
                     {
                         optimizer.Step();
-                        run.LossSum += value * batch.Count;
-                        run.Rows += batch.Count;
-                        if (classification)
-                        {
-                            var predicted = Classification.ArgMax(predictions.ToArray(), predictions.Shape[1]);
-                            for (int i = 0; i < predicted.Length; i++) if (predicted[i] == batch.Labels![i]) run.Hits++;
-                        }
+                        run.LossSum += value * batch.GlobalCount;
+                        run.Rows += batch.GlobalCount;
+                        run.Hits += hits;
                     }
                     else
                     {
@@ -124,7 +147,7 @@ public static class Trainer
                     }
                     optimizer.ZeroGrad();
                     if (options.StepSchedulePerBatch) options.Schedule?.Step();
-                    options.OnBatchEnd?.Invoke(new TrainingProgress(epoch, step, loader.BatchCount, value));
+                    if (leader) options.OnBatchEnd?.Invoke(new TrainingProgress(epoch, step, loader.BatchCount, value));
                 }
                 if (options.CheckpointPath != null && options.CheckpointEverySteps > 0 &&
                     run.GlobalStep % options.CheckpointEverySteps == 0)
@@ -133,19 +156,19 @@ public static class Trainer
                     run.StepInEpoch = step;
                     run.EpochSeconds += clock.Elapsed.TotalSeconds;
                     clock.Restart();
-                    run.Save(options.CheckpointPath, model, optimizer, options);
+                    if (leader) run.Save(options.CheckpointPath, model, optimizer, options);
                 }
             }
             if (!options.StepSchedulePerBatch) options.Schedule?.Step();
 
             double? valLoss = null, valAccuracy = null;
-            if (validation != null) (valLoss, valAccuracy) = Evaluate(model, loss, validation, device, batchSize);
+            if (validation != null) (valLoss, valAccuracy) = Evaluate(model, loss, validation, device, batchSize, comm);
             double trainLoss = run.LossSum / Math.Max(1, run.Rows);
             options.Plateau?.Step(valLoss ?? trainLoss);
             var record = new EpochRecord(epoch, trainLoss, classification ? (double)run.Hits / Math.Max(1, run.Rows) : null,
                 valLoss, valAccuracy, optimizer.Lr, run.EpochSeconds + clock.Elapsed.TotalSeconds);
             run.History.Epochs.Add(record);
-            options.OnEpochEnd?.Invoke(record);
+            if (leader) options.OnEpochEnd?.Invoke(record);
             run.Epoch = epoch + 1;
             run.StepInEpoch = 0;
 
@@ -165,7 +188,7 @@ public static class Trainer
                     break;
                 }
             }
-            if (options.CheckpointPath != null && options.CheckpointEveryEpochs > 0 && epoch % options.CheckpointEveryEpochs == 0)
+            if (leader && options.CheckpointPath != null && options.CheckpointEveryEpochs > 0 && epoch % options.CheckpointEveryEpochs == 0)
                 run.Save(options.CheckpointPath, model, optimizer, options);
         }
         if (run.BestWeights != null)
@@ -173,20 +196,36 @@ public static class Trainer
             using (Autograd.NoGrad())
                 foreach (var (name, p) in parameters) p.CopyFrom(run.BestWeights[name]);
         }
-        if (options.CheckpointPath != null)
+        if (options.CheckpointPath != null && leader)
         {
             run.Finished = true;
             run.Save(options.CheckpointPath, model, optimizer, options);
         }
+        comm?.Barrier(); // the checkpoint is written before any rank goes on (and, say, reads it)
         return run.History;
     }
 
     /// <summary>Mean loss (and accuracy for classification) of the model on a dataset, in eval mode, without a graph.</summary>
+    /// <remarks>With a <paramref name="communicator"/> of several ranks, each rank evaluates its contiguous share of the
+    /// rows and the sums are all-reduced: every rank gets the whole set's figures.</remarks>
     public static (double Loss, double? Accuracy) Evaluate(Module model, BatchLoss loss, Dataset data, Device device,
-        int batchSize = 256)
+        int batchSize = 256, ICommunicator? communicator = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (data.Count == 0) throw new ArgumentException("Trainer.Evaluate: the dataset is empty (0 rows).", nameof(data));
+        if (communicator is { Size: > 1 } comm)
+        {
+            int from = (int)((long)data.Count * comm.Rank / comm.Size), to = (int)((long)data.Count * (comm.Rank + 1) / comm.Size);
+            var totals = new double[3];
+            if (to > from)
+            {
+                var (shardLoss, shardAccuracy) = Evaluate(model, loss, data.Subset(Enumerable.Range(from, to - from).ToArray()),
+                    device, batchSize);
+                totals = new[] { shardLoss * (to - from), (shardAccuracy ?? 0) * (to - from), to - from };
+            }
+            comm.AllReduce(totals, ReduceOp.Sum);
+            return (totals[0] / data.Count, data.Labels == null ? null : totals[1] / data.Count);
+        }
         bool wasTraining = model.Training;
         model.Eval();
         try

@@ -72,4 +72,14 @@ public sealed class TrainerOptions
     /// BackupAndRestore); the result equals an uninterrupted run. A finished run returns its history at once.
     /// </summary>
     public bool Resume { get; init; }
+
+    /// <summary>
+    /// Data-parallel training over these processes (e.g. <see cref="Distributed.Communicator.FromEnvironment"/> under
+    /// <c>mpirun</c>): <see cref="BatchSize"/> stays the global batch and each rank trains on its shard of every batch
+    /// (<see cref="Data.DataLoader.Shard"/>); parameters and optimizer state come from rank 0 at the start and on resume;
+    /// gradients are all-reduced once per step, weighted by each shard's rows; losses, accuracies and validation are
+    /// aggregated over the ranks; only rank 0 writes checkpoints and calls <see cref="OnEpochEnd"/> and
+    /// <see cref="OnBatchEnd"/>. Null or a world of one: ordinary training.
+    /// </summary>
+    public Distributed.ICommunicator? Communicator { get; init; }
 }

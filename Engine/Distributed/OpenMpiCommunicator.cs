@@ -1,0 +1,170 @@
+using System.Runtime.InteropServices;
+
+namespace Engine.Distributed;
+
+/// <summary>
+/// MPI_COMM_WORLD of Debian's Open MPI (<c>apt-get install openmpi-bin</c>, <c>libmpi.so.40</c>) through a thin
+/// P/Invoke binding. Open MPI's handles are the addresses of exported globals (<c>MPI_COMM_WORLD</c> is
+/// <c>&amp;ompi_mpi_comm_world</c>, <c>MPI_FLOAT</c> <c>&amp;ompi_mpi_float</c>, <c>MPI_SUM</c>
+/// <c>&amp;ompi_mpi_op_sum</c>), looked up with <see cref="NativeLibrary.GetExport"/>; <c>MPI_IN_PLACE</c> is
+/// <c>(void*)1</c>. (The NuGet MPI.NET binds Microsoft MPI's integer handles and crashes on Open MPI.) Start the
+/// processes with <c>mpirun -np N</c>; as root Open MPI also wants <c>OMPI_ALLOW_RUN_AS_ROOT=1
+/// OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1</c>.
+/// </summary>
+public sealed unsafe class OpenMpiCommunicator : ICommunicator
+{
+    public const string LibraryName = "libmpi.so.40";
+    private static readonly object Gate = new();
+    private static OpenMpiCommunicator? instance;
+
+    private readonly nint library, world, mpiFloat, mpiDouble, mpiByte, opSum, opMax, opMin;
+    private readonly delegate* unmanaged<int*, byte***, int> init;
+    private readonly delegate* unmanaged<int*, int> initialized, finalized;
+    private readonly delegate* unmanaged<int> finalize;
+    private readonly delegate* unmanaged<nint, int*, int> commRank, commSize;
+    private readonly delegate* unmanaged<void*, int, nint, int, nint, int> bcast;
+    private readonly delegate* unmanaged<void*, void*, int, nint, nint, nint, int> allreduce;
+    private readonly delegate* unmanaged<nint, int> barrier;
+    private readonly delegate* unmanaged<nint, int, int> abort;
+    private bool disposed;
+
+    private OpenMpiCommunicator()
+    {
+        library = NativeLibrary.Load(LibraryName);
+        nint F(string name) => NativeLibrary.GetExport(library, name);
+        world = F("ompi_mpi_comm_world");
+        mpiFloat = F("ompi_mpi_float");
+        mpiDouble = F("ompi_mpi_double");
+        mpiByte = F("ompi_mpi_byte");
+        opSum = F("ompi_mpi_op_sum");
+        opMax = F("ompi_mpi_op_max");
+        opMin = F("ompi_mpi_op_min");
+        init = (delegate* unmanaged<int*, byte***, int>)F("MPI_Init");
+        initialized = (delegate* unmanaged<int*, int>)F("MPI_Initialized");
+        finalized = (delegate* unmanaged<int*, int>)F("MPI_Finalized");
+        finalize = (delegate* unmanaged<int>)F("MPI_Finalize");
+        commRank = (delegate* unmanaged<nint, int*, int>)F("MPI_Comm_rank");
+        commSize = (delegate* unmanaged<nint, int*, int>)F("MPI_Comm_size");
+        bcast = (delegate* unmanaged<void*, int, nint, int, nint, int>)F("MPI_Bcast");
+        allreduce = (delegate* unmanaged<void*, void*, int, nint, nint, nint, int>)F("MPI_Allreduce");
+        barrier = (delegate* unmanaged<nint, int>)F("MPI_Barrier");
+        abort = (delegate* unmanaged<nint, int, int>)F("MPI_Abort");
+        int flag;
+        Check(initialized(&flag), "MPI_Initialized");
+        if (flag == 0) Check(init(null, null), "MPI_Init");
+        int rank, size;
+        Check(commRank(world, &rank), "MPI_Comm_rank");
+        Check(commSize(world, &size), "MPI_Comm_size");
+        Rank = rank;
+        Size = size;
+    }
+
+    /// <summary>
+    /// The process's MPI world (MPI_Init on first use; MPI allows one initialisation per process, so this is shared).
+    /// </summary>
+    /// <exception cref="DllNotFoundException">Open MPI is not installed (<c>apt-get install openmpi-bin</c>).</exception>
+    public static OpenMpiCommunicator World()
+    {
+        lock (Gate)
+        {
+            if (instance is { disposed: false }) return instance;
+            try
+            {
+                return instance = new OpenMpiCommunicator();
+            }
+            catch (DllNotFoundException e)
+            {
+                throw new DllNotFoundException($"Open MPI's {LibraryName} was not found: install it with 'apt-get install openmpi-bin' ({e.Message}).", e);
+            }
+        }
+    }
+
+    public int Rank { get; }
+    public int Size { get; }
+    public string Description => $"Open MPI, rank {Rank} of {Size}";
+
+    public void AllReduce(Span<float> values, ReduceOp op)
+    {
+        fixed (float* p = values) AllReduce(p, values.Length, sizeof(float), mpiFloat, op);
+        if (op == ReduceOp.Mean) for (int i = 0; i < values.Length; i++) values[i] /= Size;
+    }
+
+    public void AllReduce(Span<double> values, ReduceOp op)
+    {
+        fixed (double* p = values) AllReduce(p, values.Length, sizeof(double), mpiDouble, op);
+        if (op == ReduceOp.Mean) for (int i = 0; i < values.Length; i++) values[i] /= Size;
+    }
+
+    /// <summary>In-place all-reduce of <paramref name="count"/> floats at <paramref name="data"/> (host memory), in chunks of 2³⁰ elements.</summary>
+    internal void AllReduce(float* data, long count, ReduceOp op)
+    {
+        AllReduce(data, count, sizeof(float), mpiFloat, op);
+        if (op != ReduceOp.Mean) return;
+        float inverse = 1f / Size;
+        for (long i = 0; i < count; i++) data[i] *= inverse;
+    }
+
+    internal void Broadcast(float* data, long count, int root)
+    {
+        for (long at = 0; at < count; at += 1 << 30)
+            Check(bcast(data + at, (int)Math.Min(1 << 30, count - at), mpiFloat, root, world), "MPI_Bcast");
+    }
+
+    private void AllReduce(void* data, long count, int elementBytes, nint type, ReduceOp op)
+    {
+        ThrowIfDisposed();
+        nint mpiOp = op switch { ReduceOp.Max => opMax, ReduceOp.Min => opMin, _ => opSum };
+        for (long at = 0; at < count; at += 1 << 30)
+            Check(allreduce((void*)1, (byte*)data + at * elementBytes, (int)Math.Min(1 << 30, count - at), type, mpiOp, world),
+                "MPI_Allreduce");
+    }
+
+    public void Broadcast(Span<float> values, int root = 0)
+    {
+        ThrowIfDisposed();
+        fixed (float* p = values) Broadcast(p, values.Length, root);
+    }
+
+    public void Broadcast(Span<byte> values, int root = 0)
+    {
+        ThrowIfDisposed();
+        fixed (byte* p = values)
+            for (int at = 0; at < values.Length; at += 1 << 30)
+                Check(bcast(p + at, Math.Min(1 << 30, values.Length - at), mpiByte, root, world), "MPI_Bcast");
+    }
+
+    public void Barrier()
+    {
+        ThrowIfDisposed();
+        Check(barrier(world), "MPI_Barrier");
+    }
+
+    public void Abort(int exitCode, string message)
+    {
+        Console.Out.Flush();
+        Console.Error.WriteLine($"rank {Rank} of {Size}: {message}");
+        Console.Error.Flush();
+        abort(world, exitCode);
+        Environment.Exit(exitCode); // MPI_Abort does not return; if it did, still end this process
+    }
+
+    /// <summary>MPI_Finalize (every rank must reach it); after it no collective can run in this process.</summary>
+    public void Dispose()
+    {
+        lock (Gate)
+        {
+            if (disposed) return;
+            disposed = true;
+            int flag;
+            finalized(&flag);
+            if (flag == 0) finalize();
+        }
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(disposed, this);
+
+    private void Check(int code, string call)
+    {
+        if (code != 0) throw new InvalidOperationException($"{call} failed with MPI error {code} on rank {Rank}.");
+    }
+}

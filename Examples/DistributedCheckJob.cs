@@ -1,0 +1,73 @@
+using System.Diagnostics;
+using Engine;
+using Engine.Data;
+using Engine.Distributed;
+using Engine.Nn;
+using Engine.Optim;
+using Engine.Training;
+
+namespace Examples;
+
+/// <summary>
+/// The data-parallel equivalence and fault check the tests run under <c>mpirun</c>: a small MLP trained by
+/// <see cref="Trainer.Fit"/> with a global batch split over the ranks for a fixed number of steps; rank 0 writes the
+/// final parameters. Faults on request: a rank that throws, or kills itself, at a step; a rank with a different model.
+/// </summary>
+public static class DistributedCheckJob
+{
+    /// <param name="online">-1: mini-batch training (<see cref="Trainer.Fit"/>); 0: online, gradients averaged every
+    /// step (rank r learns rows r, r + N, …); K &gt; 0: online, models averaged every K samples.</param>
+    /// <param name="shuffle">false: the batches take the rows in order (to compare with online learning).</param>
+    public static int Run(string deviceKind, string optimizerName, int epochs, int batchSize, string output,
+        int failRank, int failAt, string failHow, int mismatchRank, int online = -1, bool shuffle = true)
+    {
+        return DistributedRun.Run(comm =>
+        {
+            using var dev = Device.Create(deviceKind);
+            int hidden = comm.Rank == mismatchRank ? 17 : 16;
+            using var model = new Sequential(new Linear(dev, 6, hidden, seed: 1), new Tanh(), new Linear(dev, hidden, 3, seed: 2));
+            using var optimizer = optimizerName switch
+            {
+                "sgd" => (Optimizer)new Sgd(model.Parameters(), lr: 0.1f, momentum: 0.9f),
+                "adam" => new Adam(model.Parameters(), lr: 0.01f),
+                _ => throw new ArgumentException($"distributed-check: --optimizer must be sgd or adam, got '{optimizerName}'."),
+            };
+            var rng = new Random(5);
+            var x = Enumerable.Range(0, 96 * 6).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+            var labels = Enumerable.Range(0, 96).Select(i => (x[6 * i] + x[6 * i + 1] > 0 ? 1 : 0) + (x[6 * i + 2] > 0.5 ? 1 : 0)).ToArray();
+            var data = Dataset.WithLabels(x, 6, labels);
+            if (online >= 0)
+            {
+                using var learner = new OnlineTrainer(model, optimizer);
+                learner.Distribute(comm, averageModelsEvery: online);
+                var mine = Enumerable.Range(0, 96 / comm.Size).Select(k => k * comm.Size + comm.Rank)
+                    .Select(i => new Sample(x[(6 * i)..(6 * i + 6)], labels[i]));
+                for (int e = 0; e < epochs; e++) learner.Run(mine);
+                if (comm.Rank == 0)
+                {
+                    model.Save(output);
+                    Console.WriteLine($"{comm.Description}: online, {learner.Samples} samples on rank 0, " +
+                                      $"progressive accuracy {learner.ProgressiveAccuracy:P2}");
+                }
+                return 0;
+            }
+            var history = Trainer.Fit(model, Trainer.CrossEntropy, optimizer, data, new TrainerOptions
+            {
+                Epochs = epochs, BatchSize = batchSize, Seed = 3, Communicator = comm, Shuffle = shuffle,
+                OnAfterBackward = p =>
+                {
+                    if (comm.Rank != failRank || (p.Epoch - 1) * ((96 + batchSize - 1) / batchSize) + p.Step != failAt) return;
+                    if (failHow == "kill") Process.GetCurrentProcess().Kill();
+                    throw new InvalidOperationException($"injected failure at step {failAt}");
+                },
+            });
+            if (comm.Rank == 0)
+            {
+                model.Save(output);
+                Console.WriteLine($"{comm.Description}: {history.Epochs.Count} epochs, final loss {history.Epochs[^1].TrainLoss:F6}, " +
+                                  $"accuracy {history.Epochs[^1].TrainAccuracy:P2}");
+            }
+            return 0;
+        });
+    }
+}
