@@ -18,8 +18,12 @@ public static class DistributedCheckJob
     /// <param name="online">-1: mini-batch training (<see cref="Trainer.Fit"/>); 0: online, gradients averaged every
     /// step (rank r learns rows r, r + N, …); K &gt; 0: online, models averaged every K samples.</param>
     /// <param name="shuffle">false: the batches take the rows in order (to compare with online learning).</param>
+    /// <param name="checkpoint">a checkpoint path (rank 0 writes it every <paramref name="checkpointEverySteps"/> steps), or null.</param>
+    /// <param name="checkpointEverySteps">steps between checkpoints.</param>
+    /// <param name="resume">continue from <paramref name="checkpoint"/> when it exists.</param>
     public static int Run(string deviceKind, string optimizerName, int epochs, int batchSize, string output,
-        int failRank, int failAt, string failHow, int mismatchRank, int online = -1, bool shuffle = true)
+        int failRank, int failAt, string failHow, int mismatchRank, int online = -1, bool shuffle = true,
+        string? checkpoint = null, int checkpointEverySteps = 0, bool resume = false)
     {
         return DistributedRun.Run(comm =>
         {
@@ -54,6 +58,7 @@ public static class DistributedCheckJob
             var history = Trainer.Fit(model, Trainer.CrossEntropy, optimizer, data, new TrainerOptions
             {
                 Epochs = epochs, BatchSize = batchSize, Seed = 3, Communicator = comm, Shuffle = shuffle,
+                CheckpointPath = checkpoint, CheckpointEverySteps = checkpointEverySteps, Resume = resume,
                 OnAfterBackward = p =>
                 {
                     if (comm.Rank != failRank || (p.Epoch - 1) * ((96 + batchSize - 1) / batchSize) + p.Step != failAt) return;

@@ -119,10 +119,14 @@ var failHow = new Option<string>("--fail-how") { Description = "throw or kill", 
 var mismatchRank = new Option<int>("--mismatch-rank") { Description = "a rank that builds a different model (-1: none)", DefaultValueFactory = _ => -1 };
 var checkOnline = new Option<int>("--online") { Description = "-1: mini-batch; 0: online, gradients averaged; K: online, models averaged every K", DefaultValueFactory = _ => -1 };
 var noShuffle = new Option<bool>("--no-shuffle") { Description = "batches take the rows in order" };
-foreach (var o in new Option[] { checkOptimizer, checkEpochs, checkBatch, checkOut, failRank, failAt, failHow, mismatchRank, checkOnline, noShuffle, device }) check.Options.Add(o);
+var checkCheckpoint = new Option<string?>("--checkpoint") { Description = "checkpoint file rank 0 writes (and --resume reads)" };
+var checkEvery = new Option<int>("--checkpoint-every-steps") { Description = "steps between checkpoints", DefaultValueFactory = _ => 0 };
+var checkResume = new Option<bool>("--resume") { Description = "continue from --checkpoint when it exists" };
+foreach (var o in new Option[] { checkOptimizer, checkEpochs, checkBatch, checkOut, failRank, failAt, failHow, mismatchRank, checkOnline, noShuffle,
+             checkCheckpoint, checkEvery, checkResume, device }) check.Options.Add(o);
 check.SetAction(r => DistributedCheckJob.Run(r.GetValue(device)!, r.GetValue(checkOptimizer)!, r.GetValue(checkEpochs),
     r.GetValue(checkBatch), r.GetValue(checkOut)!, r.GetValue(failRank), r.GetValue(failAt), r.GetValue(failHow)!, r.GetValue(mismatchRank),
-    r.GetValue(checkOnline), !r.GetValue(noShuffle)));
+    r.GetValue(checkOnline), !r.GetValue(noShuffle), r.GetValue(checkCheckpoint), r.GetValue(checkEvery), r.GetValue(checkResume)));
 root.Subcommands.Add(check);
 
 // A configuration problem (an unknown or absent device, a missing data folder, a bad option value) is one line on

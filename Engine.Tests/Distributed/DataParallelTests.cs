@@ -96,6 +96,26 @@ public sealed class DataParallelTests : IDisposable
     }
 
     [Fact]
+    public void A_job_killed_mid_run_resumes_from_rank_0s_checkpoint_to_the_uninterrupted_result()
+    {
+        string uninterrupted = Path.Combine(folder, "whole.safetensors");
+        var whole = MpiJob.Run(2, TimeSpan.FromSeconds(120), "distributed-check", "--optimizer", "adam", "--epochs", "3",
+            "--out", uninterrupted);
+        Assert.True(whole.ExitCode == 0, whole.Stdout + whole.Stderr);
+        string checkpoint = Path.Combine(folder, "run.ckpt");
+        var killed = MpiJob.Run(2, TimeSpan.FromSeconds(60), "distributed-check", "--optimizer", "adam", "--epochs", "3",
+            "--checkpoint", checkpoint, "--checkpoint-every-steps", "4", "--fail-rank", "1", "--fail-how", "kill",
+            "--fail-at", "10", "--out", Path.Combine(folder, "never.safetensors"));
+        Assert.NotEqual(0, killed.ExitCode);
+        Assert.True(File.Exists(checkpoint), "rank 0 wrote checkpoints before the kill");
+        string resumed = Path.Combine(folder, "resumed.safetensors");
+        var again = MpiJob.Run(2, TimeSpan.FromSeconds(120), "distributed-check", "--optimizer", "adam", "--epochs", "3",
+            "--checkpoint", checkpoint, "--checkpoint-every-steps", "4", "--resume", "--out", resumed);
+        Assert.True(again.ExitCode == 0, again.Stdout + again.Stderr);
+        Assert.Equal(Parameters(uninterrupted), Parameters(resumed));
+    }
+
+    [Fact]
     public void Online_learning_on_two_ranks_with_averaged_gradients_is_mini_batch_learning_of_their_samples_together()
     {
         // Rank r learns rows r, r + 2, …; averaging the two per-sample gradients each step is the gradient of the
