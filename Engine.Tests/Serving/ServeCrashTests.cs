@@ -32,6 +32,10 @@ public sealed class ServeCrashTests : IDisposable
 
     private sealed record Server(Process Process, HttpClient Client, StringBuilder Output);
 
+    /// <summary>POSIX kill(2): sends <paramref name="signal"/> (15 = SIGTERM) without needing a kill binary.</summary>
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
     private async Task<Server> Start(string state, long checkpointEvery)
     {
         int port;
@@ -110,7 +114,7 @@ public sealed class ServeCrashTests : IDisposable
         Assert.Equal((await Metrics(b)).GetProperty("progressive_accuracy").GetDouble(), metrics.GetProperty("progressive_accuracy").GetDouble());
 
         // SIGTERM: a graceful stop with a final checkpoint at the last sample.
-        using (var kill = Process.Start("kill", new[] { "-TERM", b.Process.Id.ToString() })) kill.WaitForExit();
+        Assert.Equal(0, Kill(b.Process.Id, 15));
         Assert.True(b.Process.WaitForExit(20_000), "serve did not stop within 20 s of SIGTERM");
         b.Process.WaitForExit();
         Assert.Equal(0, b.Process.ExitCode);
