@@ -26,8 +26,13 @@ public sealed class KernelContext
             ? Math.Max(1, accelerator.NumMultiprocessors)
             : Math.Max(1, accelerator.NumMultiprocessors) * 8;
         MatMulTile = Math.Min(16, (int)Math.Sqrt(accelerator.MaxNumThreadsPerGroup));
-        MatMulVariant = accelerator.AcceleratorType == AcceleratorType.CPU ? MatMulVariant.Direct : MatMulVariant.Tiled;
+        MatMulVariant = accelerator.AcceleratorType == AcceleratorType.CPU ? MatMulVariant.Direct
+            : accelerator.MaxNumThreadsPerGroup >= MatMulKernels.BlockThreads ? MatMulVariant.RegisterBlocked
+            : MatMulVariant.Tiled;
     }
+
+    /// <summary>Launch <see cref="MatMulVariant.RegisterBlocked"/> even for products under 64×64 (tests of its edges).</summary>
+    public bool ForceRegisterBlocked { get; set; }
 
     /// <summary>The matmul kernel launched; settable so tests can check both variants on any device.</summary>
     public MatMulVariant MatMulVariant { get; set; }
@@ -67,8 +72,17 @@ public sealed class KernelContext
         return p;
     }
 
+    /// <summary>
+    /// Kernel launches through this context so far (each launcher fetches its kernel here once per launch): what a
+    /// per-sample step costs on a GPU, where a launch is ~6 µs.
+    /// </summary>
+    public long Launches => Interlocked.Read(ref launches);
+
+    private long launches;
+
     private TDelegate Load<TDelegate>(Delegate kernel, Func<TDelegate> compile) where TDelegate : Delegate
     {
+        Interlocked.Increment(ref launches);
         lock (gate)
         {
             if (!loaded.TryGetValue(kernel.Method, out var compiled))

@@ -93,9 +93,77 @@ public static class MatMulKernels
         }
     }
 
+    /// <summary>Edge of the block of C one group of <see cref="RegisterBlocked{TA,TB}"/> owns.</summary>
+    public const int BlockTile = 128;
+
+    /// <summary>The K-step: columns of A (rows of B) staged in shared memory at a time.</summary>
+    public const int BlockK = 8;
+
+    /// <summary>Threads per group of <see cref="RegisterBlocked{TA,TB}"/>: 16 × 16, each owning 8 × 8 outputs.</summary>
+    public const int BlockThreads = 256;
+
+    private const int PerThread = 8, TileFloats = BlockK * BlockTile;
+
     /// <summary>
-    /// C (+)= op(A)·op(B) with the variant <see cref="KernelContext.MatMulVariant"/> selects: the shared-memory
-    /// <see cref="Tiled{TA,TB}"/> kernel on GPUs, <see cref="Direct{TA,TB}"/> on the CPU accelerator.
+    /// C[M, N] (+)= α·op(A)[M, K] · op(B)[K, N], register-blocked: a group of 256 threads owns a 128×128 block of C,
+    /// thread (ty, tx) = (t / 16, t % 16) the 8×8 block at rows 8·ty…, columns 8·tx… in 64 registers
+    /// (<see cref="Block8x8"/>). Each K-step of 8 stages A's 128×8 slice transposed (k-major) and B's 8×128 slice in
+    /// shared memory, each thread loading 4 elements of each (zeros outside M, N, K, so every thread reaches every
+    /// barrier), reading the operand along its stored rows so neighbouring threads read neighbouring addresses. Then for
+    /// each of the 8 k: two 16-byte shared loads of A's column, two of B's row, 64 FMAs: 16 FMAs per shared load, where
+    /// <see cref="Tiled{TA,TB}"/> does one FMA per two. Groups stride over the blocks of C.
+    /// </summary>
+    public static void RegisterBlocked<TA, TB>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatMulShape s)
+        where TA : struct, IOperandLayout
+        where TB : struct, IOperandLayout
+    {
+        var tileA4 = SharedMemory.Allocate<Float4>(TileFloats / 4); // A's slice, [k][m]
+        var tileB4 = SharedMemory.Allocate<Float4>(TileFloats / 4); // B's slice, [k][n]
+        var tileA = tileA4.Cast<float>();
+        var tileB = tileB4.Cast<float>();
+        var tileA8 = tileA4.Cast<Float8>(); // a thread's 8 rows of A (8 columns of B) at one k: two 16-byte loads
+        var tileB8 = tileB4.Cast<Float8>();
+        int t = Group.IdxX, tx = t % 16, ty = t / 16;
+        int blocksN = (s.N + BlockTile - 1) / BlockTile, blocks = (s.M + BlockTile - 1) / BlockTile * blocksN;
+        bool aTransposed = default(TA).IsTransposed, bTransposed = default(TB).IsTransposed;
+        for (int block = Grid.IdxX, step = Grid.DimX; block < blocks; block += step)
+        {
+            int m0 = block / blocksN * BlockTile, n0 = block % blocksN * BlockTile;
+            var acc = default(Block8x8);
+            for (int k0 = 0; k0 < s.K; k0 += BlockK)
+            {
+                for (int i = 0; i < TileFloats / BlockThreads; i++)
+                {
+                    int e = t + i * BlockThreads;
+                    int ka = aTransposed ? e / BlockTile : e % BlockK, ma = aTransposed ? e % BlockTile : e / BlockK;
+                    int row = m0 + ma, kA = k0 + ka;
+                    tileA[ka * BlockTile + ma] = row < s.M && kA < s.K ? default(TA).Load(a, row, kA, s.M, s.K) : 0f;
+                    int kb = bTransposed ? e % BlockK : e / BlockTile, nb = bTransposed ? e / BlockK : e % BlockTile;
+                    int col = n0 + nb, kB = k0 + kb;
+                    tileB[kb * BlockTile + nb] = kB < s.K && col < s.N ? default(TB).Load(b, kB, col, s.K, s.N) : 0f;
+                }
+                Group.Barrier();
+                // Two k per trip: the loop's own instructions (counter, branch, addresses) are paid once per 128 FMAs.
+                for (int kk = 0; kk < BlockK; kk += 2)
+                {
+                    var a0 = tileA8[kk * (BlockTile / 8) + ty];
+                    var b0 = tileB8[kk * (BlockTile / 8) + tx];
+                    acc.Add(a0.Lo, a0.Hi, b0.Lo, b0.Hi);
+                    var a1 = tileA8[(kk + 1) * (BlockTile / 8) + ty];
+                    var b1 = tileB8[(kk + 1) * (BlockTile / 8) + tx];
+                    acc.Add(a1.Lo, a1.Hi, b1.Lo, b1.Hi);
+                }
+                Group.Barrier();
+            }
+            acc.Store(c, m0 + ty * PerThread, n0 + tx * PerThread, s);
+        }
+    }
+
+    /// <summary>
+    /// C (+)= op(A)·op(B) with the variant <see cref="KernelContext.MatMulVariant"/> selects: on GPUs the
+    /// <see cref="RegisterBlocked{TA,TB}"/> kernel for products of at least 64×64 (a 128×128 block would mostly idle on
+    /// smaller ones) and the shared-memory <see cref="Tiled{TA,TB}"/> kernel otherwise; <see cref="Direct{TA,TB}"/> on
+    /// the CPU accelerator.
     /// </summary>
     public static void MatMul<TA, TB>(this KernelContext k, ArrayView<float> a, ArrayView<float> b,
         ArrayView<float> c, int m, int n, int kDim, bool accumulate, float alpha = 1f)
@@ -103,7 +171,16 @@ public static class MatMulKernels
         where TB : struct, IOperandLayout
     {
         var shape = new MatMulShape(m, n, kDim, k.MatMulTile, accumulate, alpha);
-        if (k.MatMulVariant == MatMulVariant.Direct)
+        var variant = k.MatMulVariant;
+        if (variant == MatMulVariant.RegisterBlocked && (m < 64 || n < 64) && !k.ForceRegisterBlocked) variant = MatMulVariant.Tiled;
+        if (variant == MatMulVariant.RegisterBlocked)
+        {
+            int blocks = (m + BlockTile - 1) / BlockTile * ((n + BlockTile - 1) / BlockTile);
+            k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>(RegisterBlocked<TA, TB>)(
+                new KernelConfig(Math.Min(blocks, k.MaxGroups * 4), BlockThreads), a, b, c, shape);
+            return;
+        }
+        if (variant == MatMulVariant.Direct)
         {
             k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>(Direct<TA, TB>)(
                 k.ForItems((long)m * n), a, b, c, shape);
@@ -124,4 +201,7 @@ public enum MatMulVariant
 
     /// <summary>One dot product per thread, no barriers (ILGPU's CPU accelerator).</summary>
     Direct,
+
+    /// <summary>128×128 blocks, 8×8 outputs per thread in registers (GPUs; products of at least 64×64).</summary>
+    RegisterBlocked,
 }

@@ -171,14 +171,17 @@ public sealed class OnlineLearningService : IDisposable
         {
             batch.Clear();
             while (batch.Count < 4096 && queue.Reader.TryRead(out var item)) batch.Add(item);
-            Process(batch);
+            var replies = Process(batch);
             if (position / options.CheckpointEvery > checkpointSample / options.CheckpointEvery) SaveCheckpoint();
             Publish();
+            foreach (var reply in replies) reply(); // after Publish: a client that was answered sees its work in /metrics
         }
     }
 
-    private void Process(List<WorkItem> batch)
+    /// <summary>Does the batch's work in order; returns the replies, sent once the metrics include it.</summary>
+    private List<Action> Process(List<WorkItem> batch)
     {
+        var replies = new List<Action>();
         var learns = batch.OfType<LearnItem>().ToList();
         if (learns.Count > 0)
         {
@@ -204,8 +207,8 @@ public sealed class OnlineLearningService : IDisposable
                 groupRows += p.Samples.Count;
                 continue;
             }
-            Predict(group);
-            group.Clear();
+            Predict(group, replies);
+            group = new List<PredictItem>();
             groupRows = 0;
             switch (item)
             {
@@ -214,33 +217,36 @@ public sealed class OnlineLearningService : IDisposable
                     groupRows = alone.Samples.Count;
                     break;
                 case LearnItem l:
-                    Complete(l.Done, () => Apply(l.Record!, reply: true));
+                    replies.Add(Complete(l.Done, () => Apply(l.Record!, reply: true)));
                     break;
                 case ActionItem<long> a:
-                    Complete(a.Done, a.Run);
+                    replies.Add(Complete(a.Done, a.Run));
                     break;
                 case ActionItem<byte[]> a:
-                    Complete(a.Done, a.Run);
+                    replies.Add(Complete(a.Done, a.Run));
                     break;
             }
         }
-        Predict(group);
+        Predict(group, replies);
+        return replies;
     }
 
-    private static void Complete<T>(TaskCompletionSource<T> done, Func<T> work)
+    /// <summary>Runs <paramref name="work"/> now; the returned action delivers its result (or exception) to the caller.</summary>
+    private static Action Complete<T>(TaskCompletionSource<T> done, Func<T> work)
     {
         try
         {
-            done.TrySetResult(work());
+            var result = work();
+            return () => done.TrySetResult(result);
         }
         catch (Exception e)
         {
-            done.TrySetException(e);
+            return () => done.TrySetException(e);
         }
     }
 
     /// <summary>One forward pass over the rows of every item in <paramref name="group"/>.</summary>
-    private void Predict(List<PredictItem> group)
+    private void Predict(List<PredictItem> group, List<Action> replies)
     {
         if (group.Count == 0) return;
         try
@@ -258,12 +264,12 @@ public sealed class OnlineLearningService : IDisposable
                 var result = new Prediction[p.Samples.Count];
                 for (int r = 0; r < result.Length; r++, at++) result[r] = ToPrediction(outputs.AsSpan(at * OutputCount, OutputCount));
                 predictions += result.Length;
-                p.Done.TrySetResult(result);
+                replies.Add(() => p.Done.TrySetResult(result));
             }
         }
         catch (Exception e)
         {
-            foreach (var p in group) p.Done.TrySetException(e);
+            foreach (var p in group) replies.Add(() => p.Done.TrySetException(e));
         }
     }
 

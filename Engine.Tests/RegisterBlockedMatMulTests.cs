@@ -1,0 +1,112 @@
+using Engine.Kernels;
+using Engine.Kernels.Ilgpu;
+using ILGPU;
+using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
+
+namespace Engine.Tests;
+
+/// <summary>
+/// The GPU matrix product (<see cref="MatMulKernels.RegisterBlocked{TA,TB}"/>: 256-thread groups, 128×128 blocks, 8×8
+/// per thread) against the double reference, in the three layouts backward uses and the fourth, on shapes that fill
+/// no block, part of one, several with ragged edges, and K not a multiple of the K-step; α and accumulation included.
+/// It runs on an ILGPU CPU accelerator built with 256-thread groups (the suite's own simulates 4), and also on the
+/// suite's device when that is a GPU or OpenCL.
+/// </summary>
+public sealed class RegisterBlockedMatMulTests : IDisposable
+{
+    private readonly Context context;
+    private readonly Accelerator accelerator;
+    private readonly IlgpuKernels kernels;
+
+    public RegisterBlockedMatMulTests()
+    {
+        context = Context.Create(b => b.CPU(new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 8, numMultiprocessors: 1))
+            .EnableAlgorithms());
+        accelerator = context.CreateCPUAccelerator(0);
+        kernels = new IlgpuKernels(accelerator) { Context = { MatMulVariant = MatMulVariant.RegisterBlocked, ForceRegisterBlocked = true } };
+    }
+
+    public void Dispose()
+    {
+        accelerator.Dispose();
+        context.Dispose();
+    }
+
+    public static IEnumerable<object[]> Shapes() => new[]
+    {
+        new object[] { 1, 1, 1 }, new object[] { 17, 1, 13 }, new object[] { 31, 37, 29 }, new object[] { 64, 33, 65 },
+        new object[] { 130, 9, 257 }, new object[] { 128, 16, 128 },
+    };
+
+    private static double[] Reference(float[] a, float[] b, int m, int n, int k, bool ta, bool tb)
+    {
+        var c = new double[m * n];
+        for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+        {
+            double s = 0;
+            for (int p = 0; p < k; p++) s += (double)(ta ? a[p * m + i] : a[i * k + p]) * (tb ? b[j * k + p] : b[p * n + j]);
+            c[i * n + j] = s;
+        }
+        return c;
+    }
+
+    private static void Check(IKernels k, Accelerator acc, int m, int n, int kDim)
+    {
+        var a = Engine.Tests.Reference.RandomValues(m * 31 + kDim, m * kDim);
+        var b = Engine.Tests.Reference.RandomValues(n * 17 + kDim, kDim * n);
+        var start = Engine.Tests.Reference.RandomValues(5, m * n);
+        using var da = acc.Allocate1D(a);
+        using var db = acc.Allocate1D(b);
+        using var dc = acc.Allocate1D<float>(m * n);
+        foreach (var (ta, tb) in new[] { (false, false), (false, true), (true, false), (true, true) })
+        {
+            dc.CopyFromCPU(start);
+            void Run(bool accumulate, float alpha)
+            {
+                switch (ta, tb)
+                {
+                    case (false, false): k.MatMul<AsStored, AsStored>(da.View, db.View, dc.View, m, n, kDim, accumulate, alpha); break;
+                    case (false, true): k.MatMul<AsStored, AsTransposed>(da.View, db.View, dc.View, m, n, kDim, accumulate, alpha); break;
+                    case (true, false): k.MatMul<AsTransposed, AsStored>(da.View, db.View, dc.View, m, n, kDim, accumulate, alpha); break;
+                    default: k.MatMul<AsTransposed, AsTransposed>(da.View, db.View, dc.View, m, n, kDim, accumulate, alpha); break;
+                }
+            }
+            var expected = Reference(a, b, m, n, kDim, ta, tb);
+            Run(accumulate: false, alpha: 1f);
+            Expect.Close(expected, dc.GetAsArray1D(), 1e-4, 1e-5, $"{m}×{kDim}·{kDim}×{n}, A{(ta ? "ᵀ" : "")}·B{(tb ? "ᵀ" : "")}");
+            Run(accumulate: true, alpha: -0.5f); // C += −½·A·B: half of the product is left
+            Expect.Close(expected.Select(v => v / 2).ToArray(), dc.GetAsArray1D(), 1e-4, 1e-5, $"{m}×{n} accumulate, α = −½");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Matches_the_reference_on_a_cpu_accelerator_with_256_thread_groups(int m, int kDim, int n) =>
+        Check(kernels, accelerator, m, n, kDim);
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Matches_the_reference_on_the_suites_gpu_or_opencl_device(int m, int kDim, int n)
+    {
+        var suite = TestDevice.Instance.Kernels as IlgpuKernels;
+        if (suite == null || suite.Context.Accelerator.AcceleratorType == AcceleratorType.CPU ||
+            suite.Context.Accelerator.MaxNumThreadsPerGroup < MatMulKernels.BlockThreads)
+        {
+            Assert.Skip("the suite's device is not a GPU or OpenCL device with 256-thread groups (ENGINE_DEVICE=cuda|opencl).");
+            return;
+        }
+        var saved = (suite.Context.MatMulVariant, suite.Context.ForceRegisterBlocked);
+        suite.Context.MatMulVariant = MatMulVariant.RegisterBlocked;
+        suite.Context.ForceRegisterBlocked = true;
+        try
+        {
+            Check(suite, suite.Context.Accelerator, m, n, kDim);
+        }
+        finally
+        {
+            (suite.Context.MatMulVariant, suite.Context.ForceRegisterBlocked) = saved;
+        }
+    }
+}
