@@ -110,6 +110,24 @@ public interface IKernels
     void RowNormalizeGrad(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> stats, ArrayView<float> weight,
         ArrayView<float> dx, ArrayView<float> sums, AxisView v, NormScalars s);
 
+    // ---- the fused per-sample step of a dense network (DenseStepKernels) ----
+    /// <summary>
+    /// Whether the engine should take the fused per-sample step where it applies: true where launches dominate a
+    /// batch-1 step (GPUs, ILGPU), false where the general path is already as fast (the SIMD backend).
+    /// </summary>
+    bool PrefersFusedOnlineStep { get; }
+
+    /// <summary>y = act(W·x + b) for one sample (W [out, in]).</summary>
+    void DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y, DenseStepShape s);
+
+    /// <summary>The last layer, softmax cross-entropy against <c>s.Label</c>, the score slot and dz = softmax − onehot, in one launch.</summary>
+    void DenseForwardCrossEntropy(ArrayView<float> h, ArrayView<float> w, ArrayView<float> b, ArrayView<float> logits,
+        ArrayView<float> dz, ArrayView<float> scores, DenseStepShape s);
+
+    /// <summary>One layer's backward and SGD step: dx from the old W (when <c>s.WriteDx</c>), then W += Scale·dy·xᵀ, b += Scale·dy.</summary>
+    void DenseBackwardSgd(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> dy,
+        ArrayView<float> dx, DenseStepShape s);
+
     // ---- matrix product ----
     /// <summary>
     /// C[M, N] (+)= α·op(A)[M, K] · op(B)[K, N]; the layouts say whether A and B are read transposed in place. α ≠ 1

@@ -99,6 +99,18 @@ public sealed class IlgpuKernels : IKernels
         ArrayView<float> weight, ArrayView<float> dx, ArrayView<float> sums, AxisView v, NormScalars s) =>
         Context.RowNormalizeGrad(x, dy, stats, weight, dx, sums, v, s);
 
+    public bool PrefersFusedOnlineStep => true;
+
+    public void DenseForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> y,
+        DenseStepShape s) => Context.DenseForward(x, w, b, y, s);
+
+    public void DenseForwardCrossEntropy(ArrayView<float> h, ArrayView<float> w, ArrayView<float> b,
+        ArrayView<float> logits, ArrayView<float> dz, ArrayView<float> scores, DenseStepShape s) =>
+        Context.DenseForwardCrossEntropy(h, w, b, logits, dz, scores, s);
+
+    public void DenseBackwardSgd(ArrayView<float> x, ArrayView<float> w, ArrayView<float> b, ArrayView<float> dy,
+        ArrayView<float> dx, DenseStepShape s) => Context.DenseBackwardSgd(x, w, b, dy, dx, s);
+
     public void CrossEntropyRows(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> rowLoss,
         int classes, ArrayView<float> weights, CrossEntropyTerms t) =>
         Context.CrossEntropyRows(logits, labels, rowLoss, classes, weights, t);

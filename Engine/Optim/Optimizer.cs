@@ -112,6 +112,20 @@ public abstract class Optimizer : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// The scale s of a fusable update θ += s·g for <paramref name="p"/> (−lr for plain SGD), whatever
+    /// <see cref="StepInBackward"/> says; null when <paramref name="p"/>'s rule is not a plain scaled gradient.
+    /// </summary>
+    internal float? FusedScaleFor(Tensor p) =>
+        !disposed && indexOf.TryGetValue(p, out int i) ? FusedStepScale(groupOfParameter[i]) : null;
+
+    /// <summary>Counts a step whose every update a fused kernel applied (the per-sample dense step).</summary>
+    internal void CountFusedStep()
+    {
+        ThrowIfDisposed();
+        StepCount++;
+    }
+
     /// <summary>Records that a backward applied <paramref name="p"/>'s update (see <see cref="StepInBackward"/>).</summary>
     internal void SteppedInBackward(Tensor p) => steppedInBackward[indexOf[p]] = true;
 
