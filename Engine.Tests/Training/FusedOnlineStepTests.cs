@@ -67,6 +67,26 @@ public class FusedOnlineStepTests
     }
 
     [Fact]
+    public void A_learning_rate_changed_between_steps_is_the_one_the_fused_step_uses()
+    {
+        var dev = TestDevice.Instance;
+        var stream = Stream(20, 12, 4, 9);
+        float[] Run(bool fused)
+        {
+            using var model = Mlp(dev);
+            using var sgd = new Sgd(model.Parameters(), lr: 0.05f);
+            using var online = new OnlineTrainer(model, sgd) { FusedSteps = fused };
+            for (int i = 0; i < stream.Count; i++)
+            {
+                if (i == 10) sgd.ParamGroups[0].Lr = 0.2f; // as a schedule or a drift reaction would
+                online.Learn(stream[i]);
+            }
+            return model.Parameters().SelectMany(p => p.ToArray()).ToArray();
+        }
+        Expect.Close(Run(fused: false), Run(fused: true), 1e-5, 1e-4, "weights after an lr change");
+    }
+
+    [Fact]
     public void Other_models_optimizers_and_regression_samples_take_the_general_path()
     {
         var dev = TestDevice.Instance;

@@ -182,7 +182,7 @@ public sealed class OnlineTrainer : IDisposable
     /// </summary>
     public bool? FusedSteps { get; set; }
 
-    private sealed record DenseLayer(Linear Linear, bool Relu, float Scale);
+    private sealed record DenseLayer(Linear Linear, bool Relu);
 
     private sealed class DensePlan(List<DenseLayer> layers, Tensor[] activations, Tensor[] gradients, Tensor logits) : IDisposable
     {
@@ -214,8 +214,17 @@ public sealed class OnlineTrainer : IDisposable
             denseChecked = true;
             densePlan = BuildDensePlan();
         }
-        return densePlan != null && densePlan.Layers[0].Linear.InFeatures == features ? densePlan : null;
+        if (densePlan == null || densePlan.Layers[0].Linear.InFeatures != features) return null;
+        // The rule is read at every step: a schedule or a drift reaction may change the learning rate in between.
+        foreach (var layer in densePlan.Layers)
+            if (StepScale(layer) == null) return null;
+        return densePlan;
     }
+
+    /// <summary>The layer's SGD scale (−lr) when its weight and bias take the same plain scaled-gradient step.</summary>
+    private float? StepScale(DenseLayer layer) =>
+        optimizer.FusedScaleFor(layer.Linear.Weight) is float scale && optimizer.FusedScaleFor(layer.Linear.Bias!) == scale
+            ? scale : null;
 
     /// <summary>The layers of a Linear(+ReLU) stack that plain SGD trains, or null when the model is anything else.</summary>
     private DensePlan? BuildDensePlan()
@@ -228,8 +237,7 @@ public sealed class OnlineTrainer : IDisposable
             if (modules[i] is not Linear { Bias: not null } linear) return null;
             bool relu = i + 1 < modules.Count && modules[i + 1] is Engine.Nn.Relu;
             if (relu) i++;
-            if (optimizer.FusedScaleFor(linear.Weight) is not float scale || optimizer.FusedScaleFor(linear.Bias) != scale) return null;
-            layers.Add(new DenseLayer(linear, relu, scale));
+            layers.Add(new DenseLayer(linear, relu));
         }
         if (layers.Count == 0 || layers[^1].Relu) return null; // the logits come straight out of the last Linear
         for (int l = 1; l < layers.Count; l++)
@@ -254,7 +262,7 @@ public sealed class OnlineTrainer : IDisposable
         DenseStepShape Shape(int l) => new()
         {
             Outputs = layers[l].Linear.OutFeatures, Inputs = layers[l].Linear.InFeatures, Label = label, Slot = slot,
-            Scale = layers[l].Scale, Relu = layers[l].Relu ? 1 : 0,
+            Scale = StepScale(layers[l])!.Value, Relu = layers[l].Relu ? 1 : 0,
         };
         for (int l = 0; l < layers.Count - 1; l++)
             k.DenseForward(In(l), layers[l].Linear.Weight.View, layers[l].Linear.Bias!.View, plan.Activations[l].View, Shape(l));
