@@ -20,6 +20,7 @@ public sealed class DistributedDataParallel
 {
     private readonly Module model;
     private readonly Optimizer optimizer;
+    private float[]? written; // which parameters got a gradient, per rank, reused every step
 
     /// <exception cref="DistributedMismatchException">the ranks' models or optimizers differ in shape (on every rank).</exception>
     public DistributedDataParallel(Module model, Optimizer optimizer, ICommunicator communicator)
@@ -69,7 +70,8 @@ public sealed class DistributedDataParallel
         var grads = optimizer.FlatGradients;
         if (w != 1f) device.Kernels.Unary<Affine>(grads, grads, w, 0f);
         Communicator.AllReduce(device, grads, ReduceOp.Sum);
-        var written = optimizer.Parameters.Select(p => p.GradWritten ? 1f : 0f).ToArray();
+        var written = this.written ??= new float[optimizer.Parameters.Count];
+        for (int i = 0; i < written.Length; i++) written[i] = optimizer.Parameters[i].GradWritten ? 1f : 0f;
         Communicator.AllReduce(written, ReduceOp.Max);
         for (int i = 0; i < written.Length; i++) optimizer.Parameters[i].GradWritten = written[i] != 0f;
     }

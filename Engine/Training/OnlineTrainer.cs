@@ -54,6 +54,7 @@ public sealed class OnlineTrainer : IDisposable
     private Distributed.DistributedDataParallel? ddp;
     private int averageModelsEvery;
     private long sinceAverage;
+    private readonly double[] agreement = new double[1];
     private double windowLoss;
     private int windowHits;
     private long samples, skippedSteps, cumulativeHits;
@@ -459,7 +460,8 @@ public sealed class OnlineTrainer : IDisposable
     /// <summary>Gradient averaging: a non-finite loss on any rank stops every rank at the same sample (no rank left waiting).</summary>
     private void AgreeTheLossIsFinite(Tensor loss, long index)
     {
-        var bad = new double[] { NonFinite.AllFinite(optimizer.Device, loss.View) ? 0 : 1 };
+        var bad = agreement;
+        bad[0] = NonFinite.AllFinite(optimizer.Device, loss.View) ? 0 : 1;
         ddp!.Communicator.AllReduce(bad, Distributed.ReduceOp.Max);
         if (bad[0] == 0) return;
         ReadScores();

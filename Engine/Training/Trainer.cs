@@ -82,6 +82,7 @@ public static class Trainer
             run = TrainerRun.Resume(options.CheckpointPath, model, optimizer, options);
         if (run.Finished) return run.History;
         var ddp = comm == null ? null : new DistributedDataParallel(model, optimizer, comm);
+        var totals = new double[3]; // a step's loss sum, non-finite flag and hits, all-reduced over the ranks
 
         for (int epoch = run.Epoch; epoch <= options.Epochs; epoch++)
         {
@@ -118,7 +119,7 @@ public static class Trainer
                     bool finite = float.IsFinite(value);
                     if (comm != null) // the global batch's mean loss, hits and finiteness, the same on every rank
                     {
-                        var totals = new[] { (double)value * batch.Count, finite ? 0 : 1, hits };
+                        (totals[0], totals[1], totals[2]) = ((double)value * batch.Count, finite ? 0 : 1, hits);
                         comm.AllReduce(totals, ReduceOp.Sum);
                         value = (float)(totals[0] / batch.GlobalCount);
                         finite = totals[1] == 0 && float.IsFinite(value);

@@ -35,9 +35,7 @@ public sealed class LearnLog : IDisposable
     /// <summary>The stream position the next appended record starts at.</summary>
     public long NextSample { get; private set; }
 
-    /// <summary>Bytes written and fsyncs made since opening (for the metrics).</summary>
-    public long BytesWritten { get; private set; }
-
+    /// <summary>fsyncs made since opening (one per group of learns; /metrics reports it).</summary>
     public long Syncs { get; private set; }
 
     /// <summary>Records dropped as torn while replaying (0 or 1: only the very last one can be).</summary>
@@ -113,7 +111,6 @@ public sealed class LearnLog : IDisposable
         file.Write(buffer);
         file.Flush(flushToDisk: true);
         NextSample = next;
-        BytesWritten += total;
         Syncs++;
         return records;
     }
