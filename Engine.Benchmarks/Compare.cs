@@ -43,7 +43,7 @@ public static class Compare
             ilgpu = TimeEngine(simulator, gpu, quick, only).ToDictionary(e => e.Name, e => e.Work / e.Seconds / Scale(e.Unit));
         }
 
-        var names = engine.Select(e => e.Name).ToList();
+        var names = engine.Select(e => Workload.TorchName(e.Name)).Distinct().ToList();
         JsonNode? torch1 = null, torchAll;
         if (gpu)
         {
@@ -59,8 +59,8 @@ public static class Compare
         var rows = engine.Select(e =>
         {
             double rate = e.Work / e.Seconds / Scale(e.Unit);
-            var one = Result(torch1, e.Name);
-            var all = Result(torchAll, e.Name);
+            var one = Result(torch1, Workload.TorchName(e.Name));
+            var all = Result(torchAll, Workload.TorchName(e.Name));
             var best = new[] { one, all }.Where(r => r != null).OrderByDescending(r => (double)r!["rate"]!).FirstOrDefault();
             return new Row(e.Name, e.Unit, e.Seconds * 1e3, rate, (double?)best?["ms_per_step"], (double?)best?["rate"],
                 (double?)one?["rate"], (double?)all?["rate"], ilgpu?.GetValueOrDefault(e.Name));

@@ -9,10 +9,13 @@ namespace Engine.Benchmarks;
 /// MLPs with PyTorch's default Linear initialisation, ReLU, softmax cross-entropy on fixed random data resident
 /// on the device, one step = forward, loss, backward, optimizer step, zero-grad; sgemm; a flat Adam step; and the
 /// copy kernel that measures memory bandwidth. Sizes depend on the device class (CPU or GPU) and shrink in the
-/// quick configuration. The batch-1 workload is the per-sample online step as <see cref="Training.OnlineTrainer"/> takes
-/// it: SGD with its step fused into backward (<see cref="Optimizer.StepInBackward"/>: each weight is updated by the
-/// product that would have written its gradient); the same update PyTorch's side makes with a separate
-/// <c>optimizer.step()</c>.
+/// quick configuration. The batch-1 workload <c>mlp-s/b1</c> is per-sample online training as a user of this engine
+/// runs it, <see cref="Training.OnlineTrainer.Learn(Training.Sample)"/>: the sample's copy in, forward, loss and its
+/// progressive score (read back), backward and the SGD step (the fused dense step where it applies). <c>mlp-s/b1-loop</c>
+/// is the same step written as the plain module loop, with SGD's step fused into backward
+/// (<see cref="Optimizer.StepInBackward"/>: each weight is updated by the product that would have written its
+/// gradient). Both are compared with PyTorch's plain loop (<see cref="TorchName"/>), which makes the same update with a
+/// separate <c>optimizer.step()</c> and scores nothing.
 /// </summary>
 public sealed class Workload : IDisposable
 {
@@ -42,7 +45,7 @@ public sealed class Workload : IDisposable
 
     /// <summary>The workloads for a device class, in table order (mlp-l only on GPUs).</summary>
     public static IEnumerable<string> Names(bool gpu) =>
-        new[] { "mlp-s/b1", "mlp-s/b64", "mlp-s/b1024", "mlp-m" }
+        new[] { "mlp-s/b1", "mlp-s/b1-loop", "mlp-s/b64", "mlp-s/b1024", "mlp-m" }
             .Concat(gpu ? new[] { "mlp-l" } : Array.Empty<string>())
             .Concat(new[] { "sgemm", "adam-step", "copy" });
 
@@ -52,7 +55,7 @@ public sealed class Workload : IDisposable
         int q(int full, int small) => quick ? small : full;
         return name switch
         {
-            "mlp-s/b1" => (new[] { 784, q(256, 32), 10 }, 1, "sgd"),
+            "mlp-s/b1" or "mlp-s/b1-loop" => (new[] { 784, q(256, 32), 10 }, 1, "sgd"),
             "mlp-s/b64" => (new[] { 784, q(256, 32), 10 }, 64, "sgd"),
             "mlp-s/b1024" => (new[] { 784, q(256, 32), 10 }, q(1024, 128), "sgd"),
             "mlp-m" => (new[] { q(1024, 64), q(1024, 64), q(1024, 64), 10 }, q(256, 32), "adam"),
@@ -61,9 +64,13 @@ public sealed class Workload : IDisposable
         };
     }
 
+    /// <summary>The workload of <c>compare/torch_workloads.py</c> this one is measured against.</summary>
+    public static string TorchName(string name) => name == "mlp-s/b1-loop" ? "mlp-s/b1" : name;
+
     public static Workload Create(string name, Device device, bool gpu, bool quick)
     {
-        if (MlpSpec(name, quick) is { } mlp) return Mlp(name, device, mlp.Widths, mlp.Batch, mlp.Optimizer);
+        if (MlpSpec(name, quick) is { } mlp)
+            return name == "mlp-s/b1" ? Online(name, device, mlp.Widths) : Mlp(name, device, mlp.Widths, mlp.Batch, mlp.Optimizer);
         return name switch
         {
             "sgemm" => Sgemm(device, quick ? 64 : gpu ? 4096 : 1024),
@@ -73,7 +80,8 @@ public sealed class Workload : IDisposable
         };
     }
 
-    private static Workload Mlp(string name, Device device, int[] widths, int batch, string optimizerName)
+    /// <summary>Linear layers of the given widths with ReLU between them (PyTorch's default initialisation).</summary>
+    private static Sequential Model(Device device, int[] widths)
     {
         var layers = new List<Module>();
         for (int i = 0; i + 1 < widths.Length; i++)
@@ -81,7 +89,12 @@ public sealed class Workload : IDisposable
             if (i > 0) layers.Add(new Engine.Nn.Relu());
             layers.Add(new Linear(device, widths[i], widths[i + 1], seed: i + 1));
         }
-        var model = new Sequential(layers.ToArray());
+        return new Sequential(layers.ToArray());
+    }
+
+    private static Workload Mlp(string name, Device device, int[] widths, int batch, string optimizerName)
+    {
+        var model = Model(device, widths);
         Optimizer optimizer = optimizerName == "adam" ? new Adam(model.Parameters(), lr: 1e-3f)
             : new Sgd(model.Parameters(), lr: 0.01f);
         optimizer.StepInBackward = batch == 1;
@@ -100,6 +113,22 @@ public sealed class Workload : IDisposable
             optimizer.Dispose();
             model.Dispose();
             x.Dispose();
+        });
+    }
+
+    /// <summary>Per-sample online training through <see cref="Training.OnlineTrainer"/>, one fixed sample per step.</summary>
+    private static Workload Online(string name, Device device, int[] widths)
+    {
+        var model = Model(device, widths);
+        var sgd = new Sgd(model.Parameters(), lr: 0.01f);
+        var trainer = new Training.OnlineTrainer(model, sgd);
+        using var x = Tensor.RandN(device, new[] { widths[0] }, seed: 7);
+        var sample = new Training.Sample(x.ToArray(), 0);
+        return new Workload(name, "samples/s", 1, () => trainer.Learn(sample), () =>
+        {
+            trainer.Dispose();
+            sgd.Dispose();
+            model.Dispose();
         });
     }
 

@@ -112,8 +112,8 @@ public interface IKernels
 
     // ---- the fused per-sample step of a dense network (DenseStepKernels) ----
     /// <summary>
-    /// Whether the engine should take the fused per-sample step where it applies: true where launches dominate a
-    /// batch-1 step (GPUs, ILGPU), false where the general path is already as fast (the SIMD backend).
+    /// Whether the engine should take the fused per-sample step where it applies: true on both backends today (on
+    /// GPUs launches dominate a batch-1 step; on the SIMD backend the general path's graph building does).
     /// </summary>
     bool PrefersFusedOnlineStep { get; }
 

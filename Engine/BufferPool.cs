@@ -43,8 +43,14 @@ internal sealed class BufferPool : IDisposable
     /// <summary>A cap on the bytes this pool may hold (null: the device's own size is the limit).</summary>
     public long? Limit { get; set; }
 
-    public MemoryBuffer1D<T, Stride1D.Dense> Rent<T>(long length) where T : unmanaged
+    /// <summary>
+    /// A buffer of <paramref name="length"/> + <paramref name="slack"/> elements (slack: room to align a view inside
+    /// it); out-of-memory errors name the <paramref name="length"/> asked for.
+    /// </summary>
+    public MemoryBuffer1D<T, Stride1D.Dense> Rent<T>(long length, int slack = 0) where T : unmanaged
     {
+        long asked = length;
+        length += slack;
         lock (gate)
         {
             if (disposed) throw new ObjectDisposedException(nameof(Device), "The device has been disposed.");
@@ -58,7 +64,7 @@ internal sealed class BufferPool : IDisposable
             // Like PyTorch's caching allocator: when a new buffer does not fit, give the idle cached ones back to
             // the device and try once more before reporting out-of-memory.
             if (!Fits(bytes)) ReleaseIdleLocked();
-            if (!Fits(bytes)) throw OutOfMemory<T>(length, bytes, null);
+            if (!Fits(bytes)) throw OutOfMemory<T>(asked, null);
             MemoryBuffer1D<T, Stride1D.Dense> buffer;
             try
             {
@@ -73,7 +79,7 @@ internal sealed class BufferPool : IDisposable
                 }
                 catch (Exception again) when (again is OutOfMemoryException or AcceleratorException)
                 {
-                    throw OutOfMemory<T>(length, bytes, again);
+                    throw OutOfMemory<T>(asked, again);
                 }
             }
             rentedBuffers++;
@@ -101,8 +107,9 @@ internal sealed class BufferPool : IDisposable
     private bool Fits(long bytes) =>
         bytes <= accelerator.MemorySize - allocatedBytes && (Limit is not long cap || allocatedBytes + bytes <= cap);
 
-    private OutOfMemoryException OutOfMemory<T>(long length, long bytes, Exception? inner)
+    private OutOfMemoryException OutOfMemory<T>(long length, Exception? inner)
     {
+        long bytes = length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
         var (freeBytes, total, exact) = FreeMemory();
         string limit = Limit is long cap ? $"; this device's memory limit is {cap:N0} bytes" : "";
         return new OutOfMemoryException(

@@ -11,12 +11,30 @@ internal sealed class TensorStorage
 {
     private readonly Device device;
     private MemoryBuffer1D<float, Stride1D.Dense>? buffer;
+    private readonly ArrayView<float> view;
     private int references = 1;
 
+    /// <summary>Floats a host buffer is rented beyond its length, so that its view can start on a 64-byte boundary.</summary>
+    private const int HostAlignmentSlack = 15;
+
+    /// <remarks>
+    /// Host memory (the SIMD backend, ILGPU's CPU accelerator) comes from <c>malloc</c>, which places a large block 16
+    /// bytes past a page boundary: every 64-byte register load of such a tensor would straddle two cache lines, which
+    /// cost the memory-bound kernels (the Adam step, the per-sample GEMV out of L2) 10–25 %. Those buffers are rented
+    /// 15 floats longer and viewed from their first 64-byte boundary.
+    /// </remarks>
     public TensorStorage(Device device, long length)
     {
         this.device = device;
-        buffer = device.Pool.Rent<float>(length);
+        bool host = device.Accelerator.AcceleratorType == AcceleratorType.CPU;
+        buffer = device.Pool.Rent<float>(length, host ? HostAlignmentSlack : 0);
+        view = host ? buffer.View.SubView(FloatsToBoundary(buffer.View), length) : buffer.View;
+    }
+
+    private static long FloatsToBoundary(ArrayView<float> host)
+    {
+        long address = (long)host.LoadEffectiveAddressAsPtr();
+        return (64 - address % 64) % 64 / sizeof(float);
     }
 
     public bool IsReleased => Volatile.Read(ref references) <= 0;
@@ -27,7 +45,8 @@ internal sealed class TensorStorage
         get
         {
             device.ThrowIfDisposed();
-            return buffer!.View;
+            if (buffer == null) throw new ObjectDisposedException(nameof(Tensor), "The tensor's storage has been released.");
+            return view;
         }
     }
 

@@ -52,7 +52,8 @@ public static class OptimizerKernels
     public static float EffectiveGradient(float g, float theta, UpdateScalars s)
     {
         float e = s.Has(UpdateFlags.Maximize) ? -g : g;
-        if (!s.Has(UpdateFlags.DecoupledDecay)) e += s.WeightDecay * theta;
+        // Skipped at λ = 0 as PyTorch skips it: 0·θ would turn g̃ into NaN where θ is ±∞.
+        if (!s.Has(UpdateFlags.DecoupledDecay) && s.WeightDecay != 0f) e += s.WeightDecay * theta;
         if (s.L1 != 0f) e += s.L1 * (theta > 0f ? 1f : theta < 0f ? -1f : 0f);
         return e;
     }

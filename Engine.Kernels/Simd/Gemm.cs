@@ -453,7 +453,7 @@ public static unsafe class Gemm
         return true;
     }
 
-    private static bool AllFinite<TV>(float* x, long count) where TV : struct, IFloatVector<TV>
+    internal static bool AllFinite<TV>(float* x, long count) where TV : struct, IFloatVector<TV>
     {
         long i = 0;
         for (; i + TV.Count <= count; i += TV.Count)

@@ -6,7 +6,7 @@ namespace Engine.Tests.Simd;
 
 /// <summary>
 /// The same optimizer steps on the SIMD backend and on the ILGPU kernels: every update rule with every option (FsCheck
-/// draws them), on lengths that end in a partial register, and Adam on a buffer long enough for streaming stores.
+/// draws them), on lengths that end in a partial register, and Adam on a buffer long enough to be split over the threads.
 /// </summary>
 [Properties(Arbitrary = new[] { typeof(OptimizerCases) }, MaxTest = 60)]
 public class BackendAgreementTests
@@ -64,7 +64,7 @@ public class BackendAgreementTests
     }
 
     [Fact]
-    public void Adam_on_a_long_buffer_agrees_where_stores_stream_past_the_caches()
+    public void Adam_on_a_long_buffer_split_over_the_threads_agrees()
     {
         int n = (1 << 21) + 37;
         var theta = Reference.RandomValues(5, n);

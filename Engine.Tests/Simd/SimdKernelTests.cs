@@ -1,3 +1,4 @@
+using ILGPU.Runtime;
 using Engine.Kernels;
 using Engine.Kernels.Simd;
 
@@ -7,7 +8,8 @@ namespace Engine.Tests.Simd;
 /// The SIMD backend's own checks, whatever device the suite runs on: every element-wise and reduction primitive at
 /// every length 0..257 (vector bodies and every tail) against the double-precision reference, at both register widths;
 /// the same primitives on the SIMD backend and on ILGPU's kernels agree; the GEMM on shapes that are not multiples of
-/// any of its block sizes, in the three layouts, accumulating or not, on one thread and on several.
+/// any of its block sizes, in the three layouts, accumulating or not, on one thread and on several; the fused per-sample
+/// dense step's kernels; host tensors' alignment.
 /// </summary>
 public class SimdKernelTests
 {
@@ -243,6 +245,69 @@ public class SimdKernelTests
             var expected = Update(TestDevice.Ilgpu);
             Assert.Equal(float.IsFinite(x[1]), expected.All(float.IsFinite));
             Expect.Close(expected, Update(Simd), 1e-6, 1e-6, $"x = [{string.Join(", ", x)}]");
+        }
+    }
+
+    /// <summary>
+    /// The fused per-sample dense step's kernels (forward with ReLU, forward with softmax cross-entropy, backward with
+    /// the SGD update, with and without dx) against the ILGPU kernels, at both register widths, on shapes around the
+    /// forward's eight-row blocks and the vector tail; dy has zeros (rows the first layer's backward skips), and one
+    /// case has ∞ in x, where nothing may be skipped.
+    /// </summary>
+    [Fact]
+    public void Dense_step_kernels_agree_with_the_ilgpu_kernels_on_every_block_and_tail() => AtBothWidths(width =>
+    {
+        foreach (var (outputs, inputs) in new[] { (1, 1), (7, 15), (8, 16), (9, 17), (17, 33), (24, 300), (256, 784) })
+        foreach (bool infinite in new[] { false, true })
+        {
+            var x = Reference.RandomValues(inputs, inputs);
+            if (infinite) x[inputs / 2] = float.PositiveInfinity;
+            var w0 = Reference.RandomValues(outputs + 1, outputs * inputs);
+            var b0 = Reference.RandomValues(outputs + 2, outputs);
+            var dy = Reference.RandomValues(outputs + 3, outputs).Select((v, i) => i % 3 == 1 ? 0f : v).ToArray();
+            float[] Run(Device dev)
+            {
+                using var scope = new DisposeScope();
+                var k = dev.Kernels;
+                var tx = Tensor.FromArray(dev, x, new[] { inputs });
+                var w = Tensor.FromArray(dev, w0, new[] { outputs, inputs });
+                var b = Tensor.FromArray(dev, b0, new[] { outputs });
+                var y = Tensor.Zeros(dev, new[] { outputs });
+                var relu = Tensor.Zeros(dev, new[] { outputs });
+                var dz = Tensor.Zeros(dev, new[] { outputs });
+                var scores = Tensor.Zeros(dev, new[] { 4 });
+                var tdy = Tensor.FromArray(dev, dy, new[] { outputs });
+                var dx = Tensor.Zeros(dev, new[] { inputs });
+                var s = new DenseStepShape { Outputs = outputs, Inputs = inputs, Label = outputs - 1, Slot = 1, Scale = -0.1f };
+                k.DenseForward(tx.View, w.View, b.View, relu.View, s with { Relu = 1 });
+                k.DenseForwardCrossEntropy(tx.View, w.View, b.View, y.View, dz.View, scores.View, s);
+                k.DenseBackwardSgd(tx.View, w.View, b.View, tdy.View, dx.View, s with { WriteDx = 1, Relu = 1 });
+                k.DenseBackwardSgd(tx.View, w.View, b.View, tdy.View, dx.View, s);
+                return relu.ToArray().Concat(y.ToArray()).Concat(dz.ToArray()).Concat(scores.ToArray().Skip(2))
+                    .Concat(dx.ToArray()).Concat(w.ToArray()).Concat(b.ToArray()).ToArray();
+            }
+            var expected = Run(TestDevice.Ilgpu);
+            var actual = Run(Simd);
+            string what = $"{width}, {outputs}×{inputs}{(infinite ? ", ∞ in x" : "")}";
+            Assert.Equal(expected.Select(float.IsNaN), actual.Select(float.IsNaN));
+            Expect.Close(expected.Select(v => float.IsNaN(v) ? 0f : v).ToArray(),
+                actual.Select(v => float.IsNaN(v) ? 0f : v).ToArray(), 1e-5, 1e-4, what);
+        }
+    });
+
+    /// <summary>
+    /// Host tensors (this backend, ILGPU's CPU accelerator) start on a 64-byte boundary, whatever their size, so a full
+    /// register never straddles two cache lines (malloc puts large blocks 16 bytes past one).
+    /// </summary>
+    [Fact]
+    public void Host_tensors_start_on_a_cache_line()
+    {
+        foreach (var dev in new[] { Simd, TestDevice.Ilgpu })
+        foreach (int n in new[] { 1, 15, 1000, 1 << 16, 1 << 20 })
+        {
+            using var t = Tensor.Zeros(dev, new[] { n });
+            Assert.Equal(0, (long)t.View.LoadEffectiveAddressAsPtr() % 64);
+            Assert.Equal(n, t.View.Length);
         }
     }
 

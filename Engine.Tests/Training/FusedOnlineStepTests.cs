@@ -28,7 +28,7 @@ public class FusedOnlineStepTests
     [Theory]
     [InlineData("simd", 12)]
     [InlineData("ilgpu", 12)]
-    [InlineData("simd", 300)] // a first layer of 300 × 256 weights: the SIMD kernels split its rows over the threads
+    [InlineData("simd", 300)] // 300 inputs: the SIMD kernels' vector body and scalar tail, and their skipped zero rows
     public void Fused_and_general_steps_learn_the_same_model(string backend, int features)
     {
         var dev = backend == "simd" ? TestDevice.Simd : TestDevice.Ilgpu;
