@@ -274,6 +274,14 @@ public static unsafe class Gemm
         where TV : struct, IFloatVector<TV>
     {
         int w = TV.Count;
+        // The tile of C is read (or written) only after the K loop; fetching its lines now hides the cache misses
+        // behind that loop (C is megabytes in a large product, so its lines are rarely in L1 or L2).
+        if (Sse.IsSupported)
+            for (int r = 0; r < MR; r++)
+            {
+                Sse.Prefetch0(c + r * ldc);
+                Sse.Prefetch0(c + r * ldc + 2 * w - 1);
+            }
         TV c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
             c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default,
             c60 = default, c61 = default, c70 = default, c71 = default;
