@@ -13,8 +13,8 @@ namespace Engine.Kernels.Simd;
 public sealed unsafe partial class SimdKernels
 {
     /// <summary>
-    /// Measured on mlp-s (784→256→10) at batch 1: the fused step is ~25 % faster than the general path here, whose
-    /// per-sample step has no launches to save but builds and walks the autograd graph.
+    /// Measured on mlp-s (784→256→10) at batch 1: the fused step takes ~10 µs where the general path takes ~15 (it has
+    /// no launches to save here, but builds and walks the autograd graph).
     /// </summary>
     public bool PrefersFusedOnlineStep => true;
 
