@@ -43,12 +43,12 @@ public struct UpdateScalars
 /// <summary>
 /// Fused optimizer update rules: each reads parameter θ, gradient g and its state once and writes them once,
 /// in place, over a parameter group's slice of the flat buffers (grid-stride, one thread per element).
-/// Every rule first forms the effective gradient g̃ = (maximize ? −g : g) + λ·θ (coupled weight decay only)
+/// Every rule first forms the effective gradient g̃ = (maximize ? −g : g) + λ·θ (coupled weight decay, λ ≠ 0)
 /// + l1·sign(θ).
 /// </summary>
 public static class OptimizerKernels
 {
-    /// <summary>g̃ = ±g + λθ (when decay is coupled) + l1·sign(θ).</summary>
+    /// <summary>g̃ = ±g + λθ (when decay is coupled and λ ≠ 0) + l1·sign(θ).</summary>
     public static float EffectiveGradient(float g, float theta, UpdateScalars s)
     {
         float e = s.Has(UpdateFlags.Maximize) ? -g : g;
