@@ -36,13 +36,13 @@ public static class DistributedBenchmark
             using var buffer = Tensor.Ones(dev, new[] { n });
             var times = new List<double>();
             var budget = Stopwatch.StartNew();
-            for (int i = 0; i < 3; i++) comm.AllReduce(dev, buffer.View, ReduceOp.Sum);
+            for (int i = 0; i < 3; i++) comm.AllReduce(dev, buffer.Elements, ReduceOp.Sum);
             var go = new double[1];
             while (true)
             {
                 comm.Barrier();
                 var t = Stopwatch.StartNew();
-                comm.AllReduce(dev, buffer.View, ReduceOp.Sum);
+                comm.AllReduce(dev, buffer.Elements, ReduceOp.Sum);
                 times.Add(t.Elapsed.TotalSeconds);
                 go[0] = times.Count < 5 || (budget.Elapsed.TotalSeconds < (quick ? 0.2 : 1.0) && times.Count < 2000) ? 1 : 0;
                 comm.AllReduce(go, ReduceOp.Min); // every rank runs the same number of repeats

@@ -39,13 +39,13 @@ public class ElementwiseBenchmark : DeviceBenchmark
         switch (Op)
         {
             case "gelu":
-                if (forward) k.Unary<Gelu>(x.View, y.View); else k.UnaryGrad<Gelu>(x.View, y.View, dy.View, dx.View);
+                if (forward) k.Unary<Gelu>(x.Elements, y.Elements); else k.UnaryGrad<Gelu>(x.Elements, y.Elements, dy.Elements, dx.Elements);
                 break;
             case "tanh":
-                if (forward) k.Unary<Tanh>(x.View, y.View); else k.UnaryGrad<Tanh>(x.View, y.View, dy.View, dx.View);
+                if (forward) k.Unary<Tanh>(x.Elements, y.Elements); else k.UnaryGrad<Tanh>(x.Elements, y.Elements, dy.Elements, dx.Elements);
                 break;
             default:
-                if (forward) k.Unary<Relu>(x.View, y.View); else k.UnaryGrad<Relu>(x.View, y.View, dy.View, dx.View);
+                if (forward) k.Unary<Relu>(x.Elements, y.Elements); else k.UnaryGrad<Relu>(x.Elements, y.Elements, dy.Elements, dx.Elements);
                 break;
         }
         Sync();

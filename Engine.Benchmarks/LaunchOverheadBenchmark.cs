@@ -25,7 +25,7 @@ public class LaunchOverheadBenchmark : DeviceBenchmark
     public void Run()
     {
         var k = Device.Kernels;
-        for (int i = 0; i < Launches; i++) k.Fill(x.View, i);
+        for (int i = 0; i < Launches; i++) k.Fill(x.Elements, i);
         Sync();
     }
 

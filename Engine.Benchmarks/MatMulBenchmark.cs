@@ -33,9 +33,9 @@ public class MatMulBenchmark : DeviceBenchmark
         var k = Device.Kernels;
         switch (Layout)
         {
-            case "NT": k.MatMul<AsStored, AsTransposed>(a.View, b.View, c.View, N, N, N, accumulate: false); break;
-            case "TN": k.MatMul<AsTransposed, AsStored>(a.View, b.View, c.View, N, N, N, accumulate: false); break;
-            default: k.MatMul<AsStored, AsStored>(a.View, b.View, c.View, N, N, N, accumulate: false); break;
+            case "NT": k.MatMul<AsStored, AsTransposed>(a.Elements, b.Elements, c.Elements, N, N, N, accumulate: false); break;
+            case "TN": k.MatMul<AsTransposed, AsStored>(a.Elements, b.Elements, c.Elements, N, N, N, accumulate: false); break;
+            default: k.MatMul<AsStored, AsStored>(a.Elements, b.Elements, c.Elements, N, N, N, accumulate: false); break;
         }
         Sync();
     }

@@ -138,7 +138,7 @@ public sealed class Workload : IDisposable
         var b = Tensor.RandN(device, new[] { n, n }, seed: 2);
         var c = Tensor.Zeros(device, new[] { n, n });
         return new Workload("sgemm", "GFLOP/s", 2.0 * n * n * n,
-            () => device.Kernels.MatMul<AsStored, AsStored>(a.View, b.View, c.View, n, n, n, accumulate: false),
+            () => device.Kernels.MatMul<AsStored, AsStored>(a.Elements, b.Elements, c.Elements, n, n, n, accumulate: false),
             () =>
             {
                 a.Dispose();
@@ -164,7 +164,7 @@ public sealed class Workload : IDisposable
     {
         var x = Tensor.RandN(device, new[] { n }, seed: 1);
         var y = Tensor.Zeros(device, new[] { n });
-        return new Workload("copy", "GB/s", 8.0 * n, () => device.Kernels.Unary<Affine>(x.View, y.View, 1f, 0f), () =>
+        return new Workload("copy", "GB/s", 8.0 * n, () => device.Kernels.Unary<Affine>(x.Elements, y.Elements, 1f, 0f), () =>
         {
             x.Dispose();
             y.Dispose();

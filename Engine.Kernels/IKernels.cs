@@ -57,6 +57,14 @@ public interface IKernels
 
     void Random(ArrayView<float> y, uint seed, float low, float high, bool normal, uint offset = 0);
 
+    // ---- movement and strided reduction (MovementKernels) ----
+    /// <summary>y[dst(i)] (+)= x[src(i)] over the layouts' shared index space; dst maps no two indices to one element.</summary>
+    void StridedCopy(ArrayView<float> x, StridedLayout src, ArrayView<float> y, StridedLayout dst, bool accumulate);
+
+    /// <summary>y[j] (+)= scale·Σ_r x[outer(j) + inner(r)]; y contiguous with |outer| elements.</summary>
+    void StridedSum(ArrayView<float> x, StridedLayout outer, StridedLayout inner, ArrayView<float> y, float scale,
+        bool accumulate);
+
     // ---- reductions, softmax, losses, scores ----
     void SumAll<TTerm>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> result, float scale)
         where TTerm : struct, IPairTerm;

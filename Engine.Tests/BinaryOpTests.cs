@@ -76,6 +76,10 @@ public static class BroadcastCases
                 new BroadcastCase(new[] { 1 }, full, full),
                 new BroadcastCase(new[] { 3, m, n }, new[] { m, n }, new[] { 3, m, n }),
                 new BroadcastCase(new[] { 2, m, 1 }, new[] { 2, 1, 1 }, new[] { 2, m, 1 }),
+                // Stretched on both sides of an axis the operand varies along: the general (expanding) path.
+                new BroadcastCase(new[] { 2, m, n }, new[] { 2, 1, n }, new[] { 2, m, n }),
+                new BroadcastCase(new[] { m, 1, n }, new[] { 1, 3, 1 }, new[] { m, 3, n }),
+                new BroadcastCase(new[] { 2, 1, m, 1 }, new[] { 3, 1, n }, new[] { 2, 3, m, n }),
             };
             return Gen.Elements(cases);
         }));
@@ -139,14 +143,18 @@ public class BinaryOpTests
     }
 
     [Fact]
-    public void Broadcast_on_both_sides_of_an_axis_is_refused_with_a_reason()
+    public void Broadcast_on_both_sides_of_an_axis_gives_numpy_results_and_summed_gradients()
     {
         using var scope = new DisposeScope();
         var dev = TestDevice.Instance;
-        var x = Tensor.Zeros(dev, new[] { 2, 3, 4 });
-        var y = Tensor.Zeros(dev, new[] { 2, 1, 4 });
-        var e = Assert.Throws<ArgumentException>(() => x * y);
-        Assert.Contains("mul", e.Message);
-        Assert.Contains("[2, 1, 4]", e.Message);
+        var x = Tensor.FromArray(dev, Enumerable.Range(0, 24).Select(i => (float)i).ToArray(), new[] { 2, 3, 4 });
+        var y = Tensor.FromArray(dev, new[] { 1f, 2f, 3f, 4f, 5f, 6f, 7f, 8f }, new[] { 2, 1, 4 }, requiresGrad: true);
+        var z = x * y;
+        Assert.Equal(new[] { 2, 3, 4 }, z.Shape);
+        Assert.Equal(4f * 1f, z.ToArray()[4]);      // x[0, 1, 0] · y[0, 0, 0]
+        Assert.Equal(23f * 8f, z.ToArray()[23]);    // x[1, 2, 3] · y[1, 0, 3]
+        z.Sum().Backward();
+        // dy[b, 0, j] = Σ_i x[b, i, j]
+        Assert.Equal(new[] { 12f, 15f, 18f, 21f, 48f, 51f, 54f, 57f }, y.Grad!.ToArray());
     }
 }

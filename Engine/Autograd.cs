@@ -27,11 +27,11 @@ public static class Autograd
     /// <summary>In anomaly mode, throws if <paramref name="output"/> of <paramref name="op"/> is not finite.</summary>
     internal static void CheckForward(string op, Tensor output, Tensor[] inputs)
     {
-        if (anomalyDepth == 0 || NonFinite.AllFinite(output.Device, output.View)) return;
+        if (anomalyDepth == 0 || NonFinite.AllFinite(output.Device, output.Elements)) return;
         throw new ArithmeticException(
             $"Anomaly detected: forward of '{op}' (inputs {string.Join(", ", inputs.Select(t => Shapes.Format(t.Shape)))}) " +
             $"produced a non-finite output of shape {Shapes.Format(output.Shape)}: " +
-            $"{NonFinite.FirstBad(output.View, output.Device)}.");
+            $"{NonFinite.FirstBad(output.Elements, output.Device)}.");
     }
 
     /// <summary>

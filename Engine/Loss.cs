@@ -87,11 +87,11 @@ public static class Loss
         var rowLoss = device.Pool.Rent<float>(rows);
         var loss = Tensor.Uninitialized(device, Array.Empty<int>());
         float scale = reduction == Reduction.Mean ? 1f / (float)counted : 1f;
-        k.CrossEntropyRows(logits.View, labelBuffer.View, rowLoss.View, classes, weightBuffer.View, terms);
-        k.SumAll<Identity>(rowLoss.View, rowLoss.View, loss.View, scale);
+        k.CrossEntropyRows(logits.Elements, labelBuffer.View, rowLoss.View, classes, weightBuffer.View, terms);
+        k.SumAll<Identity>(rowLoss.View, rowLoss.View, loss.Elements, scale);
         device.Pool.Return(rowLoss);
         return Tensor.Record(loss, "cross_entropy", new[] { logits },
-            dloss => k.CrossEntropyGrad(logits.View, labelBuffer.View, dloss, logits.GradTarget(), classes, scale,
+            dloss => k.CrossEntropyGrad(logits.Elements, labelBuffer.View, dloss, logits.GradTarget(), classes, scale,
                 weightBuffer.View, terms),
             onRelease: () =>
             {
@@ -134,12 +134,12 @@ public static class Loss
         var k = pred.Device.Kernels;
         float scale = reduction == Reduction.Mean ? 1f / pred.Numel : 1f;
         var loss = Tensor.Uninitialized(pred.Device, Array.Empty<int>());
-        k.SumAll<TTerm>(pred.View, target.View, loss.View, scale);
+        k.SumAll<TTerm>(pred.Elements, target.Elements, loss.Elements, scale);
         return Tensor.Record(loss, op, new[] { pred, target }, dloss =>
         {
-            ArrayView<float> dp = pred.RequiresGrad ? pred.GradTarget() : pred.View;
-            ArrayView<float> dt = target.RequiresGrad ? target.GradTarget() : pred.View;
-            k.SumAllGrad<TTerm>(pred.View, target.View, dloss, dp, dt, scale, pred.RequiresGrad, target.RequiresGrad);
+            ArrayView<float> dp = pred.RequiresGrad ? pred.GradTarget() : pred.Elements;
+            ArrayView<float> dt = target.RequiresGrad ? target.GradTarget() : pred.Elements;
+            k.SumAllGrad<TTerm>(pred.Elements, target.Elements, dloss, dp, dt, scale, pred.RequiresGrad, target.RequiresGrad);
         });
     }
 }

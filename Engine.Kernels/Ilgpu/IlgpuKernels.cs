@@ -58,6 +58,12 @@ public sealed class IlgpuKernels : IKernels
     public void Random(ArrayView<float> y, uint seed, float low, float high, bool normal, uint offset = 0) =>
         Context.Random(y, seed, low, high, normal, offset);
 
+    public void StridedCopy(ArrayView<float> x, StridedLayout src, ArrayView<float> y, StridedLayout dst,
+        bool accumulate) => Context.StridedCopy(x, src, y, dst, accumulate);
+
+    public void StridedSum(ArrayView<float> x, StridedLayout outer, StridedLayout inner, ArrayView<float> y,
+        float scale, bool accumulate) => Context.StridedSum(x, outer, inner, y, scale, accumulate);
+
     public void SumAll<TTerm>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> result, float scale)
         where TTerm : struct, IPairTerm => Context.SumAll<TTerm>(a, b, result, scale);
 

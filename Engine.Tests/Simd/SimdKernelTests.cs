@@ -64,14 +64,14 @@ public class SimdKernelTests
     {
         using var scope = new DisposeScope();
         var t = Tensor.FromArray(Simd, new[] { 1f, 2f, 3f }, new[] { 3 });
-        var empty = t.View.SubView(0, 0);
+        var empty = t.Elements.SubView(0, 0);
         var k = Simd.Kernels;
         k.Unary<Engine.Kernels.Tanh>(empty, empty);
         k.UnaryGrad<Engine.Kernels.Gelu>(empty, empty, empty, empty);
         k.Accumulate(empty, empty, 2f);
         k.Fill(empty, 9f);
         k.AdamStep(empty, empty, empty, empty, empty, new UpdateScalars { Lr = 1f, Beta1 = 0.9f, Beta2 = 0.999f, C1 = 1f, C2 = 1f });
-        k.SumAll<Identity>(empty, empty, t.View.SubView(2, 1), 1f);
+        k.SumAll<Identity>(empty, empty, t.Elements.SubView(2, 1), 1f);
         Assert.Equal(new[] { 1f, 2f, 0f }, t.ToArray());
     });
 
@@ -239,7 +239,7 @@ public class SimdKernelTests
                 var tdy = Tensor.FromArray(dev, dy, new[] { 1, 5 });
                 var tx = Tensor.FromArray(dev, x, new[] { 1, 3 });
                 var c = Tensor.FromArray(dev, c0, new[] { 5, 3 });
-                dev.Kernels.MatMul<AsTransposed, AsStored>(tdy.View, tx.View, c.View, 5, 3, 1, accumulate: true, alpha: 0.5f);
+                dev.Kernels.MatMul<AsTransposed, AsStored>(tdy.Elements, tx.Elements, c.Elements, 5, 3, 1, accumulate: true, alpha: 0.5f);
                 return c.ToArray();
             }
             var expected = Update(TestDevice.Ilgpu);
@@ -279,10 +279,10 @@ public class SimdKernelTests
                 var tdy = Tensor.FromArray(dev, dy, new[] { outputs });
                 var dx = Tensor.Zeros(dev, new[] { inputs });
                 var s = new DenseStepShape { Outputs = outputs, Inputs = inputs, Label = outputs - 1, Slot = 1, Scale = -0.1f };
-                k.DenseForward(tx.View, w.View, b.View, relu.View, s with { Relu = 1 });
-                k.DenseForwardCrossEntropy(tx.View, w.View, b.View, y.View, dz.View, scores.View, s);
-                k.DenseBackwardSgd(tx.View, w.View, b.View, tdy.View, dx.View, s with { WriteDx = 1, Relu = 1 });
-                k.DenseBackwardSgd(tx.View, w.View, b.View, tdy.View, dx.View, s);
+                k.DenseForward(tx.Elements, w.Elements, b.Elements, relu.Elements, s with { Relu = 1 });
+                k.DenseForwardCrossEntropy(tx.Elements, w.Elements, b.Elements, y.Elements, dz.Elements, scores.Elements, s);
+                k.DenseBackwardSgd(tx.Elements, w.Elements, b.Elements, tdy.Elements, dx.Elements, s with { WriteDx = 1, Relu = 1 });
+                k.DenseBackwardSgd(tx.Elements, w.Elements, b.Elements, tdy.Elements, dx.Elements, s);
                 return relu.ToArray().Concat(y.ToArray()).Concat(dz.ToArray()).Concat(scores.ToArray().Skip(2))
                     .Concat(dx.ToArray()).Concat(w.ToArray()).Concat(b.ToArray()).ToArray();
             }
@@ -307,8 +307,8 @@ public class SimdKernelTests
         foreach (int n in new[] { 1, 15, 1000, 1 << 16, 1 << 20 })
         {
             using var t = Tensor.Zeros(dev, new[] { n });
-            Assert.Equal(0, (long)t.View.LoadEffectiveAddressAsPtr() % 64);
-            Assert.Equal(n, t.View.Length);
+            Assert.Equal(0, (long)t.Elements.LoadEffectiveAddressAsPtr() % 64);
+            Assert.Equal(n, t.Elements.Length);
         }
     }
 
@@ -328,7 +328,7 @@ public class SimdKernelTests
         var ta = Tensor.FromArray(Simd, a.Length == 0 ? new float[1] : a, new[] { Math.Max(a.Length, 1) });
         var tb = Tensor.FromArray(Simd, b.Length == 0 ? new float[1] : b, new[] { Math.Max(b.Length, 1) });
         var tc = Tensor.FromArray(Simd, c0.Length == 0 ? new float[1] : c0, new[] { Math.Max(c0.Length, 1) });
-        Simd.Kernels.MatMul<TA, TB>(ta.View, tb.View, tc.View, m, n, k, accumulate);
+        Simd.Kernels.MatMul<TA, TB>(ta.Elements, tb.Elements, tc.Elements, m, n, k, accumulate);
         return tc.ToArray().Take(m * n).ToArray();
     }
 }

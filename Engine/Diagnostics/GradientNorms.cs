@@ -45,7 +45,7 @@ public static class GradientNorms
                 var slot = squares.View.SubView(i, 1);
                 var grad = parameters[i].Parameter.Grad;
                 if (grad == null) k.Fill(slot, 0f);
-                else k.SumAll<Square>(grad.View, grad.View, slot, 1f);
+                else k.SumAll<Square>(grad.Elements, grad.Elements, slot, 1f);
             }
             k.Download(squares.View, host.AsSpan());
         }

@@ -39,7 +39,7 @@ public sealed class DistributedDataParallel
     {
         var device = optimizer.Device;
         if (Communicator.Size == 1) return;
-        foreach (var (_, tensor) in model.NamedTensors()) Communicator.Broadcast(device, tensor.View);
+        foreach (var (_, tensor) in model.NamedTensors()) Communicator.Broadcast(device, tensor.Elements);
         var state = optimizer.GetState();
         var scalars = new List<double> { state.Step };
         scalars.AddRange(state.GroupLrs.Select(l => (double)l));

@@ -97,8 +97,8 @@ public static class FederatedAveraging
             float weight = (float)(localData.Count / counts[0]);
             foreach (var t in tensors)
             {
-                device.Kernels.Unary<Kernels.Affine>(t.View, t.View, weight, 0f);
-                communicator.AllReduce(device, t.View, ReduceOp.Sum);
+                device.Kernels.Unary<Kernels.Affine>(t.Elements, t.Elements, weight, 0f);
+                communicator.AllReduce(device, t.Elements, ReduceOp.Sum);
             }
             var totalSeen = new double[] { seen };
             communicator.AllReduce(totalSeen, ReduceOp.Sum);

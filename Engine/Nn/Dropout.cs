@@ -39,7 +39,7 @@ public sealed class Dropout : Module
         var y = Tensor.Uninitialized(x.Device, x.Shape);
         var k = x.Device.Kernels;
         float p = P;
-        k.Dropout(x.View, y.View, seed, p, accumulate: false);
+        k.Dropout(x.Elements, y.Elements, seed, p, accumulate: false);
         return Tensor.Record(y, "dropout", new[] { x }, dy => k.Dropout(dy, x.GradTarget(), seed, p, accumulate: true));
     }
 }

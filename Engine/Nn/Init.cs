@@ -53,7 +53,7 @@ public static class Init
     public static Tensor Constant(Tensor t, float value)
     {
         t.ThrowIfDisposed("init");
-        t.Device.Kernels.Fill(t.View, value);
+        t.Device.Kernels.Fill(t.Elements, value);
         return t;
     }
 
@@ -69,7 +69,7 @@ public static class Init
     private static Tensor Fill(Tensor t, int? seed, float a, float b, bool normal)
     {
         t.ThrowIfDisposed("init");
-        t.Device.Kernels.Random(t.View, unchecked((uint)Generator.SeedOrNext(seed)), a, b, normal);
+        t.Device.Kernels.Random(t.Elements, unchecked((uint)Generator.SeedOrNext(seed)), a, b, normal);
         return t;
     }
 }

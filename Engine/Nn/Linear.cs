@@ -26,7 +26,7 @@ public sealed class Linear : Module
         if (bias)
         {
             var b = Tensor.Uninitialized(device, new[] { outFeatures });
-            device.Kernels.Random(b.View, unchecked((uint)stream), -bound, bound, normal: false,
+            device.Kernels.Random(b.Elements, unchecked((uint)stream), -bound, bound, normal: false,
                 offset: unchecked((uint)(outFeatures * inFeatures)));
             Bias = RegisterParameter("bias", b);
         }

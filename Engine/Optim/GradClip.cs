@@ -22,19 +22,19 @@ public static class GradClip
         var total = Tensor.Uninitialized(device, Array.Empty<int>());
         if (Contiguous(grads, out var all))
         {
-            k.SumAll<Square>(all, all, total.View, 1f);
-            k.ScaleToNorm(all, total.View, maxNorm);
+            k.SumAll<Square>(all, all, total.Elements, 1f);
+            k.ScaleToNorm(all, total.Elements, maxNorm);
         }
         else
         {
             var partial = device.Pool.Rent<float>(grads.Count);
             for (int i = 0; i < grads.Count; i++)
-                k.SumAll<Square>(grads[i].View, grads[i].View, partial.View.SubView(i, 1), 1f);
-            k.SumAll<Identity>(partial.View, partial.View, total.View, 1f);
-            foreach (var g in grads) k.ScaleToNorm(g.View, total.View, maxNorm);
+                k.SumAll<Square>(grads[i].Elements, grads[i].Elements, partial.View.SubView(i, 1), 1f);
+            k.SumAll<Identity>(partial.View, partial.View, total.Elements, 1f);
+            foreach (var g in grads) k.ScaleToNorm(g.Elements, total.Elements, maxNorm);
             device.Pool.Return(partial); // the stream runs the kernels above before any later user of it
         }
-        k.Unary<Kernels.Sqrt>(total.View, total.View);
+        k.Unary<Kernels.Sqrt>(total.Elements, total.Elements);
         return total;
     }
 
@@ -45,7 +45,7 @@ public static class GradClip
         Hyper.NonNegative("clip", clip);
         var k = grads[0].Device.Kernels;
         if (Contiguous(grads, out var all)) k.Unary<Kernels.Clamp>(all, all, -clip, clip);
-        else foreach (var g in grads) k.Unary<Kernels.Clamp>(g.View, g.View, -clip, clip);
+        else foreach (var g in grads) k.Unary<Kernels.Clamp>(g.Elements, g.Elements, -clip, clip);
     }
 
     private static List<Tensor> Gradients(IEnumerable<Tensor> parameters, string op)

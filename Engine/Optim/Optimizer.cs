@@ -75,7 +75,7 @@ public abstract class Optimizer : IDisposable
             var oldGrad = p.Grad;
             p.MoveInto(flatParameters, at);
             var grad = Tensor.ViewInto(flatGradients, Device, p.Shape, at);
-            if (oldGrad != null) Device.Kernels.Accumulate(oldGrad.View, grad.View);
+            if (oldGrad != null) Device.Kernels.Accumulate(oldGrad.Elements, grad.Elements);
             p.GradWritten = oldGrad != null;
             p.AttachGrad(grad);
             p.StepOwner = this;

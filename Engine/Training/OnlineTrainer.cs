@@ -259,18 +259,18 @@ public sealed class OnlineTrainer : IDisposable
             throw new ArgumentOutOfRangeException(nameof(sample), $"online: sample {index} has label {label}, outside [0, {classes}).");
         if (!output.IsEmpty && output.Length != classes)
             throw new ArgumentException($"online: an output span of {output.Length} for a model with {classes} outputs.", nameof(output));
-        ArrayView<float> In(int l) => l == 0 ? input!.View : plan.Activations[l - 1].View;
+        ArrayView<float> In(int l) => l == 0 ? input!.Elements : plan.Activations[l - 1].Elements;
         DenseStepShape Shape(int l) => new()
         {
             Outputs = layers[l].Linear.OutFeatures, Inputs = layers[l].Linear.InFeatures, Label = label, Slot = slot,
             Scale = StepScale(layers[l])!.Value, Relu = layers[l].Relu ? 1 : 0,
         };
         for (int l = 0; l < layers.Count - 1; l++)
-            k.DenseForward(In(l), layers[l].Linear.Weight.View, layers[l].Linear.Bias!.View, plan.Activations[l].View, Shape(l));
+            k.DenseForward(In(l), layers[l].Linear.Weight.Elements, layers[l].Linear.Bias!.Elements, plan.Activations[l].Elements, Shape(l));
         int last = layers.Count - 1;
-        k.DenseForwardCrossEntropy(In(last), layers[last].Linear.Weight.View, layers[last].Linear.Bias!.View, plan.Logits.View,
-            plan.Gradients[last].View, scoreBuffer!.View, Shape(last));
-        if (!output.IsEmpty) k.Download(plan.Logits.View, output);
+        k.DenseForwardCrossEntropy(In(last), layers[last].Linear.Weight.Elements, layers[last].Linear.Bias!.Elements, plan.Logits.Elements,
+            plan.Gradients[last].Elements, scoreBuffer!.View, Shape(last));
+        if (!output.IsEmpty) k.Download(plan.Logits.Elements, output);
         pending++;
         bool full = pending == scoreEvery;
         if (full)
@@ -282,8 +282,8 @@ public sealed class OnlineTrainer : IDisposable
         {
             // The input of layer l came out of layer l − 1's ReLU when that layer had one.
             var shape = Shape(l) with { Relu = l > 0 && layers[l - 1].Relu ? 1 : 0, WriteDx = l > 0 ? 1 : 0 };
-            k.DenseBackwardSgd(In(l), layers[l].Linear.Weight.View, layers[l].Linear.Bias!.View, plan.Gradients[l].View,
-                l > 0 ? plan.Gradients[l - 1].View : plan.Gradients[l].View, shape);
+            k.DenseBackwardSgd(In(l), layers[l].Linear.Weight.Elements, layers[l].Linear.Bias!.Elements, plan.Gradients[l].Elements,
+                l > 0 ? plan.Gradients[l - 1].Elements : plan.Gradients[l].Elements, shape);
         }
         optimizer.CountFusedStep();
         return full;
@@ -334,7 +334,7 @@ public sealed class OnlineTrainer : IDisposable
             {
                 if (output.Length != outputs)
                     throw new ArgumentException($"online: an output span of {output.Length} for a model with {outputs} outputs.", nameof(output));
-                device.Kernels.Download(prediction.View, output);
+                device.Kernels.Download(prediction.Elements, output);
             }
             Tensor loss;
             if (sample.Label is int label)
@@ -343,7 +343,7 @@ public sealed class OnlineTrainer : IDisposable
                     throw new ArgumentOutOfRangeException(nameof(sample),
                         $"online: sample {index} has label {label}, outside [0, {outputs}).");
                 loss = Loss.CrossEntropy(prediction, new[] { label });
-                device.Kernels.ScoreSample(prediction.View, outputs, label, loss.View, scoreBuffer.View, slot);
+                device.Kernels.ScoreSample(prediction.Elements, outputs, label, loss.Elements, scoreBuffer.View, slot);
             }
             else
             {
@@ -351,7 +351,7 @@ public sealed class OnlineTrainer : IDisposable
                 if (target.Length != outputs)
                     throw new ArgumentException($"online: sample {index} has {target.Length} targets, the model {outputs} outputs.");
                 loss = Loss.Mse(prediction, Tensor.FromArray(device, target, prediction.Shape));
-                device.Kernels.ScoreSample(prediction.View, 0, 0, loss.View, scoreBuffer.View, slot);
+                device.Kernels.ScoreSample(prediction.Elements, 0, 0, loss.Elements, scoreBuffer.View, slot);
             }
             pending++;
             last = pending == scoreEvery;
@@ -370,7 +370,7 @@ public sealed class OnlineTrainer : IDisposable
             {
                 loss.Backward();
                 if (AveragingGradients) ddp!.AverageGradients();
-                stepSkipped[slot] = SkipNonFiniteSteps && !optimizer.GradientsAreFinite(loss.View);
+                stepSkipped[slot] = SkipNonFiniteSteps && !optimizer.GradientsAreFinite(loss.Elements);
                 if (!stepSkipped[slot]) optimizer.Step();
                 optimizer.ZeroGrad();
             }
@@ -461,7 +461,7 @@ public sealed class OnlineTrainer : IDisposable
     private void AgreeTheLossIsFinite(Tensor loss, long index)
     {
         var bad = agreement;
-        bad[0] = NonFinite.AllFinite(optimizer.Device, loss.View) ? 0 : 1;
+        bad[0] = NonFinite.AllFinite(optimizer.Device, loss.Elements) ? 0 : 1;
         ddp!.Communicator.AllReduce(bad, Distributed.ReduceOp.Max);
         if (bad[0] == 0) return;
         ReadScores();

@@ -5,7 +5,7 @@ using ILGPU;
 namespace Engine;
 
 /// <summary>
-/// A float32, row-major tensor of rank 0 to 4 in device memory, with reverse-mode autodiff. Ops return new
+/// A float32, row-major tensor of rank 0 to 8 in device memory, with reverse-mode autodiff. Ops return new
 /// tensors; when grad is enabled and an input requires grad, the output records how to back-propagate.
 /// Dispose tensors (or use a <see cref="DisposeScope"/>) to give their memory back to the device's pool at
 /// once; a tensor that is only garbage-collected gives it back later.
@@ -13,13 +13,19 @@ namespace Engine;
 public sealed partial class Tensor : IDisposable
 {
     private readonly int[] shape;
-    private TensorStorage storage;
+    private TensorStorage? storage;
+
+    /// <summary>
+    /// For a lazy transpose (<see cref="MT"/>): the tensor whose last two axes this one swaps. Its storage is made
+    /// only when something other than a matrix product reads it (<see cref="EnsureMaterialized"/>).
+    /// </summary>
+    private Tensor? transposeSource;
     private int offset;
     private bool requiresGrad;
     private bool disposed;
     private Tensor? pendingGrad;
 
-    private Tensor(Device device, int[] shape, TensorStorage storage, int offset, bool register)
+    private Tensor(Device device, int[] shape, TensorStorage? storage, int offset, bool register)
     {
         Device = device;
         this.shape = shape;
@@ -31,7 +37,7 @@ public sealed partial class Tensor : IDisposable
 
     ~Tensor()
     {
-        if (!disposed) storage.Release(fromFinalizer: true);
+        if (!disposed) storage?.Release(fromFinalizer: true);
     }
 
     public Device Device { get; }
@@ -68,7 +74,7 @@ public sealed partial class Tensor : IDisposable
                 $"'{GradFnName}'.");
         if (value == null)
         {
-            if (grad != null) Kernels.Fill(grad.View, 0f);
+            if (grad != null) Kernels.Fill(grad.Elements, 0f);
             GradWritten = false;
             return;
         }
@@ -81,7 +87,7 @@ public sealed partial class Tensor : IDisposable
             grad = Uninitialized(Device, shape, register: false);
             grad.gradOf = this;
         }
-        Kernels.Copy(value.View, grad.View);
+        Kernels.Copy(value.Elements, grad.Elements);
         GradWritten = true;
     }
 
@@ -109,12 +115,13 @@ public sealed partial class Tensor : IDisposable
     internal GradNode? GradFn { get; private set; }
 
     /// <summary>The tensor's elements on the device. Throws if the tensor was disposed.</summary>
-    internal ArrayView<float> View
+    internal ArrayView<float> Elements
     {
         get
         {
             ThrowIfDisposed("access");
-            return storage.View.SubView(offset, Numel);
+            EnsureMaterialized();
+            return storage!.View.SubView(offset, Numel);
         }
     }
 
@@ -127,7 +134,7 @@ public sealed partial class Tensor : IDisposable
     public void ZeroGrad()
     {
         if (grad == null) return;
-        Kernels.Fill(grad.View, 0f);
+        Kernels.Fill(grad.Elements, 0f);
         GradWritten = false;
     }
 
@@ -139,7 +146,8 @@ public sealed partial class Tensor : IDisposable
         GradFn?.Release();
         Grad?.Dispose();
         pendingGrad?.Dispose();
-        storage.Release();
+        storage?.Release();
+        transposeSource = null;
     }
 
     public override string ToString()
@@ -157,7 +165,7 @@ public sealed partial class Tensor : IDisposable
         if (Device.IsDisposed)
             throw new ObjectDisposedException(nameof(Device),
                 $"{op}: the tensor of shape {Shapes.Format(shape)} lived on the {Device.Kind} device, which has been disposed.");
-        if (disposed || storage.IsReleased)
+        if (disposed || storage is { IsReleased: true })
             throw new ObjectDisposedException(nameof(Tensor),
                 $"{op}: the tensor of shape {Shapes.Format(shape)} has been disposed.");
     }
@@ -182,11 +190,11 @@ public sealed partial class Tensor : IDisposable
     /// </summary>
     internal void MoveInto(TensorStorage flat, int at)
     {
-        var source = View;
+        var source = Elements;
         var target = flat.View.SubView(at, Numel);
         Kernels.Copy(source, target);
         flat.Retain();
-        storage.Release();
+        storage!.Release();
         storage = flat;
         offset = at;
     }
@@ -209,7 +217,14 @@ public sealed partial class Tensor : IDisposable
     }
 
     /// <summary>The buffer this tensor views and where in it the tensor starts.</summary>
-    internal (TensorStorage Storage, int Offset) Placement => (storage, offset);
+    internal (TensorStorage Storage, int Offset) Placement
+    {
+        get
+        {
+            EnsureMaterialized();
+            return (storage!, offset);
+        }
+    }
 
     /// <summary>Whether this leaf's gradient was written since its optimizer last zeroed it (cleared by the optimizer).</summary>
     internal bool GradWritten { get; set; }
@@ -230,7 +245,7 @@ public sealed partial class Tensor : IDisposable
     {
         if (IsLeaf && BackwardUses == 1 && StepOwner is { } owner && owner.TryStepInBackward(this, out float scale))
         {
-            Kernels.MatMul<TA, TB>(a, b, View, m, n, k, accumulate: true, alpha: scale);
+            Kernels.MatMul<TA, TB>(a, b, Elements, m, n, k, accumulate: true, alpha: scale);
             owner.SteppedInBackward(this);
             return;
         }
@@ -241,7 +256,8 @@ public sealed partial class Tensor : IDisposable
     internal Tensor ShareStorage(int[] newShape)
     {
         ThrowIfDisposed("view");
-        storage.Retain();
+        EnsureMaterialized();
+        storage!.Retain();
         return new Tensor(Device, newShape, storage, offset, register: true);
     }
 
@@ -258,26 +274,67 @@ public sealed partial class Tensor : IDisposable
             {
                 grad = Uninitialized(Device, shape, register: false);
                 grad.gradOf = this;
-                Kernels.Fill(grad.View, 0f);
+                Kernels.Fill(grad.Elements, 0f);
             }
-            return grad.View;
+            return grad.Elements;
         }
         if (pendingGrad == null)
         {
             pendingGrad = Uninitialized(Device, shape, register: false);
-            Kernels.Fill(pendingGrad.View, 0f);
+            Kernels.Fill(pendingGrad.Elements, 0f);
         }
-        return pendingGrad.View;
+        return pendingGrad.Elements;
     }
 
     /// <summary>The gradient accumulated so far (a leaf's Grad or an intermediate's pending one), if any.</summary>
-    internal ArrayView<float>? CurrentGrad => IsLeaf ? Grad?.View : pendingGrad?.View;
+    internal ArrayView<float>? CurrentGrad => IsLeaf ? Grad?.Elements : pendingGrad?.Elements;
 
     internal void ReleaseIntermediateGrad()
     {
         pendingGrad?.Dispose();
         pendingGrad = null;
     }
+
+    /// <summary>
+    /// The last two axes swapped, without moving anything yet: a matrix product reads <see cref="transposeSource"/>
+    /// transposed in place (<see cref="MatMulOperand"/>); any other reader materialises it once.
+    /// </summary>
+    private Tensor LazyTranspose()
+    {
+        var x = this;
+        var swapped = (int[])shape.Clone();
+        (swapped[^1], swapped[^2]) = (swapped[^2], swapped[^1]);
+        var y = new Tensor(Device, swapped, null, 0, register: true) { transposeSource = x };
+        var layout = LastTwoSwapped(swapped);
+        return Record(y, "transpose", new[] { x },
+            dy => CopyCoalesced(Kernels, dy, StridedLayout.Contiguous(swapped), x.GradTarget(), layout, accumulate: true));
+    }
+
+    /// <summary>A layout over a contiguous tensor of <paramref name="swapped"/> with its last two axes swapped back.</summary>
+    private static StridedLayout LastTwoSwapped(int[] swapped)
+    {
+        var original = (int[])swapped.Clone();
+        (original[^1], original[^2]) = (original[^2], original[^1]);
+        var strides = StridedLayout.ContiguousStrides(original);
+        (strides[^1], strides[^2]) = (strides[^2], strides[^1]);
+        return StridedLayout.Create(swapped, strides, 0);
+    }
+
+    /// <summary>Writes a lazy transpose's elements into storage of its own (once).</summary>
+    private void EnsureMaterialized()
+    {
+        if (transposeSource is not { } source) return;
+        var data = new TensorStorage(Device, Math.Max(1, Numel));
+        CopyCoalesced(Kernels, source.Elements, LastTwoSwapped(shape), data.View.SubView(0, Numel),
+            StridedLayout.Contiguous(shape), accumulate: false);
+        storage = data;
+        offset = 0;
+        transposeSource = null;
+    }
+
+    /// <summary>What a matrix product reads for this operand: its own elements, or a lazy transpose's source, transposed.</summary>
+    internal (Tensor Data, bool Transposed) MatMulOperand =>
+        transposeSource is { } source ? (source, true) : (this, false);
 
     private static bool AnyRequiresGrad(Tensor[] inputs)
     {

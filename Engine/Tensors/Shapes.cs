@@ -5,11 +5,11 @@ namespace Engine;
 /// <summary>Shape arithmetic and the checks that turn bad shapes into messages naming the op and the shapes.</summary>
 internal static class Shapes
 {
-    public const int MaxRank = 4;
+    public const int MaxRank = StridedLayout.MaxRank;
 
     public static string Format(IReadOnlyList<int> shape) => "[" + string.Join(", ", shape) + "]";
 
-    /// <summary>Throws unless rank ≤ 4 and every dimension ≥ 1; returns the element count.</summary>
+    /// <summary>Throws unless rank ≤ 8 and every dimension ≥ 1; returns the element count.</summary>
     public static int Validate(string op, int[] shape)
     {
         ArgumentNullException.ThrowIfNull(shape);
@@ -60,18 +60,25 @@ internal static class Shapes
             : shape.Where((_, i) => i != axis).ToArray();
 
     /// <summary>
-    /// NumPy broadcasting of two shapes (aligned at the right; a dimension of 1 stretches). Each operand must
-    /// vary along one contiguous block of the result's axes — same shape, a scalar, a trailing block such as a
-    /// bias <c>[n]</c> over <c>[m, n]</c>, or a leading block such as <c>[m, 1]</c> over <c>[m, n]</c> — which is
-    /// what its <see cref="BroadcastMap"/> can express.
+    /// NumPy broadcasting of two shapes (aligned at the right; a dimension of 1 stretches). Each operand's
+    /// <see cref="BroadcastMap"/> is returned where one expresses it (same shape, a scalar, a trailing block such as a
+    /// bias <c>[n]</c> over <c>[m, n]</c>, a leading block such as <c>[m, 1]</c> over <c>[m, n]</c>: the fast kernels);
+    /// null where the operand stretches on both sides of an axis it varies along, and must be expanded first.
     /// </summary>
-    public static (int[] Result, BroadcastMap A, BroadcastMap B) Broadcast(string op, int[] a, int[] b)
+    public static (int[] Result, BroadcastMap? A, BroadcastMap? B) Broadcast(string op, int[] a, int[] b)
     {
         if (a.SequenceEqual(b))
         {
             int n = Numel(a);
             return (a, new BroadcastMap(1, n), new BroadcastMap(1, n));
         }
+        var result = BroadcastShape(op, a, b);
+        return (result, MapOf(Pad(a, result.Length), result), MapOf(Pad(b, result.Length), result));
+    }
+
+    /// <summary>The broadcast shape of two shapes, or an error naming both and the first axis that clashes.</summary>
+    public static int[] BroadcastShape(string op, int[] a, int[] b)
+    {
         int rank = Math.Max(a.Length, b.Length);
         var pa = Pad(a, rank);
         var pb = Pad(b, rank);
@@ -80,16 +87,17 @@ internal static class Shapes
         {
             if (pa[d] != pb[d] && pa[d] != 1 && pb[d] != 1)
                 throw new ArgumentException(
-                    $"{op}: shapes {Format(a)} and {Format(b)} cannot be broadcast (axis {d}: {pa[d]} vs {pb[d]}).");
+                    $"{op}: shapes {Format(a)} and {Format(b)} cannot be broadcast (axis {d - rank}: {pa[d]} vs {pb[d]}).");
             result[d] = Math.Max(pa[d], pb[d]);
         }
-        return (result, MapOf(op, pa, result, a, b), MapOf(op, pb, result, a, b));
+        return result;
     }
 
-    private static int[] Pad(int[] shape, int rank) =>
+    /// <summary><paramref name="shape"/> with leading 1s up to <paramref name="rank"/>.</summary>
+    public static int[] Pad(int[] shape, int rank) =>
         Enumerable.Repeat(1, rank - shape.Length).Concat(shape).ToArray();
 
-    private static BroadcastMap MapOf(string op, int[] padded, int[] result, int[] a, int[] b)
+    private static BroadcastMap? MapOf(int[] padded, int[] result)
     {
         int first = -1, last = -1;
         for (int d = 0; d < result.Length; d++)
@@ -104,15 +112,43 @@ internal static class Shapes
         int len = 1;
         for (int d = first; d <= last; d++)
         {
-            if (padded[d] != result[d])
-                throw new ArgumentException(
-                    $"{op}: broadcasting {Format(a)} with {Format(b)} stretches an operand along axes on both " +
-                    "sides of one it varies along; this engine broadcasts each operand along one contiguous " +
-                    "block of axes (same shape, scalar, [n] over [m, n], [m, 1] over [m, n]).");
+            if (padded[d] != result[d]) return null;
             len *= padded[d];
         }
         int div = 1;
         for (int d = last + 1; d < result.Length; d++) div *= result[d];
         return new BroadcastMap(div, len);
+    }
+
+    /// <summary>
+    /// <paramref name="sizes"/> with at most one −1 replaced so that they hold <paramref name="total"/> elements, or an
+    /// error naming the op, the sizes and <paramref name="what"/> they must fill.
+    /// </summary>
+    public static int[] ResolveInferred(string op, int[] sizes, int total, string what)
+    {
+        var resolved = (int[])sizes.Clone();
+        int inferred = Array.IndexOf(resolved, -1);
+        if (inferred >= 0 && Array.LastIndexOf(resolved, -1) == inferred)
+        {
+            long known = 1;
+            for (int i = 0; i < resolved.Length; i++)
+                if (i != inferred) known *= resolved[i];
+            if (known > 0 && total % known == 0) resolved[inferred] = (int)(total / known);
+        }
+        long count = 1;
+        foreach (int d in resolved) count *= d;
+        if (resolved.Any(d => d < 1) || count != total)
+            throw new ArgumentException($"{op}: shape {Format(sizes)} does not fit {what} ({total} elements).");
+        return resolved;
+    }
+
+    /// <summary>Where a C# range starts on an axis of <paramref name="length"/> and how many it keeps (at least one).</summary>
+    public static (int Start, int Length) RangeOffsetAndLength(string op, Range range, int length, int axis)
+    {
+        int start = range.Start.GetOffset(length), end = range.End.GetOffset(length);
+        if (start < 0 || end > length || end <= start)
+            throw new IndexOutOfRangeException(
+                $"{op}: range {range} is empty or out of bounds for axis {axis} of size {length}.");
+        return (start, end - start);
     }
 }

@@ -16,7 +16,7 @@ public sealed partial class Tensor
         var view = Shapes.Around(shape, Shapes.NormalizeAxis(op, axis, shape));
         var x = this;
         var y = Uninitialized(Device, shape);
-        Kernels.Softmax(x.View, y.View, view, log);
-        return Record(y, op, new[] { x }, dy => Kernels.SoftmaxGrad(y.View, dy, x.GradTarget(), view, log));
+        Kernels.Softmax(x.Elements, y.Elements, view, log);
+        return Record(y, op, new[] { x }, dy => Kernels.SoftmaxGrad(y.Elements, dy, x.GradTarget(), view, log));
     }
 }

@@ -27,8 +27,8 @@ public sealed partial class Tensor
         var view = Shapes.Around(shape, ax);
         var x = this;
         var y = Uninitialized(Device, Shapes.Reduced(shape, ax, keepDim));
-        Kernels.AxisMax(x.View, y.View, view);
-        return Record(y, "max", new[] { x }, dy => Kernels.AxisMaxGrad(x.View, y.View, dy, x.GradTarget(), view));
+        Kernels.AxisMax(x.Elements, y.Elements, view);
+        return Record(y, "max", new[] { x }, dy => Kernels.AxisMaxGrad(x.Elements, y.Elements, dy, x.GradTarget(), view));
     }
 
     private Tensor SumAll(string op, float scale)
@@ -36,9 +36,9 @@ public sealed partial class Tensor
         CheckOperands(op, this);
         var x = this;
         var y = Uninitialized(Device, Array.Empty<int>());
-        Kernels.SumAll<Identity>(x.View, x.View, y.View, scale);
+        Kernels.SumAll<Identity>(x.Elements, x.Elements, y.Elements, scale);
         return Record(y, op, new[] { x },
-            dy => Kernels.SumAllGrad<Identity>(x.View, x.View, dy, x.GradTarget(), x.GradTarget(), scale, true, false));
+            dy => Kernels.SumAllGrad<Identity>(x.Elements, x.Elements, dy, x.GradTarget(), x.GradTarget(), scale, true, false));
     }
 
     private Tensor SumAxis(string op, int axis, bool keepDim, bool mean)
@@ -49,7 +49,7 @@ public sealed partial class Tensor
         float scale = mean ? 1f / view.Len : 1f;
         var x = this;
         var y = Uninitialized(Device, Shapes.Reduced(shape, ax, keepDim));
-        Kernels.AxisSum(x.View, y.View, view, scale);
+        Kernels.AxisSum(x.Elements, y.Elements, view, scale);
         return Record(y, op, new[] { x }, dy => Kernels.AxisSumGrad(dy, x.GradTarget(), view, scale));
     }
 }

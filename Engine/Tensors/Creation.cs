@@ -16,7 +16,7 @@ public sealed partial class Tensor
             throw new ArgumentException(
                 $"FromArray: {data.Length} values do not fill shape {Shapes.Format(shape)} ({n} elements).");
         var t = Uninitialized(device, (int[])shape.Clone());
-        device.Kernels.Upload<float>(data, t.View);
+        device.Kernels.Upload<float>(data, t.Elements);
         t.requiresGrad = requiresGrad;
         return t;
     }
@@ -36,7 +36,7 @@ public sealed partial class Tensor
         ArgumentNullException.ThrowIfNull(device);
         Shapes.Validate("Full", shape);
         var t = Uninitialized(device, (int[])shape.Clone());
-        device.Kernels.Fill(t.View, value);
+        device.Kernels.Fill(t.Elements, value);
         t.requiresGrad = requiresGrad;
         return t;
     }
@@ -50,7 +50,7 @@ public sealed partial class Tensor
         if (!(std >= 0f) || float.IsInfinity(std))
             throw new ArgumentOutOfRangeException(nameof(std), $"RandN: std must be finite and ≥ 0, got {std}.");
         var t = Uninitialized(device, (int[])shape.Clone());
-        device.Kernels.Random(t.View, unchecked((uint)Generator.SeedOrNext(seed)), mean, std, normal: true);
+        device.Kernels.Random(t.Elements, unchecked((uint)Generator.SeedOrNext(seed)), mean, std, normal: true);
         t.requiresGrad = requiresGrad;
         return t;
     }
@@ -64,7 +64,7 @@ public sealed partial class Tensor
         if (!(high >= low) || float.IsInfinity(high - low))
             throw new ArgumentException($"RandU: need finite low ≤ high, got low {low}, high {high}.");
         var t = Uninitialized(device, (int[])shape.Clone());
-        device.Kernels.Random(t.View, unchecked((uint)Generator.SeedOrNext(seed)), low, high, normal: false);
+        device.Kernels.Random(t.Elements, unchecked((uint)Generator.SeedOrNext(seed)), low, high, normal: false);
         t.requiresGrad = requiresGrad;
         return t;
     }
@@ -77,7 +77,7 @@ public sealed partial class Tensor
         if (data.Length != Numel)
             throw new ArgumentException(
                 $"copy_: {data.Length} values for a tensor of shape {Shapes.Format(shape)} ({Numel} elements).");
-        Kernels.Upload<float>(data, View);
+        Kernels.Upload<float>(data, Elements);
         MarkWritten();
     }
 
@@ -85,7 +85,7 @@ public sealed partial class Tensor
     public float[] ToArray()
     {
         var data = new float[Numel];
-        Kernels.Download(View, data);
+        Kernels.Download(Elements, data);
         return data;
     }
 

@@ -100,7 +100,7 @@ public sealed partial class Tensor
         if (!other.shape.SequenceEqual(shape))
             throw new ArgumentException(
                 $"add_: shapes {Shapes.Format(shape)} and {Shapes.Format(other.shape)} must be equal.");
-        Kernels.Accumulate(other.View, View, alpha);
+        Kernels.Accumulate(other.Elements, Elements, alpha);
         MarkWritten();
     }
 
@@ -108,7 +108,7 @@ public sealed partial class Tensor
     public void FillInPlace(float value)
     {
         CheckInPlace("fill_");
-        Kernels.Fill(View, value);
+        Kernels.Fill(Elements, value);
         MarkWritten();
     }
 
@@ -126,21 +126,27 @@ public sealed partial class Tensor
         CheckOperands(op, this);
         var x = this;
         var y = Uninitialized(Device, shape);
-        Kernels.Unary<TOp>(x.View, y.View, p, q);
-        return Record(y, op, new[] { x }, dy => Kernels.UnaryGrad<TOp>(x.View, y.View, dy, x.GradTarget(), p, q));
+        Kernels.Unary<TOp>(x.Elements, y.Elements, p, q);
+        return Record(y, op, new[] { x }, dy => Kernels.UnaryGrad<TOp>(x.Elements, y.Elements, dy, x.GradTarget(), p, q));
     }
 
     private static Tensor Binary<TOp>(string op, Tensor a, Tensor b) where TOp : struct, IBinaryOp
     {
         CheckOperands(op, a, b);
-        var (shape, ma, mb) = Shapes.Broadcast(op, a.shape, b.shape);
+        var (shape, mapA, mapB) = Shapes.Broadcast(op, a.shape, b.shape);
+        if (mapA is not { } ma || mapB is not { } mb)
+        {
+            // An operand that stretches on both sides of an axis it varies along ([2, 1, 4] over [2, 3, 4]) is expanded
+            // first; Expand's backward sums the gradient back over the stretched axes.
+            return Binary<TOp>(op, mapA is null ? a.Expand(shape) : a, mapB is null ? b.Expand(shape) : b);
+        }
         var c = Uninitialized(a.Device, shape);
         var k = a.Kernels;
-        k.Binary<TOp>(a.View, ma, b.View, mb, c.View);
+        k.Binary<TOp>(a.Elements, ma, b.Elements, mb, c.Elements);
         return Record(c, op, new[] { a, b }, dc =>
         {
-            if (a.requiresGrad) k.BinaryGrad<TOp>(a.View, ma, b.View, mb, c.View, dc, a.GradTarget(), 0);
-            if (b.requiresGrad) k.BinaryGrad<TOp>(a.View, ma, b.View, mb, c.View, dc, b.GradTarget(), 1);
+            if (a.requiresGrad) k.BinaryGrad<TOp>(a.Elements, ma, b.Elements, mb, c.Elements, dc, a.GradTarget(), 0);
+            if (b.requiresGrad) k.BinaryGrad<TOp>(a.Elements, ma, b.Elements, mb, c.Elements, dc, b.GradTarget(), 1);
         });
     }
 }

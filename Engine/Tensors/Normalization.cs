@@ -49,28 +49,28 @@ public sealed partial class Tensor
         var y = Uninitialized(device, input.shape);
         if (runningMean == null)
         {
-            k.ChannelStatistics(input.View, stats.View, stats.View, view, s);
+            k.ChannelStatistics(input.Elements, stats.View, stats.View, view, s);
         }
         else if (AdjacentPair(runningMean, runningVar!, out var running))
         {
-            k.ChannelStatistics(input.View, stats.View, running, view, s);
+            k.ChannelStatistics(input.Elements, stats.View, running, view, s);
         }
         else
         {
             var copy = device.Pool.Rent<float>(2 * channels);
-            k.Copy(runningMean.View, copy.View.SubView(0, channels));
-            k.Copy(runningVar!.View, copy.View.SubView(channels, channels));
-            k.ChannelStatistics(input.View, stats.View, copy.View, view, s);
+            k.Copy(runningMean.Elements, copy.View.SubView(0, channels));
+            k.Copy(runningVar!.Elements, copy.View.SubView(channels, channels));
+            k.ChannelStatistics(input.Elements, stats.View, copy.View, view, s);
             if (s.UpdateRunning != 0)
             {
-                k.Copy(copy.View.SubView(0, channels), runningMean.View);
-                k.Copy(copy.View.SubView(channels, channels), runningVar.View);
+                k.Copy(copy.View.SubView(0, channels), runningMean.Elements);
+                k.Copy(copy.View.SubView(channels, channels), runningVar.Elements);
             }
             device.Pool.Return(copy);
         }
-        var gamma = weight?.View ?? stats.View;
-        var beta = bias?.View ?? stats.View;
-        k.ChannelNormalize(input.View, y.View, stats.View, gamma, beta, view, s);
+        var gamma = weight?.Elements ?? stats.View;
+        var beta = bias?.Elements ?? stats.View;
+        k.ChannelNormalize(input.Elements, y.Elements, stats.View, gamma, beta, view, s);
 
         var x = input;
         var inputs = new[] { x, weight, bias }.OfType<Tensor>().ToArray();
@@ -78,7 +78,7 @@ public sealed partial class Tensor
         {
             var sums = device.Pool.Rent<float>(2 * channels);
             var grad = s with { GradInput = x.requiresGrad ? 1 : 0 };
-            k.ChannelNormalizeGrad(x.View, dy, stats.View, weight?.View ?? stats.View,
+            k.ChannelNormalizeGrad(x.Elements, dy, stats.View, weight?.Elements ?? stats.View,
                 x.requiresGrad ? x.GradTarget() : stats.View, sums.View, view, grad);
             AccumulateAffineGrads(k, sums.View, channels, weight, bias);
             device.Pool.Return(sums);
@@ -116,9 +116,9 @@ public sealed partial class Tensor
         var s = new NormScalars { Eps = eps, UseBatch = 1, Affine = weight != null ? 1 : 0 };
         var stats = device.Pool.Rent<float>(Math.Max(1, 2 * rows));
         var y = Uninitialized(device, input.shape);
-        var gamma = weight?.View ?? stats.View;
-        var beta = bias?.View ?? stats.View;
-        if (rows > 0) k.RowNormalize(input.View, y.View, stats.View, gamma, beta, view, s);
+        var gamma = weight?.Elements ?? stats.View;
+        var beta = bias?.Elements ?? stats.View;
+        if (rows > 0) k.RowNormalize(input.Elements, y.Elements, stats.View, gamma, beta, view, s);
 
         var x = input;
         var inputs = new[] { x, weight, bias }.OfType<Tensor>().ToArray();
@@ -127,7 +127,7 @@ public sealed partial class Tensor
             if (rows == 0) return;
             var sums = device.Pool.Rent<float>(2 * cols);
             var grad = s with { GradInput = x.requiresGrad ? 1 : 0 };
-            k.RowNormalizeGrad(x.View, dy, stats.View, weight?.View ?? stats.View,
+            k.RowNormalizeGrad(x.Elements, dy, stats.View, weight?.Elements ?? stats.View,
                 x.requiresGrad ? x.GradTarget() : stats.View, sums.View, view, grad);
             AccumulateAffineGrads(k, sums.View, cols, weight, bias);
             device.Pool.Return(sums);
@@ -151,7 +151,7 @@ public sealed partial class Tensor
     private static bool AdjacentPair(Tensor a, Tensor b, out ArrayView<float> both)
     {
         both = default;
-        if (!ReferenceEquals(a.storage, b.storage) || b.offset != a.offset + a.Numel) return false;
+        if (a.storage == null || !ReferenceEquals(a.storage, b.storage) || b.offset != a.offset + a.Numel) return false;
         both = a.storage.View.SubView(a.offset, a.Numel + b.Numel);
         return true;
     }
