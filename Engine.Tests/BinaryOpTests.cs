@@ -15,6 +15,8 @@ public sealed record BinaryCase(string Name, Func<Tensor, Tensor, Tensor> Op, Fu
         new("sub", (a, b) => a - b, (a, b) => a - b),
         new("mul", (a, b) => a * b, (a, b) => a * b),
         new("div", (a, b) => a / b, (a, b) => a / b),
+        new("maximum", Tensor.Maximum, Math.Max),
+        new("minimum", Tensor.Minimum, Math.Min),
     };
 }
 

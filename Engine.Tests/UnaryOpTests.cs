@@ -34,6 +34,17 @@ public sealed record UnaryCase(string Name, Func<Tensor, Tensor> Op, Func<double
         new("mul scalar", t => t * -1.5f, x => -1.5 * x, x => x),
         new("div scalar", t => t / 4f, x => x / 4, x => x),
         new("scalar div", t => 3f / t, x => 3 / x, x => AwayFrom(x, 0) + Math.Sign(x) * 0.5),
+        new("reciprocal", t => t.Reciprocal(), x => 1 / x, x => AwayFrom(x, 0) + Math.Sign(x) * 0.5),
+        new("rsqrt", t => t.Rsqrt(), x => 1 / Math.Sqrt(x), x => Math.Abs(x) + 0.2),
+        new("square", t => t.Square(), x => x * x, x => x),
+        new("sin", t => t.Sin(), Math.Sin, x => x),
+        new("cos", t => t.Cos(), Math.Cos, x => x),
+        new("erf", t => t.Erf(), Tests.Reference.Erf, x => x),
+        new("sign", t => t.Sign(), x => Math.Sign(x), x => AwayFrom(x, 0)),
+        new("silu", t => t.Silu(), x => x * Tests.Reference.Sigmoid(x), x => x),
+        new("mish", t => t.Mish(), x => x * Math.Tanh(Tests.Reference.Softplus(x)), x => x),
+        new("elu", t => t.Elu(0.7f), x => x > 0 ? x : 0.7 * (Math.Exp(x) - 1), x => AwayFrom(x, 0)),
+        new("hardtanh", t => t.Hardtanh(-1f, 1.5f), x => Math.Clamp(x, -1, 1.5), x => AwayFrom(AwayFrom(x, -1), 1.5)),
     };
 }
 

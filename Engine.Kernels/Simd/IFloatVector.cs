@@ -33,6 +33,8 @@ public unsafe interface IFloatVector<TSelf> where TSelf : struct, IFloatVector<T
     static abstract TSelf Exp(TSelf a);
     static abstract TSelf Log(TSelf a);
     static abstract TSelf Floor(TSelf a);
+    static abstract TSelf Sin(TSelf a);
+    static abstract TSelf Cos(TSelf a);
 
     static abstract TSelf GreaterThan(TSelf a, TSelf b);
     static abstract TSelf GreaterThanOrEqual(TSelf a, TSelf b);
@@ -82,6 +84,8 @@ public readonly unsafe struct F512 : IFloatVector<F512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 Exp(F512 a) => new(Vector512.Exp(a.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 Log(F512 a) => new(Vector512.Log(a.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 Floor(F512 a) => new(Vector512.Floor(a.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 Sin(F512 a) => new(Vector512.Sin(a.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 Cos(F512 a) => new(Vector512.Cos(a.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 GreaterThan(F512 a, F512 b) => new(Vector512.GreaterThan(a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 GreaterThanOrEqual(F512 a, F512 b) => new(Vector512.GreaterThanOrEqual(a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 LessThan(F512 a, F512 b) => new(Vector512.LessThan(a.v, b.v));
@@ -122,6 +126,8 @@ public readonly unsafe struct F256 : IFloatVector<F256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F256 Exp(F256 a) => new(Vector256.Exp(a.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F256 Log(F256 a) => new(Vector256.Log(a.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F256 Floor(F256 a) => new(Vector256.Floor(a.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F256 Sin(F256 a) => new(Vector256.Sin(a.v));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F256 Cos(F256 a) => new(Vector256.Cos(a.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F256 GreaterThan(F256 a, F256 b) => new(Vector256.GreaterThan(a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F256 GreaterThanOrEqual(F256 a, F256 b) => new(Vector256.GreaterThanOrEqual(a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F256 LessThan(F256 a, F256 b) => new(Vector256.LessThan(a.v, b.v));

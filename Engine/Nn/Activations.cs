@@ -78,3 +78,40 @@ public sealed class Softmax : Module
 
     public override Tensor Forward(Tensor input) => input.Softmax(Axis);
 }
+
+/// <summary>SiLU (swish), x·σ(x) (PyTorch <c>nn.SiLU</c>).</summary>
+public sealed class Silu : Module
+{
+    public override Tensor Forward(Tensor input) => input.Silu();
+}
+
+/// <summary>Mish, x·tanh(softplus(x)) (PyTorch <c>nn.Mish</c>).</summary>
+public sealed class Mish : Module
+{
+    public override Tensor Forward(Tensor input) => input.Mish();
+}
+
+/// <summary>ELU with <see cref="Alpha"/> (PyTorch <c>nn.ELU</c>, α = 1).</summary>
+public sealed class Elu : Module
+{
+    public Elu(float alpha = 1f) => Alpha = alpha;
+
+    public float Alpha { get; }
+
+    public override Tensor Forward(Tensor input) => input.Elu(Alpha);
+}
+
+/// <summary>Hardtanh (PyTorch <c>nn.Hardtanh</c>, [−1, 1]).</summary>
+public sealed class Hardtanh : Module
+{
+    public Hardtanh(float minVal = -1f, float maxVal = 1f)
+    {
+        MinVal = minVal;
+        MaxVal = maxVal;
+    }
+
+    public float MinVal { get; }
+    public float MaxVal { get; }
+
+    public override Tensor Forward(Tensor input) => input.Hardtanh(MinVal, MaxVal);
+}

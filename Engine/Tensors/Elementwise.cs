@@ -14,6 +14,16 @@ public sealed partial class Tensor
 
     public static Tensor operator /(Tensor a, Tensor b) => Binary<Divide>("div", a, b);
 
+    /// <summary>Element-wise maximum with broadcasting (PyTorch <c>maximum</c>; NaN wins, a tie splits the gradient).</summary>
+    public static Tensor Maximum(Tensor a, Tensor b) => Binary<Kernels.Maximum>("maximum", a, b);
+
+    /// <summary>Element-wise minimum with broadcasting (PyTorch <c>minimum</c>).</summary>
+    public static Tensor Minimum(Tensor a, Tensor b) => Binary<Kernels.Minimum>("minimum", a, b);
+
+    public Tensor Maximum(Tensor other) => Maximum(this, other);
+
+    public Tensor Minimum(Tensor other) => Minimum(this, other);
+
     // ---- binary with a scalar: affine maps, so each is one unary kernel -----------------------------------
 
     public static Tensor operator +(Tensor a, float s) => a.Unary<Affine>("add", 1f, s);
@@ -46,6 +56,27 @@ public sealed partial class Tensor
 
     public Tensor Abs() => Unary<Kernels.Abs>("abs");
 
+    public Tensor Neg() => -this;
+
+    /// <summary>1 / x.</summary>
+    public Tensor Reciprocal() => Unary<ScaledReciprocal>("reciprocal", 1f);
+
+    /// <summary>1 / √x.</summary>
+    public Tensor Rsqrt() => Unary<Kernels.Rsqrt>("rsqrt");
+
+    /// <summary>x².</summary>
+    public Tensor Square() => Unary<Kernels.Pow>("square", 2f);
+
+    public Tensor Sin() => Unary<Kernels.Sin>("sin");
+
+    public Tensor Cos() => Unary<Kernels.Cos>("cos");
+
+    /// <summary>The error function, 2/√π ∫₀ˣ e^(−t²) dt.</summary>
+    public Tensor Erf() => Unary<Kernels.Erf>("erf");
+
+    /// <summary>1, −1, or 0 at 0; the gradient is zero.</summary>
+    public Tensor Sign() => Unary<Kernels.Sign>("sign");
+
     /// <summary>Limits every element to [min, max]; the gradient passes where min ≤ x ≤ max.</summary>
     public Tensor Clamp(float min, float max)
     {
@@ -64,6 +95,23 @@ public sealed partial class Tensor
     public Tensor Sigmoid() => Unary<Kernels.Sigmoid>("sigmoid");
 
     public Tensor Tanh() => Unary<Kernels.Tanh>("tanh");
+
+    /// <summary>SiLU (swish), x·σ(x).</summary>
+    public Tensor Silu() => Unary<Kernels.Silu>("silu");
+
+    /// <summary>Mish, x·tanh(softplus(x)).</summary>
+    public Tensor Mish() => Unary<Kernels.Mish>("mish");
+
+    /// <summary>ELU: x for x &gt; 0, α(eˣ − 1) otherwise.</summary>
+    public Tensor Elu(float alpha = 1f) => Unary<Kernels.Elu>("elu", alpha);
+
+    /// <summary>x limited to [minVal, maxVal]; the gradient passes strictly inside.</summary>
+    public Tensor Hardtanh(float minVal = -1f, float maxVal = 1f)
+    {
+        if (!(minVal <= maxVal))
+            throw new ArgumentException($"hardtanh: minVal {minVal} must be ≤ maxVal {maxVal}.");
+        return Unary<Kernels.Hardtanh>("hardtanh", minVal, maxVal);
+    }
 
     /// <summary>
     /// GELU as PyTorch's <c>gelu(x, approximate)</c>: <c>"none"</c> (the default) is the exact x·Φ(x), <c>"tanh"</c> the

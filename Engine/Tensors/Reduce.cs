@@ -52,4 +52,113 @@ public sealed partial class Tensor
         Kernels.AxisSum(x.Elements, y.Elements, view, scale);
         return Record(y, op, new[] { x }, dy => Kernels.AxisSumGrad(dy, x.GradTarget(), view, scale));
     }
+
+    // ---- over a set of axes ----------------------------------------------------------------------------------------
+
+    /// <summary>Sum over every axis in <paramref name="dims"/> (PyTorch <c>sum(dim=(…), keepdim)</c>).</summary>
+    public Tensor Sum(int[] dims, bool keepDim = false)
+    {
+        CheckOperands("sum", this);
+        var axes = ReducedAxes("sum", dims);
+        var kept = shape.Select((d, i) => axes.Contains(i) ? 1 : d).ToArray();
+        var result = keepDim ? kept : shape.Where((_, i) => !axes.Contains(i)).ToArray();
+        var x = this;
+        var y = Uninitialized(Device, result);
+        SumToShape(Kernels, x.Elements, shape, kept, y.Elements, accumulate: false);
+        var inShape = shape;
+        return Record(y, "sum", new[] { x }, dy =>
+        {
+            // Each input element receives the gradient of the sum it went into: dy broadcast back over the axes.
+            var strides = StridedLayout.ContiguousStrides(kept);
+            for (int d = 0; d < kept.Length; d++)
+                if (kept[d] == 1) strides[d] = 0;
+            CopyCoalesced(Kernels, dy, StridedLayout.Create(inShape, strides, 0), x.GradTarget(),
+                StridedLayout.Contiguous(inShape), accumulate: true);
+        });
+    }
+
+    /// <summary>Mean over every axis in <paramref name="dims"/>.</summary>
+    public Tensor Mean(int[] dims, bool keepDim = false)
+    {
+        CheckOperands("mean", this);
+        var axes = ReducedAxes("mean", dims);
+        int count = axes.Aggregate(1, (p, d) => p * shape[d]);
+        return Sum(dims, keepDim) * (1f / count);
+    }
+
+    /// <summary>
+    /// Variance over <paramref name="dims"/> (all axes when null) with Bessel's <paramref name="correction"/>:
+    /// Σ(x − x̄)² / (N − correction), as PyTorch's <c>var(dim, correction, keepdim)</c>.
+    /// </summary>
+    public Tensor Var(int[]? dims = null, int correction = 1, bool keepDim = false)
+    {
+        CheckOperands("var", this);
+        var axes = dims ?? Enumerable.Range(0, Rank).ToArray();
+        var normalized = ReducedAxes("var", axes);
+        int count = normalized.Aggregate(1, (p, d) => p * shape[d]);
+        if (correction < 0)
+            throw new ArgumentOutOfRangeException(nameof(correction), $"var: correction must be ≥ 0, got {correction}.");
+        var centered = this - Mean(axes, keepDim: true);
+        // NOTE: with N ≤ correction the divisor is ≤ 0 and the result is ∞ or NaN, as PyTorch returns.
+        return (centered * centered).Sum(axes, keepDim) * (1f / Math.Max(0, count - correction));
+    }
+
+    /// <summary>Standard deviation: √<see cref="Var"/>.</summary>
+    public Tensor Std(int[]? dims = null, int correction = 1, bool keepDim = false) =>
+        Var(dims, correction, keepDim).Sqrt();
+
+    /// <summary>
+    /// ln Σ eˣ over <paramref name="dims"/>, computed as m + ln Σ e^(x − m) with m the maximum (held constant for the
+    /// gradient, which is the softmax either way).
+    /// </summary>
+    public Tensor LogSumExp(int[] dims, bool keepDim = false)
+    {
+        CheckOperands("logsumexp", this);
+        var axes = ReducedAxes("logsumexp", dims);
+        Tensor max;
+        using (Autograd.NoGrad())
+        {
+            max = this;
+            foreach (int d in axes) max = max.Max(d, keepDim: true);
+        }
+        var lse = (this - max).Exp().Sum(axes, keepDim: true).Log() + max;
+        return keepDim ? lse : lse.Reshape(shape.Where((_, i) => !axes.Contains(i)).ToArray());
+    }
+
+    /// <summary>ln Σ eˣ along one axis.</summary>
+    public Tensor LogSumExp(int dim, bool keepDim = false) => LogSumExp(new[] { dim }, keepDim);
+
+    /// <summary>
+    /// The p-norm over <paramref name="dims"/> (all axes when null): (Σ|x|ᵖ)^(1/p); p = 2 is √Σx², p = ∞ the largest |x|.
+    /// </summary>
+    public Tensor Norm(float p = 2f, int[]? dims = null, bool keepDim = false)
+    {
+        CheckOperands("norm", this);
+        var axes = dims ?? Enumerable.Range(0, Rank).ToArray();
+        if (!(p > 0f))
+            throw new ArgumentOutOfRangeException(nameof(p), $"norm: p must be > 0 (or ∞), got {p}.");
+        if (float.IsPositiveInfinity(p))
+        {
+            var abs = Abs();
+            var normalized = ReducedAxes("norm", axes).OrderByDescending(d => d);
+            foreach (int d in normalized) abs = abs.Max(d, keepDim);
+            return abs;
+        }
+        if (p == 2f) return (this * this).Sum(axes, keepDim).Sqrt();
+        if (p == 1f) return Abs().Sum(axes, keepDim);
+        return Abs().Pow(p).Sum(axes, keepDim).Pow(1f / p);
+    }
+
+    /// <summary>Minimum along <paramref name="axis"/> (the values of PyTorch's <c>min(dim)</c>).</summary>
+    public Tensor Min(int axis, bool keepDim = false) => -(-this).Max(axis, keepDim);
+
+    /// <summary>The axes of <paramref name="dims"/> made non-negative; an error names a repeated or out-of-range one.</summary>
+    private int[] ReducedAxes(string op, int[] dims)
+    {
+        ArgumentNullException.ThrowIfNull(dims);
+        var axes = dims.Select(d => Shapes.NormalizeAxis(op, d, shape)).ToArray();
+        if (axes.Distinct().Count() != axes.Length)
+            throw new ArgumentException($"{op}: dims {Shapes.Format(dims)} repeat an axis of {Shapes.Format(shape)}.");
+        return axes;
+    }
 }
