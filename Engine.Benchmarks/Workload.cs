@@ -47,7 +47,7 @@ public sealed class Workload : IDisposable
     public static IEnumerable<string> Names(bool gpu) =>
         new[] { "mlp-s/b1", "mlp-s/b1-loop", "mlp-s/b64", "mlp-s/b1024", "mlp-m" }
             .Concat(gpu ? new[] { "mlp-l" } : Array.Empty<string>())
-            .Concat(new[] { "sgemm", "adam-step", "copy" });
+            .Concat(new[] { "sgemm", "adam-step", "copy", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat" });
 
     /// <summary>An MLP workload's layer widths, batch and optimizer; null for the other workloads.</summary>
     public static (int[] Widths, int Batch, string Optimizer)? MlpSpec(string name, bool quick)
@@ -76,6 +76,15 @@ public sealed class Workload : IDisposable
             "sgemm" => Sgemm(device, quick ? 64 : gpu ? 4096 : 1024),
             "adam-step" => AdamStep(device, quick ? 1 << 12 : gpu ? 64 << 20 : 4 << 20),
             "copy" => Copy(device, quick ? 1 << 12 : gpu ? 64 << 20 : 16 << 20),
+            // The N-d ops: batched products of the attention shapes (and one GEMM of the same FLOPs), a permute that
+            // moves the unit-stride axis, and a cat of 8 tensors along the last axis.
+            "bmm" => TensorOp("bmm", device, quick, "GFLOP/s", new[] { 32, 256, 64 }, new[] { 32, 64, 256 }, (a, b) => a.MatMul(b)),
+            "bmm-t" => TensorOp("bmm-t", device, quick, "GFLOP/s", new[] { 32, 64, 256 }, new[] { 32, 256, 64 }, (a, b) => a.MatMul(b)),
+            "bmm-flat" => TensorOp("bmm-flat", device, quick, "GFLOP/s", new[] { 32 * 256, 64 }, new[] { 64, 256 }, (a, b) => a.MatMul(b)),
+            "bmm-t-flat" => TensorOp("bmm-t-flat", device, quick, "GFLOP/s", new[] { 32 * 64, 256 }, new[] { 256, 64 }, (a, b) => a.MatMul(b)),
+            "permute" => TensorOp("permute", device, quick, "GB/s", new[] { 64, 128, 256 }, null, (a, _) => a.Permute(0, 2, 1)),
+            "cat" => TensorOp("cat", device, quick, "GB/s", new[] { 64, 128, 256 }, null,
+                (a, _) => Tensor.Cat(a.Chunk(8, -1), -1)),
             _ => throw new ArgumentException($"unknown workload '{name}'"),
         };
     }
@@ -156,6 +165,37 @@ public sealed class Workload : IDisposable
         {
             adam.Dispose();
             p.Dispose();
+        });
+    }
+
+    /// <summary>
+    /// A tensor op on random operands of the given shapes (divided by 8 in every axis but the last when quick), run
+    /// without a graph; GFLOP/s counts 2·m·n·k per batch item, GB/s reads plus writes of every element. For
+    /// <c>cat</c> the step includes making the 8 inputs (views: chunks are copies here, so they are made once outside).
+    /// </summary>
+    private static Workload TensorOp(string name, Device device, bool quick, string unit, int[] shapeA, int[]? shapeB,
+        Func<Tensor, Tensor?, Tensor> op)
+    {
+        int[] Shrink(int[] s) => quick ? s.Select((d, i) => i == s.Length - 1 ? d : Math.Max(1, d / 8)).ToArray() : s;
+        shapeA = Shrink(shapeA);
+        var a = Tensor.RandN(device, shapeA, seed: 1);
+        var b = shapeB == null ? null : Tensor.RandN(device, Shrink(shapeB), seed: 2);
+        double work = unit == "GB/s" ? 8.0 * a.Numel
+            : 2.0 * a.Numel * b!.Shape[^1];
+        Func<Tensor> run = () => op(a, b);
+        if (name == "cat")
+        {
+            var pieces = a.Chunk(8, -1);
+            run = () => Tensor.Cat(pieces, -1);
+        }
+        return new Workload(name, unit, work, () =>
+        {
+            using var scope = new DisposeScope();
+            using (Autograd.NoGrad()) run();
+        }, () =>
+        {
+            a.Dispose();
+            b?.Dispose();
         });
     }
 

@@ -144,6 +144,15 @@ public interface IKernels
     void MatMul<TA, TB>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, int m, int n, int k,
         bool accumulate, float alpha = 1f) where TA : struct, IOperandLayout where TB : struct, IOperandLayout;
 
+    /// <summary>
+    /// C_i[M, N] (+)= op(A_i) · op(B_i) for every item i of <paramref name="itemsA"/> (and <paramref name="itemsB"/>, over
+    /// the same batch shape): A_i starts at itemsA.Map(i), B_i at itemsB.Map(i) (a zero stride repeats a broadcast
+    /// operand), C_i at i·M·N. Items run concurrently: the C_i must not overlap.
+    /// </summary>
+    void BatchedMatMul<TA, TB>(ArrayView<float> a, StridedLayout itemsA, ArrayView<float> b, StridedLayout itemsB,
+        ArrayView<float> c, int m, int n, int k, bool accumulate) where TA : struct, IOperandLayout
+        where TB : struct, IOperandLayout;
+
     // ---- optimizer update rules (OptimizerKernels) ----
     void SgdStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> buf, UpdateScalars s);
 

@@ -109,4 +109,39 @@ public sealed class RegisterBlockedMatMulTests : IDisposable
             (suite.Context.MatMulVariant, suite.Context.ForceRegisterBlocked) = saved;
         }
     }
+
+    /// <summary>
+    /// Every ILGPU variant runs a batch in one launch (the item is the grid's outer index): three items of B against one
+    /// A repeated by a zero batch stride, B read transposed, each C_i against the reference.
+    /// </summary>
+    [Theory]
+    [InlineData(MatMulVariant.RegisterBlocked)]
+    [InlineData(MatMulVariant.Tiled)]
+    [InlineData(MatMulVariant.Direct)]
+    public void A_batch_with_a_broadcast_operand_runs_in_one_launch(MatMulVariant variant)
+    {
+        int m = 70, n = 65, kDim = 19, items = 3;
+        var saved = kernels.Context.MatMulVariant;
+        kernels.Context.MatMulVariant = variant;
+        try
+        {
+            var a = Engine.Tests.Reference.RandomValues(1, m * kDim);
+            var b = Engine.Tests.Reference.RandomValues(2, items * n * kDim);
+            using var da = accelerator.Allocate1D(a);
+            using var db = accelerator.Allocate1D(b);
+            using var dc = accelerator.Allocate1D<float>(items * m * n);
+            long before = kernels.Context.Launches;
+            kernels.BatchedMatMul<AsStored, AsTransposed>(da.View, StridedLayout.Create(new[] { items }, new[] { 0 }, 0),
+                db.View, StridedLayout.Create(new[] { items }, new[] { n * kDim }, 0), dc.View, m, n, kDim, accumulate: false);
+            Assert.Equal(1, kernels.Context.Launches - before);
+            var c = dc.GetAsArray1D();
+            for (int i = 0; i < items; i++)
+                Expect.Close(Reference(a, b.Skip(i * n * kDim).Take(n * kDim).ToArray(), m, n, kDim, false, true),
+                    c.Skip(i * m * n).Take(m * n).ToArray(), 1e-4, 1e-5, $"{variant}, item {i}");
+        }
+        finally
+        {
+            kernels.Context.MatMulVariant = saved;
+        }
+    }
 }

@@ -59,7 +59,31 @@ def copy(n, device):
     return "GB/s", 8.0 * n, lambda: y.copy_(x)
 
 
+def tensor_op(unit, shape_a, shape_b, op, device, quick):
+    """The engine's N-d rows (Workload.TensorOp): shapes shrunk by 8 except the last axis when quick."""
+    shrink = lambda s: [d if i == len(s) - 1 else max(1, d // 8) for i, d in enumerate(s)] if quick else s
+    a = torch.randn(*shrink(shape_a), device=device)
+    b = torch.randn(*shrink(shape_b), device=device) if shape_b else None
+    work = 8.0 * a.numel() if unit == "GB/s" else 2.0 * a.numel() * b.shape[-1]
+    return unit, work, lambda: op(a, b)
+
+
 def build(name, device, gpu, quick):
+    if name == "bmm" or name == "bmm-t":
+        sa, sb = ([32, 256, 64], [32, 64, 256]) if name == "bmm" else ([32, 64, 256], [32, 256, 64])
+        return tensor_op("GFLOP/s", sa, sb, lambda a, b: torch.matmul(a, b), device, quick)
+    if name == "bmm-flat" or name == "bmm-t-flat":
+        sa, sb = ([32 * 256, 64], [64, 256]) if name == "bmm-flat" else ([32 * 64, 256], [256, 64])
+        return tensor_op("GFLOP/s", sa, sb, lambda a, b: torch.matmul(a, b), device, quick)
+    if name == "permute":
+        return tensor_op("GB/s", [64, 128, 256], None, lambda a, _: a.permute(0, 2, 1).contiguous(), device, quick)
+    if name == "cat":
+        box = {}
+        def cat(a, _):
+            if "pieces" not in box:
+                box["pieces"] = [p.contiguous() for p in a.chunk(8, -1)]
+            return torch.cat(box["pieces"], -1)
+        return tensor_op("GB/s", [64, 128, 256], None, cat, device, quick)
     q = (lambda full, small: small) if quick else (lambda full, small: full)
     if name == "mlp-s/b1":
         return mlp([784, q(256, 32), 10], 1, "sgd", device)
@@ -82,7 +106,7 @@ def build(name, device, gpu, quick):
 
 def names(gpu):
     return ["mlp-s/b1", "mlp-s/b64", "mlp-s/b1024", "mlp-m"] + (["mlp-l"] if gpu else []) + \
-        ["sgemm", "adam-step", "copy"]
+        ["sgemm", "adam-step", "copy", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat"]
 
 
 def measure(step, sync, quick):

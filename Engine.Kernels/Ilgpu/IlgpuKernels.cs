@@ -132,6 +132,12 @@ public sealed class IlgpuKernels : IKernels
         bool accumulate, float alpha = 1f) where TA : struct, IOperandLayout where TB : struct, IOperandLayout =>
         Context.MatMul<TA, TB>(a, b, c, m, n, k, accumulate, alpha);
 
+    public void BatchedMatMul<TA, TB>(ArrayView<float> a, StridedLayout itemsA, ArrayView<float> b,
+        StridedLayout itemsB, ArrayView<float> c, int m, int n, int k, bool accumulate)
+        where TA : struct, IOperandLayout where TB : struct, IOperandLayout =>
+        Context.BatchedMatMul<TA, TB>(a, b, c, m, n, k, accumulate, 1f,
+            new MatMulBatch { Items = itemsA.Count, A = itemsA, B = itemsB });
+
     public void SgdStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> buf, UpdateScalars s) =>
         Context.SgdStep(p, g, buf, s);
 

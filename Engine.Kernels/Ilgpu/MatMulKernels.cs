@@ -28,6 +28,24 @@ public readonly struct MatMulShape
     public int TileCount => (M + Tile - 1) / Tile * TilesN;
 }
 
+/// <summary>
+/// A batch of products C_i = op(A_i)·op(B_i): item i reads A_i from offset <c>A.Map(i)</c> and B_i from <c>B.Map(i)</c>
+/// (zero strides repeat a broadcast operand) and writes C_i at i·M·N. One product is a batch of one.
+/// </summary>
+public struct MatMulBatch
+{
+    public int Items;
+    public StridedLayout A;
+    public StridedLayout B;
+
+    public static MatMulBatch Single => new()
+    {
+        Items = 1,
+        A = StridedLayout.Create(ReadOnlySpan<int>.Empty, ReadOnlySpan<int>.Empty, 0),
+        B = StridedLayout.Create(ReadOnlySpan<int>.Empty, ReadOnlySpan<int>.Empty, 0),
+    };
+}
+
 /// <summary>Matrix products; the variants backward needs (A·Bᵀ, Aᵀ·B) read transposed operands in place.</summary>
 public static class MatMulKernels
 {
@@ -39,7 +57,8 @@ public static class MatMulKernels
     /// stride over the blocks of C. Threads outside M, N or K load zeros instead of returning, so every thread
     /// reaches every barrier and edge tiles need no special case.
     /// </summary>
-    public static void Tiled<TA, TB>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatMulShape s)
+    public static void Tiled<TA, TB>(ArrayView<float> batchA, ArrayView<float> batchB, ArrayView<float> batchC,
+        MatMulShape s, MatMulBatch batch)
         where TA : struct, IOperandLayout
         where TB : struct, IOperandLayout
     {
@@ -48,8 +67,13 @@ public static class MatMulKernels
         var tileA = shared.SubView(0, tile * tile);
         var tileB = shared.SubView(tile * tile, tile * tile);
         int tx = Group.IdxX % tile, ty = Group.IdxX / tile;
-        for (int block = Grid.IdxX, step = Grid.DimX, end = s.TileCount; block < end; block += step)
+        int perItem = s.TileCount;
+        for (int global = Grid.IdxX, step = Grid.DimX, end = perItem * batch.Items; global < end; global += step)
         {
+            int item = global / perItem, block = global % perItem;
+            var a = batchA.SubView(batch.A.Map(item), s.M * s.K);
+            var b = batchB.SubView(batch.B.Map(item), s.K * s.N);
+            var c = batchC.SubView(item * s.M * s.N, s.M * s.N);
             int row = block / s.TilesN * tile + ty;
             int col = block % s.TilesN * tile + tx;
             float acc = 0f;
@@ -78,12 +102,18 @@ public static class MatMulKernels
     /// what shared memory does on a GPU and every group barrier is an OS-thread rendezvous (the tiled kernel
     /// spends most of its time there).
     /// </summary>
-    public static void Direct<TA, TB>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatMulShape s)
+    public static void Direct<TA, TB>(ArrayView<float> batchA, ArrayView<float> batchB, ArrayView<float> batchC,
+        MatMulShape s, MatMulBatch batch)
         where TA : struct, IOperandLayout
         where TB : struct, IOperandLayout
     {
-        for (int i = GridStride.Start, step = GridStride.Step, end = s.M * s.N; i < end; i += step)
+        int perItem = s.M * s.N;
+        for (int global = GridStride.Start, step = GridStride.Step, end = perItem * batch.Items; global < end; global += step)
         {
+            int item = global / perItem, i = global % perItem;
+            var a = batchA.SubView(batch.A.Map(item), s.M * s.K);
+            var b = batchB.SubView(batch.B.Map(item), s.K * s.N);
+            var c = batchC.SubView(item * perItem, perItem);
             int row = i / s.N, col = i % s.N;
             float acc = 0f;
             for (int p = 0; p < s.K; p++)
@@ -113,7 +143,8 @@ public static class MatMulKernels
     /// each of the 8 k: two 16-byte shared loads of A's column, two of B's row, 64 FMAs: 16 FMAs per shared load, where
     /// <see cref="Tiled{TA,TB}"/> does one FMA per two. Groups stride over the blocks of C.
     /// </summary>
-    public static void RegisterBlocked<TA, TB>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> c, MatMulShape s)
+    public static void RegisterBlocked<TA, TB>(ArrayView<float> batchA, ArrayView<float> batchB, ArrayView<float> batchC,
+        MatMulShape s, MatMulBatch batch)
         where TA : struct, IOperandLayout
         where TB : struct, IOperandLayout
     {
@@ -126,8 +157,12 @@ public static class MatMulKernels
         int t = Group.IdxX, tx = t % 16, ty = t / 16;
         int blocksN = (s.N + BlockTile - 1) / BlockTile, blocks = (s.M + BlockTile - 1) / BlockTile * blocksN;
         bool aTransposed = default(TA).IsTransposed, bTransposed = default(TB).IsTransposed;
-        for (int block = Grid.IdxX, step = Grid.DimX; block < blocks; block += step)
+        for (int global = Grid.IdxX, step = Grid.DimX, end = blocks * batch.Items; global < end; global += step)
         {
+            int item = global / blocks, block = global % blocks;
+            var a = batchA.SubView(batch.A.Map(item), s.M * s.K);
+            var b = batchB.SubView(batch.B.Map(item), s.K * s.N);
+            var c = batchC.SubView(item * s.M * s.N, s.M * s.N);
             int m0 = block / blocksN * BlockTile, n0 = block % blocksN * BlockTile;
             var acc = default(Block8x8);
             for (int k0 = 0; k0 < s.K; k0 += BlockK)
@@ -168,28 +203,40 @@ public static class MatMulKernels
     public static void MatMul<TA, TB>(this KernelContext k, ArrayView<float> a, ArrayView<float> b,
         ArrayView<float> c, int m, int n, int kDim, bool accumulate, float alpha = 1f)
         where TA : struct, IOperandLayout
+        where TB : struct, IOperandLayout =>
+        k.BatchedMatMul<TA, TB>(a, b, c, m, n, kDim, accumulate, alpha, MatMulBatch.Single);
+
+    /// <summary>
+    /// The batch C_i (+)= α·op(A_i)·op(B_i) in one launch: the batch item is the outer part of the grid's block index,
+    /// so small products of a large batch fill the device as one large product does.
+    /// </summary>
+    public static void BatchedMatMul<TA, TB>(this KernelContext k, ArrayView<float> a, ArrayView<float> b,
+        ArrayView<float> c, int m, int n, int kDim, bool accumulate, float alpha, MatMulBatch batch)
+        where TA : struct, IOperandLayout
         where TB : struct, IOperandLayout
     {
         var shape = new MatMulShape(m, n, kDim, k.MatMulTile, accumulate, alpha);
         var variant = k.MatMulVariant;
         if (variant == MatMulVariant.RegisterBlocked && (m < 64 || n < 64) && !k.ForceRegisterBlocked) variant = MatMulVariant.Tiled;
+        long items = batch.Items;
         if (variant == MatMulVariant.RegisterBlocked)
         {
-            int blocks = (m + BlockTile - 1) / BlockTile * ((n + BlockTile - 1) / BlockTile);
-            k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>(RegisterBlocked<TA, TB>)(
-                new KernelConfig(Math.Min(blocks, k.MaxGroups * 4), BlockThreads), a, b, c, shape);
+            long blocks = (m + BlockTile - 1) / BlockTile * (long)((n + BlockTile - 1) / BlockTile) * items;
+            k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, MatMulBatch>(RegisterBlocked<TA, TB>)(
+                new KernelConfig((int)Math.Min(blocks, k.MaxGroups * 4), BlockThreads), a, b, c, shape, batch);
             return;
         }
         if (variant == MatMulVariant.Direct)
         {
-            k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>(Direct<TA, TB>)(
-                k.ForItems((long)m * n), a, b, c, shape);
+            k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, MatMulBatch>(Direct<TA, TB>)(
+                k.ForItems((long)m * n * items), a, b, c, shape, batch);
             return;
         }
-        int groups = Math.Min(shape.TileCount, k.MaxGroups * 4);
+        int groups = (int)Math.Min(shape.TileCount * items, k.MaxGroups * 4);
         var config = new KernelConfig(groups, shape.Tile * shape.Tile,
             SharedMemoryConfig.RequestDynamic<float>(2 * shape.Tile * shape.Tile));
-        k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape>(Tiled<TA, TB>)(config, a, b, c, shape);
+        k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, MatMulBatch>(Tiled<TA, TB>)(
+            config, a, b, c, shape, batch);
     }
 }
 

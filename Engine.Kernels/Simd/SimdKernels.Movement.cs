@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using ILGPU;
 
 namespace Engine.Kernels.Simd;
@@ -9,7 +11,7 @@ namespace Engine.Kernels.Simd;
 /// last dimension (layouts arrive coalesced, so that is the longest run contiguous in every operand); a row whose
 /// elements are contiguous on both sides is a vector copy, a repeated source a broadcast, anything else a scalar loop.
 /// When the destination's run is the source's column (a permute that moves the unit-stride axis), the copy goes in
-/// 32 × 32 tiles so both sides stay in L1. Large copies split their rows over the pool.
+/// 32 × 32 tiles so both sides stay in L1, each an 8 × 8 register transpose where AVX is there. Large copies split their rows over the pool.
 /// </summary>
 public sealed unsafe partial class SimdKernels
 {
@@ -39,8 +41,35 @@ public sealed unsafe partial class SimdKernels
                 return;
             }
             int from = (int)((long)rows * part / parts), to = (int)((long)rows * (part + 1) / parts);
+            if (from >= to) return;
+            // An odometer over the row axes 0–6 keeps both offsets current with additions only (a Map per row costs
+            // 16 integer divisions, more than copying a short row).
+            Span<int> size = stackalloc int[7], sx = stackalloc int[7], sy = stackalloc int[7], at = stackalloc int[7];
+            for (int d = 0; d < 7; d++)
+            {
+                size[d] = src.Size(d);
+                sx[d] = src.Stride(d);
+                sy[d] = dst.Stride(d);
+            }
+            long ox = src.Map(from * len), oy = dst.Map(from * len);
+            for (int d = 6, r = from; d >= 0; d--)
+            {
+                at[d] = r % size[d];
+                r /= size[d];
+            }
             for (int row = from; row < to; row++)
-                CopyRow(x + src.Map(row * len), src.Stride7, y + dst.Map(row * len), dst.Stride7, len, accumulate);
+            {
+                CopyRow(x + ox, src.Stride7, y + oy, dst.Stride7, len, accumulate);
+                for (int d = 6; d >= 0; d--)
+                {
+                    ox += sx[d];
+                    oy += sy[d];
+                    if (++at[d] < size[d]) break;
+                    ox -= (long)sx[d] * size[d];
+                    oy -= (long)sy[d] * size[d];
+                    at[d] = 0;
+                }
+            }
         }
 
         /// <summary>
@@ -80,17 +109,80 @@ public sealed unsafe partial class SimdKernels
                 for (int c0 = 0; c0 < cols; c0 += Tile)
                 {
                     int c1 = Math.Min(cols, c0 + Tile);
-                    for (int i = p0; i < p1; i++)
+                    int i = p0;
+                    if (Avx.IsSupported)
                     {
-                        float* yr = ys + (long)i * sp;
-                        float* xr = xs + i;
-                        if (accumulate)
-                            for (int c = c0; c < c1; c++) yr[c] += xr[(long)c * sxc];
-                        else
-                            for (int c = c0; c < c1; c++) yr[c] = xr[(long)c * sxc];
+                        // 8 × 8 blocks through registers: eight 8-float loads along the source's unit-stride axis,
+                        // transposed by shuffles, stored as eight 8-float runs of the destination.
+                        for (; i + 8 <= p1; i += 8)
+                        {
+                            int c = c0;
+                            for (; c + 8 <= c1; c += 8)
+                                Transpose8x8(xs + i + (long)c * sxc, sxc, ys + (long)i * sp + c, sp, accumulate);
+                            for (int ii = i; ii < i + 8; ii++)
+                                CopyColumnRun(xs + ii, sxc, ys + (long)ii * sp, c, c1, accumulate);
+                        }
                     }
+                    for (; i < p1; i++) CopyColumnRun(xs + i, sxc, ys + (long)i * sp, c0, c1, accumulate);
                 }
             }
+        }
+
+        /// <summary>yr[c] (+)= xr[c·sxc] for c in [c0, c1).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void CopyColumnRun(float* xr, int sxc, float* yr, int c0, int c1, bool accumulate)
+        {
+            if (accumulate)
+                for (int c = c0; c < c1; c++) yr[c] += xr[(long)c * sxc];
+            else
+                for (int c = c0; c < c1; c++) yr[c] = xr[(long)c * sxc];
+        }
+
+        /// <summary>
+        /// y[r·sy + c] (+)= x[c·sx + r] for r, c in [0, 8): the classic unpack / shuffle / 128-bit-permute transpose.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Transpose8x8(float* x, int sx, float* y, int sy, bool accumulate)
+        {
+            var r0 = Avx.LoadVector256(x);
+            var r1 = Avx.LoadVector256(x + sx);
+            var r2 = Avx.LoadVector256(x + 2L * sx);
+            var r3 = Avx.LoadVector256(x + 3L * sx);
+            var r4 = Avx.LoadVector256(x + 4L * sx);
+            var r5 = Avx.LoadVector256(x + 5L * sx);
+            var r6 = Avx.LoadVector256(x + 6L * sx);
+            var r7 = Avx.LoadVector256(x + 7L * sx);
+            var t0 = Avx.UnpackLow(r0, r1);
+            var t1 = Avx.UnpackHigh(r0, r1);
+            var t2 = Avx.UnpackLow(r2, r3);
+            var t3 = Avx.UnpackHigh(r2, r3);
+            var t4 = Avx.UnpackLow(r4, r5);
+            var t5 = Avx.UnpackHigh(r4, r5);
+            var t6 = Avx.UnpackLow(r6, r7);
+            var t7 = Avx.UnpackHigh(r6, r7);
+            var s0 = Avx.Shuffle(t0, t2, 0x44);
+            var s1 = Avx.Shuffle(t0, t2, 0xEE);
+            var s2 = Avx.Shuffle(t1, t3, 0x44);
+            var s3 = Avx.Shuffle(t1, t3, 0xEE);
+            var s4 = Avx.Shuffle(t4, t6, 0x44);
+            var s5 = Avx.Shuffle(t4, t6, 0xEE);
+            var s6 = Avx.Shuffle(t5, t7, 0x44);
+            var s7 = Avx.Shuffle(t5, t7, 0xEE);
+            Store8(y, Avx.Permute2x128(s0, s4, 0x20), accumulate);
+            Store8(y + sy, Avx.Permute2x128(s1, s5, 0x20), accumulate);
+            Store8(y + 2L * sy, Avx.Permute2x128(s2, s6, 0x20), accumulate);
+            Store8(y + 3L * sy, Avx.Permute2x128(s3, s7, 0x20), accumulate);
+            Store8(y + 4L * sy, Avx.Permute2x128(s0, s4, 0x31), accumulate);
+            Store8(y + 5L * sy, Avx.Permute2x128(s1, s5, 0x31), accumulate);
+            Store8(y + 6L * sy, Avx.Permute2x128(s2, s6, 0x31), accumulate);
+            Store8(y + 7L * sy, Avx.Permute2x128(s3, s7, 0x31), accumulate);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Store8(float* y, Vector256<float> v, bool accumulate)
+        {
+            if (accumulate) v = Avx.Add(v, Avx.LoadVector256(y));
+            Avx.Store(y, v);
         }
 
         private static void SetSize(ref StridedLayout l, int d, int size)

@@ -65,4 +65,39 @@ public sealed unsafe partial class SimdKernels : IKernels
         if ((long)m * n == 0) return;
         Gemm.Multiply<TA, TB>(k == 0 ? null : Ptr(a), k == 0 ? null : Ptr(b), Ptr(c), m, n, k, accumulate, alpha, Pool);
     }
+
+    public void BatchedMatMul<TA, TB>(ArrayView<float> a, StridedLayout itemsA, ArrayView<float> b,
+        StridedLayout itemsB, ArrayView<float> c, int m, int n, int k, bool accumulate)
+        where TA : struct, IOperandLayout where TB : struct, IOperandLayout
+    {
+        int items = itemsA.Count;
+        if ((long)m * n == 0 || items == 0) return;
+        var work = new BatchedProducts<TA, TB>(k == 0 ? null : Ptr(a), itemsA, k == 0 ? null : Ptr(b), itemsB, Ptr(c),
+            m, n, k, accumulate);
+        // Enough items for every thread: each runs whole products (no hand-off inside one); otherwise each product
+        // splits over the pool as a single one does.
+        if (items >= Pool.Threads && Pool.Threads > 1 && (long)m * n * k * items >= Gemm.ParallelThreshold)
+            Pool.Run(work, Pool.Threads);
+        else
+            for (int i = 0; i < items; i++) work.Item(i, Pool);
+    }
+
+    /// <summary>A batch of products, split by items over the pool's threads (each product on one thread).</summary>
+    private sealed class BatchedProducts<TA, TB>(float* a, StridedLayout itemsA, float* b, StridedLayout itemsB,
+        float* c, int m, int n, int k, bool accumulate) : IParallelWork
+        where TA : struct, IOperandLayout where TB : struct, IOperandLayout
+    {
+        private static readonly WorkerPool OneThread = new(1);
+
+        public void Item(int i, WorkerPool pool) =>
+            Gemm.Multiply<TA, TB>(a == null ? null : a + itemsA.Map(i), b == null ? null : b + itemsB.Map(i),
+                c + (long)i * m * n, m, n, k, accumulate, 1f, pool);
+
+        public void Execute(int part, int parts)
+        {
+            int items = itemsA.Count;
+            int from = (int)((long)items * part / parts), to = (int)((long)items * (part + 1) / parts);
+            for (int i = from; i < to; i++) Item(i, OneThread);
+        }
+    }
 }

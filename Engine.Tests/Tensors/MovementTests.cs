@@ -36,6 +36,31 @@ public class MovementTests
         Assert.Equal(x, y.Permute(inverse).ToArray());
     }
 
+    public static TheoryData<int[], int[]> LargePermutes => new()
+    {
+        { new[] { 3, 37, 19 }, new[] { 0, 2, 1 } },
+        { new[] { 33, 17 }, new[] { 1, 0 } },
+        { new[] { 2, 9, 5, 24 }, new[] { 3, 1, 0, 2 } },
+        { new[] { 8, 8, 8 }, new[] { 2, 1, 0 } },
+    };
+
+    /// <summary>Shapes past the SIMD backend's 8 × 8 register transpose and its 32 × 32 tiles, with ragged edges.</summary>
+    [Theory]
+    [MemberData(nameof(LargePermutes))]
+    public void Permutes_that_move_the_unit_stride_axis_forward_and_back(int[] shape, int[] perm)
+    {
+        var x = Reference.RandomValues(5, NdReference.Numel(shape));
+        using var scope = new DisposeScope();
+        var t = Tensor.FromArray(Dev, x, shape, requiresGrad: true);
+        var y = t.Permute(perm);
+        Expect.Close(NdReference.Permute(Reference.ToDouble(x), shape, perm), y.ToArray(), 0, 0, "permute");
+        var w = Reference.RandomValues(6, y.Numel);
+        (y * Tensor.FromArray(Dev, w, y.Shape)).Sum().Backward();
+        var inverse = new int[perm.Length];
+        for (int d = 0; d < perm.Length; d++) inverse[perm[d]] = d;
+        Expect.Close(NdReference.Permute(Reference.ToDouble(w), y.Shape, inverse), t.Grad!.ToArray(), 0, 0, "permute's gradient");
+    }
+
     [Property(MaxTest = 10)]
     public void Permute_gradient_matches_finite_differences(int seed)
     {

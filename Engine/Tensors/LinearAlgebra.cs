@@ -62,33 +62,71 @@ public sealed partial class Tensor
         int items = Shapes.Numel(batch);
         var itemsA = BatchLayout(batchA, batch, m * k);
         var itemsB = BatchLayout(batchB, batch, k * n);
+        var itemsC = BatchLayout(batch, batch, m * n);
         var c = Uninitialized(a.Device, result);
-        for (int i = 0; i < items; i++)
-            Product(kernels, ta, tb, da.Elements.SubView(itemsA.Map(i), m * k), db.Elements.SubView(itemsB.Map(i), k * n),
-                c.Elements.SubView((long)i * m * n, m * n), m, n, k, accumulate: false);
+        BatchedProductCall(kernels, ta, tb, da.Elements, itemsA, db.Elements, itemsB, c.Elements, m, n, k, accumulate: false);
+        // A gradient whose operand repeats across the batch (a broadcast batch axis) gathers several items into one
+        // matrix: those go one item at a time, in order; the others in one batched call.
+        bool repeatsA = Shapes.Numel(batchA) != items, repeatsB = Shapes.Numel(batchB) != items;
         return Record(c, op, new[] { da, db }, dc =>
         {
-            for (int i = 0; i < items; i++)
+            if (da.requiresGrad)
             {
-                var dci = dc.SubView((long)i * m * n, m * n);
-                var ai = da.Elements.SubView(itemsA.Map(i), m * k);
-                var bi = db.Elements.SubView(itemsB.Map(i), k * n);
-                if (da.requiresGrad)
+                // dA = dC·Bᵀ; stored transposed, its source gets dAᵀ = B·dCᵀ.
+                var g = da.GradTarget();
+                if (!repeatsA)
                 {
-                    var gi = da.GradTarget().SubView(itemsA.Map(i), m * k);
-                    // dA = dC·Bᵀ; stored transposed, its source gets dAᵀ = B·dCᵀ.
-                    if (!ta) Product(kernels, false, !tb, dci, bi, gi, m, k, n, accumulate: true);
-                    else Product(kernels, tb, true, bi, dci, gi, k, m, n, accumulate: true);
+                    if (!ta) BatchedProductCall(kernels, false, !tb, dc, itemsC, db.Elements, itemsB, g, m, k, n, true);
+                    else BatchedProductCall(kernels, tb, true, db.Elements, itemsB, dc, itemsC, g, k, m, n, true);
                 }
-                if (db.requiresGrad)
+                else
                 {
-                    var gi = db.GradTarget().SubView(itemsB.Map(i), k * n);
-                    // dB = Aᵀ·dC; stored transposed, its source gets dBᵀ = dCᵀ·A.
-                    if (!tb) Product(kernels, !ta, false, ai, dci, gi, k, n, m, accumulate: true);
-                    else Product(kernels, true, ta, dci, ai, gi, n, k, m, accumulate: true);
+                    for (int i = 0; i < items; i++)
+                    {
+                        var dci = dc.SubView((long)i * m * n, m * n);
+                        var bi = db.Elements.SubView(itemsB.Map(i), k * n);
+                        var gi = g.SubView(itemsA.Map(i), m * k);
+                        if (!ta) Product(kernels, false, !tb, dci, bi, gi, m, k, n, accumulate: true);
+                        else Product(kernels, tb, true, bi, dci, gi, k, m, n, accumulate: true);
+                    }
+                }
+            }
+            if (db.requiresGrad)
+            {
+                // dB = Aᵀ·dC; stored transposed, its source gets dBᵀ = dCᵀ·A.
+                var g = db.GradTarget();
+                if (!repeatsB)
+                {
+                    if (!tb) BatchedProductCall(kernels, !ta, false, da.Elements, itemsA, dc, itemsC, g, k, n, m, true);
+                    else BatchedProductCall(kernels, true, ta, dc, itemsC, da.Elements, itemsA, g, n, k, m, true);
+                }
+                else
+                {
+                    for (int i = 0; i < items; i++)
+                    {
+                        var dci = dc.SubView((long)i * m * n, m * n);
+                        var ai = da.Elements.SubView(itemsA.Map(i), m * k);
+                        var gi = g.SubView(itemsB.Map(i), k * n);
+                        if (!tb) Product(kernels, !ta, false, ai, dci, gi, k, n, m, accumulate: true);
+                        else Product(kernels, true, ta, dci, ai, gi, n, k, m, accumulate: true);
+                    }
                 }
             }
         });
+    }
+
+    /// <summary>The batched C_i (+)= op(A_i)·op(B_i), with op chosen at run time.</summary>
+    private static void BatchedProductCall(IKernels k, bool transposeA, bool transposeB, ILGPU.ArrayView<float> a,
+        StridedLayout itemsA, ILGPU.ArrayView<float> b, StridedLayout itemsB, ILGPU.ArrayView<float> c, int m, int n,
+        int kk, bool accumulate)
+    {
+        switch (transposeA, transposeB)
+        {
+            case (false, false): k.BatchedMatMul<AsStored, AsStored>(a, itemsA, b, itemsB, c, m, n, kk, accumulate); break;
+            case (false, true): k.BatchedMatMul<AsStored, AsTransposed>(a, itemsA, b, itemsB, c, m, n, kk, accumulate); break;
+            case (true, false): k.BatchedMatMul<AsTransposed, AsStored>(a, itemsA, b, itemsB, c, m, n, kk, accumulate); break;
+            default: k.BatchedMatMul<AsTransposed, AsTransposed>(a, itemsA, b, itemsB, c, m, n, kk, accumulate); break;
+        }
     }
 
     /// <summary>
