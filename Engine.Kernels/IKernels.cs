@@ -65,6 +65,46 @@ public interface IKernels
     void StridedSum(ArrayView<float> x, StridedLayout outer, StridedLayout inner, ArrayView<float> y, float scale,
         bool accumulate);
 
+    // ---- integer tensors and indexing (IndexingKernels) ----
+    /// <summary>Completes every call before returning (host backends): index errors can then be reported at once.</summary>
+    bool CompletesOnReturn { get; }
+
+    void ToFloat(ArrayView<int> x, ArrayView<float> y);
+
+    void ToInt(ArrayView<float> x, ArrayView<int> y, bool toBool);
+
+    void IntToBool(ArrayView<int> x, ArrayView<int> y);
+
+    void Sequence(ArrayView<float> y, float start, float step);
+
+    void IntSequence(ArrayView<int> y, int start, int step);
+
+    /// <summary>y = a ∘ b as 1/0, ∘ by <paramref name="op"/>: 0 ==, 1 ≠, 2 &lt;, 3 ≤, 4 &gt;, 5 ≥.</summary>
+    void Compare(ArrayView<float> a, BroadcastMap ma, ArrayView<float> b, BroadcastMap mb, ArrayView<int> y, int op);
+
+    void IntCompare(ArrayView<int> a, BroadcastMap ma, ArrayView<int> b, BroadcastMap mb, ArrayView<int> y, int op);
+
+    void Where(ArrayView<int> cond, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y);
+
+    void WhereGrad(ArrayView<int> cond, ArrayView<float> dy, ArrayView<float> d, int side);
+
+    void Triangle(ArrayView<float> x, ArrayView<float> y, int rows, int cols, int diagonal, bool upper, bool accumulate);
+
+    void AxisArgMax(ArrayView<float> x, ArrayView<int> y, AxisView v, bool min);
+
+    void SortLines(ArrayView<float> x, ArrayView<float> values, ArrayView<int> indices, AxisView v, int k, bool descending);
+
+    void Gather(ArrayView<float> x, ArrayView<int> index, ArrayView<float> y, IndexPlan plan, ArrayView<int> errors);
+
+    void Scatter(ArrayView<float> src, ArrayView<int> index, ArrayView<float> y, IndexPlan plan, ArrayView<int> errors,
+        bool accumulate);
+
+    void OneHot(ArrayView<int> index, ArrayView<int> y, int classes, ArrayView<int> errors, int opId);
+
+    void LineProduct(ArrayView<float> x, ArrayView<float> y, AxisView v);
+
+    void LineProductGrad(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx, AxisView v);
+
     // ---- reductions, softmax, losses, scores ----
     void SumAll<TTerm>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> result, float scale)
         where TTerm : struct, IPairTerm;

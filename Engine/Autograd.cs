@@ -27,7 +27,7 @@ public static class Autograd
     /// <summary>In anomaly mode, throws if <paramref name="output"/> of <paramref name="op"/> is not finite.</summary>
     internal static void CheckForward(string op, Tensor output, Tensor[] inputs)
     {
-        if (anomalyDepth == 0 || NonFinite.AllFinite(output.Device, output.Elements)) return;
+        if (anomalyDepth == 0 || output.DType != DType.Float32 || NonFinite.AllFinite(output.Device, output.Elements)) return;
         throw new ArithmeticException(
             $"Anomaly detected: forward of '{op}' (inputs {string.Join(", ", inputs.Select(t => Shapes.Format(t.Shape)))}) " +
             $"produced a non-finite output of shape {Shapes.Format(output.Shape)}: " +

@@ -80,6 +80,11 @@ public sealed class Device : IDisposable
 
     internal BufferPool Pool { get; }
 
+    /// <summary>The out-of-range index record of this device's index kernels.</summary>
+    internal IndexChecks IndexChecks => indexChecks ??= new IndexChecks(this);
+
+    private IndexChecks? indexChecks;
+
     /// <summary>
     /// Opens a device. <paramref name="kind"/> is <c>"auto"</c> (the <c>ENGINE_DEVICE</c> environment variable if
     /// set, else the first present of CUDA, an OpenCL GPU, the SIMD CPU backend), or one of <c>"cuda"</c>,
@@ -167,7 +172,12 @@ public sealed class Device : IDisposable
     };
 
     /// <summary>Waits until every kernel queued on this device has finished.</summary>
-    public void Synchronize() => Kernels.Synchronize();
+    /// <remarks>An index op that met an out-of-range index since the last synchronisation is reported here.</remarks>
+    public void Synchronize()
+    {
+        Kernels.Synchronize();
+        indexChecks?.ThrowIfFailed();
+    }
 
     public override string ToString() => $"{Kind} ({Name})";
 
@@ -176,6 +186,7 @@ public sealed class Device : IDisposable
         if (disposed) return;
         disposed = true;
         Accelerator.Synchronize();
+        indexChecks?.Dispose();
         Pool.Dispose();
         Accelerator.Dispose();
         context.Dispose();

@@ -101,27 +101,132 @@ public static class Loss
     }
 
     /// <summary>
-    /// Cross-entropy against class indices held in a tensor of shape [rows] (whole numbers stored as floats).
-    /// NOTE: reads the labels back to the host to validate them; pass an <c>int[]</c> in a hot loop.
+    /// Cross-entropy against class indices in a tensor, as PyTorch's <c>cross_entropy</c> on N-d input: logits
+    /// [N, C, d1, …] with labels [N, d1, …] (the class axis is <paramref name="classDim"/>, 1 as PyTorch; −1 takes
+    /// [B, T, C] logits with [B, T] labels, a sequence model's layout). Labels are int64/int32 (or whole numbers in a
+    /// float tensor). The class axis is moved last and the rest flattened to rows, so every row counts once in the mean.
+    /// NOTE: reads the labels back to the host to validate them and count the mean; pass an <c>int[]</c> in a hot loop.
     /// </summary>
     public static Tensor CrossEntropy(Tensor logits, Tensor labels, Reduction reduction = Reduction.Mean,
-        int ignoreIndex = -100, float[]? weight = null, float labelSmoothing = 0f)
+        int ignoreIndex = -100, float[]? weight = null, float labelSmoothing = 0f, int classDim = 1)
     {
-        Tensor.CheckOperands("cross_entropy", logits, labels);
-        if (labels.Rank != 1)
+        Tensor.CheckOperands("cross_entropy", logits);
+        Tensor.CheckOperandsAnyType("cross_entropy", logits, labels);
+        int[] shape = logits.Shape;
+        if (shape.Length < 1)
+            throw new ArgumentException("cross_entropy: logits must have a class axis, got a scalar.");
+        int c = Shapes.NormalizeAxis("cross_entropy", shape.Length == 1 ? 0 : classDim, shape);
+        var expected = shape.Where((_, i) => i != c).ToArray();
+        if (!labels.Shape.SequenceEqual(expected))
             throw new ArgumentException(
-                $"cross_entropy: labels must be class indices of shape [rows], got {Shapes.Format(labels.Shape)}.");
-        var values = labels.ToArray();
-        var indices = new int[values.Length];
-        for (int i = 0; i < values.Length; i++)
+                $"cross_entropy: labels of shape {Shapes.Format(labels.Shape)} for logits {Shapes.Format(shape)} with " +
+                $"classes on axis {c}; expected labels of shape {Shapes.Format(expected)}.");
+        int[] indices;
+        if (labels.DType == DType.Float32)
         {
-            if (values[i] != MathF.Floor(values[i]) || float.IsInfinity(values[i]))
-                throw new ArgumentException(
-                    $"cross_entropy: label at index {i} is {values[i]}, not a class index.", nameof(labels));
-            indices[i] = (int)Math.Clamp(values[i], int.MinValue, int.MaxValue);
+            var values = labels.ToArray();
+            indices = new int[values.Length];
+            for (int i = 0; i < values.Length; i++)
+            {
+                if (values[i] != MathF.Floor(values[i]) || float.IsInfinity(values[i]))
+                    throw new ArgumentException(
+                        $"cross_entropy: label at index {i} is {values[i]}, not a class index.", nameof(labels));
+                indices[i] = (int)Math.Clamp(values[i], int.MinValue, int.MaxValue);
+            }
         }
-        return CrossEntropy(logits, indices, reduction, ignoreIndex, weight, labelSmoothing);
+        else if (labels.DType.IsInteger()) indices = labels.DType == DType.Int32 ? labels.ToArray<int>()
+            : labels.ToArray<long>().Select(v => (int)v).ToArray();
+        else throw new ArgumentException("cross_entropy: labels must be class indices (int64), got a bool tensor.");
+        var rows = logits;
+        if (shape.Length == 1) rows = logits.Reshape(1, shape[0]);
+        else if (c != shape.Length - 1)
+        {
+            var perm = Enumerable.Range(0, shape.Length).Where(i => i != c).Append(c).ToArray();
+            rows = logits.Permute(perm);
+        }
+        if (rows.Rank != 2) rows = rows.Reshape(-1, shape[c]);
+        return CrossEntropy(rows, indices, reduction, ignoreIndex, weight, labelSmoothing);
     }
+
+    /// <summary>Mean (or sum) absolute error |input − target| (PyTorch <c>l1_loss</c>); shapes broadcast.</summary>
+    public static Tensor L1(Tensor input, Tensor target, Reduction reduction = Reduction.Mean) =>
+        Reduce((input - target).Abs(), reduction);
+
+    /// <summary>
+    /// Huber loss (PyTorch <c>huber_loss</c>): ½d² where |d| ≤ δ, δ(|d| − ½δ) beyond, d = input − target; computed as
+    /// ½c² + δ(|d| − c) with c = min(|d|, δ), which is the same and smooth at the seam.
+    /// </summary>
+    public static Tensor Huber(Tensor input, Tensor target, float delta = 1f, Reduction reduction = Reduction.Mean)
+    {
+        if (!(delta > 0f))
+            throw new ArgumentOutOfRangeException(nameof(delta), $"huber_loss: delta must be > 0, got {delta}.");
+        var abs = (input - target).Abs();
+        var clipped = abs.Clamp(0f, delta);
+        return Reduce(clipped * clipped * 0.5f + (abs - clipped) * delta, reduction);
+    }
+
+    /// <summary>Smooth L1 (PyTorch <c>smooth_l1_loss</c>): Huber with δ = β, divided by β.</summary>
+    public static Tensor SmoothL1(Tensor input, Tensor target, float beta = 1f, Reduction reduction = Reduction.Mean)
+    {
+        if (beta == 0f) return L1(input, target, reduction);
+        return Huber(input, target, beta, reduction) / beta;
+    }
+
+    /// <summary>
+    /// Negative log-likelihood of log-probabilities [N, C] (or [N, C, d…] with labels [N, d…]) against int64 class
+    /// indices (PyTorch <c>nll_loss</c>): −mean of input[n, label[n]]; labels equal to <paramref name="ignoreIndex"/>
+    /// count nothing. Labels are checked on the device (an index out of range is reported naming the op).
+    /// </summary>
+    public static Tensor Nll(Tensor logProbs, Tensor labels, Reduction reduction = Reduction.Mean, int ignoreIndex = -100)
+    {
+        Tensor.CheckOperands("nll_loss", logProbs);
+        Tensor.CheckOperandsAnyType("nll_loss", logProbs, labels);
+        var shape = logProbs.Shape;
+        if (shape.Length < 2 || !labels.Shape.SequenceEqual(shape.Where((_, i) => i != 1)))
+            throw new ArgumentException(
+                $"nll_loss: input {Shapes.Format(shape)} and labels {Shapes.Format(labels.Shape)} are not [N, C, …] and [N, …].");
+        var keep = labels.Ne(ignoreIndex);
+        // Ignored labels pick class 0 (any valid one) and are masked out of the sum and the count.
+        var safe = Tensor.Where(keep, labels, 0f).Unsqueeze(1);
+        var picked = logProbs.Gather(1, safe).Squeeze(1);
+        var masked = Tensor.Where(keep, -picked, 0f);
+        return reduction == Reduction.Sum ? masked.Sum() : masked.Sum() / keep.Float().Sum();
+    }
+
+    /// <summary>
+    /// Binary cross-entropy of probabilities p against targets y (PyTorch <c>binary_cross_entropy</c>):
+    /// −(y·ln p + (1 − y)·ln(1 − p)), each log clamped at −100 as PyTorch does.
+    /// </summary>
+    public static Tensor Bce(Tensor probs, Tensor target, Reduction reduction = Reduction.Mean)
+    {
+        var logP = probs.Log().Clamp(-100f, float.MaxValue);
+        var log1mP = (1f - probs).Log().Clamp(-100f, float.MaxValue);
+        return Reduce(-(target * logP + (1f - target) * log1mP), reduction);
+    }
+
+    /// <summary>
+    /// Kullback–Leibler divergence (PyTorch <c>kl_div</c>): input holds log q, target p (or log p with
+    /// <paramref name="logTarget"/>); terms p·(ln p − log q), 0 where p = 0. <paramref name="batchMean"/> divides the
+    /// sum by the batch size (the mathematically right mean, PyTorch's <c>reduction="batchmean"</c>); otherwise mean over
+    /// elements or sum.
+    /// </summary>
+    public static Tensor KlDiv(Tensor input, Tensor target, Reduction reduction = Reduction.Mean, bool batchMean = false,
+        bool logTarget = false)
+    {
+        Tensor terms;
+        if (logTarget) terms = target.Exp() * (target - input);
+        else
+        {
+            var positive = target.Gt(0f);
+            var safe = Tensor.Where(positive, target, 1f);
+            terms = Tensor.Where(positive, target * (safe.Log() - input), 0f);
+        }
+        if (batchMean) return terms.Sum() / input.Shape[0];
+        return Reduce(terms, reduction);
+    }
+
+    private static Tensor Reduce(Tensor terms, Reduction reduction) =>
+        reduction == Reduction.Sum ? terms.Sum() : terms.Mean();
 
     private static Tensor PairLoss<TTerm>(string op, Tensor pred, Tensor target, Reduction reduction)
         where TTerm : struct, IPairTerm

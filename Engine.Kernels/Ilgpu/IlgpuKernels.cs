@@ -64,6 +64,52 @@ public sealed class IlgpuKernels : IKernels
     public void StridedSum(ArrayView<float> x, StridedLayout outer, StridedLayout inner, ArrayView<float> y,
         float scale, bool accumulate) => Context.StridedSum(x, outer, inner, y, scale, accumulate);
 
+    public bool CompletesOnReturn => false;
+
+    public void ToFloat(ArrayView<int> x, ArrayView<float> y) => Context.ToFloat(x, y);
+
+    public void ToInt(ArrayView<float> x, ArrayView<int> y, bool toBool) => Context.ToInt(x, y, toBool);
+
+    public void IntToBool(ArrayView<int> x, ArrayView<int> y) => Context.IntToBool(x, y);
+
+    public void Sequence(ArrayView<float> y, float start, float step) => Context.Sequence(y, start, step);
+
+    public void IntSequence(ArrayView<int> y, int start, int step) => Context.IntSequence(y, start, step);
+
+    public void Compare(ArrayView<float> a, BroadcastMap ma, ArrayView<float> b, BroadcastMap mb, ArrayView<int> y,
+        int op) => Context.Compare(a, ma, b, mb, y, op);
+
+    public void IntCompare(ArrayView<int> a, BroadcastMap ma, ArrayView<int> b, BroadcastMap mb, ArrayView<int> y,
+        int op) => Context.IntCompare(a, ma, b, mb, y, op);
+
+    public void Where(ArrayView<int> cond, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) =>
+        Context.Where(cond, a, b, y);
+
+    public void WhereGrad(ArrayView<int> cond, ArrayView<float> dy, ArrayView<float> d, int side) =>
+        Context.WhereGrad(cond, dy, d, side);
+
+    public void Triangle(ArrayView<float> x, ArrayView<float> y, int rows, int cols, int diagonal, bool upper,
+        bool accumulate) => Context.Triangle(x, y, rows, cols, diagonal, upper, accumulate);
+
+    public void AxisArgMax(ArrayView<float> x, ArrayView<int> y, AxisView v, bool min) => Context.AxisArgMax(x, y, v, min);
+
+    public void SortLines(ArrayView<float> x, ArrayView<float> values, ArrayView<int> indices, AxisView v, int k,
+        bool descending) => Context.SortLines(x, values, indices, v, k, descending);
+
+    public void Gather(ArrayView<float> x, ArrayView<int> index, ArrayView<float> y, IndexPlan plan,
+        ArrayView<int> errors) => Context.Gather(x, index, y, plan, errors);
+
+    public void Scatter(ArrayView<float> src, ArrayView<int> index, ArrayView<float> y, IndexPlan plan,
+        ArrayView<int> errors, bool accumulate) => Context.Scatter(src, index, y, plan, errors, accumulate);
+
+    public void OneHot(ArrayView<int> index, ArrayView<int> y, int classes, ArrayView<int> errors, int opId) =>
+        Context.OneHot(index, y, classes, errors, opId);
+
+    public void LineProduct(ArrayView<float> x, ArrayView<float> y, AxisView v) => Context.LineProduct(x, y, v);
+
+    public void LineProductGrad(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx, AxisView v) =>
+        Context.LineProductGrad(x, dy, dx, v);
+
     public void SumAll<TTerm>(ArrayView<float> a, ArrayView<float> b, ArrayView<float> result, float scale)
         where TTerm : struct, IPairTerm => Context.SumAll<TTerm>(a, b, result, scale);
 

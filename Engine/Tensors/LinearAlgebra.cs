@@ -236,7 +236,7 @@ public sealed partial class Tensor
     /// <summary>The transpose of a 2-D tensor (lazy, as <see cref="MT"/>: a matrix product reads it in place).</summary>
     public Tensor Transpose()
     {
-        CheckOperands("transpose", this);
+        CheckOperandsAnyType("transpose", this);
         if (Rank != 2)
             throw new ArgumentException($"transpose: needs a 2-D tensor, got shape {Shapes.Format(shape)}; " +
                 "use Transpose(dim0, dim1) or Permute for other ranks.");
@@ -249,7 +249,7 @@ public sealed partial class Tensor
     /// </summary>
     public Tensor Reshape(params int[] newShape)
     {
-        CheckOperands("reshape", this);
+        CheckOperandsAnyType("reshape", this);
         ArgumentNullException.ThrowIfNull(newShape);
         var resolved = Shapes.ResolveInferred("reshape", newShape, Numel, $"shape {Shapes.Format(shape)}");
         Shapes.Validate("reshape", resolved);

@@ -26,7 +26,7 @@ public sealed partial class Tensor
     /// <summary>Axes <paramref name="startDim"/> … <paramref name="endDim"/> merged into one (PyTorch <c>flatten</c>).</summary>
     public Tensor Flatten(int startDim = 0, int endDim = -1)
     {
-        CheckOperands("flatten", this);
+        CheckOperandsAnyType("flatten", this);
         if (Rank == 0) return Reshape(1);
         int s = Shapes.NormalizeAxis("flatten", startDim, shape), e = Shapes.NormalizeAxis("flatten", endDim, shape);
         if (s > e)
@@ -39,7 +39,7 @@ public sealed partial class Tensor
     /// <summary>Axis <paramref name="dim"/> split into <paramref name="sizes"/> (one may be −1; PyTorch <c>unflatten</c>).</summary>
     public Tensor Unflatten(int dim, params int[] sizes)
     {
-        CheckOperands("unflatten", this);
+        CheckOperandsAnyType("unflatten", this);
         ArgumentNullException.ThrowIfNull(sizes);
         int d = Shapes.NormalizeAxis("unflatten", dim, shape);
         var resolved = Shapes.ResolveInferred("unflatten", sizes, shape[d], $"axis {dim} of {Shapes.Format(shape)}");
@@ -49,14 +49,14 @@ public sealed partial class Tensor
     /// <summary>Every axis of size 1 removed.</summary>
     public Tensor Squeeze()
     {
-        CheckOperands("squeeze", this);
+        CheckOperandsAnyType("squeeze", this);
         return Reshape(shape.Where(d => d != 1).ToArray());
     }
 
     /// <summary>Axis <paramref name="dim"/> removed if its size is 1 (otherwise the tensor is returned as it is, as PyTorch).</summary>
     public Tensor Squeeze(int dim)
     {
-        CheckOperands("squeeze", this);
+        CheckOperandsAnyType("squeeze", this);
         if (Rank == 0) return Reshape();
         int d = Shapes.NormalizeAxis("squeeze", dim, shape);
         return shape[d] != 1 ? Reshape(shape) : Reshape(shape.Where((_, i) => i != d).ToArray());
@@ -65,7 +65,7 @@ public sealed partial class Tensor
     /// <summary>A new axis of size 1 at <paramref name="dim"/> ∈ [−rank − 1, rank].</summary>
     public Tensor Unsqueeze(int dim)
     {
-        CheckOperands("unsqueeze", this);
+        CheckOperandsAnyType("unsqueeze", this);
         if (dim < -Rank - 1 || dim > Rank)
             throw new ArgumentOutOfRangeException(nameof(dim),
                 $"unsqueeze: dim {dim} is out of range for shape {Shapes.Format(shape)} (expected [{-Rank - 1}, {Rank}]).");
@@ -76,7 +76,7 @@ public sealed partial class Tensor
     /// <summary>This tensor: every tensor of this engine is contiguous (PyTorch <c>contiguous</c> of a contiguous tensor).</summary>
     public Tensor Contiguous()
     {
-        CheckOperands("contiguous", this);
+        CheckOperandsAnyType("contiguous", this);
         return this;
     }
 
@@ -85,7 +85,7 @@ public sealed partial class Tensor
     /// <summary>The axes reordered: axis i of the result is axis <paramref name="dims"/>[i] of this tensor.</summary>
     public Tensor Permute(params int[] dims)
     {
-        CheckOperands("permute", this);
+        CheckOperandsAnyType("permute", this);
         ArgumentNullException.ThrowIfNull(dims);
         if (dims.Length != Rank)
             throw new ArgumentException(
@@ -103,7 +103,7 @@ public sealed partial class Tensor
     /// </summary>
     public Tensor Transpose(int dim0, int dim1)
     {
-        CheckOperands("transpose", this);
+        CheckOperandsAnyType("transpose", this);
         int a = Shapes.NormalizeAxis("transpose", dim0, shape), b = Shapes.NormalizeAxis("transpose", dim1, shape);
         if (a == b) return Reshape(shape);
         if (Math.Min(a, b) == Rank - 2 && Math.Max(a, b) == Rank - 1) return LazyTranspose();
@@ -129,7 +129,7 @@ public sealed partial class Tensor
     /// <summary>The elements in reverse order along each of <paramref name="dims"/>.</summary>
     public Tensor Flip(params int[] dims)
     {
-        CheckOperands("flip", this);
+        CheckOperandsAnyType("flip", this);
         ArgumentNullException.ThrowIfNull(dims);
         var axes = dims.Select(d => Shapes.NormalizeAxis("flip", d, shape)).ToArray();
         if (axes.Distinct().Count() != axes.Length)
@@ -150,7 +150,7 @@ public sealed partial class Tensor
     /// </summary>
     public Tensor Roll(int shifts, int dim)
     {
-        CheckOperands("roll", this);
+        CheckOperandsAnyType("roll", this);
         int d = Shapes.NormalizeAxis("roll", dim, shape), n = shape[d];
         int s = ((shifts % n) + n) % n;
         if (s == 0) return Reshape(shape);
@@ -180,7 +180,7 @@ public sealed partial class Tensor
     /// </summary>
     public Tensor Expand(params int[] sizes)
     {
-        CheckOperands("expand", this);
+        CheckOperandsAnyType("expand", this);
         ArgumentNullException.ThrowIfNull(sizes);
         if (sizes.Length < Rank)
             throw new ArgumentException(
@@ -202,17 +202,17 @@ public sealed partial class Tensor
         for (int d = 0; d < target.Length; d++)
             if (padded[d] == 1) strides[d] = 0;
         var x = this;
-        var y = Uninitialized(Device, target);
+        var y = Uninitialized(Device, target, dtype: DType);
         var src = StridedLayout.Create(target, strides, 0);
         var dst = StridedLayout.Contiguous(target);
-        CopyCoalesced(Kernels, x.Elements, src, y.Elements, dst, accumulate: false);
+        CopyCoalesced(Kernels, x.RawElements, src, y.RawElements, dst, accumulate: false);
         return Record(y, "expand", new[] { x }, dy => SumToShape(Kernels, dy, target, padded, x.GradTarget()));
     }
 
     /// <summary>The tensor tiled <paramref name="repeats"/> times along each axis (PyTorch <c>repeat</c>).</summary>
     public Tensor Repeat(params int[] repeats)
     {
-        CheckOperands("repeat", this);
+        CheckOperandsAnyType("repeat", this);
         ArgumentNullException.ThrowIfNull(repeats);
         if (repeats.Length < Rank)
             throw new ArgumentException(
@@ -244,7 +244,7 @@ public sealed partial class Tensor
     /// <summary>Elements <paramref name="start"/> … <paramref name="start"/> + <paramref name="length"/> − 1 along <paramref name="dim"/>.</summary>
     public Tensor Narrow(int dim, int start, int length)
     {
-        CheckOperands("narrow", this);
+        CheckOperandsAnyType("narrow", this);
         int d = Shapes.NormalizeAxis("narrow", dim, shape);
         if (start < 0) start += shape[d];
         if (start < 0 || length < 1 || start + length > shape[d])
@@ -260,7 +260,7 @@ public sealed partial class Tensor
     /// </summary>
     public Tensor Slice(int dim, int? start = null, int? end = null, int step = 1)
     {
-        CheckOperands("slice", this);
+        CheckOperandsAnyType("slice", this);
         int d = Shapes.NormalizeAxis("slice", dim, shape), n = shape[d];
         if (step < 1)
             throw new ArgumentOutOfRangeException(nameof(step), $"slice: step must be ≥ 1, got {step}.");
@@ -276,7 +276,7 @@ public sealed partial class Tensor
     /// <summary>Index <paramref name="index"/> of axis <paramref name="dim"/>, the axis removed (PyTorch <c>select</c>, <c>x[i]</c>).</summary>
     public Tensor Select(int dim, int index)
     {
-        CheckOperands("select", this);
+        CheckOperandsAnyType("select", this);
         int d = Shapes.NormalizeAxis("select", dim, shape);
         int i = index < 0 ? index + shape[d] : index;
         if (i < 0 || i >= shape[d])
@@ -294,7 +294,7 @@ public sealed partial class Tensor
     {
         get
         {
-            CheckOperands("index", this);
+            CheckOperandsAnyType("index", this);
             ArgumentNullException.ThrowIfNull(indices);
             if (indices.Length > Rank)
                 throw new IndexOutOfRangeException(
@@ -336,7 +336,7 @@ public sealed partial class Tensor
         ArgumentNullException.ThrowIfNull(tensors);
         if (tensors.Count == 0) throw new ArgumentException("cat: needs at least one tensor.");
         var inputs = tensors.ToArray();
-        CheckOperands("cat", inputs);
+        CheckOperandsAnyType("cat", inputs);
         var first = inputs[0].shape;
         if (first.Length == 0) throw new ArgumentException("cat: zero-dimensional tensors cannot be joined; use Stack.");
         int d = Shapes.NormalizeAxis("cat", dim, first);
@@ -351,7 +351,12 @@ public sealed partial class Tensor
         var result = (int[])first.Clone();
         result[d] = inputs.Sum(t => t.shape[d]);
         Shapes.Validate("cat", result);
-        var y = Uninitialized(inputs[0].Device, result);
+        var dtype = inputs[0].DType;
+        for (int i = 1; i < inputs.Length; i++)
+            if (inputs[i].DType != dtype)
+                throw new ArgumentException(
+                    $"cat: tensor {i} is {inputs[i].DType.Name()}, tensor 0 {dtype.Name()}; convert them to one dtype first.");
+        var y = Uninitialized(inputs[0].Device, result, dtype: dtype);
         var outStrides = StridedLayout.ContiguousStrides(result);
         var k = inputs[0].Kernels;
         var places = new StridedLayout[inputs.Length];
@@ -359,7 +364,7 @@ public sealed partial class Tensor
         for (int i = 0; i < inputs.Length; i++)
         {
             places[i] = StridedLayout.Create(inputs[i].shape, outStrides, at * outStrides[d]);
-            CopyCoalesced(k, inputs[i].Elements, StridedLayout.Contiguous(inputs[i].shape), y.Elements, places[i], false);
+            CopyCoalesced(k, inputs[i].RawElements, StridedLayout.Contiguous(inputs[i].shape), y.RawElements, places[i], false);
             at += inputs[i].shape[d];
         }
         return Record(y, "cat", inputs, dy =>
@@ -375,7 +380,7 @@ public sealed partial class Tensor
     {
         ArgumentNullException.ThrowIfNull(tensors);
         if (tensors.Count == 0) throw new ArgumentException("stack: needs at least one tensor.");
-        CheckOperands("stack", tensors.ToArray());
+        CheckOperandsAnyType("stack", tensors.ToArray());
         var first = tensors[0].shape;
         for (int i = 1; i < tensors.Count; i++)
             if (!tensors[i].shape.SequenceEqual(first))
@@ -388,7 +393,7 @@ public sealed partial class Tensor
     /// <summary>Pieces of <paramref name="splitSize"/> along <paramref name="dim"/> (the last may be smaller).</summary>
     public Tensor[] Split(int splitSize, int dim = 0)
     {
-        CheckOperands("split", this);
+        CheckOperandsAnyType("split", this);
         int d = Shapes.NormalizeAxis("split", dim, shape);
         if (splitSize < 1)
             throw new ArgumentOutOfRangeException(nameof(splitSize), $"split: splitSize must be ≥ 1, got {splitSize}.");
@@ -400,7 +405,7 @@ public sealed partial class Tensor
     /// <summary>Pieces of the given sizes along <paramref name="dim"/> (they must add up to the axis).</summary>
     public Tensor[] Split(int[] sizes, int dim = 0)
     {
-        CheckOperands("split", this);
+        CheckOperandsAnyType("split", this);
         ArgumentNullException.ThrowIfNull(sizes);
         int d = Shapes.NormalizeAxis("split", dim, shape);
         if (sizes.Any(s => s < 1) || sizes.Sum() != shape[d])
@@ -420,7 +425,7 @@ public sealed partial class Tensor
     /// <summary>At most <paramref name="chunks"/> pieces of ⌈n / chunks⌉ along <paramref name="dim"/> (PyTorch <c>chunk</c>).</summary>
     public Tensor[] Chunk(int chunks, int dim = 0)
     {
-        CheckOperands("chunk", this);
+        CheckOperandsAnyType("chunk", this);
         if (chunks < 1)
             throw new ArgumentOutOfRangeException(nameof(chunks), $"chunk: chunks must be ≥ 1, got {chunks}.");
         int d = Shapes.NormalizeAxis("chunk", dim, shape);
@@ -436,7 +441,7 @@ public sealed partial class Tensor
     /// </summary>
     public Tensor Pad(int[] pad, string mode = "constant", float value = 0f)
     {
-        CheckOperands("pad", this);
+        CheckOperandsAnyType("pad", this);
         ArgumentNullException.ThrowIfNull(pad);
         if (pad.Length % 2 != 0 || pad.Length / 2 > Rank)
             throw new ArgumentException(
@@ -461,10 +466,12 @@ public sealed partial class Tensor
         for (int p = 0; p < pad.Length / 2; p++) offset += pad[2 * p] * outStrides[Rank - 1 - p];
         Shapes.Validate("pad", result);
         var x = this;
-        var y = Uninitialized(Device, result);
-        Kernels.Fill(y.Elements, value);
+        var y = Uninitialized(Device, result, dtype: DType);
+        // An integer tensor is padded with the value's integer bits (the fill moves 32 bits, whatever they mean).
+        Kernels.Fill(y.RawElements, DType == DType.Float32 ? value : BitConverter.Int32BitsToSingle(
+            DType == DType.Bool ? (value != 0f ? 1 : 0) : checked((int)value)));
         var interior = StridedLayout.Create(shape, outStrides, offset);
-        CopyCoalesced(Kernels, x.Elements, StridedLayout.Contiguous(shape), y.Elements, interior, false);
+        CopyCoalesced(Kernels, x.RawElements, StridedLayout.Contiguous(shape), y.RawElements, interior, false);
         return Record(y, "pad", new[] { x },
             dy => CopyCoalesced(Kernels, dy, interior, x.GradTarget(), StridedLayout.Contiguous(x.shape), true));
     }
@@ -515,10 +522,10 @@ public sealed partial class Tensor
     {
         Shapes.Validate(op, result);
         var x = this;
-        var y = Uninitialized(Device, result);
+        var y = Uninitialized(Device, result, dtype: DType);
         var src = StridedLayout.Create(result, strides, offset);
         var dst = StridedLayout.Contiguous(result);
-        CopyCoalesced(Kernels, x.Elements, src, y.Elements, dst, accumulate: false);
+        CopyCoalesced(Kernels, x.RawElements, src, y.RawElements, dst, accumulate: false);
         return Record(y, op, new[] { x }, dy => CopyCoalesced(Kernels, dy, dst, x.GradTarget(), src, accumulate: true));
     }
 

@@ -5,7 +5,8 @@ using ILGPU;
 namespace Engine;
 
 /// <summary>
-/// A float32, row-major tensor of rank 0 to 8 in device memory, with reverse-mode autodiff. Ops return new
+/// A row-major tensor of rank 0 to 8 in device memory (float32, or int32/int64/bool: <see cref="DType"/>), with
+/// reverse-mode autodiff on float32. Ops return new
 /// tensors; when grad is enabled and an input requires grad, the output records how to back-propagate.
 /// Dispose tensors (or use a <see cref="DisposeScope"/>) to give their memory back to the device's pool at
 /// once; a tensor that is only garbage-collected gives it back later.
@@ -25,9 +26,11 @@ public sealed partial class Tensor : IDisposable
     private bool disposed;
     private Tensor? pendingGrad;
 
-    private Tensor(Device device, int[] shape, TensorStorage? storage, int offset, bool register)
+    private Tensor(Device device, int[] shape, TensorStorage? storage, int offset, bool register,
+        DType dtype = DType.Float32)
     {
         Device = device;
+        DType = dtype;
         this.shape = shape;
         this.storage = storage;
         this.offset = offset;
@@ -41,6 +44,9 @@ public sealed partial class Tensor : IDisposable
     }
 
     public Device Device { get; }
+
+    /// <summary>The element type (<see cref="Engine.DType"/>); only float32 tensors take part in autodiff.</summary>
+    public DType DType { get; }
 
     /// <summary>The dimensions (a copy); <c>[]</c> for a scalar.</summary>
     public int[] Shape => (int[])shape.Clone();
@@ -100,6 +106,9 @@ public sealed partial class Tensor : IDisposable
             if (GradFn != null && !value)
                 throw new InvalidOperationException(
                     "RequiresGrad can only be turned off on a leaf tensor; use Detach() for a non-leaf.");
+            if (value && DType != DType.Float32)
+                throw new InvalidOperationException(
+                    $"RequiresGrad: only float32 tensors can require gradients; this one is {DType.Name()}.");
             requiresGrad = value;
         }
     }
@@ -114,8 +123,33 @@ public sealed partial class Tensor : IDisposable
 
     internal GradNode? GradFn { get; private set; }
 
-    /// <summary>The tensor's elements on the device. Throws if the tensor was disposed.</summary>
+    /// <summary>The tensor's float32 elements on the device. Throws if the tensor was disposed or is not float32.</summary>
     internal ArrayView<float> Elements
+    {
+        get
+        {
+            if (DType != DType.Float32)
+                throw new InvalidOperationException(
+                    $"a {DType.Name()} tensor of shape {Shapes.Format(shape)} was read as float32 (an engine bug: the op " +
+                    "should have checked its operands' dtype).");
+            return RawElements;
+        }
+    }
+
+    /// <summary>The elements of an int32, int64 or bool tensor: 32-bit integers on the device.</summary>
+    internal ArrayView<int> IntElements
+    {
+        get
+        {
+            if (DType == DType.Float32)
+                throw new InvalidOperationException(
+                    $"a float32 tensor of shape {Shapes.Format(shape)} was read as integers (an engine bug).");
+            return RawElements.Cast<int>();
+        }
+    }
+
+    /// <summary>The 32-bit elements whatever the dtype, viewed as floats: what movement ops copy bit for bit.</summary>
+    internal ArrayView<float> RawElements
     {
         get
         {
@@ -154,10 +188,16 @@ public sealed partial class Tensor : IDisposable
     {
         if (disposed) return $"Tensor({Shapes.Format(shape)}, disposed)";
         ThrowIfDisposed("ToString");
-        var values = ToArray();
-        string shown = string.Join(", ", values.Take(8).Select(v => v.ToString("G6")));
+        string[] values = DType switch
+        {
+            DType.Float32 => ToArray().Take(9).Select(v => v.ToString("G6")).ToArray(),
+            DType.Bool => ToArray<bool>().Take(9).Select(v => v ? "true" : "false").ToArray(),
+            _ => ToArray<long>().Take(9).Select(v => v.ToString()).ToArray(),
+        };
+        string shown = string.Join(", ", values.Take(8));
         if (values.Length > 8) shown += ", …";
-        return $"Tensor({Shapes.Format(shape)}, [{shown}]{(requiresGrad ? ", requiresGrad" : "")})";
+        string type = DType == DType.Float32 ? "" : $", {DType.Name()}";
+        return $"Tensor({Shapes.Format(shape)}, [{shown}]{type}{(requiresGrad ? ", requiresGrad" : "")})";
     }
 
     internal void ThrowIfDisposed(string op)
@@ -171,10 +211,10 @@ public sealed partial class Tensor : IDisposable
     }
 
     /// <summary>A new tensor with uninitialised contents, registered in the current dispose scope.</summary>
-    internal static Tensor Uninitialized(Device device, int[] shape, bool register = true)
+    internal static Tensor Uninitialized(Device device, int[] shape, bool register = true, DType dtype = DType.Float32)
     {
         device.ThrowIfDisposed();
-        return new Tensor(device, shape, new TensorStorage(device, Math.Max(1, Shapes.Numel(shape))), 0, register);
+        return new Tensor(device, shape, new TensorStorage(device, Math.Max(1, Shapes.Numel(shape))), 0, register, dtype);
     }
 
     /// <summary>A tensor of <paramref name="shape"/> viewing <paramref name="flat"/> from <paramref name="at"/> on.</summary>
@@ -258,7 +298,7 @@ public sealed partial class Tensor : IDisposable
         ThrowIfDisposed("view");
         EnsureMaterialized();
         storage!.Retain();
-        return new Tensor(Device, newShape, storage, offset, register: true);
+        return new Tensor(Device, newShape, storage, offset, register: true, DType);
     }
 
     /// <summary>
@@ -304,7 +344,7 @@ public sealed partial class Tensor : IDisposable
         var x = this;
         var swapped = (int[])shape.Clone();
         (swapped[^1], swapped[^2]) = (swapped[^2], swapped[^1]);
-        var y = new Tensor(Device, swapped, null, 0, register: true) { transposeSource = x };
+        var y = new Tensor(Device, swapped, null, 0, register: true, DType) { transposeSource = x };
         var layout = LastTwoSwapped(swapped);
         return Record(y, "transpose", new[] { x },
             dy => CopyCoalesced(Kernels, dy, StridedLayout.Contiguous(swapped), x.GradTarget(), layout, accumulate: true));
@@ -325,7 +365,7 @@ public sealed partial class Tensor : IDisposable
     {
         if (transposeSource is not { } source) return;
         var data = new TensorStorage(Device, Math.Max(1, Numel));
-        CopyCoalesced(Kernels, source.Elements, LastTwoSwapped(shape), data.View.SubView(0, Numel),
+        CopyCoalesced(Kernels, source.RawElements, LastTwoSwapped(shape), data.View.SubView(0, Numel),
             StridedLayout.Contiguous(shape), accumulate: false);
         storage = data;
         offset = 0;
@@ -343,8 +383,19 @@ public sealed partial class Tensor : IDisposable
         return false;
     }
 
-    /// <summary>Throws unless every operand is alive and on this tensor's device.</summary>
+    /// <summary>Throws unless every operand is alive, float32 and on this tensor's device.</summary>
     internal static void CheckOperands(string op, params Tensor[] operands)
+    {
+        CheckOperandsAnyType(op, operands);
+        foreach (var t in operands)
+            if (t.DType != DType.Float32)
+                throw new ArgumentException(
+                    $"{op}: expects float32 tensors, got a {t.DType.Name()} tensor of shape {Shapes.Format(t.shape)}; " +
+                    "convert it with To(DType.Float32).");
+    }
+
+    /// <summary>Throws unless every operand is alive and on one device; any dtype.</summary>
+    internal static void CheckOperandsAnyType(string op, params Tensor[] operands)
     {
         foreach (var t in operands)
         {

@@ -1,0 +1,300 @@
+using System.Runtime.CompilerServices;
+using ILGPU;
+
+namespace Engine.Kernels.Simd;
+
+/// <summary>
+/// Integer tensors and indexing, the math of <see cref="IndexingKernels"/> (whose scalar helpers these loops call, so
+/// comparisons, sort order and error records are the same): plain loops over host memory, with the rows of an
+/// index_select (an embedding lookup) and of its scatter-add backward moved as whole vector rows. The scatter-add splits
+/// the row's columns over the pool, so each element's additions keep the index order: deterministic with repeated
+/// indices.
+/// </summary>
+public sealed unsafe partial class SimdKernels
+{
+    public bool CompletesOnReturn => true;
+
+    public void ToFloat(ArrayView<int> x, ArrayView<float> y)
+    {
+        int* px = Ptr(x);
+        float* py = Ptr(y);
+        for (int i = 0, n = x.IntLength; i < n; i++) py[i] = px[i];
+    }
+
+    public void ToInt(ArrayView<float> x, ArrayView<int> y, bool toBool)
+    {
+        float* px = Ptr(x);
+        int* py = Ptr(y);
+        for (int i = 0, n = x.IntLength; i < n; i++) py[i] = toBool ? (px[i] != 0f ? 1 : 0) : (int)px[i];
+    }
+
+    public void IntToBool(ArrayView<int> x, ArrayView<int> y)
+    {
+        int* px = Ptr(x), py = Ptr(y);
+        for (int i = 0, n = x.IntLength; i < n; i++) py[i] = px[i] != 0 ? 1 : 0;
+    }
+
+    public void Sequence(ArrayView<float> y, float start, float step)
+    {
+        float* py = Ptr(y);
+        for (int i = 0, n = y.IntLength; i < n; i++) py[i] = start + i * step;
+    }
+
+    public void IntSequence(ArrayView<int> y, int start, int step)
+    {
+        int* py = Ptr(y);
+        for (int i = 0, n = y.IntLength; i < n; i++) py[i] = start + i * step;
+    }
+
+    public void Compare(ArrayView<float> a, BroadcastMap ma, ArrayView<float> b, BroadcastMap mb, ArrayView<int> y, int op)
+    {
+        float* pa = Ptr(a), pb = Ptr(b);
+        int* py = Ptr(y);
+        for (int i = 0, n = y.IntLength; i < n; i++) py[i] = IndexingKernels.Holds(pa[ma.Map(i)], pb[mb.Map(i)], op) ? 1 : 0;
+    }
+
+    public void IntCompare(ArrayView<int> a, BroadcastMap ma, ArrayView<int> b, BroadcastMap mb, ArrayView<int> y, int op)
+    {
+        int* pa = Ptr(a), pb = Ptr(b), py = Ptr(y);
+        for (int i = 0, n = y.IntLength; i < n; i++) py[i] = IndexingKernels.Holds(pa[ma.Map(i)], pb[mb.Map(i)], op) ? 1 : 0;
+    }
+
+    public void Where(ArrayView<int> cond, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
+    {
+        int* pc = Ptr(cond);
+        float* pa = Ptr(a), pb = Ptr(b), py = Ptr(y);
+        for (int i = 0, n = y.IntLength; i < n; i++) py[i] = pc[i] != 0 ? pa[i] : pb[i];
+    }
+
+    public void WhereGrad(ArrayView<int> cond, ArrayView<float> dy, ArrayView<float> d, int side)
+    {
+        int* pc = Ptr(cond);
+        float* pdy = Ptr(dy), pd = Ptr(d);
+        for (int i = 0, n = d.IntLength; i < n; i++)
+            if ((pc[i] != 0) == (side == 0)) pd[i] += pdy[i];
+    }
+
+    public void Triangle(ArrayView<float> x, ArrayView<float> y, int rows, int cols, int diagonal, bool upper,
+        bool accumulate)
+    {
+        float* px = Ptr(x), py = Ptr(y);
+        for (int i = 0, n = x.IntLength; i < n; i++)
+        {
+            int r = i / cols % rows, c = i % cols;
+            bool keep = upper ? c - r >= diagonal : c - r <= diagonal;
+            if (accumulate)
+            {
+                if (keep) py[i] += px[i];
+            }
+            else
+            {
+                py[i] = keep ? px[i] : 0f;
+            }
+        }
+    }
+
+    public void AxisArgMax(ArrayView<float> x, ArrayView<int> y, AxisView v, bool min)
+    {
+        float* px = Ptr(x);
+        int* py = Ptr(y);
+        for (int line = 0; line < v.Lines; line++)
+        {
+            int best = 0;
+            float value = px[v.Index(line, 0)];
+            for (int l = 1; l < v.Len && !float.IsNaN(value); l++)
+            {
+                float u = px[v.Index(line, l)];
+                if (float.IsNaN(u) || (min ? u < value : u > value))
+                {
+                    best = l;
+                    value = u;
+                }
+            }
+            py[line] = best;
+        }
+    }
+
+    public void SortLines(ArrayView<float> x, ArrayView<float> values, ArrayView<int> indices, AxisView v, int k,
+        bool descending)
+    {
+        float* px = Ptr(x), pv = Ptr(values);
+        int* pi = Ptr(indices);
+        var keys = new float[v.Len];
+        var order = new int[v.Len];
+        int sign = descending ? 1 : 0;
+        Comparison<int> compare = (p, q) =>
+            IndexingKernels.Before(keys[p], keys[q], sign) ? -1 : IndexingKernels.Before(keys[q], keys[p], sign) ? 1 : p.CompareTo(q);
+        var outView = new AxisView(v.Outer, k, v.Inner);
+        for (int line = 0; line < v.Lines; line++)
+        {
+            for (int l = 0; l < v.Len; l++)
+            {
+                keys[l] = px[v.Index(line, l)];
+                order[l] = l;
+            }
+            // Ties broken by position: the same stable order as the ILGPU kernel's insertion sort.
+            Array.Sort(order, compare);
+            for (int j = 0; j < k; j++)
+            {
+                pv[outView.Index(line, j)] = keys[order[j]];
+                pi[outView.Index(line, j)] = order[j];
+            }
+        }
+    }
+
+    public void Gather(ArrayView<float> x, ArrayView<int> index, ArrayView<float> y, IndexPlan plan, ArrayView<int> errors)
+    {
+        float* px = Ptr(x), py = Ptr(y);
+        int* pi = Ptr(index), pe = Ptr(errors);
+        if (plan.PerPosition == 0)
+        {
+            // index_select: whole rows of Inner elements, contiguous on both sides.
+            int rows = plan.Count / plan.Inner;
+            var job = new GatherRows(px, pi, py, plan, pe);
+            if ((long)plan.Count < ParallelMovement || Pool.Threads <= 1) job.Execute(0, 1);
+            else Pool.Run(job, Math.Min(Pool.Threads, rows));
+            return;
+        }
+        for (int p = 0; p < plan.Count; p++)
+        {
+            int slot = plan.IndexSlot(p), idx = pi[slot];
+            if (idx < 0 || idx >= plan.DimSize)
+            {
+                Report(pe, slot, idx, plan.OpId);
+                py[p] = 0f;
+            }
+            else
+            {
+                py[p] = px[plan.Positions.Map(p) + idx * plan.DimStride];
+            }
+        }
+    }
+
+    private sealed class GatherRows(float* x, int* index, float* y, IndexPlan plan, int* errors) : IParallelWork
+    {
+        public void Execute(int part, int parts)
+        {
+            int rows = plan.Count / plan.Inner, inner = plan.Inner;
+            int from = (int)((long)rows * part / parts), to = (int)((long)rows * (part + 1) / parts);
+            for (int row = from; row < to; row++)
+            {
+                int p = row * inner, slot = plan.IndexSlot(p), idx = index[slot];
+                float* target = y + (long)p;
+                if (idx < 0 || idx >= plan.DimSize)
+                {
+                    Report(errors, slot, idx, plan.OpId);
+                    new Span<float>(target, inner).Clear();
+                    continue;
+                }
+                Buffer.MemoryCopy(x + plan.Positions.Map(p) + (long)idx * plan.DimStride, target,
+                    (long)inner * sizeof(float), (long)inner * sizeof(float));
+            }
+        }
+    }
+
+    public void Scatter(ArrayView<float> src, ArrayView<int> index, ArrayView<float> y, IndexPlan plan,
+        ArrayView<int> errors, bool accumulate)
+    {
+        float* ps = Ptr(src), py = Ptr(y);
+        int* pi = Ptr(index), pe = Ptr(errors);
+        if (plan.PerPosition == 0)
+        {
+            var job = new ScatterRows(ps, pi, py, plan, pe, accumulate);
+            if ((long)plan.Count < ParallelMovement || Pool.Threads <= 1 || plan.Inner < 64) job.Execute(0, 1);
+            else Pool.Run(job, Pool.Threads);
+            return;
+        }
+        int lines = plan.Count / plan.Len;
+        for (int line = 0; line < lines; line++)
+        {
+            for (int j = 0; j < plan.Len; j++)
+            {
+                int p = plan.PositionOf(line, j), slot = plan.IndexSlot(p), idx = pi[slot];
+                if (idx < 0 || idx >= plan.DimSize)
+                {
+                    Report(pe, slot, idx, plan.OpId);
+                    continue;
+                }
+                int t = plan.Positions.Map(p) + idx * plan.DimStride;
+                py[t] = accumulate ? py[t] + ps[p] : ps[p];
+            }
+        }
+    }
+
+    /// <summary>
+    /// The scatter of whole rows (index_select's and embedding's backward): each part owns a band of the row's columns
+    /// and walks every row in index order, so repeated indices add in the same order on any number of threads.
+    /// </summary>
+    private sealed class ScatterRows(float* src, int* index, float* y, IndexPlan plan, int* errors, bool accumulate)
+        : IParallelWork
+    {
+        public void Execute(int part, int parts)
+        {
+            int inner = plan.Inner, rows = plan.Count / inner;
+            int units = (inner + 15) / 16;
+            int c0 = Math.Min(inner, (int)((long)units * part / parts) * 16);
+            int c1 = Math.Min(inner, (int)((long)units * (part + 1) / parts) * 16);
+            if (c0 >= c1) return;
+            for (int row = 0; row < rows; row++)
+            {
+                int p = row * inner, slot = plan.IndexSlot(p), idx = index[slot];
+                if (idx < 0 || idx >= plan.DimSize)
+                {
+                    if (part == 0) Report(errors, slot, idx, plan.OpId);
+                    continue;
+                }
+                float* target = y + plan.Positions.Map(p) + (long)idx * plan.DimStride + c0;
+                float* source = src + (long)p + c0;
+                if (!accumulate)
+                    Buffer.MemoryCopy(source, target, (long)(c1 - c0) * sizeof(float), (long)(c1 - c0) * sizeof(float));
+                else if (Lanes.Wide) new AxpyBody<F512>(source, target, 1f).Run(0, c1 - c0);
+                else new AxpyBody<F256>(source, target, 1f).Run(0, c1 - c0);
+            }
+        }
+    }
+
+    public void OneHot(ArrayView<int> index, ArrayView<int> y, int classes, ArrayView<int> errors, int opId)
+    {
+        int* pi = Ptr(index), py = Ptr(y), pe = Ptr(errors);
+        for (int p = 0, n = index.IntLength; p < n; p++)
+        {
+            int idx = pi[p];
+            if (idx < 0 || idx >= classes) Report(pe, p, idx, opId);
+            for (int c = 0; c < classes; c++) py[(long)p * classes + c] = idx == c ? 1 : 0;
+        }
+    }
+
+    public void LineProduct(ArrayView<float> x, ArrayView<float> y, AxisView v)
+    {
+        float* px = Ptr(x), py = Ptr(y);
+        for (int line = 0; line < v.Lines; line++)
+        {
+            float product = 1f;
+            for (int l = 0; l < v.Len; l++) product *= px[v.Index(line, l)];
+            py[line] = product;
+        }
+    }
+
+    public void LineProductGrad(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dx, AxisView v)
+    {
+        float* px = Ptr(x), pdy = Ptr(dy), pdx = Ptr(dx);
+        for (int i = 0, n = x.IntLength; i < n; i++)
+        {
+            int line = v.LineOf(i), l = i / v.Inner % v.Len;
+            float others = 1f;
+            for (int j = 0; j < v.Len; j++)
+                if (j != l) others *= px[v.Index(line, j)];
+            pdx[i] += pdy[line] * others;
+        }
+    }
+
+    /// <summary>The error record of <see cref="IndexingKernels"/>: the first error wins.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Report(int* errors, int position, int value, int opId)
+    {
+        if (Interlocked.CompareExchange(ref errors[0], 1, 0) != 0) return;
+        errors[1] = position;
+        errors[2] = value;
+        errors[3] = opId;
+    }
+}

@@ -1,0 +1,27 @@
+namespace Engine.Nn;
+
+/// <summary>
+/// A lookup table of <see cref="NumEmbeddings"/> vectors of <see cref="EmbeddingDim"/> (PyTorch <c>nn.Embedding</c>:
+/// weight [num, dim] drawn from N(0, 1)). Forward maps an int64/int32 index tensor of any shape to [*indices, dim]; the
+/// backward adds each position's gradient into its row, repeated indices in index order (deterministic).
+/// </summary>
+public sealed class Embedding : Module
+{
+    public Embedding(Device device, int numEmbeddings, int embeddingDim, int? seed = null)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        if (numEmbeddings < 1 || embeddingDim < 1)
+            throw new ArgumentOutOfRangeException(nameof(numEmbeddings),
+                $"Embedding: sizes must be ≥ 1, got {numEmbeddings} × {embeddingDim}.");
+        NumEmbeddings = numEmbeddings;
+        EmbeddingDim = embeddingDim;
+        Weight = RegisterParameter("weight", Tensor.RandN(device, new[] { numEmbeddings, embeddingDim },
+            Generator.SeedOrNext(seed)));
+    }
+
+    public int NumEmbeddings { get; }
+    public int EmbeddingDim { get; }
+    public Tensor Weight { get; }
+
+    public override Tensor Forward(Tensor input) => Tensor.Embedding(input, Weight);
+}
