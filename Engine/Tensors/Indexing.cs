@@ -360,7 +360,7 @@ public sealed partial class Tensor
     {
         CheckOperandsAnyType("one_hot", indices);
         var idx = IndexTensor("one_hot", indices);
-        if (numClasses == -1) numClasses = idx.ToArray<int>().Max() + 1;
+        if (numClasses == -1) numClasses = (int)idx.To(DType.Int64).ToArray<long>().Max() + 1;
         if (numClasses < 1)
             throw new ArgumentOutOfRangeException(nameof(numClasses), $"one_hot: numClasses must be ≥ 1, got {numClasses}.");
         var y = Uninitialized(idx.Device, idx.shape.Append(numClasses).ToArray(), dtype: DType.Int64);
