@@ -12,10 +12,17 @@ with respect to each float input.
 import json
 import os
 
+import sys
+
 import torch
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "Serialization", "Fixtures"))
+import make_safetensors as st  # noqa: E402
+
+st.TORCH_TO_NAME.update({torch.int64: "I64", torch.int32: "I32", torch.bool: "BOOL"})
+st.NAME_TO_TORCH.update({"I64": torch.int64, "I32": torch.int32, "BOOL": torch.bool})
 torch.manual_seed(21)
 
 
@@ -95,6 +102,16 @@ def main():
     with open(path, "w") as f:
         json.dump({"torch": torch.__version__, "cases": cases}, f)
     print(f"wrote {len(cases)} cases to {path}")
+    # Integer and bool tensors as PyTorch keeps them (index tensors, masks), written the reference writer's way.
+    ints = {
+        "token_ids": torch.tensor([[5, 0, 65535], [7, 2, 1]], dtype=torch.int64),
+        "positions": torch.arange(-3, 4, dtype=torch.int32),
+        "causal_mask": torch.ones(3, 3, dtype=torch.bool).tril(),
+        "scale": torch.tensor([0.5, -2.0]),
+    }
+    st_path = os.path.join(HERE, "..", "Serialization", "Fixtures", "int_tensors.safetensors")
+    st.save_file(ints, st_path)
+    print(f"wrote {st_path}")
 
 
 if __name__ == "__main__":

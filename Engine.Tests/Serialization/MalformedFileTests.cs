@@ -76,8 +76,8 @@ public class MalformedFileTests
 
     [Fact]
     public void Known_but_unsupported_dtype() =>
-        Assert.Contains("tensor 'ids': dtype I32 cannot be loaded as float32",
-            Problem(WithHeader("{\"ids\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8)));
+        Assert.Contains("tensor 'ids': dtype U16 cannot be loaded",
+            Problem(WithHeader("{\"ids\":{\"dtype\":\"U16\",\"shape\":[4],\"data_offsets\":[0,8]}}", 8)));
 
     [Fact]
     public void Offsets_out_of_range() =>

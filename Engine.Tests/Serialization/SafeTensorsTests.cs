@@ -116,7 +116,8 @@ public class SafeTensorsTests
         var values = new float[n];
         for (int i = 0; i < n; i++)
         {
-            values[i] = dtype == SafeTensorsDType.I64 ? random.Next(-1 << 24, 1 << 24) : random.Next(12) switch
+            values[i] = dtype is SafeTensorsDType.I64 or SafeTensorsDType.I32 ? random.Next(-1 << 24, 1 << 24)
+                : dtype == SafeTensorsDType.BOOL ? random.Next(2) : random.Next(12) switch
             {
                 0 => float.NaN,
                 1 => float.PositiveInfinity,

@@ -158,7 +158,12 @@ public static class SafeTensors
 
             var tensors = new Dictionary<string, HostTensor>();
             foreach (var e in entries)
-                tensors[e.Name] = new HostTensor(e.Shape, Decode(e.Name, e.DType, data[(int)e.Begin..(int)e.End], Bad), e.DType);
+            {
+                var bytes = data[(int)e.Begin..(int)e.End];
+                var integers = DecodeIntegers(e.DType, bytes);
+                var values = integers != null ? integers.Select(v => (float)v).ToArray() : Decode(e.Name, e.DType, bytes, Bad);
+                tensors[e.Name] = new HostTensor(e.Shape, values, e.DType) { Integers = integers };
+            }
             return new SafeTensorsFile(source, tensors, metadata);
         }
     }
@@ -176,7 +181,7 @@ public static class SafeTensors
             !Enum.IsDefined(dtype) || dtypeName != dtype.ToString())
         {
             throw bad(SafeTensorsDTypes.FormatNames.Contains(dtypeName)
-                ? $"tensor '{name}': dtype {dtypeName} cannot be loaded as float32 (supported: F32, F16, BF16, F64, I64)"
+                ? $"tensor '{name}': dtype {dtypeName} cannot be loaded (supported: F32, F16, BF16, F64, I64, I32, BOOL)"
                 : $"tensor '{name}': unknown dtype '{dtypeName}'");
         }
         if (!info.TryGetProperty("shape", out var shapeJson) || shapeJson.ValueKind != JsonValueKind.Array)
@@ -212,17 +217,27 @@ public static class SafeTensors
             throw new ArgumentException(
                 $"safetensors: tensor '{name}' has shape [{string.Join(", ", tensor.Shape)}] ({tensor.Numel} elements) " +
                 $"but {tensor.Values.Length} values.");
-        if (tensor.DType == SafeTensorsDType.I64 &&
+        if (tensor.Integers != null && tensor.Integers.Length != tensor.Numel)
+            throw new ArgumentException(
+                $"safetensors: tensor '{name}' has {tensor.Integers.Length} exact integers for {tensor.Numel} elements.");
+        if (tensor.Integers == null && tensor.DType is SafeTensorsDType.I64 or SafeTensorsDType.I32 or SafeTensorsDType.BOOL &&
             Array.FindIndex(tensor.Values, v => !(MathF.Round(v) == v && MathF.Abs(v) <= 1 << 24)) is var bad and >= 0)
             throw new ArgumentException(
-                $"safetensors: tensor '{name}' is I64 but value {tensor.Values[bad]} at index {bad} is not a whole number within ±2^24.");
+                $"safetensors: tensor '{name}' is {tensor.DType} but value {tensor.Values[bad]} at index {bad} is not a whole number within ±2^24.");
     }
 
     private static int Encode(HostTensor tensor, Span<byte> into)
     {
         var values = tensor.Values;
+        long Exact(int i) => tensor.Integers?[i] ?? (long)MathF.Round(values[i]);
         switch (tensor.DType)
         {
+            case SafeTensorsDType.BOOL:
+                for (int i = 0; i < values.Length; i++) into[i] = Exact(i) != 0 ? (byte)1 : (byte)0;
+                return values.Length;
+            case SafeTensorsDType.I32:
+                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteInt32LittleEndian(into[(4 * i)..], checked((int)Exact(i)));
+                return 4 * values.Length;
             case SafeTensorsDType.F32:
                 for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(into[(4 * i)..], values[i]);
                 return 4 * values.Length;
@@ -230,8 +245,7 @@ public static class SafeTensors
                 for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteDoubleLittleEndian(into[(8 * i)..], values[i]);
                 return 8 * values.Length;
             case SafeTensorsDType.I64:
-                for (int i = 0; i < values.Length; i++)
-                    BinaryPrimitives.WriteInt64LittleEndian(into[(8 * i)..], (long)MathF.Round(values[i]));
+                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteInt64LittleEndian(into[(8 * i)..], Exact(i));
                 return 8 * values.Length;
             case SafeTensorsDType.F16:
                 for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteHalfLittleEndian(into[(2 * i)..], (Half)values[i]);
@@ -240,6 +254,34 @@ public static class SafeTensors
                 for (int i = 0; i < values.Length; i++)
                     BinaryPrimitives.WriteUInt16LittleEndian(into[(2 * i)..], SafeTensorsDTypes.ToBFloat16(values[i]));
                 return 2 * values.Length;
+        }
+    }
+
+    /// <summary>The exact values of an I32, I64 or BOOL tensor; null for a float dtype.</summary>
+    private static long[]? DecodeIntegers(SafeTensorsDType dtype, ReadOnlySpan<byte> bytes)
+    {
+        switch (dtype)
+        {
+            case SafeTensorsDType.BOOL:
+            {
+                var v = new long[bytes.Length];
+                for (int i = 0; i < v.Length; i++) v[i] = bytes[i] != 0 ? 1 : 0;
+                return v;
+            }
+            case SafeTensorsDType.I32:
+            {
+                var v = new long[bytes.Length / 4];
+                for (int i = 0; i < v.Length; i++) v[i] = BinaryPrimitives.ReadInt32LittleEndian(bytes[(4 * i)..]);
+                return v;
+            }
+            case SafeTensorsDType.I64:
+            {
+                var v = new long[bytes.Length / 8];
+                for (int i = 0; i < v.Length; i++) v[i] = BinaryPrimitives.ReadInt64LittleEndian(bytes[(8 * i)..]);
+                return v;
+            }
+            default:
+                return null;
         }
     }
 

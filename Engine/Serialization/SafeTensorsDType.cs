@@ -6,11 +6,17 @@ namespace Engine.Serialization;
 /// </summary>
 public enum SafeTensorsDType
 {
+    /// <summary>A boolean, one byte (0 or 1): PyTorch's <c>torch.bool</c> masks.</summary>
+    BOOL,
+
     /// <summary>IEEE 754 half precision (2 bytes).</summary>
     F16,
 
     /// <summary>bfloat16: the top 16 bits of a float32 (2 bytes).</summary>
     BF16,
+
+    /// <summary>Signed 32-bit integer (4 bytes), <c>torch.int32</c>.</summary>
+    I32,
 
     /// <summary>IEEE 754 single precision (4 bytes); the engine's own type.</summary>
     F32,
@@ -20,7 +26,7 @@ public enum SafeTensorsDType
 
     /// <summary>
     /// Signed 64-bit integer (8 bytes), PyTorch's <c>torch.long</c>: how BatchNorm's <c>num_batches_tracked</c> is
-    /// saved. NOTE: held as float32 here, so values are exact up to 2²⁴.
+    /// saved, and index tensors. Exact in <see cref="HostTensor.Integers"/>; the float32 view is exact up to 2²⁴.
     /// </summary>
     I64,
 }
@@ -33,8 +39,9 @@ internal static class SafeTensorsDTypes
 
     public static int Size(this SafeTensorsDType dtype) => dtype switch
     {
+        SafeTensorsDType.BOOL => 1,
         SafeTensorsDType.F16 or SafeTensorsDType.BF16 => 2,
-        SafeTensorsDType.F32 => 4,
+        SafeTensorsDType.F32 or SafeTensorsDType.I32 => 4,
         _ => 8,
     };
 
