@@ -47,7 +47,7 @@ public sealed class Workload : IDisposable
     public static IEnumerable<string> Names(bool gpu) =>
         new[] { "mlp-s/b1", "mlp-s/b1-loop", "mlp-s/b64", "mlp-s/b1024", "mlp-m" }
             .Concat(gpu ? new[] { "mlp-l" } : Array.Empty<string>())
-            .Concat(new[] { "sgemm", "adam-step", "copy", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat" });
+            .Concat(new[] { "sgemm", "adam-step", "copy", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat", "gather", "scatter-add" });
 
     /// <summary>An MLP workload's layer widths, batch and optimizer; null for the other workloads.</summary>
     public static (int[] Widths, int Batch, string Optimizer)? MlpSpec(string name, bool quick)
@@ -85,6 +85,7 @@ public sealed class Workload : IDisposable
             "permute" => TensorOp("permute", device, quick, "GB/s", new[] { 64, 128, 256 }, null, (a, _) => a.Permute(0, 2, 1)),
             "cat" => TensorOp("cat", device, quick, "GB/s", new[] { 64, 128, 256 }, null,
                 (a, _) => Tensor.Cat(a.Chunk(8, -1), -1)),
+            "gather" or "scatter-add" => RowIndexing(name, device, quick ? 512 : 65536, 256),
             _ => throw new ArgumentException($"unknown workload '{name}'"),
         };
     }
@@ -198,6 +199,47 @@ public sealed class Workload : IDisposable
             b?.Dispose();
         });
     }
+
+    /// <summary>
+    /// An embedding-style row gather of <paramref name="rows"/> rows of <paramref name="width"/> floats from a table of
+    /// 4,096 rows at random int64 indices (<c>IndexSelect</c>), or its scatter-add of as many rows back into the table
+    /// (the backward, rows in index order); GB/s counts each moved row read and written once (8 bytes per element).
+    /// </summary>
+    private static Workload RowIndexing(string name, Device device, int rows, int width)
+    {
+        var table = Tensor.RandN(device, new[] { 4096, width }, seed: 1);
+        var rng = new Random(5);
+        var index = Tensor.FromArray(device, Enumerable.Range(0, rows).Select(_ => (long)rng.Next(4096)).ToArray(), new[] { rows });
+        var src = Tensor.RandN(device, new[] { rows, width }, seed: 2);
+        var zeros = Tensor.Zeros(device, new[] { 4096, width });
+        Action step = name == "gather"
+            ? () =>
+            {
+                using var scope = new DisposeScope();
+                table.IndexSelect(0, index);
+            }
+            : () => device.Kernels.Scatter(src.Elements, index.IntElements, zeros.Elements, ScatterPlan(device, rows, width),
+                device.IndexChecks.Record, accumulate: true);
+        return new Workload(name, "GB/s", 8.0 * rows * width, step, () =>
+        {
+            table.Dispose();
+            index.Dispose();
+            src.Dispose();
+            zeros.Dispose();
+        });
+    }
+
+    /// <summary>IndexSelect's backward plan for [rows, width] rows into a [4096, width] table (dim 0).</summary>
+    private static IndexPlan ScatterPlan(Device device, int rows, int width) => new()
+    {
+        Positions = StridedLayout.Create(new[] { rows, width }, new[] { 0, 1 }, 0),
+        DimStride = width,
+        DimSize = 4096,
+        Len = rows,
+        Inner = width,
+        PerPosition = 0,
+        OpId = device.IndexChecks.Id("benchmark scatter-add"),
+    };
 
     /// <summary>y = x through the element-wise kernel (8 bytes per element): the memory-bandwidth ceiling.</summary>
     private static Workload Copy(Device device, int n)

@@ -68,7 +68,21 @@ def tensor_op(unit, shape_a, shape_b, op, device, quick):
     return unit, work, lambda: op(a, b)
 
 
+def row_indexing(name, device, quick):
+    """Workload.RowIndexing: index_select of rows from a [4096, 256] table, or index_add_ of as many rows back."""
+    rows, width = (512 if quick else 65536), 256
+    table = torch.randn(4096, width, device=device)
+    index = torch.randint(0, 4096, (rows,), device=device)
+    src = torch.randn(rows, width, device=device)
+    zeros = torch.zeros(4096, width, device=device)
+    if name == "gather":
+        return "GB/s", 8.0 * rows * width, lambda: table.index_select(0, index)
+    return "GB/s", 8.0 * rows * width, lambda: zeros.index_add_(0, index, src)
+
+
 def build(name, device, gpu, quick):
+    if name in ("gather", "scatter-add"):
+        return row_indexing(name, device, quick)
     if name == "bmm" or name == "bmm-t":
         sa, sb = ([32, 256, 64], [32, 64, 256]) if name == "bmm" else ([32, 64, 256], [32, 256, 64])
         return tensor_op("GFLOP/s", sa, sb, lambda a, b: torch.matmul(a, b), device, quick)
@@ -106,7 +120,7 @@ def build(name, device, gpu, quick):
 
 def names(gpu):
     return ["mlp-s/b1", "mlp-s/b64", "mlp-s/b1024", "mlp-m"] + (["mlp-l"] if gpu else []) + \
-        ["sgemm", "adam-step", "copy", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat"]
+        ["sgemm", "adam-step", "copy", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat", "gather", "scatter-add"]
 
 
 def measure(step, sync, quick):

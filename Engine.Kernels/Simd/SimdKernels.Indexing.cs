@@ -176,9 +176,16 @@ public sealed unsafe partial class SimdKernels
         {
             int rows = plan.Count / plan.Inner, inner = plan.Inner;
             int from = (int)((long)rows * part / parts), to = (int)((long)rows * (part + 1) / parts);
+            int outer = -1, baseOffset = 0;
             for (int row = from; row < to; row++)
             {
                 int p = row * inner, slot = plan.IndexSlot(p), idx = index[slot];
+                // The row's base depends only on its outer block: one Map per block, not per row.
+                if (row / plan.Len != outer)
+                {
+                    outer = row / plan.Len;
+                    baseOffset = plan.Positions.Map(p);
+                }
                 float* target = y + (long)p;
                 if (idx < 0 || idx >= plan.DimSize)
                 {
@@ -186,7 +193,7 @@ public sealed unsafe partial class SimdKernels
                     new Span<float>(target, inner).Clear();
                     continue;
                 }
-                Buffer.MemoryCopy(x + plan.Positions.Map(p) + (long)idx * plan.DimStride, target,
+                Buffer.MemoryCopy(x + baseOffset + (long)idx * plan.DimStride, target,
                     (long)inner * sizeof(float), (long)inner * sizeof(float));
             }
         }
@@ -197,10 +204,15 @@ public sealed unsafe partial class SimdKernels
     {
         float* ps = Ptr(src), py = Ptr(y);
         int* pi = Ptr(index), pe = Ptr(errors);
+        if (plan.PerPosition == 0 && accumulate && plan.Inner >= 16)
+        {
+            ScatterAddRowsBySegment(ps, pi, py, plan, pe);
+            return;
+        }
         if (plan.PerPosition == 0)
         {
             var job = new ScatterRows(ps, pi, py, plan, pe, accumulate);
-            if ((long)plan.Count < ParallelMovement || Pool.Threads <= 1 || plan.Inner < 64) job.Execute(0, 1);
+            if ((long)plan.Count < ParallelMovement || Pool.Threads <= 1) job.Execute(0, 1);
             else Pool.Run(job, Pool.Threads);
             return;
         }
@@ -222,8 +234,9 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary>
-    /// The scatter of whole rows (index_select's and embedding's backward): each part owns a band of the row's columns
-    /// and walks every row in index order, so repeated indices add in the same order on any number of threads.
+    /// The scatter of whole rows (index_select's and embedding's backward): each part owns the target rows whose index
+    /// is its number modulo the parts and walks every source row in index order, so each target row receives its
+    /// additions in the same order on any number of threads (deterministic), and every move is a whole row.
     /// </summary>
     private sealed class ScatterRows(float* src, int* index, float* y, IndexPlan plan, int* errors, bool accumulate)
         : IParallelWork
@@ -231,24 +244,141 @@ public sealed unsafe partial class SimdKernels
         public void Execute(int part, int parts)
         {
             int inner = plan.Inner, rows = plan.Count / inner;
-            int units = (inner + 15) / 16;
-            int c0 = Math.Min(inner, (int)((long)units * part / parts) * 16);
-            int c1 = Math.Min(inner, (int)((long)units * (part + 1) / parts) * 16);
-            if (c0 >= c1) return;
-            for (int row = 0; row < rows; row++)
+            int outer = 0, inBlock = 0, baseOffset = plan.Positions.Map(0);
+            for (int row = 0; row < rows; row++, inBlock++)
             {
+                if (inBlock == plan.Len)
+                {
+                    inBlock = 0;
+                    outer++;
+                    baseOffset = plan.Positions.Map(row * inner);
+                }
                 int p = row * inner, slot = plan.IndexSlot(p), idx = index[slot];
                 if (idx < 0 || idx >= plan.DimSize)
                 {
                     if (part == 0) Report(errors, slot, idx, plan.OpId);
                     continue;
                 }
-                float* target = y + plan.Positions.Map(p) + (long)idx * plan.DimStride + c0;
-                float* source = src + (long)p + c0;
-                if (!accumulate)
-                    Buffer.MemoryCopy(source, target, (long)(c1 - c0) * sizeof(float), (long)(c1 - c0) * sizeof(float));
-                else if (Lanes.Wide) new AxpyBody<F512>(source, target, 1f).Run(0, c1 - c0);
-                else new AxpyBody<F256>(source, target, 1f).Run(0, c1 - c0);
+                if (parts > 1 && idx % parts != part) continue;
+                float* target = y + baseOffset + (long)idx * plan.DimStride;
+                float* source = src + (long)p;
+                if (!accumulate) Buffer.MemoryCopy(source, target, (long)inner * sizeof(float), (long)inner * sizeof(float));
+                else if (Lanes.Wide) new AxpyBody<F512>(source, target, 1f).Run(0, inner);
+                else new AxpyBody<F256>(source, target, 1f).Run(0, inner);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The scatter-add of whole rows as a segmented sum: the source rows are bucketed by target row (a counting sort that
+    /// keeps index order), then each target row is read once, has its source rows added in index order, and is written
+    /// once; target rows split over the pool. Deterministic, and the source rows are read as a gather reads them.
+    /// </summary>
+    private void ScatterAddRowsBySegment(float* src, int* index, float* y, IndexPlan plan, int* errors)
+    {
+        int inner = plan.Inner, len = plan.Len, targets = plan.DimSize, blocks = plan.Count / (inner * len);
+        var pool = System.Buffers.ArrayPool<int>.Shared;
+        var start = pool.Rent(targets + 1);
+        var fill = pool.Rent(targets + 1);
+        var order = pool.Rent(len);
+        try
+        {
+            for (int block = 0; block < blocks; block++)
+            {
+                Array.Clear(start, 0, targets + 1);
+                int firstRow = block * len;
+                // index_select reads index[j] for the j-th row of every block.
+                for (int j = 0; j < len; j++)
+                {
+                    int idx = index[j];
+                    if (idx < 0 || idx >= targets)
+                    {
+                        Report(errors, j, idx, plan.OpId);
+                        continue;
+                    }
+                    start[idx + 1]++;
+                }
+                for (int t = 0; t < targets; t++) start[t + 1] += start[t];
+                Array.Copy(start, fill, targets + 1);
+                for (int j = 0; j < len; j++)
+                {
+                    int idx = index[j];
+                    if (idx >= 0 && idx < targets) order[fill[idx]++] = j;
+                }
+                var job = new SegmentSums(src + (long)firstRow * inner, y + plan.Positions.Map(firstRow * inner), start, order,
+                    inner, plan.DimStride, targets);
+                if ((long)len * inner < ParallelMovement || Pool.Threads <= 1) job.Execute(0, 1);
+                else Pool.Run(job, Pool.Threads);
+            }
+        }
+        finally
+        {
+            pool.Return(start);
+            pool.Return(fill);
+            pool.Return(order);
+        }
+    }
+
+    private sealed class SegmentSums(float* src, float* y, int[] start, int[] order, int inner, int stride, int targets)
+        : IParallelWork
+    {
+        public void Execute(int part, int parts)
+        {
+            int from = (int)((long)targets * part / parts), to = (int)((long)targets * (part + 1) / parts);
+            for (int t = from; t < to; t++)
+            {
+                int begin = start[t], end = start[t + 1];
+                if (begin == end) continue;
+                if (Lanes.Wide) Add<F512>(t, begin, end);
+                else Add<F256>(t, begin, end);
+            }
+        }
+
+        /// <summary>
+        /// y[t] += Σ src[order[begin..end]] in order, eight registers of columns at a time.
+        /// </summary>
+        [MethodImpl(Lanes.Hot)]
+        private void Add<TV>(int t, int begin, int end) where TV : struct, IFloatVector<TV>
+        {
+            float* target = y + (long)t * stride;
+            int w = TV.Count, c = 0;
+            for (; c + 8 * w <= inner; c += 8 * w)
+            {
+                TV a0 = TV.Load(target + c), a1 = TV.Load(target + c + w), a2 = TV.Load(target + c + 2 * w),
+                    a3 = TV.Load(target + c + 3 * w), a4 = TV.Load(target + c + 4 * w), a5 = TV.Load(target + c + 5 * w),
+                    a6 = TV.Load(target + c + 6 * w), a7 = TV.Load(target + c + 7 * w);
+                for (int k = begin; k < end; k++)
+                {
+                    float* row = src + (long)order[k] * inner + c;
+                    a0 += TV.Load(row);
+                    a1 += TV.Load(row + w);
+                    a2 += TV.Load(row + 2 * w);
+                    a3 += TV.Load(row + 3 * w);
+                    a4 += TV.Load(row + 4 * w);
+                    a5 += TV.Load(row + 5 * w);
+                    a6 += TV.Load(row + 6 * w);
+                    a7 += TV.Load(row + 7 * w);
+                }
+                TV.Store(a0, target + c);
+                TV.Store(a1, target + c + w);
+                TV.Store(a2, target + c + 2 * w);
+                TV.Store(a3, target + c + 3 * w);
+                TV.Store(a4, target + c + 4 * w);
+                TV.Store(a5, target + c + 5 * w);
+                TV.Store(a6, target + c + 6 * w);
+                TV.Store(a7, target + c + 7 * w);
+            }
+            for (; c + w <= inner; c += w)
+            {
+                var a = TV.Load(target + c);
+                for (int k = begin; k < end; k++) a += TV.Load(src + (long)order[k] * inner + c);
+                TV.Store(a, target + c);
+            }
+            for (; c < inner; c++)
+            {
+                float a = target[c];
+                for (int k = begin; k < end; k++) a += src[(long)order[k] * inner + c];
+                target[c] = a;
             }
         }
     }
