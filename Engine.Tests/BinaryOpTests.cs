@@ -119,6 +119,31 @@ public class BinaryOpTests
             new[] { s.A, s.B });
     }
 
+    /// <summary>The gradient of a broadcast operand has the operand's shape and sums over the axes it was stretched on.</summary>
+    [Property(MaxTest = 40)]
+    public void Broadcast_gradients_sum_to_the_unbroadcast_shape(BroadcastCase s, int seed)
+    {
+        var (a, b) = Inputs(s, seed);
+        using var scope = new DisposeScope();
+        var dev = TestDevice.Instance;
+        var ta = Tensor.FromArray(dev, a, s.A, requiresGrad: true);
+        var tb = Tensor.FromArray(dev, b, s.B, requiresGrad: true);
+        (ta + tb).Sum().Backward();
+        int n = s.Result.Aggregate(1, (p, d) => p * d);
+        Assert.Equal(s.A, ta.Grad!.Shape);
+        Assert.Equal(s.B, tb.Grad!.Shape);
+        // d(Σ a + b)/da_j counts how many result elements read a_j.
+        var countA = new double[a.Length];
+        var countB = new double[b.Length];
+        for (int i = 0; i < n; i++)
+        {
+            countA[BroadcastCase.SourceIndex(s.A, s.Result, i)]++;
+            countB[BroadcastCase.SourceIndex(s.B, s.Result, i)]++;
+        }
+        Expect.Close(countA, ta.Grad!.ToArray(), 0, 0, "∂/∂a");
+        Expect.Close(countB, tb.Grad!.ToArray(), 0, 0, "∂/∂b");
+    }
+
     [Fact]
     public void A_tensor_used_twice_gets_both_gradients()
     {

@@ -291,6 +291,22 @@ public class MovementTests
     }
 
     [Fact]
+    public void Scalars_reshape_expand_and_stack()
+    {
+        using var scope = new DisposeScope();
+        var s = Tensor.Scalar(Dev, 2.5f, requiresGrad: true);
+        Assert.Equal(new[] { 1 }, s.Unsqueeze(0).Shape);
+        Assert.Equal(new[] { 1, 1 }, s.Reshape(1, 1).Shape);
+        Assert.Empty(s.Reshape(1, 1).Squeeze().Shape);
+        var e = s.Expand(2, 3);
+        Assert.Equal(Enumerable.Repeat(2.5f, 6), e.ToArray());
+        Assert.Equal(new[] { 3 }, Tensor.Stack(new[] { s, s, s }).Shape);
+        (e * 2f).Sum().Backward();
+        Assert.Equal(12f, s.Grad!.Item());
+        Assert.Equal(new[] { 4 }, s.Flatten().Repeat(4).Shape);
+    }
+
+    [Fact]
     public void Bad_arguments_name_the_op_the_shape_and_the_offending_value()
     {
         using var scope = new DisposeScope();
