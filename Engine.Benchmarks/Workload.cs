@@ -170,17 +170,19 @@ public sealed class Workload : IDisposable
     }
 
     /// <summary>
-    /// A tensor op on random operands of the given shapes (divided by 8 in every axis but the last when quick), run
+    /// A tensor op on random operands of the given shapes (the leading axis divided by 8 when quick), run
     /// without a graph; GFLOP/s counts 2·m·n·k per batch item, GB/s reads plus writes of every element. For
     /// <c>cat</c> the step includes making the 8 inputs (views: chunks are copies here, so they are made once outside).
     /// </summary>
     private static Workload TensorOp(string name, Device device, bool quick, string unit, int[] shapeA, int[]? shapeB,
         Func<Tensor, Tensor?, Tensor> op)
     {
-        int[] Shrink(int[] s) => quick ? s.Select((d, i) => i == s.Length - 1 ? d : Math.Max(1, d / 8)).ToArray() : s;
-        shapeA = Shrink(shapeA);
+        // Quick: the leading axis (the batch, or a matrix's rows) divided by 8; a 2-D right operand is left as it is.
+        int[] Shrink(int[] s, bool right) =>
+            quick && (!right || s.Length == 3) ? s.Select((d, i) => i == 0 ? Math.Max(1, d / 8) : d).ToArray() : s;
+        shapeA = Shrink(shapeA, right: false);
         var a = Tensor.RandN(device, shapeA, seed: 1);
-        var b = shapeB == null ? null : Tensor.RandN(device, Shrink(shapeB), seed: 2);
+        var b = shapeB == null ? null : Tensor.RandN(device, Shrink(shapeB, right: true), seed: 2);
         double work = unit == "GB/s" ? 8.0 * a.Numel
             : 2.0 * a.Numel * b!.Shape[^1];
         Func<Tensor> run = () => op(a, b);

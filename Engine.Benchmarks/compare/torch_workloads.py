@@ -60,10 +60,11 @@ def copy(n, device):
 
 
 def tensor_op(unit, shape_a, shape_b, op, device, quick):
-    """The engine's N-d rows (Workload.TensorOp): shapes shrunk by 8 except the last axis when quick."""
-    shrink = lambda s: [d if i == len(s) - 1 else max(1, d // 8) for i, d in enumerate(s)] if quick else s
-    a = torch.randn(*shrink(shape_a), device=device)
-    b = torch.randn(*shrink(shape_b), device=device) if shape_b else None
+    """The engine's N-d rows (Workload.TensorOp): the leading axis divided by 8 when quick (not a 2-D right operand's)."""
+    def shrink(s, right):
+        return [max(1, d // 8) if i == 0 else d for i, d in enumerate(s)] if quick and (not right or len(s) == 3) else s
+    a = torch.randn(*shrink(shape_a, False), device=device)
+    b = torch.randn(*shrink(shape_b, True), device=device) if shape_b else None
     work = 8.0 * a.numel() if unit == "GB/s" else 2.0 * a.numel() * b.shape[-1]
     return unit, work, lambda: op(a, b)
 
