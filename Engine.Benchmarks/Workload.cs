@@ -240,7 +240,7 @@ public sealed class Workload : IDisposable
         Len = rows,
         Inner = width,
         PerPosition = 0,
-        OpId = device.IndexChecks.Id("benchmark scatter-add"),
+        OpId = device.IndexChecks.Id("scatter_add", 0, 4096),
     };
 
     /// <summary>y = x through the element-wise kernel (8 bytes per element): the memory-bandwidth ceiling.</summary>

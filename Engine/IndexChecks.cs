@@ -14,8 +14,8 @@ namespace Engine;
 internal sealed class IndexChecks
 {
     private readonly Device device;
-    private readonly List<string> ops = new();
-    private readonly Dictionary<string, int> ids = new();
+    private readonly List<(string Op, int Dim, int Size)> ops = new();
+    private readonly Dictionary<(string Op, int Dim, int Size), int> ids = new();
     private MemoryBuffer1D<int, Stride1D.Dense>? record;
     private bool pending;
 
@@ -36,16 +36,20 @@ internal sealed class IndexChecks
         }
     }
 
-    /// <summary>An id for <paramref name="description"/> ("gather: index tensor … into dim 1 of size 5").</summary>
-    public int Id(string description)
+    /// <summary>
+    /// An id for an index op reading dim <paramref name="dim"/> of size <paramref name="size"/> (valid indices [0, size));
+    /// dim −1 for one-hot's classes. Nothing is allocated once the triple has been seen.
+    /// </summary>
+    public int Id(string op, int dim, int size)
     {
+        var key = (op, dim, size);
         lock (ops)
         {
-            if (!ids.TryGetValue(description, out int id))
+            if (!ids.TryGetValue(key, out int id))
             {
                 id = ops.Count;
-                ops.Add(description);
-                ids[description] = id;
+                ops.Add(key);
+                ids[key] = id;
             }
             return id;
         }
@@ -54,23 +58,33 @@ internal sealed class IndexChecks
     /// <summary>After an index kernel: reported now on a host backend, else at the next synchronisation.</summary>
     public void Launched()
     {
-        if (device.Kernels.CompletesOnReturn) ThrowIfFailed();
+        if (device.Kernels.CompletesOnReturn) Check();
         else pending = true;
     }
 
-    /// <summary>Reads the record if an index op ran since the last look; throws if one met a bad index.</summary>
+    /// <summary>Reads the record if an index op was queued since the last look; throws if one met a bad index.</summary>
     public void ThrowIfFailed()
     {
-        if (!pending && !device.Kernels.CompletesOnReturn) return;
+        if (!pending) return;
         pending = false;
+        Check();
+    }
+
+    private void Check()
+    {
         if (record == null) return;
         var host = new int[IndexErrors.Length];
         device.Kernels.Download<int>(record.View, host);
         if (host[0] == 0) return;
         device.Kernels.Upload<int>(new int[IndexErrors.Length], record.View);
-        string op;
-        lock (ops) op = host[3] >= 0 && host[3] < ops.Count ? ops[host[3]] : "an index op";
-        throw new IndexOutOfRangeException($"{op}: index {host[2]} at position {host[1]} of the index tensor is out of range.");
+        string where;
+        lock (ops)
+        {
+            where = host[3] < 0 || host[3] >= ops.Count ? "an index op"
+                : ops[host[3]] is var (op, dim, size) && dim < 0 ? $"{op}: into {size} classes (indices in [0, {size}))"
+                : $"{ops[host[3]].Op}: into dim {ops[host[3]].Dim} of size {ops[host[3]].Size} (indices in [0, {ops[host[3]].Size}))";
+        }
+        throw new IndexOutOfRangeException($"{where}: index {host[2]} at position {host[1]} of the index tensor is out of range.");
     }
 
     public void Dispose() => record?.Dispose();

@@ -9,13 +9,7 @@ public sealed partial class Tensor
     /// <summary>Copies <paramref name="data"/> (row-major) to the device as a tensor of <paramref name="shape"/>.</summary>
     public static Tensor FromArray(Device device, float[] data, int[] shape, bool requiresGrad = false)
     {
-        ArgumentNullException.ThrowIfNull(device);
-        ArgumentNullException.ThrowIfNull(data);
-        int n = Shapes.Validate("FromArray", shape);
-        if (data.Length != n)
-            throw new ArgumentException(
-                $"FromArray: {data.Length} values do not fill shape {Shapes.Format(shape)} ({n} elements).");
-        var t = Uninitialized(device, (int[])shape.Clone());
+        var t = ForHostData(device, data?.Length, shape, DType.Float32);
         device.Kernels.Upload<float>(data, t.Elements);
         t.requiresGrad = requiresGrad;
         return t;
@@ -78,15 +72,21 @@ public sealed partial class Tensor
 
     private static Tensor FromIntegers(Device device, int[] data, int[] shape, DType dtype)
     {
-        ArgumentNullException.ThrowIfNull(device);
-        ArgumentNullException.ThrowIfNull(data);
-        int n = Shapes.Validate("FromArray", shape);
-        if (data.Length != n)
-            throw new ArgumentException(
-                $"FromArray: {data.Length} values do not fill shape {Shapes.Format(shape)} ({n} elements).");
-        var t = Uninitialized(device, (int[])shape.Clone(), dtype: dtype);
+        var t = ForHostData(device, data?.Length, shape, dtype);
         device.Kernels.Upload<int>(data, t.IntElements);
         return t;
+    }
+
+    /// <summary>A new tensor for <paramref name="count"/> host values of <paramref name="shape"/>, or an error naming both.</summary>
+    private static Tensor ForHostData(Device device, int? count, int[] shape, DType dtype)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        if (count is not { } values) throw new ArgumentNullException("data");
+        int n = Shapes.Validate("FromArray", shape);
+        if (values != n)
+            throw new ArgumentException(
+                $"FromArray: {values} values do not fill shape {Shapes.Format(shape)} ({n} elements).");
+        return Uninitialized(device, (int[])shape.Clone(), dtype: dtype);
     }
 
     /// <summary>

@@ -365,7 +365,7 @@ public sealed partial class Tensor
             throw new ArgumentOutOfRangeException(nameof(numClasses), $"one_hot: numClasses must be ≥ 1, got {numClasses}.");
         var y = Uninitialized(idx.Device, idx.shape.Append(numClasses).ToArray(), dtype: DType.Int64);
         var checks = idx.Device.IndexChecks;
-        int id = checks.Id($"one_hot: into {numClasses} classes (indices in [0, {numClasses}))");
+        int id = checks.Id("one_hot", -1, numClasses);
         idx.Kernels.OneHot(idx.IntElements, y.IntElements, numClasses, checks.Record, id);
         checks.Launched();
         return y;
@@ -444,8 +444,7 @@ public sealed partial class Tensor
             Len = positions[d],
             Inner = positions.Skip(d + 1).Aggregate(1, (p, v) => p * v),
             PerPosition = perPosition ? 1 : 0,
-            OpId = Device.IndexChecks.Id(
-                $"{op}: into dim {d} of size {source[d]} of a tensor of shape {Shapes.Format(source)} (indices in [0, {source[d]}))"),
+            OpId = Device.IndexChecks.Id(op, d, source[d]),
         };
     }
 }
