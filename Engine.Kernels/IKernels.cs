@@ -84,9 +84,10 @@ public interface IKernels
 
     void IntCompare(ArrayView<int> a, BroadcastMap ma, ArrayView<int> b, BroadcastMap mb, ArrayView<int> y, int op);
 
-    void Where(ArrayView<int> cond, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y);
+    void Where(ArrayView<int> cond, BroadcastMap mc, ArrayView<float> a, BroadcastMap ma, ArrayView<float> b,
+        BroadcastMap mb, ArrayView<float> y);
 
-    void WhereGrad(ArrayView<int> cond, ArrayView<float> dy, ArrayView<float> d, int side);
+    void WhereGrad(ArrayView<int> cond, BroadcastMap mc, ArrayView<float> dy, ArrayView<float> d, int side);
 
     void Triangle(ArrayView<float> x, ArrayView<float> y, int rows, int cols, int diagonal, bool upper, bool accumulate);
 

@@ -82,11 +82,11 @@ public sealed class IlgpuKernels : IKernels
     public void IntCompare(ArrayView<int> a, BroadcastMap ma, ArrayView<int> b, BroadcastMap mb, ArrayView<int> y,
         int op) => Context.IntCompare(a, ma, b, mb, y, op);
 
-    public void Where(ArrayView<int> cond, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y) =>
-        Context.Where(cond, a, b, y);
+    public void Where(ArrayView<int> cond, BroadcastMap mc, ArrayView<float> a, BroadcastMap ma, ArrayView<float> b,
+        BroadcastMap mb, ArrayView<float> y) => Context.Where(cond, mc, a, ma, b, mb, y);
 
-    public void WhereGrad(ArrayView<int> cond, ArrayView<float> dy, ArrayView<float> d, int side) =>
-        Context.WhereGrad(cond, dy, d, side);
+    public void WhereGrad(ArrayView<int> cond, BroadcastMap mc, ArrayView<float> dy, ArrayView<float> d, int side) =>
+        Context.WhereGrad(cond, mc, dy, d, side);
 
     public void Triangle(ArrayView<float> x, ArrayView<float> y, int rows, int cols, int diagonal, bool upper,
         bool accumulate) => Context.Triangle(x, y, rows, cols, diagonal, upper, accumulate);

@@ -84,18 +84,22 @@ public static class IndexingKernels
         _ => u >= v,
     };
 
-    /// <summary>y[i] = cond[i] ≠ 0 ? a[i] : b[i] (same shapes).</summary>
-    public static void Where(ArrayView<int> cond, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
+    /// <summary>
+    /// y[i] = cond[mc(i)] ≠ 0 ? a[ma(i)] : b[mb(i)], each operand through its broadcast map (a causal mask [T, T] over
+    /// scores [B, H, T, T], a scalar fill value: no operand is expanded). Moves 32-bit values, so any dtype.
+    /// </summary>
+    public static void Where(ArrayView<int> cond, BroadcastMap mc, ArrayView<float> a, BroadcastMap ma,
+        ArrayView<float> b, BroadcastMap mb, ArrayView<float> y)
     {
         for (int i = GridStride.Start, step = GridStride.Step, end = y.IntLength; i < end; i += step)
-            y[i] = cond[i] != 0 ? a[i] : b[i];
+            y[i] = cond[mc.Map(i)] != 0 ? a[ma.Map(i)] : b[mb.Map(i)];
     }
 
-    /// <summary>d[i] += dy[i] where cond[i] ≠ 0 (side 0, the "a" operand) or where it is 0 (side 1).</summary>
-    public static void WhereGrad(ArrayView<int> cond, ArrayView<float> dy, ArrayView<float> d, int side)
+    /// <summary>d[i] += dy[i] where cond[mc(i)] ≠ 0 (side 0, the "a" operand) or where it is 0 (side 1); d and dy full size.</summary>
+    public static void WhereGrad(ArrayView<int> cond, BroadcastMap mc, ArrayView<float> dy, ArrayView<float> d, int side)
     {
         for (int i = GridStride.Start, step = GridStride.Step, end = d.IntLength; i < end; i += step)
-            if ((cond[i] != 0) == (side == 0)) d[i] += dy[i];
+            if ((cond[mc.Map(i)] != 0) == (side == 0)) d[i] += dy[i];
     }
 
     /// <summary>
@@ -307,13 +311,15 @@ public static class IndexingKernels
         k.Load<ArrayView<int>, BroadcastMap, ArrayView<int>, BroadcastMap, ArrayView<int>, int>(IntCompare)(
             k.ForItems(y.Length), a, ma, b, mb, y, op);
 
-    public static void Where(this KernelContext k, ArrayView<int> cond, ArrayView<float> a, ArrayView<float> b,
-        ArrayView<float> y) =>
-        k.Load<ArrayView<int>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(Where)(k.ForItems(y.Length), cond, a, b, y);
+    public static void Where(this KernelContext k, ArrayView<int> cond, BroadcastMap mc, ArrayView<float> a,
+        BroadcastMap ma, ArrayView<float> b, BroadcastMap mb, ArrayView<float> y) =>
+        k.Load<ArrayView<int>, BroadcastMap, ArrayView<float>, BroadcastMap, ArrayView<float>, BroadcastMap, ArrayView<float>>(
+            Where)(k.ForItems(y.Length), cond, mc, a, ma, b, mb, y);
 
-    public static void WhereGrad(this KernelContext k, ArrayView<int> cond, ArrayView<float> dy, ArrayView<float> d,
-        int side) =>
-        k.Load<ArrayView<int>, ArrayView<float>, ArrayView<float>, int>(WhereGrad)(k.ForItems(d.Length), cond, dy, d, side);
+    public static void WhereGrad(this KernelContext k, ArrayView<int> cond, BroadcastMap mc, ArrayView<float> dy,
+        ArrayView<float> d, int side) =>
+        k.Load<ArrayView<int>, BroadcastMap, ArrayView<float>, ArrayView<float>, int>(WhereGrad)(
+            k.ForItems(d.Length), cond, mc, dy, d, side);
 
     public static void Triangle(this KernelContext k, ArrayView<float> x, ArrayView<float> y, int rows, int cols,
         int diagonal, bool upper, bool accumulate) =>

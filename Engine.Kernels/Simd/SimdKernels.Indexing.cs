@@ -59,19 +59,20 @@ public sealed unsafe partial class SimdKernels
         for (int i = 0, n = y.IntLength; i < n; i++) py[i] = IndexingKernels.Holds(pa[ma.Map(i)], pb[mb.Map(i)], op) ? 1 : 0;
     }
 
-    public void Where(ArrayView<int> cond, ArrayView<float> a, ArrayView<float> b, ArrayView<float> y)
+    public void Where(ArrayView<int> cond, BroadcastMap mc, ArrayView<float> a, BroadcastMap ma, ArrayView<float> b,
+        BroadcastMap mb, ArrayView<float> y)
     {
         int* pc = Ptr(cond);
         float* pa = Ptr(a), pb = Ptr(b), py = Ptr(y);
-        for (int i = 0, n = y.IntLength; i < n; i++) py[i] = pc[i] != 0 ? pa[i] : pb[i];
+        for (int i = 0, n = y.IntLength; i < n; i++) py[i] = pc[mc.Map(i)] != 0 ? pa[ma.Map(i)] : pb[mb.Map(i)];
     }
 
-    public void WhereGrad(ArrayView<int> cond, ArrayView<float> dy, ArrayView<float> d, int side)
+    public void WhereGrad(ArrayView<int> cond, BroadcastMap mc, ArrayView<float> dy, ArrayView<float> d, int side)
     {
         int* pc = Ptr(cond);
         float* pdy = Ptr(dy), pd = Ptr(d);
         for (int i = 0, n = d.IntLength; i < n; i++)
-            if ((pc[i] != 0) == (side == 0)) pd[i] += pdy[i];
+            if ((pc[mc.Map(i)] != 0) == (side == 0)) pd[i] += pdy[i];
     }
 
     public void Triangle(ArrayView<float> x, ArrayView<float> y, int rows, int cols, int diagonal, bool upper,
@@ -114,32 +115,49 @@ public sealed unsafe partial class SimdKernels
         }
     }
 
+    /// <summary>
+    /// Each line sorted as one array of 64-bit keys (the value's order-preserving bits above, its position below), so
+    /// ties keep position order and no comparer or per-call array is needed: the same order as the ILGPU insertion
+    /// sort (NaN largest, −0 equal to +0).
+    /// </summary>
     public void SortLines(ArrayView<float> x, ArrayView<float> values, ArrayView<int> indices, AxisView v, int k,
         bool descending)
     {
         float* px = Ptr(x), pv = Ptr(values);
         int* pi = Ptr(indices);
-        var keys = new float[v.Len];
-        var order = new int[v.Len];
-        int sign = descending ? 1 : 0;
-        Comparison<int> compare = (p, q) =>
-            IndexingKernels.Before(keys[p], keys[q], sign) ? -1 : IndexingKernels.Before(keys[q], keys[p], sign) ? 1 : p.CompareTo(q);
         var outView = new AxisView(v.Outer, k, v.Inner);
-        for (int line = 0; line < v.Lines; line++)
+        var keys = System.Buffers.ArrayPool<long>.Shared.Rent(v.Len);
+        try
         {
-            for (int l = 0; l < v.Len; l++)
+            for (int line = 0; line < v.Lines; line++)
             {
-                keys[l] = px[v.Index(line, l)];
-                order[l] = l;
-            }
-            // Ties broken by position: the same stable order as the ILGPU kernel's insertion sort.
-            Array.Sort(order, compare);
-            for (int j = 0; j < k; j++)
-            {
-                pv[outView.Index(line, j)] = keys[order[j]];
-                pi[outView.Index(line, j)] = order[j];
+                for (int l = 0; l < v.Len; l++)
+                {
+                    int order = SortableBits(px[v.Index(line, l)]);
+                    keys[l] = ((long)(descending ? ~order : order) << 32) | (uint)l;
+                }
+                Array.Sort(keys, 0, v.Len);
+                for (int j = 0; j < k; j++)
+                {
+                    int l = (int)(keys[j] & 0xFFFFFFFF);
+                    pv[outView.Index(line, j)] = px[v.Index(line, l)];
+                    pi[outView.Index(line, j)] = l;
+                }
             }
         }
+        finally
+        {
+            System.Buffers.ArrayPool<long>.Shared.Return(keys);
+        }
+    }
+
+    /// <summary>An int whose signed order is the float's (−0 as +0, every NaN above +∞).</summary>
+    private static int SortableBits(float value)
+    {
+        if (float.IsNaN(value)) return int.MaxValue;
+        if (value == 0f) return 0;
+        int bits = BitConverter.SingleToInt32Bits(value);
+        return bits < 0 ? bits ^ 0x7FFFFFFF : bits;
     }
 
     public void Gather(ArrayView<float> x, ArrayView<int> index, ArrayView<float> y, IndexPlan plan, ArrayView<int> errors)

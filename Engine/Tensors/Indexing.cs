@@ -106,18 +106,37 @@ public sealed partial class Tensor
         if (a.DType != b.DType)
             throw new ArgumentException($"where: a is {a.DType.Name()} and b {b.DType.Name()}; convert them to one dtype.");
         var result = Shapes.BroadcastShape("where", Shapes.BroadcastShape("where", condition.shape, a.shape), b.shape);
-        var c = condition.shape.SequenceEqual(result) ? condition : condition.Expand(result);
-        var ae = a.shape.SequenceEqual(result) ? a : a.Expand(result);
-        var be = b.shape.SequenceEqual(result) ? b : b.Expand(result);
+        // Each operand is read through its broadcast map (no copy) where one expresses it, else expanded first.
+        var c = Shapes.MapTo(condition.shape, result) is null ? condition.Expand(result) : condition;
+        var ae = Shapes.MapTo(a.shape, result) is null ? a.Expand(result) : a;
+        var be = Shapes.MapTo(b.shape, result) is null ? b.Expand(result) : b;
+        var mc = Shapes.MapTo(c.shape, result)!.Value;
+        var ma = Shapes.MapTo(ae.shape, result)!.Value;
+        var mb = Shapes.MapTo(be.shape, result)!.Value;
         var y = Uninitialized(a.Device, result, dtype: a.DType);
         var k = a.Kernels;
-        k.Where(c.IntElements, ae.RawElements, be.RawElements, y.RawElements);
+        k.Where(c.IntElements, mc, ae.RawElements, ma, be.RawElements, mb, y.RawElements);
         if (a.DType != DType.Float32) return y;
         return Record(y, "where", new[] { ae, be }, dy =>
         {
-            if (ae.requiresGrad) k.WhereGrad(c.IntElements, dy, ae.GradTarget(), 0);
-            if (be.requiresGrad) k.WhereGrad(c.IntElements, dy, be.GradTarget(), 1);
+            if (ae.requiresGrad) WhereGradInto(k, c.IntElements, mc, dy, ae, result, 0);
+            if (be.requiresGrad) WhereGradInto(k, c.IntElements, mc, dy, be, result, 1);
         });
+    }
+
+    /// <summary>The gradient of one where operand: straight in when it has the result's shape, else summed back to it.</summary>
+    private static void WhereGradInto(IKernels k, ILGPU.ArrayView<int> cond, BroadcastMap mc, ILGPU.ArrayView<float> dy,
+        Tensor operand, int[] result, int side)
+    {
+        if (operand.shape.SequenceEqual(result))
+        {
+            k.WhereGrad(cond, mc, dy, operand.GradTarget(), side);
+            return;
+        }
+        using var full = Uninitialized(operand.Device, result, register: false);
+        k.Fill(full.Elements, 0f);
+        k.WhereGrad(cond, mc, dy, full.Elements, side);
+        SumToShape(k, full.Elements, result, operand.shape, operand.GradTarget());
     }
 
     /// <summary>cond ? a : value.</summary>

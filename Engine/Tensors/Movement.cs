@@ -543,7 +543,7 @@ public sealed partial class Tensor
     /// <paramref name="shape"/> is not: the gradient of broadcasting <paramref name="target"/> to <paramref name="shape"/>.
     /// </summary>
     internal static void SumToShape(IKernels k, ILGPU.ArrayView<float> dy, int[] shape, int[] target,
-        ILGPU.ArrayView<float> dx, bool accumulate = true)
+        ILGPU.ArrayView<float> dx, bool accumulate = true, float scale = 1f)
     {
         var padded = Shapes.Pad(target, shape.Length);
         var strides = StridedLayout.ContiguousStrides(shape);
@@ -559,6 +559,6 @@ public sealed partial class Tensor
         Span<StridedLayout> inner = stackalloc StridedLayout[] { StridedLayout.Create(summedSizes, strides, 0) };
         StridedLayout.Coalesce(outer);
         StridedLayout.Coalesce(inner);
-        k.StridedSum(dy, outer[0], inner[0], dx, 1f, accumulate);
+        k.StridedSum(dy, outer[0], inner[0], dx, scale, accumulate);
     }
 }

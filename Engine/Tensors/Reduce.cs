@@ -56,34 +56,43 @@ public sealed partial class Tensor
     // ---- over a set of axes ----------------------------------------------------------------------------------------
 
     /// <summary>Sum over every axis in <paramref name="dims"/> (PyTorch <c>sum(dim=(…), keepdim)</c>).</summary>
-    public Tensor Sum(int[] dims, bool keepDim = false)
+    public Tensor Sum(int[] dims, bool keepDim = false) => SumAxes("sum", dims, keepDim, mean: false);
+
+    /// <summary>Mean over every axis in <paramref name="dims"/>.</summary>
+    public Tensor Mean(int[] dims, bool keepDim = false) => SumAxes("mean", dims, keepDim, mean: true);
+
+    /// <summary>
+    /// y = s·Σ over the axes (s = 1, or 1/count for the mean) by one strided-sum kernel; backward broadcasts s·dy back
+    /// over the reduced axes with the strided copy.
+    /// </summary>
+    private Tensor SumAxes(string op, int[] dims, bool keepDim, bool mean)
     {
-        CheckOperands("sum", this);
-        var axes = ReducedAxes("sum", dims);
+        CheckOperands(op, this);
+        var axes = ReducedAxes(op, dims);
         var kept = shape.Select((d, i) => axes.Contains(i) ? 1 : d).ToArray();
         var result = keepDim ? kept : shape.Where((_, i) => !axes.Contains(i)).ToArray();
+        int count = axes.Aggregate(1, (p, d) => p * shape[d]);
+        float scale = mean ? 1f / count : 1f;
         var x = this;
         var y = Uninitialized(Device, result);
-        SumToShape(Kernels, x.Elements, shape, kept, y.Elements, accumulate: false);
+        SumToShape(Kernels, x.Elements, shape, kept, y.Elements, accumulate: false, scale);
         var inShape = shape;
-        return Record(y, "sum", new[] { x }, dy =>
+        return Record(y, op, new[] { x }, dy =>
         {
-            // Each input element receives the gradient of the sum it went into: dy broadcast back over the axes.
+            // Each input element receives the gradient of the sum it went into: s·dy broadcast back over the axes.
             var strides = StridedLayout.ContiguousStrides(kept);
             for (int d = 0; d < kept.Length; d++)
                 if (kept[d] == 1) strides[d] = 0;
-            CopyCoalesced(Kernels, dy, StridedLayout.Create(inShape, strides, 0), x.GradTarget(),
-                StridedLayout.Contiguous(inShape), accumulate: true);
+            var spread = StridedLayout.Create(inShape, strides, 0);
+            if (scale == 1f)
+            {
+                CopyCoalesced(Kernels, dy, spread, x.GradTarget(), StridedLayout.Contiguous(inShape), accumulate: true);
+                return;
+            }
+            using var scaled = Uninitialized(Device, kept, register: false);
+            Kernels.Unary<Affine>(dy, scaled.Elements, scale, 0f);
+            CopyCoalesced(Kernels, scaled.Elements, spread, x.GradTarget(), StridedLayout.Contiguous(inShape), accumulate: true);
         });
-    }
-
-    /// <summary>Mean over every axis in <paramref name="dims"/>.</summary>
-    public Tensor Mean(int[] dims, bool keepDim = false)
-    {
-        CheckOperands("mean", this);
-        var axes = ReducedAxes("mean", dims);
-        int count = axes.Aggregate(1, (p, d) => p * shape[d]);
-        return Sum(dims, keepDim) * (1f / count);
     }
 
     /// <summary>

@@ -97,6 +97,10 @@ internal static class Shapes
     public static int[] Pad(int[] shape, int rank) =>
         Enumerable.Repeat(1, rank - shape.Length).Concat(shape).ToArray();
 
+    /// <summary>The fast-kernel map of <paramref name="operand"/> broadcast to <paramref name="result"/>, or null (expand it).</summary>
+    public static BroadcastMap? MapTo(int[] operand, int[] result) =>
+        operand.SequenceEqual(result) ? new BroadcastMap(1, Numel(result)) : MapOf(Pad(operand, result.Length), result);
+
     private static BroadcastMap? MapOf(int[] padded, int[] result)
     {
         int first = -1, last = -1;
