@@ -115,6 +115,14 @@ public interface IKernels
 
     void AxisSum(ArrayView<float> x, ArrayView<float> y, AxisView v, float scale);
 
+    /// <summary>y[j] = TOp over x[outer(j) + inner(r)] for all r (logsumexp, var, std, p-norm over a set of axes).</summary>
+    void AxisSetReduce<TOp>(ArrayView<float> x, StridedLayout outer, StridedLayout inner, ArrayView<float> y, float p)
+        where TOp : struct, IAxisReduction;
+
+    /// <summary>dx[i] += dy[j]·∂y[j]/∂x[i], j = spread.Map(i); first holds the first pass when TOp needs it.</summary>
+    void AxisSetReduceGrad<TOp>(ArrayView<float> x, StridedLayout spread, ArrayView<float> y, ArrayView<float> first,
+        ArrayView<float> dy, ArrayView<float> dx, int n, float p) where TOp : struct, IAxisReduction;
+
     void AxisSumGrad(ArrayView<float> dy, ArrayView<float> dx, AxisView v, float scale);
 
     void AxisMax(ArrayView<float> x, ArrayView<float> y, AxisView v);

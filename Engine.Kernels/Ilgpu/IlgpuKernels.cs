@@ -120,6 +120,13 @@ public sealed class IlgpuKernels : IKernels
     public void AxisSum(ArrayView<float> x, ArrayView<float> y, AxisView v, float scale) =>
         Context.AxisSum(x, y, v, scale);
 
+    public void AxisSetReduce<TOp>(ArrayView<float> x, StridedLayout outer, StridedLayout inner, ArrayView<float> y,
+        float p) where TOp : struct, IAxisReduction => Context.AxisSetReduce<TOp>(x, outer, inner, y, p);
+
+    public void AxisSetReduceGrad<TOp>(ArrayView<float> x, StridedLayout spread, ArrayView<float> y,
+        ArrayView<float> first, ArrayView<float> dy, ArrayView<float> dx, int n, float p)
+        where TOp : struct, IAxisReduction => Context.AxisSetReduceGrad<TOp>(x, spread, y, first, dy, dx, n, p);
+
     public void AxisSumGrad(ArrayView<float> dy, ArrayView<float> dx, AxisView v, float scale) =>
         Context.AxisSumGrad(dy, dx, v, scale);
 

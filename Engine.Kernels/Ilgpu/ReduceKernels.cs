@@ -118,4 +118,50 @@ public static class ReduceKernels
         ArrayView<float> dy, ArrayView<float> dx, AxisView v) =>
         k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AxisView>(AxisMaxBackward)(
             k.ForItems(v.Lines), x, y, dy, dx, v);
+
+    /// <summary>
+    /// y[j] = TOp over the n = |inner| elements x[outer(j) + inner(r)]: first pass a, optional second pass b, then
+    /// Finish(a, b) (logsumexp, variance, standard deviation, p-norm over a set of axes). One thread per output.
+    /// </summary>
+    public static void AxisSetReduce<TOp>(ArrayView<float> x, StridedLayout outer, StridedLayout inner,
+        ArrayView<float> y, float p) where TOp : struct, IAxisReduction
+    {
+        int n = inner.Count;
+        for (int j = GridStride.Start, step = GridStride.Step, end = outer.Count; j < end; j += step)
+        {
+            int at = outer.Map(j);
+            float a = default(TOp).FirstInit;
+            for (int r = 0; r < n; r++) a = default(TOp).First(a, x[at + inner.Map(r)], p);
+            float b = 0f;
+            if (default(TOp).TwoPass)
+                for (int r = 0; r < n; r++) b += default(TOp).Second(x[at + inner.Map(r)], a, n, p);
+            y[j] = default(TOp).Finish(a, b, n, p);
+        }
+    }
+
+    /// <summary>
+    /// dx[i] += dy[j]·Grad(x[i], y[j], a[j]) for every element i of the contiguous x, j = spread.Map(i) its output
+    /// (spread: x's shape with the output's strides, zero on the reduced axes); a holds the first pass where needed.
+    /// </summary>
+    public static void AxisSetReduceGrad<TOp>(ArrayView<float> x, StridedLayout spread, ArrayView<float> y,
+        ArrayView<float> first, ArrayView<float> dy, ArrayView<float> dx, int n, float p) where TOp : struct, IAxisReduction
+    {
+        for (int i = GridStride.Start, step = GridStride.Step, end = x.IntLength; i < end; i += step)
+        {
+            int j = spread.Map(i);
+            float a = default(TOp).GradNeedsFirst ? first[j] : 0f;
+            dx[i] += dy[j] * default(TOp).Grad(x[i], y[j], a, n, p);
+        }
+    }
+
+    public static void AxisSetReduce<TOp>(this KernelContext k, ArrayView<float> x, StridedLayout outer,
+        StridedLayout inner, ArrayView<float> y, float p) where TOp : struct, IAxisReduction =>
+        k.Load<ArrayView<float>, StridedLayout, StridedLayout, ArrayView<float>, float>(AxisSetReduce<TOp>)(
+            k.ForItems(outer.Count), x, outer, inner, y, p);
+
+    public static void AxisSetReduceGrad<TOp>(this KernelContext k, ArrayView<float> x, StridedLayout spread,
+        ArrayView<float> y, ArrayView<float> first, ArrayView<float> dy, ArrayView<float> dx, int n, float p)
+        where TOp : struct, IAxisReduction =>
+        k.Load<ArrayView<float>, StridedLayout, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, float>(
+            AxisSetReduceGrad<TOp>)(k.ForItems(x.Length), x, spread, y, first, dy, dx, n, p);
 }

@@ -97,42 +97,30 @@ public sealed partial class Tensor
 
     /// <summary>
     /// Variance over <paramref name="dims"/> (all axes when null) with Bessel's <paramref name="correction"/>:
-    /// Σ(x − x̄)² / (N − correction), as PyTorch's <c>var(dim, correction, keepdim)</c>.
+    /// Σ(x − x̄)² / (N − correction), as PyTorch's <c>var(dim, correction, keepdim)</c>; one two-pass kernel.
     /// </summary>
+    /// <remarks>NOTE: with N ≤ correction the divisor is ≤ 0 and the result is ∞ or NaN, as PyTorch returns.</remarks>
     public Tensor Var(int[]? dims = null, int correction = 1, bool keepDim = false)
     {
-        CheckOperands("var", this);
-        var axes = dims ?? Enumerable.Range(0, Rank).ToArray();
-        var normalized = ReducedAxes("var", axes);
-        int count = normalized.Aggregate(1, (p, d) => p * shape[d]);
         if (correction < 0)
             throw new ArgumentOutOfRangeException(nameof(correction), $"var: correction must be ≥ 0, got {correction}.");
-        var centered = this - Mean(axes, keepDim: true);
-        // NOTE: with N ≤ correction the divisor is ≤ 0 and the result is ∞ or NaN, as PyTorch returns.
-        return (centered * centered).Sum(axes, keepDim) * (1f / Math.Max(0, count - correction));
+        return ReduceAxisSet<VarianceReduction>("var", dims, keepDim, correction);
     }
 
-    /// <summary>Standard deviation: √<see cref="Var"/>.</summary>
-    public Tensor Std(int[]? dims = null, int correction = 1, bool keepDim = false) =>
-        Var(dims, correction, keepDim).Sqrt();
+    /// <summary>Standard deviation: √ of <see cref="Var"/>, in one kernel.</summary>
+    public Tensor Std(int[]? dims = null, int correction = 1, bool keepDim = false)
+    {
+        if (correction < 0)
+            throw new ArgumentOutOfRangeException(nameof(correction), $"std: correction must be ≥ 0, got {correction}.");
+        return ReduceAxisSet<StandardDeviationReduction>("std", dims, keepDim, correction);
+    }
 
     /// <summary>
-    /// ln Σ eˣ over <paramref name="dims"/>, computed as m + ln Σ e^(x − m) with m the maximum (held constant for the
-    /// gradient, which is the softmax either way).
+    /// ln Σ eˣ over <paramref name="dims"/>, computed as m + ln Σ e^(x − m) with m the maximum, in one kernel; the
+    /// gradient is the softmax.
     /// </summary>
-    public Tensor LogSumExp(int[] dims, bool keepDim = false)
-    {
-        CheckOperands("logsumexp", this);
-        var axes = ReducedAxes("logsumexp", dims);
-        Tensor max;
-        using (Autograd.NoGrad())
-        {
-            max = this;
-            foreach (int d in axes) max = max.Max(d, keepDim: true);
-        }
-        var lse = (this - max).Exp().Sum(axes, keepDim: true).Log() + max;
-        return keepDim ? lse : lse.Reshape(shape.Where((_, i) => !axes.Contains(i)).ToArray());
-    }
+    public Tensor LogSumExp(int[] dims, bool keepDim = false) =>
+        ReduceAxisSet<LogSumExpReduction>("logsumexp", dims ?? throw new ArgumentNullException(nameof(dims)), keepDim, 0f);
 
     /// <summary>ln Σ eˣ along one axis.</summary>
     public Tensor LogSumExp(int dim, bool keepDim = false) => LogSumExp(new[] { dim }, keepDim);
@@ -153,9 +141,47 @@ public sealed partial class Tensor
             foreach (int d in normalized) abs = abs.Max(d, keepDim);
             return abs;
         }
-        if (p == 2f) return (this * this).Sum(axes, keepDim).Sqrt();
-        if (p == 1f) return Abs().Sum(axes, keepDim);
-        return Abs().Pow(p).Sum(axes, keepDim).Pow(1f / p);
+        return ReduceAxisSet<PNormReduction>("norm", axes, keepDim, p);
+    }
+
+    /// <summary>
+    /// y = TOp over the axes in one kernel (one output element per thread); backward one kernel over x (plus, for the
+    /// variance and standard deviation, the group sums recomputed into a temporary).
+    /// </summary>
+    private Tensor ReduceAxisSet<TOp>(string op, int[]? dims, bool keepDim, float p) where TOp : struct, IAxisReduction
+    {
+        CheckOperands(op, this);
+        if (Rank == 0) return Reshape(1).ReduceAxisSet<TOp>(op, new[] { 0 }, false, p);
+        var axes = ReducedAxes(op, dims ?? Enumerable.Range(0, Rank).ToArray());
+        var kept = shape.Select((d, i) => axes.Contains(i) ? 1 : d).ToArray();
+        var result = keepDim ? kept : shape.Where((_, i) => !axes.Contains(i)).ToArray();
+        int n = axes.Aggregate(1, (c, d) => c * shape[d]);
+        var strides = StridedLayout.ContiguousStrides(shape);
+        var keptSizes = shape.Select((d, i) => axes.Contains(i) ? 1 : d).ToArray();
+        var summedSizes = shape.Select((d, i) => axes.Contains(i) ? d : 1).ToArray();
+        Span<StridedLayout> outer = stackalloc StridedLayout[] { StridedLayout.Create(keptSizes, strides, 0) };
+        Span<StridedLayout> inner = stackalloc StridedLayout[] { StridedLayout.Create(summedSizes, strides, 0) };
+        StridedLayout.Coalesce(outer);
+        StridedLayout.Coalesce(inner);
+        var x = this;
+        var y = Uninitialized(Device, result);
+        Kernels.AxisSetReduce<TOp>(x.Elements, outer[0], inner[0], y.Elements, p);
+        var outStrides = StridedLayout.ContiguousStrides(kept);
+        for (int d = 0; d < kept.Length; d++)
+            if (kept[d] == 1) outStrides[d] = 0;
+        var spread = StridedLayout.Create(shape, outStrides, 0);
+        var (outerLayout, innerLayout) = (outer[0], inner[0]);
+        return Record(y, op, new[] { x }, dy =>
+        {
+            if (!default(TOp).GradNeedsFirst)
+            {
+                Kernels.AxisSetReduceGrad<TOp>(x.Elements, spread, y.Elements, y.Elements, dy, x.GradTarget(), n, p);
+                return;
+            }
+            using var sums = Uninitialized(Device, kept, register: false);
+            Kernels.StridedSum(x.Elements, outerLayout, innerLayout, sums.Elements, 1f, accumulate: false);
+            Kernels.AxisSetReduceGrad<TOp>(x.Elements, spread, y.Elements, sums.Elements, dy, x.GradTarget(), n, p);
+        });
     }
 
     /// <summary>Minimum along <paramref name="axis"/> (the values of PyTorch's <c>min(dim)</c>).</summary>
