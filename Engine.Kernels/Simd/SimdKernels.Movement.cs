@@ -208,6 +208,15 @@ public sealed unsafe partial class SimdKernels
         {
             if (!accumulate)
             {
+                // Short runs (a cat's or a slice's rows) inline: the library copy's call and size dispatch cost more
+                // than moving a few cache lines.
+                if (len <= 256 && Vector256.IsHardwareAccelerated)
+                {
+                    int j = 0;
+                    for (; j + 8 <= len; j += 8) Vector256.Store(Vector256.Load(x + j), y + j);
+                    for (; j < len; j++) y[j] = x[j];
+                    return;
+                }
                 Buffer.MemoryCopy(x, y, (long)len * sizeof(float), (long)len * sizeof(float));
                 return;
             }
