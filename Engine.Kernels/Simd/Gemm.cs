@@ -32,6 +32,9 @@ public static unsafe class Gemm
     /// <summary>Products below this many multiply-adds stay on the calling thread (a hand-off costs ~5–10 µs).</summary>
     public const long ParallelThreshold = 1L << 21;
 
+    /// <summary>Floats of a K slice of a row-major B read in place instead of packed (64 KB: it stays in L2).</summary>
+    private const long UnpackedB = 16 * 1024;
+
     [ThreadStatic] private static float* packA;
     [ThreadStatic] private static float* packB;
     [ThreadStatic] private static float* row;
@@ -122,7 +125,11 @@ public static unsafe class Gemm
             for (int pc = 0, kc; pc < k; pc += kc)
             {
                 kc = k - pc <= MaxSlice ? k - pc : KC;
-                PackB<TB>(b, packB, pc, kc, jc, nc, k, n, nr);
+                // A small row-major B whose panels are all whole is read in place (rows of nr floats, n apart, all in
+                // L2): packing it would cost a pass over B per product, a fifth of a batch of small products' time.
+                bool inPlace = !default(TB).IsTransposed && nc % nr == 0 && (long)kc * n <= UnpackedB;
+                if (!inPlace) PackB<TB>(b, packB, pc, kc, jc, nc, k, n, nr);
+                int ldb = inPlace ? n : nr;
                 bool overwrite = pc == 0 && !accumulate;
                 for (int ic = i0; ic < i1; ic += MC)
                 {
@@ -131,7 +138,7 @@ public static unsafe class Gemm
                     for (int jr = 0; jr < nc; jr += nr)
                     {
                         int cols = Math.Min(nr, nc - jr);
-                        float* bp = packB + jr * kc;
+                        float* bp = inPlace ? b + (long)pc * n + jc + jr : packB + jr * kc;
                         for (int ir = 0; ir < mc; ir += MR)
                         {
                             int rows = Math.Min(MR, mc - ir);
@@ -139,11 +146,11 @@ public static unsafe class Gemm
                             float* ct = c + (long)(ic + ir) * n + jc + jr;
                             if (rows == MR && cols == nr)
                             {
-                                MicroKernel<TV>(kc, ap, bp, ct, n, overwrite, alpha);
+                                MicroKernel<TV>(kc, ap, bp, ldb, ct, n, overwrite, alpha);
                             }
                             else
                             {
-                                MicroKernel<TV>(kc, ap, bp, tile, nr, overwrite: true, alpha);
+                                MicroKernel<TV>(kc, ap, bp, ldb, tile, nr, overwrite: true, alpha);
                                 for (int r = 0; r < rows; r++)
                                 for (int q = 0; q < cols; q++)
                                     ct[(long)r * n + q] = overwrite ? tile[r * nr + q] : ct[(long)r * n + q] + tile[r * nr + q];
@@ -270,7 +277,7 @@ public static unsafe class Gemm
     /// registers for the whole K slice; "=" when <paramref name="overwrite"/>, else "+=".
     /// </summary>
     [MethodImpl(Lanes.Hot)]
-    private static void MicroKernel<TV>(int kc, float* ap, float* bp, float* c, int ldc, bool overwrite, float alpha)
+    private static void MicroKernel<TV>(int kc, float* ap, float* bp, int ldb, float* c, int ldc, bool overwrite, float alpha)
         where TV : struct, IFloatVector<TV>
     {
         int w = TV.Count;
@@ -305,7 +312,7 @@ public static unsafe class Gemm
             x = TV.Broadcast(ap[7]);
             c70 = TV.MultiplyAdd(x, b0, c70); c71 = TV.MultiplyAdd(x, b1, c71);
             ap += MR;
-            bp += 2 * w;
+            bp += ldb;
         }
         TV s = TV.Broadcast(alpha);
         WriteRow(c, w, c00, c01, overwrite, s);

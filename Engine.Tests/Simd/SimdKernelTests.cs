@@ -185,6 +185,8 @@ public class SimdKernelTests
         new object[] { 8, 32, 256 }, new object[] { 9, 33, 257 }, new object[] { 17, 65, 513 },
         new object[] { 241, 47, 19 }, new object[] { 250, 100, 260 }, new object[] { 13, 4100, 3 },
         new object[] { 64, 256, 784 }, new object[] { 7, 0, 5 }, new object[] { 6, 9, 0 },
+        // Small row-major B with whole panels: read in place, not packed.
+        new object[] { 37, 64, 19 }, new object[] { 70, 96, 170 },
     };
 
     [Theory]
