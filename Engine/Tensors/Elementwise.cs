@@ -125,7 +125,6 @@ public sealed partial class Tensor
             $"gelu: approximate must be \"none\" or \"tanh\", got \"{approximate}\".", nameof(approximate)),
     };
 
-    /// <summary>ln(1 + eˣ) (PyTorch <c>softplus</c> with beta = 1).</summary>
     /// <summary>
     /// PyTorch's <c>softplus(x, beta, threshold)</c>: (1/β)·ln(1 + e^(βx)), and x itself where βx &gt; threshold.
     /// </summary>
