@@ -286,6 +286,12 @@ public class MovementTests
         Assert.Equal(new[] { 2, 3, 4 }, t.Squeeze(1).Shape);
         Assert.Equal(new[] { 4, 3, 2 }, t.T.Shape);
         Assert.Same(t, t.Contiguous());
+        // Sizes as long, as PyTorch gives them.
+        Assert.Equal(new long[] { 2, 3, 4 }, t.Size());
+        Assert.Equal(4L, t.Size(-1));
+        Assert.Equal(new[] { 4, 6 }, t.Reshape(new long[] { 4, -1 }).Shape);
+        Assert.Equal(new[] { 2, 3 }, Tensor.Zeros(Dev, new long[] { 2, 3 }).Shape);
+        Assert.Contains("exceeds", Assert.Throws<ArgumentOutOfRangeException>(() => Tensor.Zeros(Dev, new long[] { 1L << 33 })).Message);
         var eight = Tensor.Zeros(Dev, new[] { 1, 2, 1, 2, 1, 2, 1, 2 });
         Assert.Equal(8, eight.Permute(7, 6, 5, 4, 3, 2, 1, 0).Rank);
     }
