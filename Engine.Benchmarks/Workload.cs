@@ -172,7 +172,7 @@ public sealed class Workload : IDisposable
     /// <summary>
     /// A tensor op on random operands of the given shapes (the leading axis divided by 8 when quick), run
     /// without a graph; GFLOP/s counts 2·m·n·k per batch item, GB/s reads plus writes of every element. For
-    /// <c>cat</c> the step includes making the 8 inputs (views: chunks are copies here, so they are made once outside).
+    /// <c>cat</c> the 8 inputs (chunks, which are copies here) are made once outside the timed step.
     /// </summary>
     private static Workload TensorOp(string name, Device device, bool quick, string unit, int[] shapeA, int[]? shapeB,
         Func<Tensor, Tensor?, Tensor> op)

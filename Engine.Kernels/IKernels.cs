@@ -51,8 +51,6 @@ public interface IKernels
 
     void Accumulate(ArrayView<float> x, ArrayView<float> y, float alpha = 1f);
 
-    void Transpose(ArrayView<float> x, ArrayView<float> y, int rows, int cols, bool accumulate);
-
     void Dropout(ArrayView<float> x, ArrayView<float> y, uint seed, float p, bool accumulate);
 
     void Random(ArrayView<float> y, uint seed, float low, float high, bool normal, uint offset = 0);

@@ -3,7 +3,7 @@ using ILGPU.Runtime;
 
 namespace Engine.Kernels;
 
-/// <summary>Element-wise kernels: unary maps, broadcast binary maps, fills, accumulation, transpose, RNG.</summary>
+/// <summary>Element-wise kernels: unary maps, broadcast binary maps, fills, accumulation, RNG (transposes are StridedCopy, MovementKernels).</summary>
 public static class ElementwiseKernels
 {
     /// <summary>y[i] = f(x[i]; p, q) for i in [0, n). Grid-stride, one thread per element.</summary>
@@ -88,20 +88,6 @@ public static class ElementwiseKernels
     {
         for (int i = GridStride.Start, step = GridStride.Step, end = x.IntLength; i < end; i += step)
             y[i] += alpha * x[i];
-    }
-
-    /// <summary>
-    /// Transpose of a row-major [rows, cols] matrix: y[c·rows + r] (+)= x[r·cols + c]; accumulates when
-    /// <paramref name="accumulate"/> ≠ 0. One thread per element of x.
-    /// </summary>
-    public static void Transpose(ArrayView<float> x, ArrayView<float> y, int rows, int cols, int accumulate)
-    {
-        for (int i = GridStride.Start, step = GridStride.Step, end = x.IntLength; i < end; i += step)
-        {
-            int r = i / cols, c = i % cols;
-            int t = c * rows + r;
-            y[t] = accumulate != 0 ? y[t] + x[i] : x[i];
-        }
     }
 
     /// <summary>
@@ -195,11 +181,6 @@ public static class ElementwiseKernels
 
     public static void Accumulate(this KernelContext k, ArrayView<float> x, ArrayView<float> y, float alpha = 1f) =>
         k.Load<ArrayView<float>, ArrayView<float>, float>(Accumulate)(k.ForItems(x.Length), x, y, alpha);
-
-    public static void Transpose(this KernelContext k, ArrayView<float> x, ArrayView<float> y, int rows, int cols,
-        bool accumulate) =>
-        k.Load<ArrayView<float>, ArrayView<float>, int, int, int>(Transpose)(
-            k.ForItems(x.Length), x, y, rows, cols, accumulate ? 1 : 0);
 
     public static void Dropout(this KernelContext k, ArrayView<float> x, ArrayView<float> y, uint seed, float p,
         bool accumulate) =>

@@ -49,9 +49,6 @@ public sealed class IlgpuKernels : IKernels
 
     public void Accumulate(ArrayView<float> x, ArrayView<float> y, float alpha = 1f) => Context.Accumulate(x, y, alpha);
 
-    public void Transpose(ArrayView<float> x, ArrayView<float> y, int rows, int cols, bool accumulate) =>
-        Context.Transpose(x, y, rows, cols, accumulate);
-
     public void Dropout(ArrayView<float> x, ArrayView<float> y, uint seed, float p, bool accumulate) =>
         Context.Dropout(x, y, seed, p, accumulate);
 

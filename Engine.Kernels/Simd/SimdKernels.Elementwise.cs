@@ -7,7 +7,7 @@ namespace Engine.Kernels.Simd;
 
 /// <summary>
 /// Element-wise primitives: the math is the operator structs' vector forms (ElementwiseOps.cs) and, for fills,
-/// accumulation, transpose, dropout and random numbers, the ILGPU kernel of the same name (ElementwiseKernels.cs),
+/// accumulation, dropout and random numbers, the ILGPU kernel of the same name (ElementwiseKernels.cs),
 /// whose counter-based hash <see cref="ElementwiseKernels.Unit"/> both backends call, so a seed gives the same numbers.
 /// </summary>
 public sealed unsafe partial class SimdKernels
@@ -230,27 +230,6 @@ public sealed unsafe partial class SimdKernels
             int i = from, w = TV.Count;
             for (; i + w <= to; i += w) TV.Store(TV.Load(y + i) + va * TV.Load(x + i), y + i);
             if (i < to) Lanes.StoreTail(Lanes.LoadTail<TV>(y + i, to - i) + va * Lanes.LoadTail<TV>(x + i, to - i), y + i, to - i);
-        }
-    }
-
-    /// <summary>y[c·rows + r] (+)= x[r·cols + c], in 32×32 blocks so both sides stay in cache.</summary>
-    [MethodImpl(Lanes.Hot)]
-    public void Transpose(ArrayView<float> x, ArrayView<float> y, int rows, int cols, bool accumulate)
-    {
-        if (x.Length == 0) return;
-        float* px = Ptr(x), py = Ptr(y);
-        const int Block = 32;
-        for (int r0 = 0; r0 < rows; r0 += Block)
-        for (int c0 = 0; c0 < cols; c0 += Block)
-        {
-            int r1 = Math.Min(rows, r0 + Block), c1 = Math.Min(cols, c0 + Block);
-            for (int r = r0; r < r1; r++)
-            for (int c = c0; c < c1; c++)
-            {
-                long t = (long)c * rows + r;
-                float v = px[(long)r * cols + c];
-                py[t] = accumulate ? py[t] + v : v;
-            }
         }
     }
 
