@@ -200,6 +200,28 @@ public interface IKernels
         ArrayView<float> c, int m, int n, int k, bool accumulate) where TA : struct, IOperandLayout
         where TB : struct, IOperandLayout;
 
+    // ---- convolution and pooling (ConvolutionKernels, PoolingKernels) ----
+    /// <summary>y = conv(x, w) with zero padding (<see cref="ConvGeometry"/>; no bias), y [N, OC, OH, OW] overwritten.</summary>
+    void ConvForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ConvGeometry g);
+
+    /// <summary>dx (+)= ∂⟨dy, conv(x, w)⟩/∂x = col2im(wᵀ·dy) per image and group (also a transposed convolution's forward).</summary>
+    void ConvBackwardInput(ArrayView<float> dy, ArrayView<float> w, ArrayView<float> dx, ConvGeometry g, bool accumulate);
+
+    /// <summary>dw (+)= ∂⟨dy, conv(x, w)⟩/∂w = Σ_n dy_n·col(x_n)ᵀ per group.</summary>
+    void ConvBackwardWeight(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dw, ConvGeometry g, bool accumulate);
+
+    /// <summary>y = max over each window (NaN wins, as in PyTorch), indices = the winner's h·W + w in its plane.</summary>
+    void MaxPool(ArrayView<float> x, ArrayView<float> y, ArrayView<int> indices, PoolGeometry g);
+
+    /// <summary>dx[plane, indices[j]] += dy[j], in output order within each plane.</summary>
+    void MaxPoolGrad(ArrayView<float> dy, ArrayView<int> indices, ArrayView<float> dx, PoolGeometry g);
+
+    /// <summary>y = Σ window / divisor (<see cref="PoolGeometry.AverageDivisor"/>).</summary>
+    void AvgPool(ArrayView<float> x, ArrayView<float> y, PoolGeometry g);
+
+    /// <summary>dx += dy / divisor at every tap of each window inside the plane.</summary>
+    void AvgPoolGrad(ArrayView<float> dy, ArrayView<float> dx, PoolGeometry g);
+
     // ---- optimizer update rules (OptimizerKernels) ----
     void SgdStep(ArrayView<float> p, ArrayView<float> g, ArrayView<float> buf, UpdateScalars s);
 

@@ -228,4 +228,54 @@ public sealed class IlgpuKernels : IKernels
 
     public void ScaleToNorm(ArrayView<float> g, ArrayView<float> normSq, float maxNorm) =>
         Context.ScaleToNorm(g, normSq, maxNorm);
+
+    private MemoryBuffer1D<float, Stride1D.Dense>? convolutionScratch;
+
+    /// <summary>The convolutions' im2col scratch, grown (after the queued work that may read it) when too small.</summary>
+    private ArrayView<float> ConvolutionScratch(ConvGeometry g)
+    {
+        long floats = ConvolutionKernels.ScratchFor(g);
+        if (convolutionScratch == null || convolutionScratch.Length < floats)
+        {
+            Synchronize();
+            convolutionScratch?.Dispose();
+            convolutionScratch = Context.Accelerator.Allocate1D<float>(floats);
+        }
+        return convolutionScratch.View;
+    }
+
+    public void ConvForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ConvGeometry g)
+    {
+        if ((long)g.N * g.OC * g.P == 0) return;
+        Context.ConvForward(x, w, y, ConvolutionScratch(g), g);
+    }
+
+    public void ConvBackwardInput(ArrayView<float> dy, ArrayView<float> w, ArrayView<float> dx, ConvGeometry g,
+        bool accumulate)
+    {
+        if ((long)g.N * g.C * g.Plane == 0) return;
+        Context.ConvBackwardInput(dy, w, dx, ConvolutionScratch(g), g, accumulate);
+    }
+
+    public void ConvBackwardWeight(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dw, ConvGeometry g,
+        bool accumulate)
+    {
+        if ((long)g.OC * g.K == 0) return;
+        if ((long)g.N * g.P == 0)
+        {
+            if (!accumulate) Context.Fill(dw, 0f);
+            return;
+        }
+        Context.ConvBackwardWeight(x, dy, dw, ConvolutionScratch(g), g, accumulate);
+    }
+
+    public void MaxPool(ArrayView<float> x, ArrayView<float> y, ArrayView<int> indices, PoolGeometry g) =>
+        Context.MaxPool(x, y, indices, g);
+
+    public void MaxPoolGrad(ArrayView<float> dy, ArrayView<int> indices, ArrayView<float> dx, PoolGeometry g) =>
+        Context.MaxPoolGrad(dy, indices, dx, g);
+
+    public void AvgPool(ArrayView<float> x, ArrayView<float> y, PoolGeometry g) => Context.AvgPool(x, y, g);
+
+    public void AvgPoolGrad(ArrayView<float> dy, ArrayView<float> dx, PoolGeometry g) => Context.AvgPoolGrad(dy, dx, g);
 }

@@ -69,7 +69,7 @@ public static unsafe class Gemm
         int threads = pool.Threads;
         if (threads <= 1 || work < ParallelThreshold)
         {
-            Blocked<TA, TB, TV>(a, b, c, m, n, k, accumulate, alpha, 0, m, 0, n);
+            Blocked<TA, TB, TV>(a, b, c, m, n, k, Lda<TA>(m, k), Ldb<TB>(k, n), n, accumulate, alpha, 0, m, 0, n);
             return;
         }
         pool.Run(new Split<TA, TB, TV>(a, b, c, m, n, k, accumulate, alpha), threads);
@@ -81,18 +81,20 @@ public static unsafe class Gemm
         : IParallelWork where TA : struct, IOperandLayout where TB : struct, IOperandLayout
         where TV : struct, IFloatVector<TV>
     {
+        private readonly int lda = Lda<TA>(m, k), ldb = Ldb<TB>(k, n);
+
         public void Execute(int part, int parts)
         {
             int nr = 2 * TV.Count;
             if (n >= m)
             {
                 var (from, to) = Band(n, nr, part, parts);
-                if (from < to) Blocked<TA, TB, TV>(a, b, c, m, n, k, accumulate, alpha, 0, m, from, to);
+                if (from < to) Blocked<TA, TB, TV>(a, b, c, m, n, k, lda, ldb, n, accumulate, alpha, 0, m, from, to);
             }
             else
             {
                 var (from, to) = Band(m, MR, part, parts);
-                if (from < to) Blocked<TA, TB, TV>(a, b, c, m, n, k, accumulate, alpha, from, to, 0, n);
+                if (from < to) Blocked<TA, TB, TV>(a, b, c, m, n, k, lda, ldb, n, accumulate, alpha, from, to, 0, n);
             }
         }
 
@@ -104,11 +106,36 @@ public static unsafe class Gemm
         }
     }
 
+    /// <summary>Row stride of A as stored: K for A itself, M for A stored transposed.</summary>
+    private static int Lda<TA>(int m, int k) where TA : struct, IOperandLayout => default(TA).IsTransposed ? m : k;
+
+    /// <summary>Row stride of B as stored: N for B itself, K for B stored transposed.</summary>
+    private static int Ldb<TB>(int k, int n) where TB : struct, IOperandLayout => default(TB).IsTransposed ? k : n;
+
+    /// <summary>
+    /// C (+)= α·op(A)·op(B) on the calling thread, each operand a block of a larger row-major matrix: its rows
+    /// <paramref name="lda"/>, <paramref name="ldb"/>, <paramref name="ldc"/> floats apart as stored (a convolution's
+    /// column block of an image, or one thread's share of a batch of products).
+    /// </summary>
+    public static void MultiplyStrided<TA, TB>(float* a, int lda, float* b, int ldb, float* c, int ldc, int m, int n,
+        int k, bool accumulate, float alpha = 1f) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
+    {
+        if (m == 0 || n == 0) return;
+        if (k == 0)
+        {
+            if (!accumulate)
+                for (int i = 0; i < m; i++) new Span<float>(c + (long)i * ldc, n).Clear();
+            return;
+        }
+        if (Lanes.Wide) Blocked<TA, TB, F512>(a, b, c, m, n, k, lda, ldb, ldc, accumulate, alpha, 0, m, 0, n);
+        else Blocked<TA, TB, F256>(a, b, c, m, n, k, lda, ldb, ldc, accumulate, alpha, 0, m, 0, n);
+    }
+
     /// <summary>The five loops over rows [i0, i1) and columns [j0, j1) of C.</summary>
     [MethodImpl(Lanes.Hot)]
-    private static void Blocked<TA, TB, TV>(float* a, float* b, float* c, int m, int n, int k, bool accumulate,
-        float alpha, int i0, int i1, int j0, int j1) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
-        where TV : struct, IFloatVector<TV>
+    private static void Blocked<TA, TB, TV>(float* a, float* b, float* c, int m, int n, int k, int lda, int ldb,
+        int ldc, bool accumulate, float alpha, int i0, int i1, int j0, int j1)
+        where TA : struct, IOperandLayout where TB : struct, IOperandLayout where TV : struct, IFloatVector<TV>
     {
         int nr = 2 * TV.Count;
         if (packA == null)
@@ -127,33 +154,33 @@ public static unsafe class Gemm
                 kc = k - pc <= MaxSlice ? k - pc : KC;
                 // A small row-major B whose panels are all whole is read in place (rows of nr floats, n apart, all in
                 // L2): packing it would cost a pass over B per product, a fifth of a batch of small products' time.
-                bool inPlace = !default(TB).IsTransposed && nc % nr == 0 && (long)kc * n <= UnpackedB;
-                if (!inPlace) PackB<TB>(b, packB, pc, kc, jc, nc, k, n, nr);
-                int ldb = inPlace ? n : nr;
+                bool inPlace = !default(TB).IsTransposed && nc % nr == 0 && (long)kc * ldb <= UnpackedB;
+                if (!inPlace) PackB<TB>(b, packB, pc, kc, jc, nc, ldb, nr);
+                int panelStride = inPlace ? ldb : nr;
                 bool overwrite = pc == 0 && !accumulate;
                 for (int ic = i0; ic < i1; ic += MC)
                 {
                     int mc = Math.Min(MC, i1 - ic);
-                    PackA<TA>(a, packA, ic, mc, pc, kc, m, k);
+                    PackA<TA>(a, packA, ic, mc, pc, kc, lda);
                     for (int jr = 0; jr < nc; jr += nr)
                     {
                         int cols = Math.Min(nr, nc - jr);
-                        float* bp = inPlace ? b + (long)pc * n + jc + jr : packB + jr * kc;
+                        float* bp = inPlace ? b + (long)pc * ldb + jc + jr : packB + jr * kc;
                         for (int ir = 0; ir < mc; ir += MR)
                         {
                             int rows = Math.Min(MR, mc - ir);
                             float* ap = packA + ir * kc;
-                            float* ct = c + (long)(ic + ir) * n + jc + jr;
+                            float* ct = c + (long)(ic + ir) * ldc + jc + jr;
                             if (rows == MR && cols == nr)
                             {
-                                MicroKernel<TV>(kc, ap, bp, ldb, ct, n, overwrite, alpha);
+                                MicroKernel<TV>(kc, ap, bp, panelStride, ct, ldc, overwrite, alpha);
                             }
                             else
                             {
-                                MicroKernel<TV>(kc, ap, bp, ldb, tile, nr, overwrite: true, alpha);
+                                MicroKernel<TV>(kc, ap, bp, panelStride, tile, nr, overwrite: true, alpha);
                                 for (int r = 0; r < rows; r++)
                                 for (int q = 0; q < cols; q++)
-                                    ct[(long)r * n + q] = overwrite ? tile[r * nr + q] : ct[(long)r * n + q] + tile[r * nr + q];
+                                    ct[(long)r * ldc + q] = overwrite ? tile[r * nr + q] : ct[(long)r * ldc + q] + tile[r * nr + q];
                             }
                         }
                     }
@@ -164,7 +191,7 @@ public static unsafe class Gemm
 
     /// <summary>ap[kk·MR + r] = op(A)(ic + ir + r, pc + kk), zero past row M: MR-tall panels, k-major.</summary>
     [MethodImpl(Lanes.Hot)]
-    private static void PackA<TA>(float* a, float* ap, int ic, int mc, int pc, int kc, int m, int k)
+    private static void PackA<TA>(float* a, float* ap, int ic, int mc, int pc, int kc, int lda)
         where TA : struct, IOperandLayout
     {
         var block = stackalloc Vector512<float>[16];
@@ -177,7 +204,7 @@ public static unsafe class Gemm
                 // op(A)(i, p) = a[p·M + i]: MR consecutive floats per k.
                 for (int kk = 0; kk < kc; kk++)
                 {
-                    float* src = a + (long)(pc + kk) * m + ic + ir;
+                    float* src = a + (long)(pc + kk) * lda + ic + ir;
                     float* dst = panel + kk * MR;
                     if (rows == MR) Unsafe.CopyBlockUnaligned(dst, src, MR * sizeof(float));
                     else for (int r = 0; r < MR; r++) dst[r] = r < rows ? src[r] : 0f;
@@ -189,7 +216,7 @@ public static unsafe class Gemm
                 int kk = 0;
                 for (; kk + 16 <= kc; kk += 16)
                 {
-                    for (int r = 0; r < 16; r++) block[r] = Vector512.Load(a + (long)(ic + ir + r) * k + pc + kk);
+                    for (int r = 0; r < 16; r++) block[r] = Vector512.Load(a + (long)(ic + ir + r) * lda + pc + kk);
                     Transpose16(block);
                     for (int t = 0; t < 16; t++)
                     {
@@ -199,7 +226,7 @@ public static unsafe class Gemm
                 }
                 for (; kk < kc; kk++)
                 for (int r = 0; r < 2 * MR; r++)
-                    (r < MR ? panel : panel + kc * MR)[kk * MR + r % MR] = a[(long)(ic + ir + r) * k + pc + kk];
+                    (r < MR ? panel : panel + kc * MR)[kk * MR + r % MR] = a[(long)(ic + ir + r) * lda + pc + kk];
                 ir += MR; // the second panel is done too
             }
             else
@@ -211,7 +238,7 @@ public static unsafe class Gemm
                         for (int kk = 0; kk < kc; kk++) panel[kk * MR + r] = 0f;
                         continue;
                     }
-                    float* src = a + (long)(ic + ir + r) * k + pc;
+                    float* src = a + (long)(ic + ir + r) * lda + pc;
                     for (int kk = 0; kk < kc; kk++) panel[kk * MR + r] = src[kk];
                 }
             }
@@ -220,7 +247,7 @@ public static unsafe class Gemm
 
     /// <summary>bp[jr·kc + kk·NR + q] = op(B)(pc + kk, jc + jr + q), zero past column N: NR-wide panels, k-major.</summary>
     [MethodImpl(Lanes.Hot)]
-    private static void PackB<TB>(float* b, float* bp, int pc, int kc, int jc, int nc, int k, int n, int nr)
+    private static void PackB<TB>(float* b, float* bp, int pc, int kc, int jc, int nc, int ldb, int nr)
         where TB : struct, IOperandLayout
     {
         var block = stackalloc Vector512<float>[16];
@@ -236,14 +263,14 @@ public static unsafe class Gemm
                 {
                     for (int q0 = 0; q0 < nr; q0 += 16)
                     {
-                        for (int q = 0; q < 16; q++) block[q] = Vector512.Load(b + (long)(jc + jr + q0 + q) * k + pc + kk);
+                        for (int q = 0; q < 16; q++) block[q] = Vector512.Load(b + (long)(jc + jr + q0 + q) * ldb + pc + kk);
                         Transpose16(block);
                         for (int t = 0; t < 16; t++) block[t].Store(panel + (kk + t) * nr + q0);
                     }
                 }
                 for (; kk < kc; kk++)
                 for (int q = 0; q < nr; q++)
-                    panel[kk * nr + q] = b[(long)(jc + jr + q) * k + pc + kk];
+                    panel[kk * nr + q] = b[(long)(jc + jr + q) * ldb + pc + kk];
             }
             else if (default(TB).IsTransposed)
             {
@@ -255,7 +282,7 @@ public static unsafe class Gemm
                         for (int kk = 0; kk < kc; kk++) panel[kk * nr + q] = 0f;
                         continue;
                     }
-                    float* src = b + (long)(jc + jr + q) * k + pc;
+                    float* src = b + (long)(jc + jr + q) * ldb + pc;
                     for (int kk = 0; kk < kc; kk++) panel[kk * nr + q] = src[kk];
                 }
             }
@@ -263,7 +290,7 @@ public static unsafe class Gemm
             {
                 for (int kk = 0; kk < kc; kk++)
                 {
-                    float* src = b + (long)(pc + kk) * n + jc + jr;
+                    float* src = b + (long)(pc + kk) * ldb + jc + jr;
                     float* dst = panel + kk * nr;
                     if (cols == nr) Unsafe.CopyBlockUnaligned(dst, src, (uint)(nr * sizeof(float)));
                     else for (int q = 0; q < nr; q++) dst[q] = q < cols ? src[q] : 0f;

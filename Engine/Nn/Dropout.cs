@@ -43,3 +43,39 @@ public sealed class Dropout : Module
         return Tensor.Record(y, "dropout", new[] { x }, dy => k.Dropout(dy, x.GradTarget(), seed, p, accumulate: true));
     }
 }
+
+/// <summary>
+/// Channel dropout, as <c>torch.nn.Dropout2d</c>: in training mode each whole channel of [N, C, H, W] (or [C, H, W])
+/// is zeroed with probability p and the others scaled by 1/(1 − p); identity in evaluation mode. The [N, C] mask
+/// comes from the same counter-based RNG kernel as <see cref="Dropout"/>'s, drawn on a tensor of ones.
+/// </summary>
+public sealed class Dropout2d : Module
+{
+    private uint calls;
+
+    public Dropout2d(float p = 0.5f, int? seed = null)
+    {
+        if (!(p >= 0f && p < 1f))
+            throw new ArgumentOutOfRangeException(nameof(p), $"Dropout2d: p must be in [0, 1), got {p}.");
+        P = p;
+        Seed = Generator.SeedOrNext(seed);
+    }
+
+    public float P { get; }
+    public int Seed { get; }
+
+    public override Tensor Forward(Tensor input)
+    {
+        if (!Training || P == 0f) return input;
+        Tensor.CheckOperands("dropout2d", input);
+        if (input.Rank is not (3 or 4))
+            throw new ArgumentException($"Dropout2d: expected input [N, C, H, W] or [C, H, W], got {Shapes.Format(input.Shape)}.");
+        uint seed = unchecked((uint)Seed * 0x9E3779B9u + ++calls);
+        var maskShape = input.Shape.ToArray();
+        for (int d = maskShape.Length - 2; d < maskShape.Length; d++) maskShape[d] = 1;
+        using var ones = Tensor.Ones(input.Device, maskShape);
+        var mask = Tensor.Uninitialized(input.Device, maskShape);
+        input.Device.Kernels.Dropout(ones.Elements, mask.Elements, seed, P, accumulate: false);
+        return input * mask;
+    }
+}

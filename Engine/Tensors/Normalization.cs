@@ -6,9 +6,9 @@ namespace Engine;
 public sealed partial class Tensor
 {
     /// <summary>
-    /// Batch normalization, PyTorch's <c>F.batch_norm</c>: input [N, C] or [N, C, L]; per channel c,
+    /// Batch normalization, PyTorch's <c>F.batch_norm</c>: input [N, C, *] ([N, C], [N, C, L], [N, C, H, W], …); per channel c,
     /// y = (x − μ_c)/√(σ²_c + ε)·γ_c + β_c. With <paramref name="training"/> (or no running statistics) μ and σ²
-    /// are the batch's mean and biased variance over N (and L), and the running statistics, when given, become
+    /// are the batch's mean and biased variance over N and the trailing axes, and the running statistics, when given, become
     /// (1 − m)·running + m·batch with the unbiased variance. Otherwise the running statistics are used. Backward
     /// goes through the batch statistics (see <see cref="NormalizationKernels"/>).
     /// </summary>
@@ -18,10 +18,10 @@ public sealed partial class Tensor
     {
         const string op = "batch_norm";
         CheckOperands(op, new[] { input, runningMean, runningVar, weight, bias }.OfType<Tensor>().ToArray());
-        if (input.Rank is not (2 or 3))
-            throw new ArgumentException($"{op}: expected a 2-D [N, C] or 3-D [N, C, L] input, got shape {Shapes.Format(input.shape)}.");
+        if (input.Rank < 2)
+            throw new ArgumentException($"{op}: expected an input [N, C, *] of rank ≥ 2, got shape {Shapes.Format(input.shape)}.");
         int channels = input.shape[1];
-        var view = new ChannelView(input.shape[0], channels, input.Rank == 3 ? input.shape[2] : 1);
+        var view = new ChannelView(input.shape[0], channels, Shapes.Numel(input.shape.AsSpan(2).ToArray()));
         CheckPerChannel(op, "running_mean", runningMean, channels);
         CheckPerChannel(op, "running_var", runningVar, channels);
         CheckPerChannel(op, "weight", weight, channels);

@@ -1,0 +1,97 @@
+using System.Runtime.CompilerServices;
+
+namespace Engine.Kernels.Simd;
+
+/// <summary>
+/// A block of an (image, group)'s im2col matrix: col[r, p − p0] for rows r = (c, kh, kw) &lt; K and output columns
+/// p0 ≤ p &lt; p0 + cw, row-major with row length cw (<see cref="ConvGeometry.ColumnSource"/> says which pixel each
+/// entry is). <see cref="Gather"/> builds it from the image (zeros in the padding); <see cref="ScatterAdd"/> adds it
+/// back into an image gradient (col2im). Both walk one output row at a time: along it the pixels are W-strided by SW,
+/// so with stride 1 each row segment is one contiguous copy (or add) between two runs of padding.
+/// </summary>
+public static unsafe class Im2Col
+{
+    public static void Gather(ConvGeometry g, float* image, float* col, int p0, int cw) =>
+        Walk(g, image, col, p0, cw, new GatherRun());
+
+    public static void ScatterAdd(ConvGeometry g, float* col, float* image, int p0, int cw) =>
+        Walk(g, image, col, p0, cw, new ScatterAddRun());
+
+    private interface IRun
+    {
+        /// <summary>col[i·1] ↔ image[i·stride] for i &lt; count.</summary>
+        void Pixels(float* col, float* image, int count, int stride);
+
+        /// <summary>count entries of col that are padding.</summary>
+        void Padding(float* col, int count);
+    }
+
+    private readonly struct GatherRun : IRun
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Pixels(float* col, float* image, int count, int stride)
+        {
+            if (stride == 1) Unsafe.CopyBlockUnaligned(col, image, (uint)count * 4);
+            else for (int i = 0; i < count; i++) col[i] = image[(long)i * stride];
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Padding(float* col, int count) => Unsafe.InitBlockUnaligned(col, 0, (uint)count * 4);
+    }
+
+    private readonly struct ScatterAddRun : IRun
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Pixels(float* col, float* image, int count, int stride)
+        {
+            int i = 0;
+            if (stride == 1)
+                for (int w = System.Numerics.Vector<float>.Count; i + w <= count; i += w)
+                    System.Numerics.Vector.Store(System.Numerics.Vector.Load(image + i) + System.Numerics.Vector.Load(col + i), image + i);
+            for (; i < count; i++) image[(long)i * stride] += col[i];
+        }
+
+        public void Padding(float* col, int count)
+        {
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Walk<TRun>(ConvGeometry g, float* image, float* col, int p0, int cw, TRun run)
+        where TRun : struct, IRun
+    {
+        int plane = g.H * g.W;
+        for (int r = 0; r < g.K; r++)
+        {
+            int kw = r % g.KW, kh = r / g.KW % g.KH, c = r / (g.KW * g.KH);
+            float* channel = image + (long)c * plane;
+            float* dst = col + (long)r * cw;
+            int colOffset = kw * g.DW - g.PW;
+            // Output columns ow whose pixel column iw = ow·SW + colOffset lies in [0, W).
+            int first = colOffset >= 0 ? 0 : (-colOffset + g.SW - 1) / g.SW;
+            int last = g.W - colOffset <= 0 ? 0 : (g.W - colOffset - 1) / g.SW + 1; // exclusive
+            first = Math.Min(first, g.OW);
+            last = Math.Clamp(last, first, g.OW);
+            for (int p = p0, end = p0 + cw; p < end;)
+            {
+                int oh = p / g.OW, ow = p % g.OW;
+                int segment = Math.Min(g.OW - ow, end - p);
+                int ih = oh * g.SH - g.PH + kh * g.DH;
+                float* d = dst + (p - p0);
+                if (ih < 0 || ih >= g.H)
+                {
+                    run.Padding(d, segment);
+                }
+                else
+                {
+                    int to = ow + segment;
+                    int a = Math.Clamp(first, ow, to), b = Math.Clamp(last, a, to);
+                    if (a > ow) run.Padding(d, a - ow);
+                    if (b > a) run.Pixels(d + (a - ow), channel + (long)ih * g.W + a * g.SW + colOffset, b - a, g.SW);
+                    if (to > b) run.Padding(d + (b - ow), to - b);
+                }
+                p += segment;
+            }
+        }
+    }
+}
