@@ -5,13 +5,15 @@ namespace Engine.Tests;
 /// <summary>The Examples app's bundled MNIST subset (8,000 train / 2,000 test), copied next to the tests.</summary>
 public static class BundledMnist
 {
-    /// <summary>Loads <c>train</c> or <c>t10k</c>.</summary>
-    public static Dataset Load(string prefix)
-    {
-        string dir = Path.Combine(AppContext.BaseDirectory, "BundledData");
-        return IdxLoader.LoadMnist(Path.Combine(dir, $"{prefix}-images-idx3-ubyte.gz"),
-            Path.Combine(dir, $"{prefix}-labels-idx1-ubyte.gz"));
-    }
+    /// <summary>Loads <c>train</c> or <c>t10k</c> as flat rows of 784.</summary>
+    public static Dataset Load(string prefix) => IdxLoader.LoadMnist(Images(prefix), Labels(prefix));
+
+    /// <summary>Loads <c>train</c> or <c>t10k</c> as images [1, 28, 28].</summary>
+    public static Dataset LoadImages(string prefix) => IdxLoader.LoadMnistImages(Images(prefix), Labels(prefix));
+
+    private static string Images(string prefix) => Path.Combine(AppContext.BaseDirectory, "BundledData", $"{prefix}-images-idx3-ubyte.gz");
+
+    private static string Labels(string prefix) => Path.Combine(AppContext.BaseDirectory, "BundledData", $"{prefix}-labels-idx1-ubyte.gz");
 
     /// <summary>
     /// Writes an IDX folder (the layout <c>--data</c> takes) with the first <paramref name="train"/> training and

@@ -1,6 +1,11 @@
+using Engine.Data.Transforms;
+
 namespace Engine.Data;
 
-/// <summary>One mini-batch on the device: features [n, d], and labels (host, for the loss's check) or targets.</summary>
+/// <summary>
+/// One mini-batch on the device: features [n, ..sample shape] ([n, d] for a flat dataset, [n, C, H, W] for images;
+/// the shape after the loader's transform, if it has one), and labels (host, for the loss's check) or targets.
+/// </summary>
 public sealed class Batch : IDisposable
 {
     public Batch(Tensor features, int[]? labels, Tensor? targets, int[] indices, int? globalCount = null)
@@ -34,14 +39,25 @@ public sealed class Batch : IDisposable
 /// <summary>
 /// Iterates a <see cref="Dataset"/> in mini-batches: seeded shuffling (a new permutation each epoch), batch size,
 /// drop-last. Each batch's rows are gathered on the host and uploaded with one copy per tensor (never one per
-/// sample). Batch size = dataset size is full-batch training.
+/// sample), features shaped [n, ..<see cref="Dataset.SampleShape"/>]. Batch size = dataset size is full-batch
+/// training. An optional <see cref="Transforms.Transform"/> (augmentation, normalisation) is applied on the host to
+/// each gathered sample, with randomness drawn from <see cref="SampleRandom"/>(<see cref="Seed"/>, epoch, dataset
+/// row): the same seed and epoch give the same augmented batches, each epoch draws anew.
 /// </summary>
 public sealed class DataLoader
 {
     private int epoch;
 
+    /// <summary>
+    /// A loader of <paramref name="batchSize"/>-row batches; <paramref name="seed"/> drives both the shuffle and the
+    /// transform's randomness. <paramref name="transform"/> is applied to every sample as it is gathered (e.g. a
+    /// <see cref="Compose"/> of <see cref="RandomCrop"/> and <see cref="Normalize"/>); null gives the rows as stored.
+    /// An evaluation loader takes only the deterministic part (<see cref="Normalize"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The transform cannot take the dataset's samples (the built-in ones need
+    /// image samples [C, H, W]); the message says why.</exception>
     public DataLoader(Device device, Dataset dataset, int batchSize, bool shuffle = true, bool dropLast = false,
-        int seed = 0)
+        int seed = 0, Transform? transform = null)
     {
         Device = device ?? throw new ArgumentNullException(nameof(device));
         Dataset = dataset ?? throw new ArgumentNullException(nameof(dataset));
@@ -50,7 +66,11 @@ public sealed class DataLoader
         Shuffle = shuffle;
         DropLast = dropLast;
         Seed = seed;
+        Transform = transform;
+        sampleShape = transform?.OutputShape(dataset.SampleShape) ?? dataset.SampleShape;
     }
+
+    private readonly int[] sampleShape;
 
     public Device Device { get; }
     public Dataset Dataset { get; }
@@ -58,6 +78,12 @@ public sealed class DataLoader
     public bool Shuffle { get; }
     public bool DropLast { get; }
     public int Seed { get; }
+
+    /// <summary>The per-sample transform, or null.</summary>
+    public Transform? Transform { get; }
+
+    /// <summary>The shape of one sample of a batch (a copy): the dataset's, or the transform's output shape.</summary>
+    public int[] SampleShape => (int[])sampleShape.Clone();
 
     /// <summary>
     /// Data-parallel sharding (PyTorch's <c>DistributedSampler</c>, applied per batch): every rank draws the same
@@ -99,28 +125,52 @@ public sealed class DataLoader
     public IEnumerable<Batch> NextEpoch(int skipBatches = 0)
     {
         var order = Shuffle ? Dataset.Permutation(Dataset.Count, unchecked(Seed * 7919 + epoch)) : Enumerable.Range(0, Dataset.Count).ToArray();
-        epoch++;
+        int thisEpoch = epoch++;
         for (int b = skipBatches; b < BatchCount; b++)
         {
             int start = b * BatchSize, n = Math.Min(BatchSize, Dataset.Count - start);
             var indices = order[start..(start + n)];
             if (shard is var (rank, size)) indices = indices[(int)((long)n * rank / size)..(int)((long)n * (rank + 1) / size)];
-            yield return Gather(indices, n);
+            yield return Gather(indices, n, thisEpoch);
         }
     }
 
-    private Batch Gather(int[] indices, int globalCount)
+    private Batch Gather(int[] indices, int globalCount, int epochNumber)
     {
         var d = Dataset;
         if (indices.Length == 0) // this rank's share of a last batch shorter than the world: a placeholder row, Count 0
-            return new Batch(Tensor.Zeros(Device, new[] { 1, d.FeatureCount }), d.Labels != null ? Array.Empty<int>() : null,
+            return new Batch(Tensor.Zeros(Device, BatchShape(1)), d.Labels != null ? Array.Empty<int>() : null,
                 d.Labels != null ? null : Tensor.Zeros(Device, new[] { 1, d.TargetCount }), indices, globalCount);
-        var x = new float[indices.Length * d.FeatureCount];
-        for (int r = 0; r < indices.Length; r++) Array.Copy(d.Features, indices[r] * d.FeatureCount, x, r * d.FeatureCount, d.FeatureCount);
-        var features = Tensor.FromArray(Device, x, new[] { indices.Length, d.FeatureCount });
+        var features = Tensor.FromArray(Device, GatherFeatures(indices, epochNumber), BatchShape(indices.Length));
         if (d.Labels != null) return new Batch(features, indices.Select(i => d.Labels[i]).ToArray(), null, indices, globalCount);
         var y = new float[indices.Length * d.TargetCount];
         for (int r = 0; r < indices.Length; r++) Array.Copy(d.Targets!, indices[r] * d.TargetCount, y, r * d.TargetCount, d.TargetCount);
         return new Batch(features, null, Tensor.FromArray(Device, y, new[] { indices.Length, d.TargetCount }), indices, globalCount);
+    }
+
+    private int[] BatchShape(int n) => sampleShape.Prepend(n).ToArray();
+
+    /// <summary>The rows at <paramref name="indices"/>, each through the transform if there is one.</summary>
+    private float[] GatherFeatures(int[] indices, int epochNumber)
+    {
+        var d = Dataset;
+        int inCount = d.FeatureCount;
+        if (Transform == null)
+        {
+            var rows = new float[indices.Length * inCount];
+            for (int r = 0; r < indices.Length; r++) Array.Copy(d.Features, indices[r] * inCount, rows, r * inCount, inCount);
+            return rows;
+        }
+        var transform = Transform;
+        int[] inShape = d.SampleShape;
+        int outCount = sampleShape.Aggregate(1, (p, s) => p * s);
+        var x = new float[indices.Length * outCount];
+        // Each sample's stream depends on (seed, epoch, row) only, so the samples may run on any threads in any order.
+        Parallel.For(0, indices.Length, r =>
+        {
+            var random = new SampleRandom(Seed, epochNumber, indices[r]);
+            transform.Apply(d.Features.AsSpan(indices[r] * inCount, inCount), inShape, x.AsSpan(r * outCount, outCount), ref random);
+        });
+        return x;
     }
 }

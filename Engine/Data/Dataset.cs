@@ -2,10 +2,14 @@ namespace Engine.Data;
 
 /// <summary>
 /// An in-memory dataset on the host: row-major features [Count, FeatureCount] and either class labels
-/// (<see cref="Labels"/>) or regression targets [Count, TargetCount] (<see cref="Targets"/>).
+/// (<see cref="Labels"/>) or regression targets [Count, TargetCount] (<see cref="Targets"/>). Each row is one sample
+/// of shape <see cref="SampleShape"/>: [FeatureCount] for a flat (tabular) set, e.g. [C, H, W] for images, whose row
+/// then holds the sample's pixels row-major (channel, then row, then column), as a PyTorch image tensor.
 /// </summary>
 public sealed class Dataset
 {
+    private readonly int[] sampleShape;
+
     private Dataset(float[] features, int featureCount, int[]? labels, float[]? targets, int targetCount)
     {
         if (featureCount < 1) throw new ArgumentOutOfRangeException(nameof(featureCount), "featureCount must be ≥ 1.");
@@ -24,6 +28,19 @@ public sealed class Dataset
         Labels = labels;
         Targets = targets;
         TargetCount = targetCount;
+        sampleShape = new[] { featureCount };
+    }
+
+    /// <summary>The same arrays seen with another sample shape (already validated: no copy, no rescan).</summary>
+    private Dataset(Dataset source, int[] sampleShape)
+    {
+        Count = source.Count;
+        Features = source.Features;
+        FeatureCount = source.FeatureCount;
+        Labels = source.Labels;
+        Targets = source.Targets;
+        TargetCount = source.TargetCount;
+        this.sampleShape = sampleShape;
     }
 
     /// <summary>
@@ -50,6 +67,35 @@ public sealed class Dataset
 
     public int Count { get; }
     public int FeatureCount { get; }
+
+    /// <summary>
+    /// The shape of one sample (a copy): [FeatureCount] unless set by <see cref="WithSampleShape"/>; its product is
+    /// always <see cref="FeatureCount"/>. A <see cref="DataLoader"/> yields features shaped [n, ..SampleShape].
+    /// </summary>
+    public int[] SampleShape => (int[])sampleShape.Clone();
+
+    /// <summary>
+    /// This dataset with each row seen as a sample of <paramref name="sampleShape"/> (e.g. 1, 28, 28 for MNIST digits:
+    /// [C, H, W], row-major), sharing the feature, label and target arrays (no copy). The product of the shape must be
+    /// <see cref="FeatureCount"/>; <c>WithSampleShape(FeatureCount)</c> is the flat view again.
+    /// </summary>
+    /// <exception cref="ArgumentException">The shape is empty, has a dimension below 1, or does not multiply to
+    /// <see cref="FeatureCount"/>.</exception>
+    public Dataset WithSampleShape(params int[] sampleShape)
+    {
+        ArgumentNullException.ThrowIfNull(sampleShape);
+        string shown = $"[{string.Join(", ", sampleShape)}]";
+        if (sampleShape.Length == 0)
+            throw new ArgumentException("dataset: a sample shape needs at least one dimension.", nameof(sampleShape));
+        if (sampleShape.Any(s => s < 1))
+            throw new ArgumentException($"dataset: sample shape {shown} has a dimension below 1.", nameof(sampleShape));
+        long product = sampleShape.Aggregate(1L, (p, s) => p * s);
+        if (product != FeatureCount)
+            throw new ArgumentException(
+                $"dataset: sample shape {shown} holds {product} values but each row has {FeatureCount} features.",
+                nameof(sampleShape));
+        return new Dataset(this, (int[])sampleShape.Clone());
+    }
     public float[] Features { get; }
     public int[]? Labels { get; }
     public float[]? Targets { get; }
@@ -60,7 +106,7 @@ public sealed class Dataset
         : Labels.Length == 0 ? throw new InvalidOperationException("dataset: ClassCount of an empty dataset (0 rows).")
         : Labels.Max() + 1;
 
-    /// <summary>The rows at <paramref name="indices"/>, in that order.</summary>
+    /// <summary>The rows at <paramref name="indices"/>, in that order, with this set's <see cref="SampleShape"/>.</summary>
     public Dataset Subset(IReadOnlyList<int> indices)
     {
         var features = new float[indices.Count * FeatureCount];
@@ -74,10 +120,13 @@ public sealed class Dataset
             if (labels != null) labels[r] = Labels![i];
             if (targets != null) Array.Copy(Targets!, i * TargetCount, targets, r * TargetCount, TargetCount);
         }
-        return new Dataset(features, FeatureCount, labels, targets, TargetCount);
+        return new Dataset(new Dataset(features, FeatureCount, labels, targets, TargetCount), sampleShape);
     }
 
-    /// <summary>Shuffles the rows with <paramref name="seed"/> and cuts them by the given fractions (e.g. 0.8, 0.2).</summary>
+    /// <summary>
+    /// Shuffles the rows with <paramref name="seed"/> and cuts them by the given fractions (e.g. 0.8, 0.2); every part
+    /// keeps this set's <see cref="SampleShape"/>.
+    /// </summary>
     public Dataset[] Split(int seed, params double[] fractions)
     {
         if (fractions.Length == 0 || fractions.Any(f => f < 0) || Math.Abs(fractions.Sum() - 1) > 1e-9)
@@ -110,7 +159,7 @@ public sealed class Dataset
 
 /// <summary>
 /// Per-feature standardisation x' = (x − μ)/σ with μ, σ fitted on one set (the training set) and applied to
-/// others; a constant feature (σ = 0) is only centred.
+/// others; a constant feature (σ = 0) is only centred. The result keeps the set's <see cref="Dataset.SampleShape"/>.
 /// </summary>
 public sealed class Standardizer
 {
@@ -147,8 +196,9 @@ public sealed class Standardizer
             int j = i % Mean.Length;
             x[i] = Std[j] > 0 ? (data.Features[i] - Mean[j]) / Std[j] : data.Features[i] - Mean[j];
         }
-        return data.Labels != null
+        var result = data.Labels != null
             ? Dataset.WithLabels(x, data.FeatureCount, data.Labels)
             : Dataset.WithTargets(x, data.FeatureCount, data.Targets!, data.TargetCount);
+        return result.WithSampleShape(data.SampleShape);
     }
 }

@@ -9,14 +9,27 @@ namespace Engine.Data;
 /// </summary>
 public static class IdxLoader
 {
-    public static Dataset LoadMnist(string imagesPath, string labelsPath)
+    /// <summary>MNIST as flat rows: samples of shape [rows·cols] (784 for MNIST), for an MLP.</summary>
+    public static Dataset LoadMnist(string imagesPath, string labelsPath) => Load(imagesPath, labelsPath).Flat;
+
+    /// <summary>
+    /// MNIST as one-channel images: the same data as <see cref="LoadMnist"/> with <see cref="Dataset.SampleShape"/>
+    /// [1, rows, cols] ([1, 28, 28] for MNIST), so a <see cref="DataLoader"/> yields [n, 1, rows, cols] for a CNN.
+    /// </summary>
+    public static Dataset LoadMnistImages(string imagesPath, string labelsPath)
+    {
+        var (flat, rows, cols) = Load(imagesPath, labelsPath);
+        return flat.WithSampleShape(1, rows, cols);
+    }
+
+    private static (Dataset Flat, int Rows, int Cols) Load(string imagesPath, string labelsPath)
     {
         var (images, rows, cols) = ReadImages(imagesPath);
         var labels = ReadLabels(labelsPath);
         if (labels.Length * rows * cols != images.Length)
             throw new FormatException(
                 $"{imagesPath} holds {images.Length / (rows * cols)} images but {labelsPath} {labels.Length} labels.");
-        return Dataset.WithLabels(images, rows * cols, labels);
+        return (Dataset.WithLabels(images, rows * cols, labels), rows, cols);
     }
 
     public static (float[] Pixels, int Rows, int Cols) ReadImages(string path)
