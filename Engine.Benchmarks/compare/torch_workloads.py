@@ -7,6 +7,12 @@ of enough steps to last ~0.3 s, synchronized at the end of each round), and prin
 
   python3 torch_workloads.py --device cpu|cuda [--quick] [--only NAME,NAME] [--threads N]
 
+CNN rows: cnn-lenet (LeNet-5 training step: SGD lr 0.01 momentum 0.9, cross-entropy) and cnn-mnist (PyTorch's
+examples/mnist Net training step: Adadelta lr 1.0, nll_loss on log_softmax, dropout active), both on fixed random
+inputs [64, 1, 28, 28] (batch 8 when quick) in samples/s; conv2d (forward, no grad, [64, 64, 56, 56] * [64, 64, 3, 3],
+padding 1, no bias) and conv2d-fwdbwd (that forward plus the backward to input and weight for a stored output
+gradient) in GFLOP/s; maxpool2d (2x2 forward plus backward on [64, 64, 56, 56]) in GB/s. Quick: batch 8, 28x28.
+
 --threads N sets torch's intra-op threads (the caller also sets OMP_NUM_THREADS and OPENBLAS_NUM_THREADS to N, since
 OpenBLAS keeps its own pool).
 """
@@ -81,7 +87,79 @@ def row_indexing(name, device, quick):
     return "GB/s", 8.0 * rows * width, lambda: zeros.index_add_(0, index, src)
 
 
+def lenet():
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+
+
+def mnist_net():
+    """PyTorch's examples/mnist Net (log_softmax as the last layer)."""
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Dropout(0.25), nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Linear(128, 10), nn.LogSoftmax(dim=1))
+
+
+def cnn(name, device, quick):
+    """One training step (forward, loss, backward, optimizer step, zero-grad) of LeNet-5 (SGD lr 0.01 momentum 0.9,
+    cross-entropy) or the examples/mnist Net (Adadelta lr 1.0, nll_loss, dropout active) on a fixed random batch of
+    normalised-looking [B, 1, 28, 28] inputs; B = 64, 8 when quick. Labels i * 7 % 10 as the MLP rows."""
+    batch = 8 if quick else 64
+    if name == "cnn-lenet":
+        model = lenet().to(device)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        loss_fn = torch.nn.functional.cross_entropy
+    else:
+        model = mnist_net().to(device)
+        opt = torch.optim.Adadelta(model.parameters(), lr=1.0)
+        loss_fn = torch.nn.functional.nll_loss
+    model.train()
+    x = torch.randn(batch, 1, 28, 28, device=device)
+    y = torch.tensor([i * 7 % 10 for i in range(batch)], device=device)
+
+    def step():
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=False)
+    return "samples/s", batch, step
+
+
+def conv_rows(name, device, quick):
+    """conv2d: forward of [B, 64, S, S] * [64, 64, 3, 3], padding 1, no bias, under no_grad (2·N·Cout·H·W·Cin·9 FLOP);
+    conv2d-fwdbwd: the same forward plus the gradients to input and weight for a stored output gradient (3x the
+    forward's FLOP); maxpool2d: F.max_pool2d 2x2 forward plus backward, GB/s counting fp32 values read and written
+    (forward reads the input and writes the output, backward reads the output gradient and writes the input
+    gradient: 8·(in + out) bytes; indices not counted). B, S = 64, 56; 8, 28 when quick."""
+    batch, size, ch = (8, 28, 64) if quick else (64, 56, 64)
+    x = torch.randn(batch, ch, size, size, device=device)
+    if name == "maxpool2d":
+        x.requires_grad_(True)
+        g = torch.randn(batch, ch, size // 2, size // 2, device=device)
+        f = torch.nn.functional
+        return "GB/s", 8.0 * (x.numel() + g.numel()), \
+            lambda: torch.autograd.grad(f.max_pool2d(x, 2), x, g)
+    w = torch.randn(ch, ch, 3, 3, device=device) * (1.0 / (ch * 9) ** 0.5)
+    flops = 2.0 * batch * ch * size * size * ch * 9
+    if name == "conv2d":
+        def forward():
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(x, w, padding=1)
+        return "GFLOP/s", flops, forward
+    x.requires_grad_(True)
+    w.requires_grad_(True)
+    g = torch.randn(batch, ch, size, size, device=device)
+    return "GFLOP/s", 3.0 * flops, \
+        lambda: torch.autograd.grad(torch.nn.functional.conv2d(x, w, padding=1), (x, w), g)
+
+
 def build(name, device, gpu, quick):
+    if name in ("cnn-lenet", "cnn-mnist"):
+        return cnn(name, device, quick)
+    if name in ("conv2d", "conv2d-fwdbwd", "maxpool2d"):
+        return conv_rows(name, device, quick)
     if name in ("gather", "scatter-add"):
         return row_indexing(name, device, quick)
     if name == "bmm" or name == "bmm-t":
@@ -121,7 +199,8 @@ def build(name, device, gpu, quick):
 
 def names(gpu):
     return ["mlp-s/b1", "mlp-s/b64", "mlp-s/b1024", "mlp-m"] + (["mlp-l"] if gpu else []) + \
-        ["sgemm", "adam-step", "copy", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat", "gather", "scatter-add"]
+        ["sgemm", "adam-step", "copy", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat", "gather", "scatter-add",
+         "cnn-lenet", "cnn-mnist", "conv2d", "conv2d-fwdbwd", "maxpool2d"]
 
 
 def measure(step, sync, quick):

@@ -21,10 +21,22 @@ public sealed partial class Tensor
 
     /// <summary>1-D max pooling, PyTorch's <c>F.max_pool1d</c>, over [N, C, L] (or [C, L]).</summary>
     public static Tensor MaxPool1d(Tensor input, int kernelSize, int? stride = null, int padding = 0, int dilation = 1,
-        bool ceilMode = false) =>
-        OnRows(input, "max_pool1d", x =>
-            MaxPool2dWithIndices(x, (1, kernelSize), (1, stride ?? kernelSize), (0, padding), (1, dilation), ceilMode,
-                "max_pool1d").Values);
+        bool ceilMode = false) => MaxPool1dWithIndices(input, kernelSize, stride, padding, dilation, ceilMode).Values;
+
+    /// <summary><see cref="MaxPool1d"/> with the winners' int64 positions in their rows.</summary>
+    public static (Tensor Values, Tensor Indices) MaxPool1dWithIndices(Tensor input, int kernelSize, int? stride = null,
+        int padding = 0, int dilation = 1, bool ceilMode = false)
+    {
+        Tensor? indices = null;
+        var values = OnRows(input, "max_pool1d", x =>
+        {
+            var (v, i) = MaxPool2dWithIndices(x, (1, kernelSize), (1, stride ?? kernelSize), (0, padding),
+                (1, dilation), ceilMode, "max_pool1d");
+            indices = i.Squeeze(-2);
+            return v;
+        });
+        return (values, indices!);
+    }
 
     /// <summary>
     /// 2-D average pooling, PyTorch's <c>F.avg_pool2d</c>: each window's sum divided by its size including the zero
