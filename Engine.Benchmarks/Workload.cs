@@ -17,7 +17,7 @@ namespace Engine.Benchmarks;
 /// gradient). Both are compared with PyTorch's plain loop (<see cref="TorchName"/>), which makes the same update with a
 /// separate <c>optimizer.step()</c> and scores nothing.
 /// </summary>
-public sealed class Workload : IDisposable
+public sealed partial class Workload : IDisposable
 {
     private readonly Action step;
     private readonly Action dispose;
@@ -47,7 +47,8 @@ public sealed class Workload : IDisposable
     public static IEnumerable<string> Names(bool gpu) =>
         new[] { "mlp-s/b1", "mlp-s/b1-loop", "mlp-s/b64", "mlp-s/b1024", "mlp-m" }
             .Concat(gpu ? new[] { "mlp-l" } : Array.Empty<string>())
-            .Concat(new[] { "sgemm", "adam-step", "copy", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat", "gather", "scatter-add" });
+            .Concat(new[] { "sgemm", "adam-step", "copy", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat", "gather", "scatter-add" })
+            .Concat(new[] { "cnn-lenet", "cnn-mnist", "conv2d", "conv2d-fwdbwd", "maxpool2d" });
 
     /// <summary>An MLP workload's layer widths, batch and optimizer; null for the other workloads.</summary>
     public static (int[] Widths, int Batch, string Optimizer)? MlpSpec(string name, bool quick)
@@ -86,6 +87,8 @@ public sealed class Workload : IDisposable
             "cat" => TensorOp("cat", device, quick, "GB/s", new[] { 64, 128, 256 }, null,
                 (a, _) => Tensor.Cat(a.Chunk(8, -1), -1)),
             "gather" or "scatter-add" => RowIndexing(name, device, quick ? 512 : 65536, 256),
+            "cnn-lenet" or "cnn-mnist" => Cnn(name, device, quick),
+            "conv2d" or "conv2d-fwdbwd" or "maxpool2d" => ConvRow(name, device, quick),
             _ => throw new ArgumentException($"unknown workload '{name}'"),
         };
     }

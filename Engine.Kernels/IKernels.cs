@@ -201,8 +201,11 @@ public interface IKernels
         where TB : struct, IOperandLayout;
 
     // ---- convolution and pooling (ConvolutionKernels, PoolingKernels) ----
-    /// <summary>y = conv(x, w) with zero padding (<see cref="ConvGeometry"/>; no bias), y [N, OC, OH, OW] overwritten.</summary>
-    void ConvForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ConvGeometry g);
+    /// <summary>
+    /// y = conv(x, w) + b with zero padding (<see cref="ConvGeometry"/>), y [N, OC, OH, OW] overwritten; b [OC], or an
+    /// empty view for no bias.
+    /// </summary>
+    void ConvForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y, ConvGeometry g);
 
     /// <summary>dx (+)= ∂⟨dy, conv(x, w)⟩/∂x = col2im(wᵀ·dy) per image and group (also a transposed convolution's forward).</summary>
     void ConvBackwardInput(ArrayView<float> dy, ArrayView<float> w, ArrayView<float> dx, ConvGeometry g, bool accumulate);

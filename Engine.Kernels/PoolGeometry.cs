@@ -79,7 +79,7 @@ public struct PoolGeometry
     // The window math both backends run: the ILGPU kernels per output (or plane) thread, the SIMD backend per plane
     // on its pool.
 
-    /// <summary>max over output (oh, ow)'s window of the plane at <paramref name="plane"/>; NaN wins; index = h·W + w.</summary>
+    /// <summary>max over output (oh, ow)'s window of the plane at <paramref name="plane"/>; NaN wins (the last one, as PyTorch's CPU kernel); index = h·W + w.</summary>
     public readonly float MaxAt(ArrayView<float> x, int plane, int oh, int ow, out int index)
     {
         RowWindow(oh, out int r0, out int rs, out int rn);
@@ -99,7 +99,6 @@ public struct PoolGeometry
                 {
                     best = v;
                     index = h * W + w;
-                    if (float.IsNaN(v)) return v;
                 }
             }
         }

@@ -74,8 +74,15 @@ public static class ConvolutionKernels
     private static StridedLayout WeightItems(ConvGeometry g, int images) =>
         StridedLayout.Create(stackalloc int[] { images, g.Groups }, stackalloc int[] { 0, g.OCg * g.K }, 0);
 
-    public static void ConvForward(this KernelContext k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y,
-        ArrayView<float> scratch, ConvGeometry g)
+    /// <summary>y[n, o, p] += b[o]: thread = element of y.</summary>
+    public static void AddBias(ArrayView<float> y, ArrayView<float> bias, int channels, int perChannel)
+    {
+        for (int i = GridStride.Start, step = GridStride.Step, end = (int)y.Length; i < end; i += step)
+            y[i] += bias[i / perChannel % channels];
+    }
+
+    public static void ConvForward(this KernelContext k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias,
+        ArrayView<float> y, ArrayView<float> scratch, ConvGeometry g)
     {
         int chunk = ChunkImages(g);
         for (int n0 = 0; n0 < g.N; n0 += chunk)
@@ -86,6 +93,8 @@ public static class ConvolutionKernels
             k.BatchedMatMul<AsStored, AsStored>(w, scratch, y.SubView((long)n0 * g.OC * g.P), g.OCg, g.P, g.K, false, 1f,
                 new MatMulBatch { Items = items, A = WeightItems(g, images), B = Items(items, g.K * g.P) });
         }
+        if (bias.Length > 0)
+            k.Load<ArrayView<float>, ArrayView<float>, int, int>(AddBias)(k.ForItems(y.Length), y, bias, g.OC, g.P);
     }
 
     public static void ConvBackwardInput(this KernelContext k, ArrayView<float> dy, ArrayView<float> w,

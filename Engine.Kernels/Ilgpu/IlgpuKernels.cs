@@ -244,10 +244,11 @@ public sealed class IlgpuKernels : IKernels
         return convolutionScratch.View;
     }
 
-    public void ConvForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ConvGeometry g)
+    public void ConvForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
+        ConvGeometry g)
     {
         if ((long)g.N * g.OC * g.P == 0) return;
-        Context.ConvForward(x, w, y, ConvolutionScratch(g), g);
+        Context.ConvForward(x, w, bias, y.SubView(0, (long)g.N * g.OC * g.P), ConvolutionScratch(g), g);
     }
 
     public void ConvBackwardInput(ArrayView<float> dy, ArrayView<float> w, ArrayView<float> dx, ConvGeometry g,

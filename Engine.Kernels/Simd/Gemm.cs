@@ -178,6 +178,18 @@ public static unsafe class Gemm
                             else
                             {
                                 MicroKernel<TV>(kc, ap, bp, panelStride, tile, nr, overwrite: true, alpha);
+                                if (cols == nr)
+                                {
+                                    // A short panel of whole rows (M not a multiple of MR): copy its rows as vectors.
+                                    for (int r = 0; r < rows; r++)
+                                    for (int q = 0; q < nr; q += TV.Count)
+                                    {
+                                        TV v = TV.Load(tile + r * nr + q);
+                                        float* target = ct + (long)r * ldc + q;
+                                        TV.Store(overwrite ? v : v + TV.Load(target), target);
+                                    }
+                                    continue;
+                                }
                                 for (int r = 0; r < rows; r++)
                                 for (int q = 0; q < cols; q++)
                                     ct[(long)r * ldc + q] = overwrite ? tile[r * nr + q] : ct[(long)r * ldc + q] + tile[r * nr + q];

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace Engine.Kernels.Simd;
 
@@ -31,12 +32,21 @@ public static unsafe class Im2Col
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Pixels(float* col, float* image, int count, int stride)
         {
-            if (stride == 1) Unsafe.CopyBlockUnaligned(col, image, (uint)count * 4);
-            else for (int i = 0; i < count; i++) col[i] = image[(long)i * stride];
+            int i = 0;
+            if (stride == 1)
+            {
+                // Rows of small images are short: vector moves beat a memmove call.
+                for (; i + 16 <= count; i += 16) Vector512.Store(Vector512.Load(image + i), col + i);
+                for (; i + 4 <= count; i += 4) Vector128.Store(Vector128.Load(image + i), col + i);
+            }
+            for (; i < count; i++) col[i] = image[(long)i * stride];
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Padding(float* col, int count) => Unsafe.InitBlockUnaligned(col, 0, (uint)count * 4);
+        public void Padding(float* col, int count)
+        {
+            for (int i = 0; i < count; i++) col[i] = 0f;
+        }
     }
 
     private readonly struct ScatterAddRun : IRun
@@ -56,41 +66,38 @@ public static unsafe class Im2Col
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(Lanes.Hot)]
     private static void Walk<TRun>(ConvGeometry g, float* image, float* col, int p0, int cw, TRun run)
         where TRun : struct, IRun
     {
-        int plane = g.H * g.W;
+        int plane = g.H * g.W, end = p0 + cw;
+        int firstRow = p0 / g.OW, lastRow = (end - 1) / g.OW;
         for (int r = 0; r < g.K; r++)
         {
             int kw = r % g.KW, kh = r / g.KW % g.KH, c = r / (g.KW * g.KH);
             float* channel = image + (long)c * plane;
-            float* dst = col + (long)r * cw;
+            float* dst = col + (long)r * cw - p0;
             int colOffset = kw * g.DW - g.PW;
-            // Output columns ow whose pixel column iw = ow·SW + colOffset lies in [0, W).
-            int first = colOffset >= 0 ? 0 : (-colOffset + g.SW - 1) / g.SW;
-            int last = g.W - colOffset <= 0 ? 0 : (g.W - colOffset - 1) / g.SW + 1; // exclusive
-            first = Math.Min(first, g.OW);
-            last = Math.Clamp(last, first, g.OW);
-            for (int p = p0, end = p0 + cw; p < end;)
+            // Output columns ow whose pixel column iw = ow·SW + colOffset lies in [0, W): [inFrom, inTo).
+            int inFrom = colOffset >= 0 ? 0 : (-colOffset + g.SW - 1) / g.SW;
+            int inTo = g.W - colOffset <= 0 ? 0 : (g.W - colOffset - 1) / g.SW + 1;
+            inFrom = Math.Min(inFrom, g.OW);
+            inTo = Math.Clamp(inTo, inFrom, g.OW);
+            for (int oh = firstRow; oh <= lastRow; oh++)
             {
-                int oh = p / g.OW, ow = p % g.OW;
-                int segment = Math.Min(g.OW - ow, end - p);
+                int rowStart = oh * g.OW;
+                int from = Math.Max(rowStart, p0) - rowStart, to = Math.Min(rowStart + g.OW, end) - rowStart;
+                float* d = dst + rowStart;
                 int ih = oh * g.SH - g.PH + kh * g.DH;
-                float* d = dst + (p - p0);
                 if (ih < 0 || ih >= g.H)
                 {
-                    run.Padding(d, segment);
+                    run.Padding(d + from, to - from);
+                    continue;
                 }
-                else
-                {
-                    int to = ow + segment;
-                    int a = Math.Clamp(first, ow, to), b = Math.Clamp(last, a, to);
-                    if (a > ow) run.Padding(d, a - ow);
-                    if (b > a) run.Pixels(d + (a - ow), channel + (long)ih * g.W + a * g.SW + colOffset, b - a, g.SW);
-                    if (to > b) run.Padding(d + (b - ow), to - b);
-                }
-                p += segment;
+                int a = Math.Clamp(inFrom, from, to), b = Math.Clamp(inTo, a, to);
+                if (a > from) run.Padding(d + from, a - from);
+                if (b > a) run.Pixels(d + a, channel + (long)ih * g.W + a * g.SW + colOffset, b - a, g.SW);
+                if (to > b) run.Padding(d + b, to - b);
             }
         }
     }

@@ -18,10 +18,15 @@ public sealed unsafe partial class SimdKernels
     [ThreadStatic] private static float* weightPartial;
     [ThreadStatic] private static long weightPartialLength;
 
-    public void ConvForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> y, ConvGeometry g)
+    public void ConvForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
+        ConvGeometry g)
     {
         if ((long)g.N * g.OC * g.P == 0) return;
-        RunConvolution(new ConvolutionPass(Ptr(x), Ptr(w), Ptr(y), g, ConvolutionPass.Forward, false), g, byBlocks: true);
+        var pass = new ConvolutionPass(Ptr(x), Ptr(w), Ptr(y), g, ConvolutionPass.Forward, false)
+        {
+            Bias = bias.Length == 0 ? null : Ptr(bias),
+        };
+        RunConvolution(pass, g, byBlocks: true);
     }
 
     public void ConvBackwardInput(ArrayView<float> dy, ArrayView<float> w, ArrayView<float> dx, ConvGeometry g,
@@ -102,12 +107,16 @@ public sealed unsafe partial class SimdKernels
     {
         public const int Forward = 0, InputGradient = 1, WeightGradient = 2;
 
+        /// <summary>The forward's bias [OC], or null: added to each block while it is in cache.</summary>
+        public float* Bias;
+
         /// <summary>The weight gradient's accumulator when run on one part.</summary>
         public float* Target;
 
         /// <summary>Each part's partial weight gradient (thread-local buffers), when split.</summary>
         public float*[]? Partials;
 
+        [MethodImpl(Lanes.Hot)]
         public void Execute(int part, int parts)
         {
             int blocks = kind == InputGradient ? 1 : ColumnBlocks(g);
@@ -130,7 +139,9 @@ public sealed unsafe partial class SimdKernels
                 float* img = image + ((long)n * g.C + (long)grp * g.Cg) * g.Plane;
                 float* outp = output + ((long)n * g.OC + (long)grp * g.OCg) * g.P;
                 float* wg = weights + (long)grp * g.OCg * g.K;
-                if (kind == Forward) ForwardBlock(img, wg, outp, col, block * width, Math.Min(width, g.P - block * width));
+                if (kind == Forward)
+                    ForwardBlock(img, wg, Bias == null ? null : Bias + grp * g.OCg, outp, col, block * width,
+                        Math.Min(width, g.P - block * width));
                 else if (kind == WeightGradient)
                     WeightBlock(img, dw + (long)grp * g.OCg * g.K, outp, col, block * width,
                         Math.Min(width, g.P - block * width));
@@ -138,15 +149,27 @@ public sealed unsafe partial class SimdKernels
             }
         }
 
-        private void ForwardBlock(float* x, float* w, float* y, float* col, int p0, int cw)
+        private void ForwardBlock(float* x, float* w, float* bias, float* y, float* col, int p0, int cw)
         {
             if (g.IsPointwise)
             {
                 Gemm.MultiplyStrided<AsStored, AsStored>(w, g.K, x + p0, g.P, y + p0, g.P, g.OCg, cw, g.K, false);
-                return;
             }
-            Im2Col.Gather(g, x, col, p0, cw);
-            Gemm.MultiplyStrided<AsStored, AsStored>(w, g.K, col, cw, y + p0, g.P, g.OCg, cw, g.K, false);
+            else
+            {
+                Im2Col.Gather(g, x, col, p0, cw);
+                Gemm.MultiplyStrided<AsStored, AsStored>(w, g.K, col, cw, y + p0, g.P, g.OCg, cw, g.K, false);
+            }
+            if (bias == null) return;
+            for (int o = 0; o < g.OCg; o++)
+            {
+                float* row = y + (long)o * g.P + p0;
+                var b = new System.Numerics.Vector<float>(bias[o]);
+                int i = 0;
+                for (; i + System.Numerics.Vector<float>.Count <= cw; i += System.Numerics.Vector<float>.Count)
+                    System.Numerics.Vector.Store(System.Numerics.Vector.Load(row + i) + b, row + i);
+                for (; i < cw; i++) row[i] += bias[o];
+            }
         }
 
         private void WeightBlock(float* x, float* dw, float* dy, float* col, int p0, int cw)

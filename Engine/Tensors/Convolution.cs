@@ -84,7 +84,7 @@ public sealed partial class Tensor
             if (x.requiresGrad)
             {
                 var dx = x.Device.Pool.Rent<float>(x.Numel);
-                k.ConvForward(dy, w.Elements, dx.View.SubView(0, x.Numel), g);
+                k.ConvForward(dy, w.Elements, default, dx.View.SubView(0, x.Numel), g);
                 k.Accumulate(dx.View.SubView(0, x.Numel), x.GradTarget());
                 x.Device.Pool.Return(dx);
             }
@@ -143,17 +143,26 @@ public sealed partial class Tensor
             throw new ArgumentException(
                 $"{op}: input {Shapes.Format(input.shape)} padded by {pad} is {h + 2 * pad.H}×{w + 2 * pad.W}, smaller than " +
                 $"the kernel ({dilation.H * (kh - 1) + 1}, {dilation.W * (kw - 1) + 1}) (dilated); the output would be empty.");
+        if (bias != null && (bias.Rank != 1 || bias.shape[0] != oc))
+            throw new ArgumentException($"{op}: bias {Shapes.Format(bias.shape)} does not match the {oc} output channels ([{oc}]).");
         var wt = weight;
         var k = x.Kernels;
         var y = Uninitialized(x.Device, new[] { n, oc, g.OH, g.OW });
-        k.ConvForward(x.Elements, wt.Elements, y.Elements, g);
+        k.ConvForward(x.Elements, wt.Elements, bias == null ? default : bias.Elements, y.Elements, g);
         var xin = x;
-        var result = Record(y, op, new[] { xin, wt }, dy =>
+        var b = bias;
+        return Record(y, op, b == null ? new[] { xin, wt } : new[] { xin, wt, b }, dy =>
         {
             if (xin.requiresGrad) k.ConvBackwardInput(dy, wt.Elements, xin.GradTarget(), g, accumulate: true);
             if (wt.requiresGrad) k.ConvBackwardWeight(xin.Elements, dy, wt.GradTarget(), g, accumulate: true);
+            if (b != null && b.requiresGrad)
+            {
+                // db[o] = Σ_{n, p} dy[n, o, p]: one strided sum over the batch and the positions.
+                var outer = StridedLayout.Create(stackalloc int[] { oc }, stackalloc int[] { g.P }, 0);
+                var inner = StridedLayout.Create(stackalloc int[] { n, g.P }, stackalloc int[] { oc * g.P, 1 }, 0);
+                k.StridedSum(dy, outer, inner, b.GradTarget(), 1f, accumulate: true);
+            }
         });
-        return AddChannelBias(op, result, bias, oc);
     }
 
     /// <summary>y + b over the channel axis 1 of y [N, C, …] (b [C] or null).</summary>

@@ -12,7 +12,7 @@ public sealed partial class Tensor
     /// </summary>
     public static Tensor MaxPool2d(Tensor input, Pair kernelSize, Pair? stride = null, Pair? padding = null,
         Pair? dilation = null, bool ceilMode = false) =>
-        MaxPool2dWithIndices(input, kernelSize, stride, padding, dilation, ceilMode, "max_pool2d").Values;
+        MaxPool2dWithIndices(input, kernelSize, stride, padding, dilation, ceilMode, "max_pool2d", withIndices: false).Values;
 
     /// <summary><see cref="MaxPool2d"/> that also returns each window's winner as an int64 index h·W + w into its plane (PyTorch's return_indices).</summary>
     public static (Tensor Values, Tensor Indices) MaxPool2dWithIndices(Tensor input, Pair kernelSize,
@@ -21,7 +21,9 @@ public sealed partial class Tensor
 
     /// <summary>1-D max pooling, PyTorch's <c>F.max_pool1d</c>, over [N, C, L] (or [C, L]).</summary>
     public static Tensor MaxPool1d(Tensor input, int kernelSize, int? stride = null, int padding = 0, int dilation = 1,
-        bool ceilMode = false) => MaxPool1dWithIndices(input, kernelSize, stride, padding, dilation, ceilMode).Values;
+        bool ceilMode = false) =>
+        OnRows(input, "max_pool1d", x => MaxPool2dWithIndices(x, (1, kernelSize), (1, stride ?? kernelSize), (0, padding),
+            (1, dilation), ceilMode, "max_pool1d", withIndices: false).Values);
 
     /// <summary><see cref="MaxPool1d"/> with the winners' int64 positions in their rows.</summary>
     public static (Tensor Values, Tensor Indices) MaxPool1dWithIndices(Tensor input, int kernelSize, int? stride = null,
@@ -66,8 +68,12 @@ public sealed partial class Tensor
     }
 
     /// <summary>Adaptive max pooling, PyTorch's <c>F.adaptive_max_pool2d</c> (windows as <see cref="AdaptiveAvgPool2d"/>).</summary>
-    public static Tensor AdaptiveMaxPool2d(Tensor input, Pair outputSize) =>
-        AdaptiveMaxPool2dWithIndices(input, outputSize).Values;
+    public static Tensor AdaptiveMaxPool2d(Tensor input, Pair outputSize)
+    {
+        const string op = "adaptive_max_pool2d";
+        var (x, g, unbatched) = AdaptiveGeometry(op, input, outputSize);
+        return Pool(op, x, g, unbatched, max: true).Values;
+    }
 
     /// <summary><see cref="AdaptiveMaxPool2d"/> with the winners' int64 indices h·W + w.</summary>
     public static (Tensor Values, Tensor Indices) AdaptiveMaxPool2dWithIndices(Tensor input, Pair outputSize)
@@ -143,11 +149,11 @@ public sealed partial class Tensor
     }
 
     private static (Tensor Values, Tensor Indices) MaxPool2dWithIndices(Tensor input, Pair kernelSize, Pair? stride,
-        Pair? padding, Pair? dilation, bool ceilMode, string op)
+        Pair? padding, Pair? dilation, bool ceilMode, string op, bool withIndices = true)
     {
         var (x, unbatched) = PoolInput(op, input);
         var g = FixedGeometry(op, x, input, kernelSize, stride ?? kernelSize, padding ?? 0, dilation ?? 1, ceilMode);
-        return Pool(op, x, g, unbatched, max: true, withIndices: true);
+        return Pool(op, x, g, unbatched, max: true, withIndices);
     }
 
     private static Tensor AvgPool(string op, Tensor input, Pair kernel, Pair stride, Pair pad, bool ceil,
