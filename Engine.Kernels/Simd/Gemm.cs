@@ -267,22 +267,24 @@ public static unsafe class Gemm
         {
             int cols = Math.Min(nr, nc - jr);
             float* panel = bp + jr * kc;
-            if (default(TB).IsTransposed && cols == nr && nr % 16 == 0 && Wide16)
+            if (default(TB).IsTransposed && nr % 16 == 0 && Wide16)
             {
-                // op(B)(p, j) = b[j·K + p]: 16 columns × 16 k-values at a time, transposed in registers.
+                // op(B)(p, j) = b[j·K + p]: 16 columns × 16 k-values at a time, transposed in registers (columns past
+                // N as zeros, so a last, partial panel is packed the same way).
                 int kk = 0;
                 for (; kk + 16 <= kc; kk += 16)
                 {
                     for (int q0 = 0; q0 < nr; q0 += 16)
                     {
-                        for (int q = 0; q < 16; q++) block[q] = Vector512.Load(b + (long)(jc + jr + q0 + q) * ldb + pc + kk);
+                        for (int q = 0; q < 16; q++)
+                            block[q] = q0 + q < cols ? Vector512.Load(b + (long)(jc + jr + q0 + q) * ldb + pc + kk) : default;
                         Transpose16(block);
                         for (int t = 0; t < 16; t++) block[t].Store(panel + (kk + t) * nr + q0);
                     }
                 }
                 for (; kk < kc; kk++)
                 for (int q = 0; q < nr; q++)
-                    panel[kk * nr + q] = b[(long)(jc + jr + q) * ldb + pc + kk];
+                    panel[kk * nr + q] = q < cols ? b[(long)(jc + jr + q) * ldb + pc + kk] : 0f;
             }
             else if (default(TB).IsTransposed)
             {

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Kernels.Simd;
 
@@ -27,17 +28,24 @@ public static unsafe class Im2Col
         void Padding(float* col, int count);
     }
 
+    private static readonly Vector512<int> Lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+
     private readonly struct GatherRun : IRun
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Pixels(float* col, float* image, int count, int stride)
         {
             int i = 0;
-            if (stride == 1)
+            if (stride == 1 && Avx512F.IsSupported)
             {
-                // Rows of small images are short: vector moves beat a memmove call.
+                // Rows of small images are short (10–28 pixels): whole vectors, then one masked move for the rest.
                 for (; i + 16 <= count; i += 16) Vector512.Store(Vector512.Load(image + i), col + i);
-                for (; i + 4 <= count; i += 4) Vector128.Store(Vector128.Load(image + i), col + i);
+                if (i < count)
+                {
+                    var mask = Vector512.LessThan(Lane, Vector512.Create(count - i)).AsSingle();
+                    Avx512F.MaskStore(col + i, mask, Avx512F.MaskLoad(image + i, mask, Vector512<float>.Zero));
+                }
+                return;
             }
             for (; i < count; i++) col[i] = image[(long)i * stride];
         }

@@ -22,10 +22,14 @@ public sealed unsafe partial class SimdKernels
         ConvGeometry g)
     {
         if ((long)g.N * g.OC * g.P == 0) return;
-        var pass = new ConvolutionPass(Ptr(x), Ptr(w), Ptr(y), g, ConvolutionPass.Forward, false)
+        float* b = bias.Length == 0 ? null : Ptr(bias);
+        if (UseWide(g))
         {
-            Bias = bias.Length == 0 ? null : Ptr(bias),
-        };
+            var wide = new WidePass(Ptr(x), Ptr(w), Ptr(y), g, ConvolutionPass.Forward, false) { Bias = b };
+            Run(wide, g, wide.Units);
+            return;
+        }
+        var pass = new ConvolutionPass(Ptr(x), Ptr(w), Ptr(y), g, ConvolutionPass.Forward, false) { Bias = b };
         RunConvolution(pass, g, byBlocks: true);
     }
 
@@ -33,6 +37,12 @@ public sealed unsafe partial class SimdKernels
         bool accumulate)
     {
         if ((long)g.N * g.C * g.Plane == 0) return;
+        if (UseWide(g))
+        {
+            var wide = new WidePass(Ptr(dx), Ptr(w), Ptr(dy), g, ConvolutionPass.InputGradient, accumulate);
+            Run(wide, g, wide.Units);
+            return;
+        }
         // Column blocks of one image overlap in dx (neighbouring windows share pixels): split by image and group only.
         RunConvolution(new ConvolutionPass(Ptr(dx), Ptr(w), Ptr(dy), g, ConvolutionPass.InputGradient, accumulate), g,
             byBlocks: false);
@@ -43,23 +53,28 @@ public sealed unsafe partial class SimdKernels
     {
         long size = (long)g.OC * g.K;
         if (size == 0) return;
-        var pass = new ConvolutionPass(Ptr(x), Ptr(dw), Ptr(dy), g, ConvolutionPass.WeightGradient, accumulate);
-        int parts = PartsFor(g, byBlocks: true);
+        bool wide = UseWide(g);
+        var plain = wide ? null : new ConvolutionPass(Ptr(x), Ptr(dw), Ptr(dy), g, ConvolutionPass.WeightGradient, accumulate);
+        var widePass = wide ? new WidePass(Ptr(x), Ptr(dw), Ptr(dy), g, ConvolutionPass.WeightGradient, accumulate) : null;
+        int parts = PartsFor(g, wide ? widePass!.Units : (long)g.N * g.Groups * ColumnBlocks(g));
         if (parts <= 1)
         {
             if (!accumulate) new Span<float>(Ptr(dw), (int)size).Clear();
-            pass.Target = Ptr(dw);
-            pass.Execute(0, 1);
+            if (wide) widePass!.Target = Ptr(dw);
+            else plain!.Target = Ptr(dw);
+            ((IParallelWork?)widePass ?? plain!).Execute(0, 1);
             return;
         }
         // Each thread sums its share of (image, group, block) products into its own partial gradient; the partials
         // are then added in part order, so the result does not depend on thread timing.
-        pass.Partials = new float*[parts];
-        Pool.Run(pass, parts);
+        var partials = new float*[parts];
+        if (wide) widePass!.Partials = partials;
+        else plain!.Partials = partials;
+        Pool.Run((IParallelWork?)widePass ?? plain!, parts);
         float* target = Ptr(dw);
         for (int part = 0; part < parts; part++)
         {
-            float* partial = pass.Partials[part];
+            float* partial = partials[part];
             if (part == 0 && !accumulate) Buffer.MemoryCopy(partial, target, size * 4, size * 4);
             else AddInto(partial, target, size);
         }
@@ -73,16 +88,19 @@ public sealed unsafe partial class SimdKernels
         for (; i < n; i++) y[i] += x[i];
     }
 
-    private int PartsFor(ConvGeometry g, bool byBlocks)
+    /// <summary>Parts to split a pass of <paramref name="units"/> independent units into: one when too small to hand off.</summary>
+    private int PartsFor(ConvGeometry g, long units)
     {
-        long units = (long)g.N * g.Groups * (byBlocks ? ColumnBlocks(g) : 1);
         long work = (long)g.N * g.OC * g.K * g.P;
         return Pool.Threads <= 1 || work < Gemm.ParallelThreshold ? 1 : (int)Math.Min(Pool.Threads, units);
     }
 
-    private void RunConvolution(ConvolutionPass pass, ConvGeometry g, bool byBlocks)
+    private void RunConvolution(ConvolutionPass pass, ConvGeometry g, bool byBlocks) =>
+        Run(pass, g, (long)g.N * g.Groups * (byBlocks ? ColumnBlocks(g) : 1));
+
+    private void Run(IParallelWork pass, ConvGeometry g, long units)
     {
-        int parts = PartsFor(g, byBlocks);
+        int parts = PartsFor(g, units);
         if (parts <= 1) pass.Execute(0, 1);
         else Pool.Run(pass, parts);
     }

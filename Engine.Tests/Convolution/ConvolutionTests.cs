@@ -46,13 +46,22 @@ public class ConvolutionTests
         Expect.Close(db, b.Grad!.ToArray(), 1e-5, 1e-4, $"{s}: bias gradient");
     }
 
-    /// <summary>Large enough that the SIMD backend splits each image into column blocks and runs on every thread.</summary>
+    /// <summary>
+    /// Large enough that the SIMD backend splits each image into column blocks and runs on every thread: a pointwise
+    /// convolution, a stride-1 one on a small image (the wide-row path), one with wide rows (im2col blocks).
+    /// </summary>
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void Conv2d_over_blocks_and_threads_matches_the_definition(bool pointwise)
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Conv2d_over_blocks_and_threads_matches_the_definition(int kind)
     {
-        var s = pointwise ? new Conv(3, 24, 30, 30, 16, 1, 1) : new Conv(3, 8, 34, 34, 16, 3, 3, PH: 1, PW: 1);
+        var s = kind switch
+        {
+            0 => new Conv(3, 24, 30, 30, 16, 1, 1),
+            1 => new Conv(3, 8, 34, 34, 16, 3, 3, PH: 1, PW: 1),
+            _ => new Conv(2, 16, 8, 70, 8, 3, 3, PH: 1, PW: 1),
+        };
         var dev = TestDevice.Instance;
         using var scope = new DisposeScope();
         var xv = Reference.RandomValues(5, s.N * s.C * s.H * s.W, -1, 1);
