@@ -144,4 +144,47 @@ public sealed class RegisterBlockedMatMulTests : IDisposable
             kernels.Context.MatMulVariant = saved;
         }
     }
+
+    /// <summary>
+    /// The convolution's implicit GEMM on every ILGPU variant: the im2col and tap operand views feed the 128×128
+    /// register-blocked tiles (and the shared-memory and direct kernels), grouped, strided, padded and dilated; forward,
+    /// input and weight gradients against the double reference, each pass one product launch (the weight gradient one
+    /// more for its sum over the images).
+    /// </summary>
+    [Theory]
+    [InlineData(MatMulVariant.RegisterBlocked)]
+    [InlineData(MatMulVariant.Tiled)]
+    [InlineData(MatMulVariant.Direct)]
+    public void Convolution_passes_run_as_implicit_gemm_on_every_variant(MatMulVariant variant)
+    {
+        var s = new ConvReference.Conv(3, 4, 13, 11, 6, 3, 2, SH: 2, SW: 1, PH: 1, PW: 1, DH: 1, DW: 2, G: 2);
+        var g = new ConvGeometry(s.N, s.C, s.H, s.W, s.OC, s.KH, s.KW, s.SH, s.SW, s.PH, s.PW, s.DH, s.DW, s.G);
+        var saved = kernels.Context.MatMulVariant;
+        kernels.Context.MatMulVariant = variant;
+        try
+        {
+            var x = Engine.Tests.Reference.RandomValues(31, s.N * s.C * s.H * s.W, -1, 1);
+            var w = Engine.Tests.Reference.RandomValues(32, s.OC * (s.C / s.G) * s.KH * s.KW, -1, 1);
+            var dy = Engine.Tests.Reference.RandomValues(33, s.N * s.OC * s.OH * s.OW, -1, 1);
+            using var dx = accelerator.Allocate1D(x);
+            using var dw = accelerator.Allocate1D(w);
+            using var ddy = accelerator.Allocate1D(dy);
+            using var y = accelerator.Allocate1D<float>(dy.Length);
+            using var gx = accelerator.Allocate1D<float>(x.Length);
+            using var gw = accelerator.Allocate1D<float>(w.Length);
+            long before = kernels.Context.Launches;
+            kernels.ConvForward(dx.View, dw.View, default, y.View, g);
+            kernels.ConvBackwardInput(ddy.View, dw.View, gx.View, g, accumulate: false);
+            Assert.Equal(2, kernels.Context.Launches - before);
+            kernels.ConvBackwardWeight(dx.View, ddy.View, gw.View, g, accumulate: false);
+            double[] xd = Engine.Tests.Reference.ToDouble(x), wd = Engine.Tests.Reference.ToDouble(w), dyd = Engine.Tests.Reference.ToDouble(dy);
+            Expect.Close(ConvReference.Conv2d(s, xd, wd), y.GetAsArray1D(), 1e-4, 1e-4, $"{variant}: forward");
+            Expect.Close(ConvReference.Conv2dInputGrad(s, dyd, wd), gx.GetAsArray1D(), 1e-4, 1e-4, $"{variant}: input gradient");
+            Expect.Close(ConvReference.Conv2dWeightGrad(s, xd, dyd), gw.GetAsArray1D(), 1e-4, 1e-4, $"{variant}: weight gradient");
+        }
+        finally
+        {
+            kernels.Context.MatMulVariant = saved;
+        }
+    }
 }

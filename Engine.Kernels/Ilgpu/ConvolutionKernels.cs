@@ -4,75 +4,17 @@ using ILGPU.Runtime;
 namespace Engine.Kernels;
 
 /// <summary>
-/// Convolution on ILGPU (<see cref="ConvGeometry"/> states the math): for a chunk of images at a time, <see cref="Im2Col"/>
-/// writes each (image, group)'s im2col matrix into a scratch buffer and the batched matrix product
-/// (<see cref="MatMulKernels"/>: the register-blocked kernel on GPUs) multiplies the whole chunk in one launch, the
-/// (image, group) pair being the product's batch item; <see cref="Col2Im"/> folds the input gradient's columns back into
-/// pixels, and a strided sum adds the weight gradient's per-image products. Chunks keep the scratch under
-/// <see cref="ScratchFloats"/>.
+/// Convolution on ILGPU (<see cref="ConvGeometry"/> states the math) as implicit GEMM: each pass is one launch of the
+/// batched matrix product (<see cref="MatMulKernels"/>: the register-blocked kernel on GPUs), the batch item being the
+/// (image, group) pair, with the convolution's matrices read through operand views that compute each element from
+/// the tensors as the tiles are loaded (<see cref="ImageColumns"/>, <see cref="OutputTaps"/>, …): no im2col matrix is
+/// written. Forward: y = w·col(x). Input gradient: dx (+)= taps(w)·taps(dy), the transposed convolution as a gather.
+/// Weight gradient: per-image products dy·col(x)ᵀ into scratch, summed over the images by a strided sum.
 /// </summary>
 public static class ConvolutionKernels
 {
-    /// <summary>Most floats the im2col scratch of one chunk may hold (64 MB).</summary>
+    /// <summary>Most floats the weight gradient's per-image products may hold at once (64 MB).</summary>
     public const int ScratchFloats = 16 << 20;
-
-    /// <summary>
-    /// col[i, r, p] = x[n, g·Cg + c, oh·SH − PH + kh·DH, ow·SW − PW + kw·DW] (0 in the padding) for the chunk's items
-    /// i = (n − n0)·G + g, rows r = (c, kh, kw), columns p = (oh, ow). Thread = element of col.
-    /// </summary>
-    public static void Im2Col(ArrayView<float> x, ArrayView<float> col, ConvGeometry g, int n0, int items)
-    {
-        int perItem = g.K * g.P;
-        for (int e = GridStride.Start, step = GridStride.Step, end = items * perItem; e < end; e += step)
-        {
-            int i = e / perItem, rp = e % perItem;
-            int n = n0 + i / g.Groups, grp = i % g.Groups;
-            int source = g.ColumnSource(rp / g.P, rp % g.P);
-            col[e] = source < 0 ? 0f : x[(n * g.C + grp * g.Cg) * g.Plane + source];
-        }
-    }
-
-    /// <summary>
-    /// dx[n, g·Cg + c, ih, iw] (+)= Σ col[i, (c, kh, kw), (oh, ow)] over the taps with oh·SH − PH + kh·DH = ih and
-    /// ow·SW − PW + kw·DW = iw (col2im as a gather: thread = pixel of dx, its taps in (kh, kw) order, no atomics).
-    /// </summary>
-    public static void Col2Im(ArrayView<float> col, ArrayView<float> dx, ConvGeometry g, int n0, int items, int accumulate)
-    {
-        int perImage = g.C * g.Plane;
-        for (int e = GridStride.Start, step = GridStride.Step, end = items / g.Groups * perImage; e < end; e += step)
-        {
-            int n = n0 + e / perImage, rest = e % perImage;
-            int channel = rest / g.Plane, ih = rest % g.Plane / g.W, iw = rest % g.W;
-            int grp = channel / g.Cg, c = channel % g.Cg;
-            int item = (n - n0) * g.Groups + grp;
-            float sum = 0f;
-            for (int kh = 0; kh < g.KH; kh++)
-            {
-                int th = ih + g.PH - kh * g.DH;
-                if (th < 0 || th % g.SH != 0 || th / g.SH >= g.OH) continue;
-                for (int kw = 0; kw < g.KW; kw++)
-                {
-                    int tw = iw + g.PW - kw * g.DW;
-                    if (tw < 0 || tw % g.SW != 0 || tw / g.SW >= g.OW) continue;
-                    int row = (c * g.KH + kh) * g.KW + kw;
-                    sum += col[(item * g.K + row) * g.P + th / g.SH * g.OW + tw / g.SW];
-                }
-            }
-            int target = n * perImage + rest;
-            dx[target] = accumulate != 0 ? dx[target] + sum : sum;
-        }
-    }
-
-    /// <summary>Images per chunk: as many as keep the chunk's im2col matrices under <see cref="ScratchFloats"/> (at least one).</summary>
-    public static int ChunkImages(ConvGeometry g) =>
-        (int)Math.Clamp(ScratchFloats / Math.Max(1L, (long)g.Groups * g.K * g.P), 1, g.N);
-
-    private static StridedLayout Items(int items, int stride) =>
-        StridedLayout.Create(stackalloc int[] { items }, stackalloc int[] { stride }, 0);
-
-    /// <summary>w's group for item (n, g): the same G weight blocks for every image.</summary>
-    private static StridedLayout WeightItems(ConvGeometry g, int images) =>
-        StridedLayout.Create(stackalloc int[] { images, g.Groups }, stackalloc int[] { 0, g.OCg * g.K }, 0);
 
     /// <summary>y[n, o, p] += b[o]: thread = element of y.</summary>
     public static void AddBias(ArrayView<float> y, ArrayView<float> bias, int channels, int perChannel)
@@ -81,60 +23,63 @@ public static class ConvolutionKernels
             y[i] += bias[i / perChannel % channels];
     }
 
+    private static StridedLayout Items(int images, int imageStride, ConvGeometry g, int groupStride) =>
+        StridedLayout.Create(stackalloc int[] { images, g.Groups }, stackalloc int[] { imageStride, groupStride }, 0);
+
+    private static StridedLayout Line(int count, int stride) =>
+        StridedLayout.Create(stackalloc int[] { count }, stackalloc int[] { stride }, 0);
+
     public static void ConvForward(this KernelContext k, ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias,
-        ArrayView<float> y, ArrayView<float> scratch, ConvGeometry g)
+        ArrayView<float> y, ConvGeometry g)
     {
-        int chunk = ChunkImages(g);
-        for (int n0 = 0; n0 < g.N; n0 += chunk)
+        var batch = new MatMulBatch
         {
-            int images = Math.Min(chunk, g.N - n0), items = images * g.Groups;
-            k.Load<ArrayView<float>, ArrayView<float>, ConvGeometry, int, int>(Im2Col)(
-                k.ForItems((long)items * g.K * g.P), x, scratch, g, n0, items);
-            k.BatchedMatMul<AsStored, AsStored>(w, scratch, y.SubView((long)n0 * g.OC * g.P), g.OCg, g.P, g.K, false, 1f,
-                new MatMulBatch { Items = items, A = WeightItems(g, images), B = Items(items, g.K * g.P) });
-        }
+            Items = g.N * g.Groups,
+            A = Items(g.N, 0, g, g.OCg * g.K),
+            B = Items(g.N, g.C * g.Plane, g, g.Cg * g.Plane),
+        };
+        k.BatchedMatMul(w, default(AsStored), x, new ImageColumns(g), y, g.OCg, g.P, g.K, false, 1f, batch);
         if (bias.Length > 0)
             k.Load<ArrayView<float>, ArrayView<float>, int, int>(AddBias)(k.ForItems(y.Length), y, bias, g.OC, g.P);
     }
 
     public static void ConvBackwardInput(this KernelContext k, ArrayView<float> dy, ArrayView<float> w,
-        ArrayView<float> dx, ArrayView<float> scratch, ConvGeometry g, bool accumulate)
+        ArrayView<float> dx, ConvGeometry g, bool accumulate)
     {
-        int chunk = ChunkImages(g);
-        for (int n0 = 0; n0 < g.N; n0 += chunk)
+        var batch = new MatMulBatch
         {
-            int images = Math.Min(chunk, g.N - n0), items = images * g.Groups;
-            k.BatchedMatMul<AsTransposed, AsStored>(w, dy.SubView((long)n0 * g.OC * g.P), scratch, g.K, g.P, g.OCg,
-                false, 1f, new MatMulBatch { Items = items, A = WeightItems(g, images), B = Items(items, g.OCg * g.P) });
-            k.Load<ArrayView<float>, ArrayView<float>, ConvGeometry, int, int, int>(Col2Im)(
-                k.ForItems((long)images * g.C * g.Plane), scratch, dx, g, n0, items, accumulate ? 1 : 0);
-        }
+            Items = g.N * g.Groups,
+            A = Items(g.N, 0, g, g.OCg * g.K),
+            B = Items(g.N, g.OC * g.P, g, g.OCg * g.P),
+        };
+        k.BatchedMatMul(w, new WeightTaps(g), dy, new OutputTaps(g), dx, g.Cg, g.Plane, g.OCg * g.KH * g.KW,
+            accumulate, 1f, batch);
     }
 
-    /// <summary>Needs scratch for the chunk's im2col matrices and then its per-image products [items, OCg, K].</summary>
+    /// <summary>Images per chunk of the weight gradient: as many as keep their products [image, OC, K] under <see cref="ScratchFloats"/>.</summary>
+    public static int ChunkImages(ConvGeometry g) =>
+        (int)Math.Clamp(ScratchFloats / Math.Max(1L, (long)g.OC * g.K), 1, Math.Max(1, g.N));
+
+    /// <summary>Scratch floats <see cref="ConvBackwardWeight"/> needs.</summary>
+    public static long ScratchFor(ConvGeometry g) => (long)ChunkImages(g) * g.OC * g.K;
+
     public static void ConvBackwardWeight(this KernelContext k, ArrayView<float> x, ArrayView<float> dy,
         ArrayView<float> dw, ArrayView<float> scratch, ConvGeometry g, bool accumulate)
     {
-        int chunk = ChunkImages(g);
-        long colFloats = (long)chunk * g.Groups * g.K * g.P;
-        var products = scratch.SubView(colFloats);
+        int chunk = ChunkImages(g), size = g.OC * g.K;
         for (int n0 = 0; n0 < g.N; n0 += chunk)
         {
-            int images = Math.Min(chunk, g.N - n0), items = images * g.Groups;
-            k.Load<ArrayView<float>, ArrayView<float>, ConvGeometry, int, int>(Im2Col)(
-                k.ForItems((long)items * g.K * g.P), x, scratch, g, n0, items);
-            k.BatchedMatMul<AsStored, AsTransposed>(dy.SubView((long)n0 * g.OC * g.P), scratch, products, g.OCg, g.K,
-                g.P, false, 1f, new MatMulBatch { Items = items, A = Items(items, g.OCg * g.P), B = Items(items, g.K * g.P) });
-            // dw[j] (+)= Σ_n products[n, j] over j = (g, o, r).
-            int size = g.OC * g.K;
-            k.StridedSum(products, Items(size, 1), Items(images, size), dw, 1f, accumulate || n0 > 0);
+            int images = Math.Min(chunk, g.N - n0);
+            var batch = new MatMulBatch
+            {
+                Items = images * g.Groups,
+                A = Items(images, g.OC * g.P, g, g.OCg * g.P),
+                B = Items(images, g.C * g.Plane, g, g.Cg * g.Plane),
+            };
+            k.BatchedMatMul(dy.SubView((long)n0 * g.OC * g.P), default(AsStored), x.SubView((long)n0 * g.C * g.Plane),
+                new ImageColumnsTransposed(g), scratch, g.OCg, g.K, g.P, false, 1f, batch);
+            // dw[j] (+)= Σ_n products[n, j] over j = (group, o, r).
+            k.StridedSum(scratch, Line(size, 1), Line(images, size), dw, 1f, accumulate || n0 > 0);
         }
-    }
-
-    /// <summary>Scratch floats <see cref="ConvBackwardWeight"/> needs (the others need the im2col part only).</summary>
-    public static long ScratchFor(ConvGeometry g)
-    {
-        long chunk = ChunkImages(g);
-        return chunk * g.Groups * g.K * g.P + chunk * g.OC * g.K;
     }
 }

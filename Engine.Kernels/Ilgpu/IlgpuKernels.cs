@@ -231,7 +231,7 @@ public sealed class IlgpuKernels : IKernels
 
     private MemoryBuffer1D<float, Stride1D.Dense>? convolutionScratch;
 
-    /// <summary>The convolutions' im2col scratch, grown (after the queued work that may read it) when too small.</summary>
+    /// <summary>The weight gradient's scratch, grown (after the queued work that may read it) when too small.</summary>
     private ArrayView<float> ConvolutionScratch(ConvGeometry g)
     {
         long floats = ConvolutionKernels.ScratchFor(g);
@@ -248,14 +248,14 @@ public sealed class IlgpuKernels : IKernels
         ConvGeometry g)
     {
         if ((long)g.N * g.OC * g.P == 0) return;
-        Context.ConvForward(x, w, bias, y.SubView(0, (long)g.N * g.OC * g.P), ConvolutionScratch(g), g);
+        Context.ConvForward(x, w, bias, y.SubView(0, (long)g.N * g.OC * g.P), g);
     }
 
     public void ConvBackwardInput(ArrayView<float> dy, ArrayView<float> w, ArrayView<float> dx, ConvGeometry g,
         bool accumulate)
     {
         if ((long)g.N * g.C * g.Plane == 0) return;
-        Context.ConvBackwardInput(dy, w, dx, ConvolutionScratch(g), g, accumulate);
+        Context.ConvBackwardInput(dy, w, dx, g, accumulate);
     }
 
     public void ConvBackwardWeight(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> dw, ConvGeometry g,

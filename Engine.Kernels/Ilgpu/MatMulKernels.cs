@@ -46,9 +46,16 @@ public struct MatMulBatch
     };
 }
 
-/// <summary>Matrix products; the variants backward needs (A·Bᵀ, Aᵀ·B) read transposed operands in place.</summary>
+/// <summary>
+/// Matrix products; the variants backward needs (A·Bᵀ, Aᵀ·B) read transposed operands in place. Each operand is read
+/// through its <see cref="IOperandLayout"/> instance (a kernel argument): a stored or transposed matrix, or a view that
+/// computes its elements from another tensor (a convolution's im2col matrix, <see cref="ImageColumns"/>).
+/// </summary>
 public static class MatMulKernels
 {
+    /// <summary>An item's operand: the buffer from the item's offset on (an operand view may read past M·K elements).</summary>
+    private static ArrayView<float> Item(ArrayView<float> batch, int offset) => batch.SubView(offset, batch.Length - offset);
+
     /// <summary>
     /// C[M, N] (+)= α·op(A)[M, K] · op(B)[K, N], row-major C; "+=" when <c>s.Accumulate</c> = 1 (how backward adds
     /// into an existing gradient), "=" otherwise.
@@ -58,7 +65,7 @@ public static class MatMulKernels
     /// reaches every barrier and edge tiles need no special case.
     /// </summary>
     public static void Tiled<TA, TB>(ArrayView<float> batchA, ArrayView<float> batchB, ArrayView<float> batchC,
-        MatMulShape s, MatMulBatch batch)
+        MatMulShape s, MatMulBatch batch, TA la, TB lb)
         where TA : struct, IOperandLayout
         where TB : struct, IOperandLayout
     {
@@ -71,8 +78,8 @@ public static class MatMulKernels
         for (int global = Grid.IdxX, step = Grid.DimX, end = perItem * batch.Items; global < end; global += step)
         {
             int item = global / perItem, block = global % perItem;
-            var a = batchA.SubView(batch.A.Map(item), s.M * s.K);
-            var b = batchB.SubView(batch.B.Map(item), s.K * s.N);
+            var a = Item(batchA, batch.A.Map(item));
+            var b = Item(batchB, batch.B.Map(item));
             var c = batchC.SubView(item * s.M * s.N, s.M * s.N);
             int row = block / s.TilesN * tile + ty;
             int col = block % s.TilesN * tile + tx;
@@ -80,9 +87,9 @@ public static class MatMulKernels
             for (int k0 = 0; k0 < s.K; k0 += tile)
             {
                 tileA[ty * tile + tx] = row < s.M && k0 + tx < s.K
-                    ? default(TA).Load(a, row, k0 + tx, s.M, s.K) : 0f;
+                    ? la.Load(a, row, k0 + tx, s.M, s.K) : 0f;
                 tileB[ty * tile + tx] = k0 + ty < s.K && col < s.N
-                    ? default(TB).Load(b, k0 + ty, col, s.K, s.N) : 0f;
+                    ? lb.Load(b, k0 + ty, col, s.K, s.N) : 0f;
                 Group.Barrier();
                 for (int kk = 0; kk < tile; kk++) acc += tileA[ty * tile + kk] * tileB[kk * tile + tx];
                 Group.Barrier();
@@ -103,7 +110,7 @@ public static class MatMulKernels
     /// spends most of its time there).
     /// </summary>
     public static void Direct<TA, TB>(ArrayView<float> batchA, ArrayView<float> batchB, ArrayView<float> batchC,
-        MatMulShape s, MatMulBatch batch)
+        MatMulShape s, MatMulBatch batch, TA la, TB lb)
         where TA : struct, IOperandLayout
         where TB : struct, IOperandLayout
     {
@@ -111,13 +118,13 @@ public static class MatMulKernels
         for (int global = GridStride.Start, step = GridStride.Step, end = perItem * batch.Items; global < end; global += step)
         {
             int item = global / perItem, i = global % perItem;
-            var a = batchA.SubView(batch.A.Map(item), s.M * s.K);
-            var b = batchB.SubView(batch.B.Map(item), s.K * s.N);
+            var a = Item(batchA, batch.A.Map(item));
+            var b = Item(batchB, batch.B.Map(item));
             var c = batchC.SubView(item * perItem, perItem);
             int row = i / s.N, col = i % s.N;
             float acc = 0f;
             for (int p = 0; p < s.K; p++)
-                acc += default(TA).Load(a, row, p, s.M, s.K) * default(TB).Load(b, p, col, s.K, s.N);
+                acc += la.Load(a, row, p, s.M, s.K) * lb.Load(b, p, col, s.K, s.N);
             float v = s.Alpha * acc;
             c[i] = s.Accumulate != 0 ? c[i] + v : v;
         }
@@ -144,7 +151,7 @@ public static class MatMulKernels
     /// <see cref="Tiled{TA,TB}"/> does one FMA per two. Groups stride over the blocks of C.
     /// </summary>
     public static void RegisterBlocked<TA, TB>(ArrayView<float> batchA, ArrayView<float> batchB, ArrayView<float> batchC,
-        MatMulShape s, MatMulBatch batch)
+        MatMulShape s, MatMulBatch batch, TA la, TB lb)
         where TA : struct, IOperandLayout
         where TB : struct, IOperandLayout
     {
@@ -160,8 +167,8 @@ public static class MatMulKernels
         for (int global = Grid.IdxX, step = Grid.DimX, end = blocks * batch.Items; global < end; global += step)
         {
             int item = global / blocks, block = global % blocks;
-            var a = batchA.SubView(batch.A.Map(item), s.M * s.K);
-            var b = batchB.SubView(batch.B.Map(item), s.K * s.N);
+            var a = Item(batchA, batch.A.Map(item));
+            var b = Item(batchB, batch.B.Map(item));
             var c = batchC.SubView(item * s.M * s.N, s.M * s.N);
             int m0 = block / blocksN * BlockTile, n0 = block % blocksN * BlockTile;
             var acc = default(Block8x8);
@@ -172,10 +179,10 @@ public static class MatMulKernels
                     int e = t + i * BlockThreads;
                     int ka = aTransposed ? e / BlockTile : e % BlockK, ma = aTransposed ? e % BlockTile : e / BlockK;
                     int row = m0 + ma, kA = k0 + ka;
-                    tileA[ka * BlockTile + ma] = row < s.M && kA < s.K ? default(TA).Load(a, row, kA, s.M, s.K) : 0f;
+                    tileA[ka * BlockTile + ma] = row < s.M && kA < s.K ? la.Load(a, row, kA, s.M, s.K) : 0f;
                     int kb = bTransposed ? e % BlockK : e / BlockTile, nb = bTransposed ? e / BlockK : e % BlockTile;
                     int col = n0 + nb, kB = k0 + kb;
-                    tileB[kb * BlockTile + nb] = kB < s.K && col < s.N ? default(TB).Load(b, kB, col, s.K, s.N) : 0f;
+                    tileB[kb * BlockTile + nb] = kB < s.K && col < s.N ? lb.Load(b, kB, col, s.K, s.N) : 0f;
                 }
                 Group.Barrier();
                 // Two k per trip: the loop's own instructions (counter, branch, addresses) are paid once per 128 FMAs.
@@ -213,6 +220,13 @@ public static class MatMulKernels
     public static void BatchedMatMul<TA, TB>(this KernelContext k, ArrayView<float> a, ArrayView<float> b,
         ArrayView<float> c, int m, int n, int kDim, bool accumulate, float alpha, MatMulBatch batch)
         where TA : struct, IOperandLayout
+        where TB : struct, IOperandLayout =>
+        k.BatchedMatMul(a, default(TA), b, default(TB), c, m, n, kDim, accumulate, alpha, batch);
+
+    /// <summary>The batch C_i (+)= α·A_i·B_i with operands read through <paramref name="la"/> and <paramref name="lb"/>.</summary>
+    public static void BatchedMatMul<TA, TB>(this KernelContext k, ArrayView<float> a, TA la, ArrayView<float> b,
+        TB lb, ArrayView<float> c, int m, int n, int kDim, bool accumulate, float alpha, MatMulBatch batch)
+        where TA : struct, IOperandLayout
         where TB : struct, IOperandLayout
     {
         var shape = new MatMulShape(m, n, kDim, k.MatMulTile, accumulate, alpha);
@@ -222,21 +236,21 @@ public static class MatMulKernels
         if (variant == MatMulVariant.RegisterBlocked)
         {
             long blocks = (m + BlockTile - 1) / BlockTile * (long)((n + BlockTile - 1) / BlockTile) * items;
-            k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, MatMulBatch>(RegisterBlocked<TA, TB>)(
-                new KernelConfig((int)Math.Min(blocks, k.MaxGroups * 4), BlockThreads), a, b, c, shape, batch);
+            k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, MatMulBatch, TA, TB>(RegisterBlocked<TA, TB>)(
+                new KernelConfig((int)Math.Min(blocks, k.MaxGroups * 4), BlockThreads), a, b, c, shape, batch, la, lb);
             return;
         }
         if (variant == MatMulVariant.Direct)
         {
-            k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, MatMulBatch>(Direct<TA, TB>)(
-                k.ForItems((long)m * n * items), a, b, c, shape, batch);
+            k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, MatMulBatch, TA, TB>(Direct<TA, TB>)(
+                k.ForItems((long)m * n * items), a, b, c, shape, batch, la, lb);
             return;
         }
         int groups = (int)Math.Min(shape.TileCount * items, k.MaxGroups * 4);
         var config = new KernelConfig(groups, shape.Tile * shape.Tile,
             SharedMemoryConfig.RequestDynamic<float>(2 * shape.Tile * shape.Tile));
-        k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, MatMulBatch>(Tiled<TA, TB>)(
-            config, a, b, c, shape, batch);
+        k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, MatMulBatch, TA, TB>(Tiled<TA, TB>)(
+            config, a, b, c, shape, batch, la, lb);
     }
 }
 

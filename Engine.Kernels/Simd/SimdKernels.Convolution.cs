@@ -15,8 +15,6 @@ public sealed unsafe partial class SimdKernels
 
     [ThreadStatic] private static float* columnBlock;
     [ThreadStatic] private static long columnBlockLength;
-    [ThreadStatic] private static float* weightPartial;
-    [ThreadStatic] private static long weightPartialLength;
 
     public void ConvForward(ArrayView<float> x, ArrayView<float> w, ArrayView<float> bias, ArrayView<float> y,
         ConvGeometry g)
@@ -65,9 +63,11 @@ public sealed unsafe partial class SimdKernels
             ((IParallelWork?)widePass ?? plain!).Execute(0, 1);
             return;
         }
-        // Each thread sums its share of (image, group, block) products into its own partial gradient; the partials
-        // are then added in part order, so the result does not depend on thread timing.
+        // Each part sums its share of (image, group, block) products into its own partial gradient; the partials
+        // are then added in part order, so the result does not depend on thread timing. One buffer per part, not per
+        // thread: the pool may run two parts on one thread.
         var partials = new float*[parts];
+        for (int part = 0; part < parts; part++) partials[part] = (float*)NativeMemory.AlignedAlloc((nuint)(size * 4), 64);
         if (wide) widePass!.Partials = partials;
         else plain!.Partials = partials;
         Pool.Run((IParallelWork?)widePass ?? plain!, parts);
@@ -77,6 +77,7 @@ public sealed unsafe partial class SimdKernels
             float* partial = partials[part];
             if (part == 0 && !accumulate) Buffer.MemoryCopy(partial, target, size * 4, size * 4);
             else AddInto(partial, target, size);
+            NativeMemory.AlignedFree(partial);
         }
     }
 
@@ -146,9 +147,8 @@ public sealed unsafe partial class SimdKernels
             if (kind == WeightGradient && Partials != null)
             {
                 // A part's partial starts at zero and every unit adds into it.
-                dw = WeightPartial((long)g.OC * g.K);
+                dw = Partials[part];
                 new Span<float>(dw, (int)((long)g.OC * g.K)).Clear();
-                Partials[part] = dw;
             }
             for (long u = from; u < to; u++)
             {
@@ -232,14 +232,4 @@ public sealed unsafe partial class SimdKernels
         return columnBlock;
     }
 
-    private static float* WeightPartial(long length)
-    {
-        if (weightPartialLength < length)
-        {
-            NativeMemory.AlignedFree(weightPartial);
-            weightPartial = (float*)NativeMemory.AlignedAlloc((nuint)(length * 4), 64);
-            weightPartialLength = length;
-        }
-        return weightPartial;
-    }
 }

@@ -84,9 +84,8 @@ public sealed unsafe partial class SimdKernels
             float* dw = Target;
             if (kind == ConvolutionPass.WeightGradient && Partials != null)
             {
-                dw = WeightPartial((long)g.OC * g.K);
+                dw = Partials[part];
                 new Span<float>(dw, (int)((long)g.OC * g.K)).Clear();
-                Partials[part] = dw;
             }
             int per = kind == ConvolutionPass.InputGradient ? 1 : blocks;
             int lastItem = -1;

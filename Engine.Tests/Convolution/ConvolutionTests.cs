@@ -77,6 +77,75 @@ public class ConvolutionTests
         Expect.Close(Conv2dWeightGrad(s, xd, dyd), w.Grad!.ToArray(), 1e-3, 1e-4, "weight gradient");
     }
 
+    /// <summary>
+    /// The weight gradient split over threads into partial sums: every run gives the definition's value (the parts'
+    /// partials must not share a buffer, whichever thread runs them).
+    /// </summary>
+    [Fact]
+    public void Conv2d_weight_gradient_is_right_on_every_run()
+    {
+        var s = new Conv(8, 8, 16, 16, 16, 3, 3, PH: 1, PW: 1);
+        var dev = TestDevice.Instance;
+        var xv = Reference.RandomValues(19, s.N * s.C * s.H * s.W, -1, 1);
+        var dyv = Reference.RandomValues(20, s.N * s.OC * s.OH * s.OW, -1, 1);
+        var expected = Conv2dWeightGrad(s, Reference.ToDouble(xv), Reference.ToDouble(dyv));
+        using var scope = new DisposeScope();
+        var x = Tensor.FromArray(dev, xv, s.XShape);
+        var w = Tensor.FromArray(dev, Reference.RandomValues(21, s.OC * s.C * 9, -1, 1), s.WShape, requiresGrad: true);
+        var dy = Tensor.FromArray(dev, dyv, s.YShape);
+        for (int run = 0; run < 12; run++)
+        {
+            w.ZeroGrad();
+            (Tensor.Conv2d(x, w, padding: 1) * dy).Sum().Backward();
+            Expect.Close(expected, w.Grad!.ToArray(), 1e-3, 1e-4, $"run {run}");
+        }
+    }
+
+    /// <summary>
+    /// The SIMD weight gradient when one thread runs both parts of the split (its partner asleep, as after a pause):
+    /// each part keeps its own partial sum.
+    /// </summary>
+    [Fact]
+    public void Simd_weight_gradient_parts_keep_their_own_partials_on_one_thread()
+    {
+        var kernels = new Engine.Kernels.Simd.SimdKernels(new Engine.Kernels.Simd.WorkerPool(2));
+        var dev = TestDevice.Simd;
+        // A small image (the wide-row path) and a wide one (im2col blocks).
+        foreach (var s in new[] { new Conv(4, 8, 16, 16, 16, 3, 3, PH: 1, PW: 1), new Conv(4, 8, 10, 70, 16, 3, 3, PH: 1, PW: 1) })
+        {
+            var xv = Reference.RandomValues(22, s.N * s.C * s.H * s.W, -1, 1);
+            var dyv = Reference.RandomValues(23, s.N * s.OC * s.OH * s.OW, -1, 1);
+            var expected = Conv2dWeightGrad(s, Reference.ToDouble(xv), Reference.ToDouble(dyv));
+            using var scope = new DisposeScope();
+            var x = Tensor.FromArray(dev, xv, s.XShape);
+            var dy = Tensor.FromArray(dev, dyv, s.YShape);
+            var dw = Tensor.Zeros(dev, s.WShape);
+            var g = new Engine.Kernels.ConvGeometry(s.N, s.C, s.H, s.W, s.OC, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+            // Busy threads on every core, so the pool's partner thread is often not scheduled in time and the caller
+            // runs both parts, as on a loaded machine.
+            using var stop = new CancellationTokenSource();
+            var busy = Enumerable.Range(0, Environment.ProcessorCount + 1).Select(_ => new Thread(() =>
+            {
+                while (!stop.IsCancellationRequested) Thread.SpinWait(1000);
+            }) { IsBackground = true }).ToList();
+            busy.ForEach(t => t.Start());
+            try
+            {
+                for (int run = 0; run < 30; run++)
+                {
+                    if (run % 3 == 0) Thread.Sleep(1); // the partner stops polling after 200 µs and must be woken
+                    kernels.ConvBackwardWeight(x.Elements, dy.Elements, dw.Elements, g, accumulate: false);
+                    Expect.Close(expected, dw.ToArray(), 1e-3, 1e-4, $"{s}, run {run}");
+                }
+            }
+            finally
+            {
+                stop.Cancel();
+                busy.ForEach(t => t.Join());
+            }
+        }
+    }
+
     [Fact]
     public void Conv2d_gradients_match_finite_differences()
     {
