@@ -85,7 +85,7 @@ public static class MnistJob
             IdxLoader.LoadMnist(Path.Combine(dir, Find(dir, "t10k-images-idx3-ubyte")), Path.Combine(dir, Find(dir, "t10k-labels-idx1-ubyte"))));
     }
 
-    private static string Find(string dir, string stem) =>
+    internal static string Find(string dir, string stem) =>
         File.Exists(Path.Combine(dir, stem)) ? stem : File.Exists(Path.Combine(dir, stem + ".gz")) ? stem + ".gz"
             : throw new FileNotFoundException($"{stem}[.gz] not found in {dir}");
 

@@ -28,6 +28,20 @@ mnist.SetAction(r => MnistJob.Single(r.GetValue(device)!, r.GetValue(data), r.Ge
     r.GetValue(lr), r.GetValue(epochs), r.GetValue(batchSize), r.GetValue(seed), r.GetValue(output)!));
 root.Subcommands.Add(mnist);
 
+var net = new Option<string>("--net") { Description = "lenet (LeNet-5) or examples (PyTorch's examples/mnist net)", DefaultValueFactory = _ => "lenet" };
+var cnnMode = new Option<string>("--mode") { Description = "batch, online, or compare (both: one table, one plot)", DefaultValueFactory = _ => "compare" };
+var cnnLr = new Option<float?>("--lr") { Description = "learning rate of every run (default: the net's recipe for the mode, as in the command's description)" };
+var cnnSeed = new Option<int>("--seed") { Description = "torch.manual_seed's role: initial weights, dropout and shuffling (online: 100 + seed)", DefaultValueFactory = _ => 0 };
+var cnn = new Command("cnn", "A CNN on MNIST images [N, 1, 28, 28] (pixels/255, normalised by mean 0.1307, std 0.3081) in batch and online mode, " +
+    "the recipes of Examples/data/pytorch_cnn_recipe.py. lenet: LeNet-5, cross-entropy; batch SGD lr 0.01 momentum 0.9; online SGD lr 0.001 " +
+    "momentum 0.9 (at 0.01 it collapses to one class, in PyTorch too). examples: PyTorch's examples/mnist net, log-softmax + NLL; batch " +
+    "Adadelta lr 1.0 with StepLR(step 1, gamma 0.7) per epoch; online Adadelta lr 1.0. Batch: shuffled, --batch-size 64, --epochs 5. Online: " +
+    "one pass over the training digits in order, batch 1, predict-then-learn.");
+foreach (var o in new Option[] { net, cnnMode, cnnLr, epochs, batchSize, cnnSeed, device, data, output }) cnn.Options.Add(o);
+cnn.SetAction(r => CnnJob.Run(r.GetValue(device)!, r.GetValue(data), r.GetValue(net)!, r.GetValue(cnnMode)!, r.GetValue(cnnLr),
+    r.GetValue(epochs), r.GetValue(batchSize), r.GetValue(cnnSeed), r.GetValue(output)!));
+root.Subcommands.Add(cnn);
+
 var regression = new Command("regression", "A linear model by full-batch GD, mini-batch SGD and online SGD.");
 regression.Options.Add(device);
 regression.SetAction(r => RegressionJob.Run(r.GetValue(device)!));

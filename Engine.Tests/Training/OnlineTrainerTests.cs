@@ -133,6 +133,41 @@ public class OnlineTrainerTests
     }
 
     [Fact]
+    public void With_a_sample_shape_each_sample_is_one_image_and_the_step_is_a_batch_1_step_on_it()
+    {
+        // Conv2d(1, 2, 3) → ReLU → Flatten → Linear(8, 3) on 4×4 images: the trainer's steps equal batch-1 forward,
+        // cross-entropy, backward and SGD (momentum 0.9) steps on [1, 1, 4, 4] tensors.
+        Sequential Net() => new(new Conv2d(Dev, 1, 2, 3, seed: 11), new Relu(), new Flatten(), new Linear(Dev, 8, 3, seed: 12));
+        var rng = new Random(5);
+        var samples = Enumerable.Range(0, 6)
+            .Select(i => new Sample(Enumerable.Range(0, 16).Select(_ => (float)rng.NextDouble()).ToArray(), i % 3)).ToList();
+        using var model = Net();
+        using var sgd = new Sgd(model.Parameters(), lr: 0.1f, momentum: 0.9f);
+        using var online = new OnlineTrainer(model, sgd) { SampleShape = new[] { 1, 4, 4 } };
+        using var reference = Net();
+        using var referenceSgd = new Sgd(reference.Parameters(), lr: 0.1f, momentum: 0.9f);
+        double lossSum = 0;
+        foreach (var s in samples)
+        {
+            online.Learn(s);
+            using var scope = new DisposeScope();
+            var loss = Loss.CrossEntropy(reference.Forward(Tensor.FromArray(Dev, s.Features, new[] { 1, 1, 4, 4 })), new[] { s.Label!.Value });
+            lossSum += loss.Item();
+            loss.Backward();
+            referenceSgd.Step();
+            referenceSgd.ZeroGrad();
+        }
+        Assert.Equal(lossSum / samples.Count, online.MeanLoss, 5);
+        Expect.Close(reference.Parameters().SelectMany(p => p.ToArray()).ToArray(),
+            model.Parameters().SelectMany(p => p.ToArray()).ToArray(), 1e-6, 1e-5, "parameters after the stream");
+        Assert.Equal(new[] { 1, 4, 4 }, online.SampleShape);
+
+        var e = Assert.Throws<ArgumentException>(() => online.Learn(new Sample(new float[15], 0)));
+        Assert.Contains("sample 6 has 15 features; SampleShape [1, 4, 4] holds 16", e.Message);
+        Assert.Throws<ArgumentException>(() => new OnlineTrainer(model, sgd) { SampleShape = new[] { 1, 0, 4 } });
+    }
+
+    [Fact]
     public void A_label_outside_the_model_outputs_names_the_sample()
     {
         using var model = new Sequential(new Linear(Dev, 1, 2, seed: 3));

@@ -136,6 +136,29 @@ public sealed class OnlineTrainer : IDisposable
     /// <summary>Samples whose step was skipped (see <see cref="SkipNonFiniteSteps"/>).</summary>
     public long SkippedSteps { get { Flush(); return skippedSteps; } }
 
+    private int[]? sampleShape;
+    private int sampleNumel;
+
+    /// <summary>
+    /// The shape of one sample, e.g. [1, 28, 28] for a CNN on MNIST digits ([C, H, W], as
+    /// <see cref="Data.Dataset.SampleShape"/>): each sample's features, row-major, go to the model as
+    /// [1, ..SampleShape]. Null (the default): flat, [1, features]. With a shape, a sample with another number of
+    /// features is refused.
+    /// </summary>
+    /// <exception cref="ArgumentException">An empty shape or a dimension below 1.</exception>
+    public int[]? SampleShape
+    {
+        get => (int[]?)sampleShape?.Clone();
+        init
+        {
+            if (value != null && (value.Length == 0 || value.Any(d => d < 1)))
+                throw new ArgumentException(
+                    $"online: SampleShape [{string.Join(", ", value)}] must have at least one dimension, each ≥ 1.", nameof(value));
+            sampleShape = (int[]?)value?.Clone();
+            sampleNumel = value?.Aggregate(1, (p, d) => checked(p * d)) ?? 0;
+        }
+    }
+
     /// <summary>Where <see cref="CheckpointEvery"/> saves checkpoints.</summary>
     public string? CheckpointPath { get; set; }
 
@@ -302,12 +325,16 @@ public sealed class OnlineTrainer : IDisposable
             throw new ArgumentException(
                 $"online: sample {samples + skippedSteps + pending} has feature {bad} = {sample.Features[bad]}; every " +
                 "feature must be finite.", nameof(sample));
+        if (sampleShape != null && sample.Features.Length != sampleNumel)
+            throw new ArgumentException(
+                $"online: sample {samples + skippedSteps + pending} has {sample.Features.Length} features; SampleShape " +
+                $"[{string.Join(", ", sampleShape)}] holds {sampleNumel}.", nameof(sample));
         clock.Start();
         var device = optimizer.Device;
         if (input == null || input.Numel != sample.Features.Length)
         {
             input?.Dispose();
-            input = Tensor.Zeros(device, new[] { 1, sample.Features.Length });
+            input = Tensor.Zeros(device, sampleShape == null ? new[] { 1, sample.Features.Length } : sampleShape.Prepend(1).ToArray());
         }
         input.CopyFrom(sample.Features);
         if (scoreBuffer == null || scoreBuffer.Length < 2L * scoreEvery)
