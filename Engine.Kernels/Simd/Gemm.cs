@@ -131,10 +131,27 @@ public static unsafe class Gemm
         else Blocked<TA, TB, F256>(a, b, c, m, n, k, lda, ldb, ldc, accumulate, alpha, 0, m, 0, n);
     }
 
+    /// <summary>
+    /// C (+)= op(A)·op(B) on the calling thread with B's stored rows anywhere: row i at b + <paramref name="bRows"/>[i]
+    /// (B itself: K rows of N; B transposed: N rows of K). A convolution's im2col matrix is such a B when its rows
+    /// are shifted views of one image: packing reads them straight from the image.
+    /// </summary>
+    public static void MultiplyRowTable<TA, TB>(float* a, int lda, float* b, int* bRows, float* c, int ldc, int m,
+        int n, int k, bool accumulate) where TA : struct, IOperandLayout where TB : struct, IOperandLayout
+    {
+        if (m == 0 || n == 0 || k == 0)
+        {
+            MultiplyStrided<TA, TB>(a, lda, b, 0, c, ldc, m, n, k, accumulate);
+            return;
+        }
+        if (Lanes.Wide) Blocked<TA, TB, F512>(a, b, c, m, n, k, lda, 0, ldc, accumulate, 1f, 0, m, 0, n, bRows);
+        else Blocked<TA, TB, F256>(a, b, c, m, n, k, lda, 0, ldc, accumulate, 1f, 0, m, 0, n, bRows);
+    }
+
     /// <summary>The five loops over rows [i0, i1) and columns [j0, j1) of C.</summary>
     [MethodImpl(Lanes.Hot)]
     private static void Blocked<TA, TB, TV>(float* a, float* b, float* c, int m, int n, int k, int lda, int ldb,
-        int ldc, bool accumulate, float alpha, int i0, int i1, int j0, int j1)
+        int ldc, bool accumulate, float alpha, int i0, int i1, int j0, int j1, int* bRows = null)
         where TA : struct, IOperandLayout where TB : struct, IOperandLayout where TV : struct, IFloatVector<TV>
     {
         int nr = 2 * TV.Count;
@@ -154,8 +171,8 @@ public static unsafe class Gemm
                 kc = k - pc <= MaxSlice ? k - pc : KC;
                 // A small row-major B whose panels are all whole is read in place (rows of nr floats, n apart, all in
                 // L2): packing it would cost a pass over B per product, a fifth of a batch of small products' time.
-                bool inPlace = !default(TB).IsTransposed && nc % nr == 0 && (long)kc * ldb <= UnpackedB;
-                if (!inPlace) PackB<TB>(b, packB, pc, kc, jc, nc, ldb, nr);
+                bool inPlace = bRows == null && !default(TB).IsTransposed && nc % nr == 0 && (long)kc * ldb <= UnpackedB;
+                if (!inPlace) PackB<TB>(b, packB, pc, kc, jc, nc, ldb, nr, bRows);
                 int panelStride = inPlace ? ldb : nr;
                 bool overwrite = pc == 0 && !accumulate;
                 for (int ic = i0; ic < i1; ic += MC)
@@ -257,9 +274,13 @@ public static unsafe class Gemm
         }
     }
 
+    /// <summary>Row <paramref name="i"/> of B as stored: ldb apart, or where the row table says.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float* StoredRow(float* b, int i, int ldb, int* rows) => rows == null ? b + (long)i * ldb : b + rows[i];
+
     /// <summary>bp[jr·kc + kk·NR + q] = op(B)(pc + kk, jc + jr + q), zero past column N: NR-wide panels, k-major.</summary>
     [MethodImpl(Lanes.Hot)]
-    private static void PackB<TB>(float* b, float* bp, int pc, int kc, int jc, int nc, int ldb, int nr)
+    private static void PackB<TB>(float* b, float* bp, int pc, int kc, int jc, int nc, int ldb, int nr, int* bRows)
         where TB : struct, IOperandLayout
     {
         var block = stackalloc Vector512<float>[16];
@@ -277,14 +298,14 @@ public static unsafe class Gemm
                     for (int q0 = 0; q0 < nr; q0 += 16)
                     {
                         for (int q = 0; q < 16; q++)
-                            block[q] = q0 + q < cols ? Vector512.Load(b + (long)(jc + jr + q0 + q) * ldb + pc + kk) : default;
+                            block[q] = q0 + q < cols ? Vector512.Load(StoredRow(b, jc + jr + q0 + q, ldb, bRows) + pc + kk) : default;
                         Transpose16(block);
                         for (int t = 0; t < 16; t++) block[t].Store(panel + (kk + t) * nr + q0);
                     }
                 }
                 for (; kk < kc; kk++)
                 for (int q = 0; q < nr; q++)
-                    panel[kk * nr + q] = q < cols ? b[(long)(jc + jr + q) * ldb + pc + kk] : 0f;
+                    panel[kk * nr + q] = q < cols ? StoredRow(b, jc + jr + q, ldb, bRows)[pc + kk] : 0f;
             }
             else if (default(TB).IsTransposed)
             {
@@ -296,7 +317,7 @@ public static unsafe class Gemm
                         for (int kk = 0; kk < kc; kk++) panel[kk * nr + q] = 0f;
                         continue;
                     }
-                    float* src = b + (long)(jc + jr + q) * ldb + pc;
+                    float* src = StoredRow(b, jc + jr + q, ldb, bRows) + pc;
                     for (int kk = 0; kk < kc; kk++) panel[kk * nr + q] = src[kk];
                 }
             }
@@ -304,7 +325,7 @@ public static unsafe class Gemm
             {
                 for (int kk = 0; kk < kc; kk++)
                 {
-                    float* src = b + (long)(pc + kk) * ldb + jc + jr;
+                    float* src = StoredRow(b, pc + kk, ldb, bRows) + jc + jr;
                     float* dst = panel + kk * nr;
                     if (cols == nr) Unsafe.CopyBlockUnaligned(dst, src, (uint)(nr * sizeof(float)));
                     else for (int q = 0; q < nr; q++) dst[q] = q < cols ? src[q] : 0f;

@@ -10,8 +10,11 @@ namespace Engine.Kernels.Simd;
 // convolution (1×1, stride 1, no padding) skips im2col: the image is its own col.
 public sealed unsafe partial class SimdKernels
 {
-    /// <summary>Floats of one thread's im2col block (256 KB: half of an L2 cache).</summary>
+    /// <summary>Floats of one thread's im2col block (256 KB: it stays in L2 between im2col and the GEMM's packing).</summary>
     private const int ColumnBlockFloats = 64 * 1024;
+
+    /// <summary>Floats of the wide path's dcol' block (the input gradient's, written then added back at once).</summary>
+    private const int InputGradientBlockFloats = 64 * 1024;
 
     [ThreadStatic] private static float* columnBlock;
     [ThreadStatic] private static long columnBlockLength;

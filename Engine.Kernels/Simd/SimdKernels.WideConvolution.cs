@@ -7,7 +7,8 @@ namespace Engine.Kernels.Simd;
 // Stride-1 convolutions of small images without im2col's gather. On the zero-padded image (Hp × Wp per channel)
 // compute every output row at full width Wp: "wide" column p' = oh·Wp + ow. Then im2col row r = (c, kh, kw) is the
 // padded image itself shifted by off(r) = c·Hp·Wp + kh·DH·Wp + kw·DW: col'[r, p'] = xpad[off(r) + p'], one contiguous
-// run per row (a memory copy, where im2col of a 10-pixel-wide output is ten 10-float pieces). The products run over
+// run per row, so the GEMM packs its panels straight from the image through a row table (Gemm.MultiplyRowTable) and
+// col' is never written (im2col of a 10-pixel-wide output is ten 10-float pieces per row). The products run over
 // the wide columns p' < (OH − 1)·Wp + OW; the Wp − OW columns at each row's end are junk, dropped when the block is
 // written to y, and zero in the gradient's wide copy (so they add nothing to dw or dx). Columns are blocked as in the
 // plain path.
@@ -54,7 +55,18 @@ public sealed unsafe partial class SimdKernels
             hp = g.H + 2 * g.PH;
             wp = g.W + 2 * g.PW;
             columns = (g.OH - 1) * wp + g.OW;
-            width = Math.Min(columns, Math.Max(32, ColumnBlockFloats / g.K / 32 * 32));
+            if (kind == ConvolutionPass.InputGradient)
+            {
+                // dcol' is written before it is added back: blocks small enough to stay in cache.
+                width = Math.Min(columns, Math.Max(32, InputGradientBlockFloats / g.K / 32 * 32));
+            }
+            else
+            {
+                // Nothing is materialised (the GEMM packs straight from the image): one block per item, or a few per
+                // item when there are fewer than four items to share out (an online step).
+                int perItem = Math.Max(1, (4 + g.N * g.Groups - 1) / (g.N * g.Groups));
+                width = Math.Min(columns, ((columns + perItem - 1) / perItem + 31) / 32 * 32);
+            }
             blocks = (columns + width - 1) / width;
             offsets = new int[g.K];
             for (int r = 0; r < g.K; r++)
@@ -66,6 +78,9 @@ public sealed unsafe partial class SimdKernels
 
         public float* Bias;
         public float* Target;
+
+        /// <summary>Few output channels: the direct loops instead of GEMMs (<see cref="DirectConvolution"/>).</summary>
+        private bool Direct => g.OCg <= DirectConvolution.MaxChannels && DirectConvolution.Supported;
         public float*[]? Partials;
 
         /// <summary>Units: (image, group, block) for forward and the weight gradient; (image, group) for the input gradient.</summary>
@@ -78,9 +93,11 @@ public sealed unsafe partial class SimdKernels
             long from = units * part / parts, to = units * (part + 1) / parts;
             bool padded = g.PH != 0 || g.PW != 0;
             long padFloats = padded ? (long)g.Cg * hp * wp + 16 : 0;
-            // Scratch: [padded image | col' (K × width) | wide output or gradient (OCg × width)].
-            float* scratch = WideScratch(padFloats + (long)g.K * width + (long)g.OCg * width);
-            float* pad = scratch, col = scratch + padFloats, wideOut = col + (long)g.K * width;
+            // Scratch: [padded image | dcol' (K × width; input gradient only) | wide output or gradient (OCg × width)].
+            long colFloats = kind == ConvolutionPass.InputGradient ? (long)g.K * width : 0;
+            float* scratch = WideScratch(padFloats + colFloats + (long)g.OCg * width + 8L * g.K);
+            float* pad = scratch, col = scratch + padFloats, wideOut = col + colFloats;
+            float* transposedWeights = wideOut + (long)g.OCg * width; // the direct forward's 8·K floats
             float* dw = Target;
             if (kind == ConvolutionPass.WeightGradient && Partials != null)
             {
@@ -111,17 +128,23 @@ public sealed unsafe partial class SimdKernels
                     }
                     lastItem = item;
                     int p0 = block * width, cw = Math.Min(width, columns - p0);
-                    for (int r = 0; r < g.K; r++) Unsafe.CopyBlockUnaligned(col + (long)r * cw, src + off[r] + p0, (uint)cw * 4);
+                    // col'[r, p] = src[off(r) + p0 + p]: the GEMM packs its panels from those rows in place.
                     if (kind == ConvolutionPass.Forward)
                     {
-                        Gemm.MultiplyStrided<AsStored, AsStored>(wg, g.K, col, cw, wideOut, cw, g.OCg, cw, g.K, false);
+                        if (Direct)
+                            DirectConvolution.Forward(wg, g.OCg, g.K, src + p0, off, cw, wideOut, transposedWeights);
+                        else
+                            Gemm.MultiplyRowTable<AsStored, AsStored>(wg, g.K, src + p0, off, wideOut, cw, g.OCg, cw, g.K, false);
                         Narrow(wideOut, outp, p0, cw, Bias == null ? null : Bias + grp * g.OCg);
                     }
                     else
                     {
                         Widen(outp, wideOut, p0, cw);
-                        Gemm.MultiplyStrided<AsStored, AsTransposed>(wideOut, cw, col, cw, dw + (long)grp * g.OCg * g.K, g.K,
-                            g.OCg, g.K, cw, true);
+                        if (Direct)
+                            DirectConvolution.WeightGradient(wideOut, g.OCg, g.K, src + p0, off, cw, dw + (long)grp * g.OCg * g.K);
+                        else
+                            Gemm.MultiplyRowTable<AsStored, AsTransposed>(wideOut, cw, src + p0, off,
+                                dw + (long)grp * g.OCg * g.K, g.K, g.OCg, g.K, cw, true);
                     }
                 }
             }
@@ -137,6 +160,11 @@ public sealed unsafe partial class SimdKernels
             {
                 int cw = Math.Min(width, columns - p0);
                 Widen(dy, wideGrad, p0, cw);
+                if (Direct)
+                {
+                    DirectConvolution.InputGradient(w, g.OCg, g.K, wideGrad, cw, target + p0, off);
+                    continue;
+                }
                 Gemm.MultiplyStrided<AsTransposed, AsStored>(w, g.K, wideGrad, cw, col, cw, g.K, cw, g.OCg, false);
                 for (int r = 0; r < g.K; r++) Add(col + (long)r * cw, target + off[r] + p0, cw);
             }
