@@ -19,6 +19,8 @@ public class ConvolutionTests
         new Conv(1, 2, 9, 9, 3, 3, 3, SH: 3, SW: 3, PH: 1, PW: 1),
         new Conv(3, 2, 4, 4, 5, 4, 4), // the kernel covers the whole image
         new Conv(2, 2, 6, 5, 2, 2, 3, SH: 1, SW: 2, PH: 1, PW: 2, DH: 3, DW: 1),
+        new Conv(2, 3, 6, 5, 20, 3, 3, PH: 1, PW: 1, DW: 2), // over 16 output channels: wide rows through the GEMM
+        new Conv(1, 2, 5, 70, 3, 3, 3, PH: 1, PW: 0), // rows wider than the wide path takes: im2col blocks
     };
 
     [Theory]
