@@ -8,24 +8,13 @@ namespace Engine.Tests;
 /// </summary>
 public class TorchFixtureTests
 {
-    private static readonly JsonElement[] Cases = Load();
+    private static readonly TorchFixture Fixture = new("nd_ops.json");
 
-    private static JsonElement[] Load()
-    {
-        var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Golden", "nd_ops.json")));
-        return doc.RootElement.GetProperty("cases").EnumerateArray().ToArray();
-    }
+    public static TheoryData<string> Names() => Fixture.Names();
 
-    public static TheoryData<string> Names()
-    {
-        var data = new TheoryData<string>();
-        foreach (var c in Cases) data.Add(c.GetProperty("name").GetString()!);
-        return data;
-    }
+    private static int[] Ints(JsonElement e) => TorchFixture.Ints(e);
 
-    private static int[] Ints(JsonElement e) => e.EnumerateArray().Select(v => v.GetInt32()).ToArray();
-
-    private static float[] Floats(JsonElement e) => e.EnumerateArray().Select(v => (float)v.GetDouble()).ToArray();
+    private static float[] Floats(JsonElement e) => TorchFixture.Floats(e);
 
     /// <summary>The engine's call for a case; <paramref name="indices"/> gets sort/topk's positions.</summary>
     private static Tensor Run(string name, Tensor[] x, Tensor[] i, out Tensor? indices)
@@ -89,7 +78,7 @@ public class TorchFixtureTests
     [MemberData(nameof(Names))]
     public void Matches_pytorch(string name)
     {
-        var c = Cases.Single(e => e.GetProperty("name").GetString() == name);
+        var c = Fixture.Case(name);
         var dev = TestDevice.Instance;
         using var scope = new DisposeScope();
         var x = c.GetProperty("inputs").EnumerateArray()

@@ -70,34 +70,4 @@ public sealed partial class Tensor
         }
         return a;
     }
-
-    /// <summary>
-    /// Group normalization, PyTorch's <c>F.group_norm</c>: the C channels of [N, C, *] in <paramref name="numGroups"/>
-    /// groups; each (sample, group) is normalized by its own mean and biased variance, y = x̂·γ_c + β_c.
-    /// </summary>
-    public static Tensor GroupNorm(Tensor input, int numGroups, Tensor? weight = null, Tensor? bias = null,
-        float eps = 1e-5f)
-    {
-        const string op = "group_norm";
-        CheckOperands(op, new[] { input, weight, bias }.OfType<Tensor>().ToArray());
-        if (input.Rank < 2)
-            throw new ArgumentException($"{op}: expected input [N, C, *], got {Shapes.Format(input.shape)}.");
-        int n = input.shape[0], c = input.shape[1];
-        if (numGroups < 1 || c % numGroups != 0)
-            throw new ArgumentException(
-                $"{op}: num_groups {numGroups} must divide the {c} channels of input {Shapes.Format(input.shape)}.");
-        CheckPerChannel(op, "weight", weight, c);
-        CheckPerChannel(op, "bias", bias, c);
-        if (!(eps > 0f)) throw new ArgumentOutOfRangeException(nameof(eps), $"{op}: eps must be > 0, got {eps}.");
-        var groups = input.Reshape(n, numGroups, -1);
-        var centred = groups - groups.Mean(-1, keepDim: true);
-        var y = (centred * (centred.Var(new[] { -1 }, correction: 0, keepDim: true) + eps).Rsqrt()).Reshape(input.shape);
-        if (weight == null && bias == null) return y;
-        var perChannel = new int[input.Rank - 1];
-        Array.Fill(perChannel, 1);
-        perChannel[0] = c;
-        if (weight != null) y *= weight.Reshape(perChannel);
-        if (bias != null) y += bias.Reshape(perChannel);
-        return y;
-    }
 }
