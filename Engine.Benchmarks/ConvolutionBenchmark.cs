@@ -19,12 +19,18 @@ public class ConvolutionBenchmark : DeviceBenchmark
     [Params("forward", "input-grad", "weight-grad")]
     public string Pass { get; set; } = "forward";
 
-    protected override void Setup()
+    /// <summary>The layer's geometry from the parameters alone (the throughput column reads it on an instance never set up).</summary>
+    private ConvGeometry Geometry()
     {
         int b = EngineConfig.Quick ? 4 : 32, s = EngineConfig.Quick ? 14 : 56;
-        g = Layer == "lenet"
+        return Layer == "lenet"
             ? new ConvGeometry(b * 2, 6, 14, 14, 16, 5, 5, 1, 1, 0, 0, 1, 1, 1)
             : new ConvGeometry(b, 64, s, s, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+    }
+
+    protected override void Setup()
+    {
+        g = Geometry();
         x = Tensor.RandN(Device, new[] { g.N, g.C, g.H, g.W }, seed: 1);
         w = Tensor.RandN(Device, new[] { g.OC, g.Cg, g.KH, g.KW }, seed: 2);
         y = Tensor.RandN(Device, new[] { g.N, g.OC, g.OH, g.OW }, seed: 3);
@@ -51,7 +57,14 @@ public class ConvolutionBenchmark : DeviceBenchmark
         foreach (var t in new[] { x, w, y, dx, dw }) t.Dispose();
     }
 
-    public double Flop => 2.0 * g.N * g.OC * g.P * g.K;
+    public double Flop
+    {
+        get
+        {
+            var geometry = Geometry();
+            return 2.0 * geometry.N * geometry.OC * geometry.P * geometry.K;
+        }
+    }
 }
 
 /// <summary>2×2 max and average pooling, forward and backward, over B×64×S×S; bytes = input and output read or written once.</summary>
@@ -67,9 +80,11 @@ public class PoolingBenchmark : DeviceBenchmark
     [Params("forward", "backward")]
     public string Pass { get; set; } = "forward";
 
+    private static (int Batch, int Size) Shape() => EngineConfig.Quick ? (4, 28) : (32, 56);
+
     protected override void Setup()
     {
-        int b = EngineConfig.Quick ? 4 : 32, s = EngineConfig.Quick ? 28 : 56;
+        var (b, s) = Shape();
         g = new PoolGeometry
         {
             Planes = b * 64, H = s, W = s, OH = s / 2, OW = s / 2, KH = 2, KW = 2, SH = 2, SW = 2, DH = 1, DW = 1,
@@ -106,5 +121,12 @@ public class PoolingBenchmark : DeviceBenchmark
         y.Dispose();
     }
 
-    public double Bytes => 4.0 * (x.Numel + y.Numel);
+    public double Bytes
+    {
+        get
+        {
+            var (b, s) = Shape();
+            return 4.0 * b * 64 * (s * s + s / 2 * (s / 2));
+        }
+    }
 }
