@@ -7,7 +7,8 @@ namespace Engine.Kernels.Simd;
 // Convolution as blocked matrix products (ConvGeometry states the math). Each (image, group) is cut into blocks of
 // output columns small enough that the block's im2col matrix col[K, cw] stays in the thread's L2 cache: im2col writes
 // it, the packed GEMM (Gemm.MultiplyStrided) consumes it at once, and no whole im2col matrix ever exists. A pointwise
-// convolution (1×1, stride 1, no padding) skips im2col: the image is its own col.
+// convolution (1×1, stride 1, no padding) skips im2col: the image is its own col. Stride-1 convolutions of small
+// images take the wide-row path instead (SimdKernels.WideConvolution.cs, DirectConvolution.cs).
 public sealed unsafe partial class SimdKernels
 {
     /// <summary>Floats of one thread's im2col block (256 KB: it stays in L2 between im2col and the GEMM's packing).</summary>
@@ -73,14 +74,19 @@ public sealed unsafe partial class SimdKernels
         for (int part = 0; part < parts; part++) partials[part] = (float*)NativeMemory.AlignedAlloc((nuint)(size * 4), 64);
         if (wide) widePass!.Partials = partials;
         else plain!.Partials = partials;
-        Pool.Run((IParallelWork?)widePass ?? plain!, parts);
-        float* target = Ptr(dw);
-        for (int part = 0; part < parts; part++)
+        try
         {
-            float* partial = partials[part];
-            if (part == 0 && !accumulate) Buffer.MemoryCopy(partial, target, size * 4, size * 4);
-            else AddInto(partial, target, size);
-            NativeMemory.AlignedFree(partial);
+            Pool.Run((IParallelWork?)widePass ?? plain!, parts);
+            float* target = Ptr(dw);
+            for (int part = 0; part < parts; part++)
+            {
+                if (part == 0 && !accumulate) Buffer.MemoryCopy(partials[part], target, size * 4, size * 4);
+                else AddInto(partials[part], target, size);
+            }
+        }
+        finally
+        {
+            foreach (var partial in partials) NativeMemory.AlignedFree(partial);
         }
     }
 
