@@ -155,36 +155,62 @@ public sealed class RegisterBlockedMatMulTests : IDisposable
     [InlineData(MatMulVariant.RegisterBlocked)]
     [InlineData(MatMulVariant.Tiled)]
     [InlineData(MatMulVariant.Direct)]
-    public void Convolution_passes_run_as_implicit_gemm_on_every_variant(MatMulVariant variant)
+    public void Convolution_passes_run_as_implicit_gemm_on_every_variant(MatMulVariant variant) =>
+        CheckConvolution(kernels, accelerator, variant, repeats: 1);
+
+    /// <summary>
+    /// The same on the suite's GPU or OpenCL device, each pass repeated: a race between a group's threads (on PoCL the
+    /// tiled kernel's shared tiles once overlapped when both operand views carried fields) shows as a run that differs.
+    /// </summary>
+    [Theory]
+    [InlineData(MatMulVariant.RegisterBlocked)]
+    [InlineData(MatMulVariant.Tiled)]
+    [InlineData(MatMulVariant.Direct)]
+    public void Convolution_passes_are_right_on_every_run_on_the_suites_gpu_or_opencl_device(MatMulVariant variant)
+    {
+        var suite = TestDevice.Instance.Kernels as IlgpuKernels;
+        if (suite == null || suite.Context.Accelerator.AcceleratorType == AcceleratorType.CPU)
+        {
+            Assert.Skip("the suite's device is not a GPU or OpenCL device (ENGINE_DEVICE=cuda|opencl).");
+            return;
+        }
+        CheckConvolution(suite, suite.Context.Accelerator, variant, repeats: 5);
+    }
+
+    private static void CheckConvolution(IlgpuKernels kernels, Accelerator accelerator, MatMulVariant variant, int repeats)
     {
         var s = new ConvReference.Conv(3, 4, 13, 11, 6, 3, 2, SH: 2, SW: 1, PH: 1, PW: 1, DH: 1, DW: 2, G: 2);
         var g = new ConvGeometry(s.N, s.C, s.H, s.W, s.OC, s.KH, s.KW, s.SH, s.SW, s.PH, s.PW, s.DH, s.DW, s.G);
-        var saved = kernels.Context.MatMulVariant;
+        var saved = (kernels.Context.MatMulVariant, kernels.Context.ForceRegisterBlocked);
         kernels.Context.MatMulVariant = variant;
+        kernels.Context.ForceRegisterBlocked = true;
         try
         {
             var x = Engine.Tests.Reference.RandomValues(31, s.N * s.C * s.H * s.W, -1, 1);
             var w = Engine.Tests.Reference.RandomValues(32, s.OC * (s.C / s.G) * s.KH * s.KW, -1, 1);
             var dy = Engine.Tests.Reference.RandomValues(33, s.N * s.OC * s.OH * s.OW, -1, 1);
+            double[] xd = Engine.Tests.Reference.ToDouble(x), wd = Engine.Tests.Reference.ToDouble(w), dyd = Engine.Tests.Reference.ToDouble(dy);
             using var dx = accelerator.Allocate1D(x);
             using var dw = accelerator.Allocate1D(w);
             using var ddy = accelerator.Allocate1D(dy);
             using var y = accelerator.Allocate1D<float>(dy.Length);
             using var gx = accelerator.Allocate1D<float>(x.Length);
             using var gw = accelerator.Allocate1D<float>(w.Length);
-            long before = kernels.Context.Launches;
-            kernels.ConvForward(dx.View, dw.View, default, y.View, g);
-            kernels.ConvBackwardInput(ddy.View, dw.View, gx.View, g, accumulate: false);
-            Assert.Equal(2, kernels.Context.Launches - before);
-            kernels.ConvBackwardWeight(dx.View, ddy.View, gw.View, g, accumulate: false);
-            double[] xd = Engine.Tests.Reference.ToDouble(x), wd = Engine.Tests.Reference.ToDouble(w), dyd = Engine.Tests.Reference.ToDouble(dy);
-            Expect.Close(ConvReference.Conv2d(s, xd, wd), y.GetAsArray1D(), 1e-4, 1e-4, $"{variant}: forward");
-            Expect.Close(ConvReference.Conv2dInputGrad(s, dyd, wd), gx.GetAsArray1D(), 1e-4, 1e-4, $"{variant}: input gradient");
-            Expect.Close(ConvReference.Conv2dWeightGrad(s, xd, dyd), gw.GetAsArray1D(), 1e-4, 1e-4, $"{variant}: weight gradient");
+            for (int run = 0; run < repeats; run++)
+            {
+                long before = kernels.Context.Launches;
+                kernels.ConvForward(dx.View, dw.View, default, y.View, g);
+                kernels.ConvBackwardInput(ddy.View, dw.View, gx.View, g, accumulate: false);
+                Assert.Equal(2, kernels.Context.Launches - before);
+                kernels.ConvBackwardWeight(dx.View, ddy.View, gw.View, g, accumulate: false);
+                Expect.Close(ConvReference.Conv2d(s, xd, wd), y.GetAsArray1D(), 1e-4, 1e-4, $"{variant}, run {run}: forward");
+                Expect.Close(ConvReference.Conv2dInputGrad(s, dyd, wd), gx.GetAsArray1D(), 1e-4, 1e-4, $"{variant}, run {run}: input gradient");
+                Expect.Close(ConvReference.Conv2dWeightGrad(s, xd, dyd), gw.GetAsArray1D(), 1e-4, 1e-4, $"{variant}, run {run}: weight gradient");
+            }
         }
         finally
         {
-            kernels.Context.MatMulVariant = saved;
+            (kernels.Context.MatMulVariant, kernels.Context.ForceRegisterBlocked) = saved;
         }
     }
 }

@@ -25,7 +25,7 @@ public sealed class KernelContext
         MaxGroups = accelerator.AcceleratorType == AcceleratorType.CPU
             ? Math.Max(1, accelerator.NumMultiprocessors)
             : Math.Max(1, accelerator.NumMultiprocessors) * 8;
-        MatMulTile = Math.Min(16, (int)Math.Sqrt(accelerator.MaxNumThreadsPerGroup));
+        MatMulTile = Math.Min(MatMulKernels.MaxTile, (int)Math.Sqrt(accelerator.MaxNumThreadsPerGroup));
         MatMulVariant = accelerator.AcceleratorType == AcceleratorType.CPU ? MatMulVariant.Direct
             : accelerator.MaxNumThreadsPerGroup >= MatMulKernels.BlockThreads ? MatMulVariant.RegisterBlocked
             : MatMulVariant.Tiled;

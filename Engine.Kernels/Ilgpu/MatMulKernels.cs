@@ -69,7 +69,9 @@ public static class MatMulKernels
         where TA : struct, IOperandLayout
         where TB : struct, IOperandLayout
     {
-        var shared = SharedMemory.GetDynamic<float>();
+        // Static, sized for the largest tile: ILGPU 1.5.3's OpenCL backend gives a dynamic allocation the wrong size when
+        // both operand views carry fields (the A and B tiles then overlap and the product races).
+        var shared = SharedMemory.Allocate<float>(2 * MaxTile * MaxTile);
         int tile = s.Tile;
         var tileA = shared.SubView(0, tile * tile);
         var tileB = shared.SubView(tile * tile, tile * tile);
@@ -129,6 +131,9 @@ public static class MatMulKernels
             c[i] = s.Accumulate != 0 ? c[i] + v : v;
         }
     }
+
+    /// <summary>Largest edge of <see cref="Tiled{TA,TB}"/>'s tiles (16×16 threads a group).</summary>
+    public const int MaxTile = 16;
 
     /// <summary>Edge of the block of C one group of <see cref="RegisterBlocked{TA,TB}"/> owns.</summary>
     public const int BlockTile = 128;
@@ -247,8 +252,7 @@ public static class MatMulKernels
             return;
         }
         int groups = (int)Math.Min(shape.TileCount * items, k.MaxGroups * 4);
-        var config = new KernelConfig(groups, shape.Tile * shape.Tile,
-            SharedMemoryConfig.RequestDynamic<float>(2 * shape.Tile * shape.Tile));
+        var config = new KernelConfig(groups, shape.Tile * shape.Tile);
         k.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, MatMulShape, MatMulBatch, TA, TB>(Tiled<TA, TB>)(
             config, a, b, c, shape, batch, la, lb);
     }
