@@ -39,13 +39,13 @@ public class ElementwiseBenchmark : DeviceBenchmark
         switch (Op)
         {
             case "gelu":
-                if (forward) k.Unary<Gelu>(x.Elements, y.Elements); else k.UnaryGrad<Gelu>(x.Elements, y.Elements, dy.Elements, dx.Elements);
+                if (forward) k.Unary<GeluOp>(x.Elements, y.Elements); else k.UnaryGrad<GeluOp>(x.Elements, y.Elements, dy.Elements, dx.Elements);
                 break;
             case "tanh":
-                if (forward) k.Unary<Tanh>(x.Elements, y.Elements); else k.UnaryGrad<Tanh>(x.Elements, y.Elements, dy.Elements, dx.Elements);
+                if (forward) k.Unary<TanhOp>(x.Elements, y.Elements); else k.UnaryGrad<TanhOp>(x.Elements, y.Elements, dy.Elements, dx.Elements);
                 break;
             default:
-                if (forward) k.Unary<Relu>(x.Elements, y.Elements); else k.UnaryGrad<Relu>(x.Elements, y.Elements, dy.Elements, dx.Elements);
+                if (forward) k.Unary<ReluOp>(x.Elements, y.Elements); else k.UnaryGrad<ReluOp>(x.Elements, y.Elements, dy.Elements, dx.Elements);
                 break;
         }
         Sync();

@@ -251,7 +251,7 @@ public sealed partial class Workload : IDisposable
     {
         var x = Tensor.RandN(device, new[] { n }, seed: 1);
         var y = Tensor.Zeros(device, new[] { n });
-        return new Workload("copy", "GB/s", 8.0 * n, () => device.Kernels.Unary<Affine>(x.Elements, y.Elements, 1f, 0f), () =>
+        return new Workload("copy", "GB/s", 8.0 * n, () => device.Kernels.Unary<AffineOp>(x.Elements, y.Elements, 1f, 0f), () =>
         {
             x.Dispose();
             y.Dispose();

@@ -23,7 +23,7 @@ public interface IUnaryOp
 }
 
 /// <summary>y = p·x + q (scalar add/sub/mul, negation).</summary>
-public struct Affine : IUnaryOp
+public struct AffineOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => p * x + q;
     public float Backward(float x, float y, float p, float q) => p;
@@ -35,7 +35,7 @@ public struct Affine : IUnaryOp
 }
 
 /// <summary>y = p / x (a scalar divided by a tensor).</summary>
-public struct ScaledReciprocal : IUnaryOp
+public struct ScaledReciprocalOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => p / x;
     public float Backward(float x, float y, float p, float q) => -y / x;
@@ -47,7 +47,7 @@ public struct ScaledReciprocal : IUnaryOp
 }
 
 /// <summary>y = eˣ.</summary>
-public struct Exp : IUnaryOp
+public struct ExpOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => XMath.Exp(x);
     public float Backward(float x, float y, float p, float q) => y;
@@ -59,7 +59,7 @@ public struct Exp : IUnaryOp
 }
 
 /// <summary>y = ln x.</summary>
-public struct Log : IUnaryOp
+public struct LogOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => XMath.Log(x);
     public float Backward(float x, float y, float p, float q) => 1f / x;
@@ -71,7 +71,7 @@ public struct Log : IUnaryOp
 }
 
 /// <summary>y = √x.</summary>
-public struct Sqrt : IUnaryOp
+public struct SqrtOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => XMath.Sqrt(x);
     public float Backward(float x, float y, float p, float q) => 0.5f / y;
@@ -83,7 +83,7 @@ public struct Sqrt : IUnaryOp
 }
 
 /// <summary>y = xᵖ; dy/dx = p·xᵖ⁻¹ (0 when p = 0).</summary>
-public struct Pow : IUnaryOp
+public struct PowOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => XMath.Pow(x, p);
     public float Backward(float x, float y, float p, float q) => p == 0f ? 0f : p * XMath.Pow(x, p - 1f);
@@ -95,7 +95,7 @@ public struct Pow : IUnaryOp
 }
 
 /// <summary>y = |x|; dy/dx = sign(x), 0 at 0 (as PyTorch).</summary>
-public struct Abs : IUnaryOp
+public struct AbsOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => XMath.Abs(x);
     public float Backward(float x, float y, float p, float q) => x > 0f ? 1f : x < 0f ? -1f : 0f;
@@ -108,7 +108,7 @@ public struct Abs : IUnaryOp
 
 /// <summary>y = min(max(x, p), q), NaN stays NaN (as PyTorch); dy/dx = 1 where p ≤ x ≤ q, else 0 (as PyTorch).</summary>
 /// <remarks>NOTE: a GPU's max/min return the number of a (NaN, number) pair, so NaN is passed through explicitly.</remarks>
-public struct Clamp : IUnaryOp
+public struct ClampOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => float.IsNaN(x) ? x : XMath.Min(XMath.Max(x, p), q);
     public float Backward(float x, float y, float p, float q) => x >= p && x <= q ? 1f : 0f;
@@ -126,7 +126,7 @@ public struct Clamp : IUnaryOp
 /// </summary>
 /// <remarks>NOTE: written as x &lt; 0 ? 0 : x so that NaN, which compares false, comes out as NaN: a NaN feature must
 /// make the loss NaN, where the trainers' divergence checks see it, not vanish into a zero activation.</remarks>
-public struct Relu : IUnaryOp
+public struct ReluOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => x < 0f ? 0f : x;
     public float Backward(float x, float y, float p, float q) => x <= 0f ? 0f : 1f;
@@ -140,7 +140,7 @@ public struct Relu : IUnaryOp
 }
 
 /// <summary>y = x for x &gt; 0, p·x otherwise (p = negative slope).</summary>
-public struct LeakyRelu : IUnaryOp
+public struct LeakyReluOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => x > 0f ? x : p * x;
     public float Backward(float x, float y, float p, float q) => x > 0f ? 1f : p;
@@ -153,7 +153,7 @@ public struct LeakyRelu : IUnaryOp
 
 /// <summary>y = 1 / (1 + e⁻ˣ); dy/dx = y(1 − y).</summary>
 /// <remarks>NOTE: evaluated through e^(−|x|) so neither branch overflows.</remarks>
-public struct Sigmoid : IUnaryOp
+public struct SigmoidOp : IUnaryOp
 {
     public float Forward(float x, float p, float q)
     {
@@ -170,7 +170,7 @@ public struct Sigmoid : IUnaryOp
 }
 
 /// <summary>y = tanh x; dy/dx = 1 − y².</summary>
-public struct Tanh : IUnaryOp
+public struct TanhOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => XMath.Tanh(x);
     public float Backward(float x, float y, float p, float q) => 1f - y * y;
@@ -190,7 +190,7 @@ public struct Tanh : IUnaryOp
 /// 1.2·10⁻⁷ for every z ≥ 0), and erfc(−z) = 2 − erfc(z). Through erfc rather than 1 + erf the negative tail keeps its
 /// relative precision (GELU(−5) = −1.43·10⁻⁶).
 /// </remarks>
-public struct Gelu : IUnaryOp
+public struct GeluOp : IUnaryOp
 {
     private const float InvSqrt2 = 0.70710678118654752f;
     private const float InvSqrt2Pi = 0.39894228040143268f;
@@ -257,7 +257,7 @@ public struct Gelu : IUnaryOp
 /// GELU, tanh form (PyTorch <c>approximate="tanh"</c>): y = ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³);
 /// dy/dx = ½(1 + tanh u) + ½x(1 − tanh²u)·√(2/π)(1 + 3·0.044715x²).
 /// </summary>
-public struct GeluTanh : IUnaryOp
+public struct GeluTanhOp : IUnaryOp
 {
     private const float C = 0.7978845608028654f; // √(2/π)
     private const float K = 0.044715f;
@@ -292,7 +292,7 @@ public struct GeluTanh : IUnaryOp
 /// u·ln(1 + u)/((1 + u) − 1), which keeps full relative precision where 1 + u rounds (ln(1 + e^(−|z|)) alone is 17 %
 /// off at x = −15 and exactly 0 from −17 on, where the answer is 4.1e−8).
 /// </remarks>
-public struct Softplus : IUnaryOp
+public struct SoftplusOp : IUnaryOp
 {
     /// <summary>ln(1 + e^(−|z|)), accurate for every z.</summary>
     public static float LogOnePlusExpNegAbs(float z)
@@ -319,7 +319,7 @@ public struct Softplus : IUnaryOp
     public float Backward(float x, float y, float p, float q)
     {
         float z = p * x;
-        return z > q ? 1f : default(Sigmoid).Forward(z, 0f, 0f);
+        return z > q ? 1f : default(SigmoidOp).Forward(z, 0f, 0f);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -350,7 +350,7 @@ public interface IBinaryOp
 }
 
 /// <summary>c = a + b.</summary>
-public struct Add : IBinaryOp
+public struct AddOp : IBinaryOp
 {
     public float Forward(float a, float b) => a + b;
     public float GradA(float a, float b, float c) => 1f;
@@ -365,7 +365,7 @@ public struct Add : IBinaryOp
 }
 
 /// <summary>c = a − b.</summary>
-public struct Subtract : IBinaryOp
+public struct SubtractOp : IBinaryOp
 {
     public float Forward(float a, float b) => a - b;
     public float GradA(float a, float b, float c) => 1f;
@@ -380,7 +380,7 @@ public struct Subtract : IBinaryOp
 }
 
 /// <summary>c = a · b.</summary>
-public struct Multiply : IBinaryOp
+public struct MultiplyOp : IBinaryOp
 {
     public float Forward(float a, float b) => a * b;
     public float GradA(float a, float b, float c) => b;
@@ -395,7 +395,7 @@ public struct Multiply : IBinaryOp
 }
 
 /// <summary>c = a / b; ∂c/∂a = 1/b, ∂c/∂b = −a/b².</summary>
-public struct Divide : IBinaryOp
+public struct DivideOp : IBinaryOp
 {
     public float Forward(float a, float b) => a / b;
     public float GradA(float a, float b, float c) => 1f / b;

@@ -9,7 +9,7 @@ namespace Engine.Kernels;
 // ElementwiseOps.cs, each carries its scalar form (ILGPU) and its vector form (SIMD) side by side.
 
 /// <summary>y = sin x; dy/dx = cos x.</summary>
-public struct Sin : IUnaryOp
+public struct SinOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => XMath.Sin(x);
     public float Backward(float x, float y, float p, float q) => XMath.Cos(x);
@@ -21,7 +21,7 @@ public struct Sin : IUnaryOp
 }
 
 /// <summary>y = cos x; dy/dx = −sin x.</summary>
-public struct Cos : IUnaryOp
+public struct CosOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => XMath.Cos(x);
     public float Backward(float x, float y, float p, float q) => -XMath.Sin(x);
@@ -33,15 +33,15 @@ public struct Cos : IUnaryOp
 }
 
 /// <summary>
-/// y = erf x = sign(x)·(1 − erfc|x|) through <see cref="Gelu.ErfcNonNegative(float)"/>; dy/dx = 2/√π·e^(−x²).
+/// y = erf x = sign(x)·(1 − erfc|x|) through <see cref="GeluOp.ErfcNonNegative(float)"/>; dy/dx = 2/√π·e^(−x²).
 /// </summary>
-public struct Erf : IUnaryOp
+public struct ErfOp : IUnaryOp
 {
     private const float TwoOverSqrtPi = 1.12837916709551257f;
 
     public float Forward(float x, float p, float q)
     {
-        float e = 1f - Gelu.ErfcNonNegative(XMath.Abs(x));
+        float e = 1f - GeluOp.ErfcNonNegative(XMath.Abs(x));
         return x < 0f ? -e : e;
     }
 
@@ -50,7 +50,7 @@ public struct Erf : IUnaryOp
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV>
     {
-        var e = TV.Broadcast(1f) - Gelu.ErfcNonNegative(TV.Abs(x));
+        var e = TV.Broadcast(1f) - GeluOp.ErfcNonNegative(TV.Abs(x));
         return TV.Select(TV.LessThan(x, TV.Broadcast(0f)), -e, e);
     }
 
@@ -60,7 +60,7 @@ public struct Erf : IUnaryOp
 }
 
 /// <summary>y = sign x (1, −1, 0 at 0); dy/dx = 0.</summary>
-public struct Sign : IUnaryOp
+public struct SignOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => x > 0f ? 1f : x < 0f ? -1f : 0f;
     public float Backward(float x, float y, float p, float q) => 0f;
@@ -72,7 +72,7 @@ public struct Sign : IUnaryOp
 }
 
 /// <summary>y = 1/√x; dy/dx = −½·y³.</summary>
-public struct Rsqrt : IUnaryOp
+public struct RsqrtOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => 1f / XMath.Sqrt(x);
     public float Backward(float x, float y, float p, float q) => -0.5f * y * y * y;
@@ -84,13 +84,13 @@ public struct Rsqrt : IUnaryOp
 }
 
 /// <summary>SiLU (swish): y = x·σ(x); dy/dx = σ(x)·(1 + x·(1 − σ(x))).</summary>
-public struct Silu : IUnaryOp
+public struct SiluOp : IUnaryOp
 {
-    public float Forward(float x, float p, float q) => x * default(Sigmoid).Forward(x, 0f, 0f);
+    public float Forward(float x, float p, float q) => x * default(SigmoidOp).Forward(x, 0f, 0f);
 
     public float Backward(float x, float y, float p, float q)
     {
-        float s = default(Sigmoid).Forward(x, 0f, 0f);
+        float s = default(SigmoidOp).Forward(x, 0f, 0f);
         return s * (1f + x * (1f - s));
     }
 
@@ -108,22 +108,22 @@ public struct Silu : IUnaryOp
 
 /// <summary>
 /// Mish: y = x·tanh(softplus x); dy/dx = tanh(sp) + x·(1 − tanh²(sp))·σ(x), sp = ln(1 + eˣ) evaluated stably
-/// (<see cref="Softplus.LogOnePlusExpNegAbs(float)"/>).
+/// (<see cref="SoftplusOp.LogOnePlusExpNegAbs(float)"/>).
 /// </summary>
-public struct Mish : IUnaryOp
+public struct MishOp : IUnaryOp
 {
-    private static float SoftplusOf(float x) => XMath.Max(x, 0f) + Softplus.LogOnePlusExpNegAbs(x);
+    private static float SoftplusOf(float x) => XMath.Max(x, 0f) + SoftplusOp.LogOnePlusExpNegAbs(x);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static TV SoftplusOf<TV>(TV x) where TV : struct, IFloatVector<TV> =>
-        TV.Max(x, TV.Broadcast(0f)) + Softplus.LogOnePlusExpNegAbs(x);
+        TV.Max(x, TV.Broadcast(0f)) + SoftplusOp.LogOnePlusExpNegAbs(x);
 
     public float Forward(float x, float p, float q) => x * XMath.Tanh(SoftplusOf(x));
 
     public float Backward(float x, float y, float p, float q)
     {
         float t = XMath.Tanh(SoftplusOf(x));
-        return t + x * (1f - t * t) * default(Sigmoid).Forward(x, 0f, 0f);
+        return t + x * (1f - t * t) * default(SigmoidOp).Forward(x, 0f, 0f);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -138,7 +138,7 @@ public struct Mish : IUnaryOp
 }
 
 /// <summary>ELU: y = x for x &gt; 0, p·(eˣ − 1) otherwise (p = α); dy/dx = 1, or y + α.</summary>
-public struct Elu : IUnaryOp
+public struct EluOp : IUnaryOp
 {
     public float Forward(float x, float p, float q) => x > 0f ? x : p * (XMath.Exp(x) - 1f);
     public float Backward(float x, float y, float p, float q) => x > 0f ? 1f : y + p;
@@ -155,13 +155,13 @@ public struct Elu : IUnaryOp
 /// Hardtanh: y = min(max(x, p), q), NaN stays NaN; dy/dx = 1 strictly inside (p, q), 0 elsewhere (PyTorch's
 /// hardtanh_backward, unlike clamp's closed interval).
 /// </summary>
-public struct Hardtanh : IUnaryOp
+public struct HardtanhOp : IUnaryOp
 {
-    public float Forward(float x, float p, float q) => default(Clamp).Forward(x, p, q);
+    public float Forward(float x, float p, float q) => default(ClampOp).Forward(x, p, q);
     public float Backward(float x, float y, float p, float q) => x > p && x < q ? 1f : 0f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => default(Clamp).Forward(x, p, q);
+    public TV Forward<TV>(TV x, TV p, TV q) where TV : struct, IFloatVector<TV> => default(ClampOp).Forward(x, p, q);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Backward<TV>(TV x, TV y, TV p, TV q) where TV : struct, IFloatVector<TV> =>
         TV.Select(TV.And(TV.GreaterThan(x, p), TV.LessThan(x, q)), TV.Broadcast(1f), TV.Broadcast(0f));
@@ -171,7 +171,7 @@ public struct Hardtanh : IUnaryOp
 /// c = max(a, b), NaN if either is NaN (PyTorch <c>maximum</c>); the gradient goes to the larger operand, split in
 /// half on a tie (as PyTorch).
 /// </summary>
-public struct Maximum : IBinaryOp
+public struct MaximumOp : IBinaryOp
 {
     public float Forward(float a, float b) => float.IsNaN(a) || float.IsNaN(b) ? float.NaN : a > b ? a : b;
     public float GradA(float a, float b, float c) => a > b ? 1f : a == b ? 0.5f : 0f;
@@ -189,7 +189,7 @@ public struct Maximum : IBinaryOp
 }
 
 /// <summary>c = min(a, b), NaN if either is NaN (PyTorch <c>minimum</c>); gradient to the smaller, halved on a tie.</summary>
-public struct Minimum : IBinaryOp
+public struct MinimumOp : IBinaryOp
 {
     public float Forward(float a, float b) => float.IsNaN(a) || float.IsNaN(b) ? float.NaN : a < b ? a : b;
     public float GradA(float a, float b, float c) => a < b ? 1f : a == b ? 0.5f : 0f;

@@ -66,13 +66,13 @@ public struct SquaredError : IPairTerm
 /// <remarks>NOTE: the log-sum-exp form never evaluates log(sigmoid) of a saturated logit.</remarks>
 public struct BinaryCrossEntropyWithLogits : IPairTerm
 {
-    public float Term(float a, float b) => XMath.Max(a, 0f) + Softplus.LogOnePlusExpNegAbs(a) - a * b;
-    public float GradA(float a, float b) => default(Sigmoid).Forward(a, 0f, 0f) - b;
+    public float Term(float a, float b) => XMath.Max(a, 0f) + SoftplusOp.LogOnePlusExpNegAbs(a) - a * b;
+    public float GradA(float a, float b) => default(SigmoidOp).Forward(a, 0f, 0f) - b;
     public float GradB(float a, float b) => -a;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV Term<TV>(TV a, TV b) where TV : struct, Simd.IFloatVector<TV> =>
-        TV.Max(a, TV.Broadcast(0f)) + Softplus.LogOnePlusExpNegAbs(a) - a * b;
+        TV.Max(a, TV.Broadcast(0f)) + SoftplusOp.LogOnePlusExpNegAbs(a) - a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TV GradA<TV>(TV a, TV b) where TV : struct, Simd.IFloatVector<TV> => Simd.VectorMath.Sigmoid(a) - b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -14,7 +14,7 @@ public static class VectorMath
             TV.Select(TV.LessThan(x, zero), TV.Broadcast(-1f), zero));
     }
 
-    /// <summary>1 / (1 + e⁻ˣ) through e^(−|x|), so neither branch overflows (the scalar <see cref="Kernels.Sigmoid"/>).</summary>
+    /// <summary>1 / (1 + e⁻ˣ) through e^(−|x|), so neither branch overflows (the scalar <see cref="Kernels.SigmoidOp"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static TV Sigmoid<TV>(TV x) where TV : struct, IFloatVector<TV>
     {
@@ -45,7 +45,7 @@ public static class VectorMath
     }
 
     /// <summary>
-    /// xᵖ (the scalar <see cref="Kernels.Pow"/>): e^(p·ln|x|), negated for x &lt; 0 and odd whole p, NaN for x &lt; 0 and
+    /// xᵖ (the scalar <see cref="Kernels.PowOp"/>): e^(p·ln|x|), negated for x &lt; 0 and odd whole p, NaN for x &lt; 0 and
     /// fractional p, 1 for p = 0.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

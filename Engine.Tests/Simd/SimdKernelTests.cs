@@ -66,8 +66,8 @@ public class SimdKernelTests
         var t = Tensor.FromArray(Simd, new[] { 1f, 2f, 3f }, new[] { 3 });
         var empty = t.Elements.SubView(0, 0);
         var k = Simd.Kernels;
-        k.Unary<Engine.Kernels.Tanh>(empty, empty);
-        k.UnaryGrad<Engine.Kernels.Gelu>(empty, empty, empty, empty);
+        k.Unary<Engine.Kernels.TanhOp>(empty, empty);
+        k.UnaryGrad<Engine.Kernels.GeluOp>(empty, empty, empty, empty);
         k.Accumulate(empty, empty, 2f);
         k.Fill(empty, 9f);
         k.AdamStep(empty, empty, empty, empty, empty, new UpdateScalars { Lr = 1f, Beta1 = 0.9f, Beta2 = 0.999f, C1 = 1f, C2 = 1f });

@@ -68,7 +68,7 @@ public sealed class DistributedDataParallel
         var device = optimizer.Device;
         float w = (float)(weight ?? 1.0 / Communicator.Size);
         var grads = optimizer.FlatGradients;
-        if (w != 1f) device.Kernels.Unary<Affine>(grads, grads, w, 0f);
+        if (w != 1f) device.Kernels.Unary<AffineOp>(grads, grads, w, 0f);
         Communicator.AllReduce(device, grads, ReduceOp.Sum);
         var written = this.written ??= new float[optimizer.Parameters.Count];
         for (int i = 0; i < written.Length; i++) written[i] = optimizer.Parameters[i].GradWritten ? 1f : 0f;

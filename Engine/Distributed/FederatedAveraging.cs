@@ -97,7 +97,7 @@ public static class FederatedAveraging
             float weight = (float)(localData.Count / counts[0]);
             foreach (var t in tensors)
             {
-                device.Kernels.Unary<Kernels.Affine>(t.Elements, t.Elements, weight, 0f);
+                device.Kernels.Unary<Kernels.AffineOp>(t.Elements, t.Elements, weight, 0f);
                 communicator.AllReduce(device, t.Elements, ReduceOp.Sum);
             }
             var totalSeen = new double[] { seen };

@@ -34,7 +34,7 @@ public static class GradClip
             foreach (var g in grads) k.ScaleToNorm(g.Elements, total.Elements, maxNorm);
             device.Pool.Return(partial); // the stream runs the kernels above before any later user of it
         }
-        k.Unary<Kernels.Sqrt>(total.Elements, total.Elements);
+        k.Unary<Kernels.SqrtOp>(total.Elements, total.Elements);
         return total;
     }
 
@@ -44,8 +44,8 @@ public static class GradClip
         var grads = Gradients(parameters, "clip_grad_value_");
         Hyper.NonNegative("clip", clip);
         var k = grads[0].Device.Kernels;
-        if (Contiguous(grads, out var all)) k.Unary<Kernels.Clamp>(all, all, -clip, clip);
-        else foreach (var g in grads) k.Unary<Kernels.Clamp>(g.Elements, g.Elements, -clip, clip);
+        if (Contiguous(grads, out var all)) k.Unary<Kernels.ClampOp>(all, all, -clip, clip);
+        else foreach (var g in grads) k.Unary<Kernels.ClampOp>(g.Elements, g.Elements, -clip, clip);
     }
 
     private static List<Tensor> Gradients(IEnumerable<Tensor> parameters, string op)

@@ -6,19 +6,19 @@ public sealed partial class Tensor
 {
     // ---- binary: tensor ∘ tensor, with broadcasting -------------------------------------------------------
 
-    public static Tensor operator +(Tensor a, Tensor b) => Binary<Add>("add", a, b);
+    public static Tensor operator +(Tensor a, Tensor b) => Binary<AddOp>("add", a, b);
 
-    public static Tensor operator -(Tensor a, Tensor b) => Binary<Subtract>("sub", a, b);
+    public static Tensor operator -(Tensor a, Tensor b) => Binary<SubtractOp>("sub", a, b);
 
-    public static Tensor operator *(Tensor a, Tensor b) => Binary<Multiply>("mul", a, b);
+    public static Tensor operator *(Tensor a, Tensor b) => Binary<MultiplyOp>("mul", a, b);
 
-    public static Tensor operator /(Tensor a, Tensor b) => Binary<Divide>("div", a, b);
+    public static Tensor operator /(Tensor a, Tensor b) => Binary<DivideOp>("div", a, b);
 
     /// <summary>Element-wise maximum with broadcasting (PyTorch <c>maximum</c>; NaN wins, a tie splits the gradient).</summary>
-    public static Tensor Maximum(Tensor a, Tensor b) => Binary<Kernels.Maximum>("maximum", a, b);
+    public static Tensor Maximum(Tensor a, Tensor b) => Binary<Kernels.MaximumOp>("maximum", a, b);
 
     /// <summary>Element-wise minimum with broadcasting (PyTorch <c>minimum</c>).</summary>
-    public static Tensor Minimum(Tensor a, Tensor b) => Binary<Kernels.Minimum>("minimum", a, b);
+    public static Tensor Minimum(Tensor a, Tensor b) => Binary<Kernels.MinimumOp>("minimum", a, b);
 
     public Tensor Maximum(Tensor other) => Maximum(this, other);
 
@@ -26,91 +26,91 @@ public sealed partial class Tensor
 
     // ---- binary with a scalar: affine maps, so each is one unary kernel -----------------------------------
 
-    public static Tensor operator +(Tensor a, float s) => a.Unary<Affine>("add", 1f, s);
+    public static Tensor operator +(Tensor a, float s) => a.Unary<AffineOp>("add", 1f, s);
 
-    public static Tensor operator +(float s, Tensor a) => a.Unary<Affine>("add", 1f, s);
+    public static Tensor operator +(float s, Tensor a) => a.Unary<AffineOp>("add", 1f, s);
 
-    public static Tensor operator -(Tensor a, float s) => a.Unary<Affine>("sub", 1f, -s);
+    public static Tensor operator -(Tensor a, float s) => a.Unary<AffineOp>("sub", 1f, -s);
 
-    public static Tensor operator -(float s, Tensor a) => a.Unary<Affine>("rsub", -1f, s);
+    public static Tensor operator -(float s, Tensor a) => a.Unary<AffineOp>("rsub", -1f, s);
 
-    public static Tensor operator *(Tensor a, float s) => a.Unary<Affine>("mul", s, 0f);
+    public static Tensor operator *(Tensor a, float s) => a.Unary<AffineOp>("mul", s, 0f);
 
-    public static Tensor operator *(float s, Tensor a) => a.Unary<Affine>("mul", s, 0f);
+    public static Tensor operator *(float s, Tensor a) => a.Unary<AffineOp>("mul", s, 0f);
 
-    public static Tensor operator /(Tensor a, float s) => a.Unary<Affine>("div", 1f / s, 0f);
+    public static Tensor operator /(Tensor a, float s) => a.Unary<AffineOp>("div", 1f / s, 0f);
 
-    public static Tensor operator /(float s, Tensor a) => a.Unary<ScaledReciprocal>("rdiv", s, 0f);
+    public static Tensor operator /(float s, Tensor a) => a.Unary<ScaledReciprocalOp>("rdiv", s, 0f);
 
-    public static Tensor operator -(Tensor a) => a.Unary<Affine>("neg", -1f, 0f);
+    public static Tensor operator -(Tensor a) => a.Unary<AffineOp>("neg", -1f, 0f);
 
     // ---- unary math ----------------------------------------------------------------------------------------
 
-    public Tensor Exp() => Unary<Kernels.Exp>("exp");
+    public Tensor Exp() => Unary<Kernels.ExpOp>("exp");
 
-    public Tensor Log() => Unary<Kernels.Log>("log");
+    public Tensor Log() => Unary<Kernels.LogOp>("log");
 
-    public Tensor Sqrt() => Unary<Kernels.Sqrt>("sqrt");
+    public Tensor Sqrt() => Unary<Kernels.SqrtOp>("sqrt");
 
-    public Tensor Pow(float exponent) => Unary<Kernels.Pow>("pow", exponent);
+    public Tensor Pow(float exponent) => Unary<Kernels.PowOp>("pow", exponent);
 
-    public Tensor Abs() => Unary<Kernels.Abs>("abs");
+    public Tensor Abs() => Unary<Kernels.AbsOp>("abs");
 
     public Tensor Neg() => -this;
 
     /// <summary>1 / x.</summary>
-    public Tensor Reciprocal() => Unary<ScaledReciprocal>("reciprocal", 1f);
+    public Tensor Reciprocal() => Unary<ScaledReciprocalOp>("reciprocal", 1f);
 
     /// <summary>1 / √x.</summary>
-    public Tensor Rsqrt() => Unary<Kernels.Rsqrt>("rsqrt");
+    public Tensor Rsqrt() => Unary<Kernels.RsqrtOp>("rsqrt");
 
     /// <summary>x².</summary>
-    public Tensor Square() => Unary<Kernels.Pow>("square", 2f);
+    public Tensor Square() => Unary<Kernels.PowOp>("square", 2f);
 
-    public Tensor Sin() => Unary<Kernels.Sin>("sin");
+    public Tensor Sin() => Unary<Kernels.SinOp>("sin");
 
-    public Tensor Cos() => Unary<Kernels.Cos>("cos");
+    public Tensor Cos() => Unary<Kernels.CosOp>("cos");
 
     /// <summary>The error function, 2/√π ∫₀ˣ e^(−t²) dt.</summary>
-    public Tensor Erf() => Unary<Kernels.Erf>("erf");
+    public Tensor Erf() => Unary<Kernels.ErfOp>("erf");
 
     /// <summary>1, −1, or 0 at 0; the gradient is zero.</summary>
-    public Tensor Sign() => Unary<Kernels.Sign>("sign");
+    public Tensor Sign() => Unary<Kernels.SignOp>("sign");
 
     /// <summary>Limits every element to [min, max]; the gradient passes where min ≤ x ≤ max.</summary>
     public Tensor Clamp(float min, float max)
     {
         if (!(min <= max))
             throw new ArgumentException($"clamp: min {min} must be ≤ max {max}.");
-        return Unary<Kernels.Clamp>("clamp", min, max);
+        return Unary<Kernels.ClampOp>("clamp", min, max);
     }
 
     // ---- activations ---------------------------------------------------------------------------------------
 
-    public Tensor Relu() => Unary<Kernels.Relu>("relu");
+    public Tensor Relu() => Unary<Kernels.ReluOp>("relu");
 
     /// <summary>x for x &gt; 0, negativeSlope·x otherwise (PyTorch default slope 0.01).</summary>
-    public Tensor LeakyRelu(float negativeSlope = 0.01f) => Unary<Kernels.LeakyRelu>("leaky_relu", negativeSlope);
+    public Tensor LeakyRelu(float negativeSlope = 0.01f) => Unary<Kernels.LeakyReluOp>("leaky_relu", negativeSlope);
 
-    public Tensor Sigmoid() => Unary<Kernels.Sigmoid>("sigmoid");
+    public Tensor Sigmoid() => Unary<Kernels.SigmoidOp>("sigmoid");
 
-    public Tensor Tanh() => Unary<Kernels.Tanh>("tanh");
+    public Tensor Tanh() => Unary<Kernels.TanhOp>("tanh");
 
     /// <summary>SiLU (swish), x·σ(x).</summary>
-    public Tensor Silu() => Unary<Kernels.Silu>("silu");
+    public Tensor Silu() => Unary<Kernels.SiluOp>("silu");
 
     /// <summary>Mish, x·tanh(softplus(x)).</summary>
-    public Tensor Mish() => Unary<Kernels.Mish>("mish");
+    public Tensor Mish() => Unary<Kernels.MishOp>("mish");
 
     /// <summary>ELU: x for x &gt; 0, α(eˣ − 1) otherwise.</summary>
-    public Tensor Elu(float alpha = 1f) => Unary<Kernels.Elu>("elu", alpha);
+    public Tensor Elu(float alpha = 1f) => Unary<Kernels.EluOp>("elu", alpha);
 
     /// <summary>x limited to [minVal, maxVal]; the gradient passes strictly inside.</summary>
     public Tensor Hardtanh(float minVal = -1f, float maxVal = 1f)
     {
         if (!(minVal <= maxVal))
             throw new ArgumentException($"hardtanh: minVal {minVal} must be ≤ maxVal {maxVal}.");
-        return Unary<Kernels.Hardtanh>("hardtanh", minVal, maxVal);
+        return Unary<Kernels.HardtanhOp>("hardtanh", minVal, maxVal);
     }
 
     /// <summary>
@@ -119,8 +119,8 @@ public sealed partial class Tensor
     /// </summary>
     public Tensor Gelu(string approximate = "none") => approximate switch
     {
-        "none" => Unary<Kernels.Gelu>("gelu"),
-        "tanh" => Unary<GeluTanh>("gelu"),
+        "none" => Unary<Kernels.GeluOp>("gelu"),
+        "tanh" => Unary<GeluTanhOp>("gelu"),
         _ => throw new ArgumentException(
             $"gelu: approximate must be \"none\" or \"tanh\", got \"{approximate}\".", nameof(approximate)),
     };
@@ -132,7 +132,7 @@ public sealed partial class Tensor
     {
         if (beta == 0f || !float.IsFinite(beta))
             throw new ArgumentOutOfRangeException(nameof(beta), $"softplus: beta must be a finite non-zero number, got {beta}.");
-        return Unary<Kernels.Softplus>("softplus", beta, threshold);
+        return Unary<Kernels.SoftplusOp>("softplus", beta, threshold);
     }
 
     // ---- in place (not recorded) ---------------------------------------------------------------------------

@@ -90,7 +90,7 @@ public sealed partial class Tensor
                 return;
             }
             using var scaled = Uninitialized(Device, kept, register: false);
-            Kernels.Unary<Affine>(dy, scaled.Elements, scale, 0f);
+            Kernels.Unary<AffineOp>(dy, scaled.Elements, scale, 0f);
             CopyCoalesced(Kernels, scaled.Elements, spread, x.GradTarget(), StridedLayout.Contiguous(inShape), accumulate: true);
         });
     }
