@@ -66,4 +66,47 @@ public class SoftmaxTests
         Expect.Close(Reference.Softmax(new double[] { 0, 1, 2 }, 1, 3, log: true), x.LogSoftmax(1).ToArray(), 1e-5,
             1e-5, "log_softmax of large logits");
     }
+
+    /// <summary>
+    /// A small log-probability beside a large logit keeps its precision: (x − max) − ln Σ, as float64 and PyTorch
+    /// give it, not x − (max + ln Σ), which rounds away up to half an ulp of max (at x = 100 that was −7.63e-6 for
+    /// −6.14e-6). The values and the gradient against float64, on rows of large logits of either sign.
+    /// </summary>
+    [Theory]
+    [InlineData(100f, 88f, 2)]
+    [InlineData(100f, 88f, 18)]
+    [InlineData(-88f, -100f, 18)]
+    [InlineData(1000f, 990f, 2)]
+    [InlineData(1000f, 990f, 18)]
+    [InlineData(30000f, 29990f, 2)]
+    public void Log_softmax_keeps_small_log_probabilities_exact_beside_a_large_logit(float hi, float lo, int n)
+    {
+        using var scope = new DisposeScope();
+        var values = Enumerable.Range(0, n).Select(i => i == 0 ? hi : lo).ToArray();
+        var x = Tensor.FromArray(TestDevice.Instance, values, new[] { 1, values.Length }, requiresGrad: true);
+        var y = x.LogSoftmax(1);
+        var expected = Reference.Softmax(Reference.ToDouble(values), 1, values.Length, log: true);
+        var got = y.ToArray();
+        for (int i = 0; i < values.Length; i++)
+        {
+            // Σ e^(x − max) = e^0 + small terms in float32: e^0 may be an ulp of 1 off (1.2e-7) and each addition
+            // rounds by up to half an ulp of 1 (6e-8), so ln Σ is right to about 2.5e-7 + (n − 1)·6e-8, and so is the
+            // largest logit's log-probability (−6e-6 to −8e-4 here); PyTorch is as far. Folding max into the shift
+            // would add half an ulp of max (3.8e-6 at 100).
+            double tolerance = 2.5e-7 + (n - 1) * 6e-8 + 2e-6 * Math.Abs(expected[i]);
+            Assert.True(Math.Abs(got[i] - expected[i]) <= tolerance,
+                $"log_softmax[{i}] of {values[i]}: expected {expected[i]:R}, got {got[i]:R} (tolerance {tolerance:G3})");
+        }
+        // dx = dy − softmax·Σ dy with dy = one-hot at 0: dx_0 = 1 − p_0, a small number that needs y_0 exact.
+        var dy = new float[values.Length];
+        dy[0] = 1f;
+        (y * Tensor.FromArray(TestDevice.Instance, dy, new[] { 1, values.Length })).Sum().Backward();
+        var dx = x.Grad!.ToArray();
+        for (int i = 0; i < values.Length; i++)
+        {
+            double p = Math.Exp(expected[i]), want = (i == 0 ? 1 : 0) - p;
+            Assert.True(Math.Abs(dx[i] - want) <= 2.5e-7 + (n - 1) * 6e-8 + 1e-5 * Math.Abs(want),
+                $"gradient [{i}]: expected {want:R}, got {dx[i]:R}");
+        }
+    }
 }

@@ -225,12 +225,14 @@ public sealed unsafe partial class SimdKernels
     {
         float max = RowMax<TV>(x, n);
         float sum = RowSumExp<TV>(x, n, max);
-        TV vm = TV.Broadcast(max), shift = TV.Broadcast(max + MathF.Log(sum)), inv = TV.Broadcast(1f / sum);
+        // (x − m) − ln Σ, never x − (m + ln Σ): folding m into the shift rounds away up to half an ulp of m, which is
+        // all of a small log-probability beside a large logit (x = 100: −6.1e-6 would come out −7.6e-6).
+        TV vm = TV.Broadcast(max), logSum = TV.Broadcast(MathF.Log(sum)), inv = TV.Broadcast(1f / sum);
         for (int i = 0, w = TV.Count; i < n; i += w)
         {
             int r = Math.Min(w, n - i);
             var xi = Lanes.LoadTail<TV>(x + i, r);
-            Lanes.StoreTail(log ? xi - shift : TV.Exp(xi - vm) * inv, y + i, r);
+            Lanes.StoreTail(log ? (xi - vm) - logSum : TV.Exp(xi - vm) * inv, y + i, r);
         }
     }
 
