@@ -74,6 +74,23 @@ public class LossTests
             1e-5, 1e-5, "bce");
     }
 
+    /// <summary>
+    /// A nearly-certain prediction's small loss keeps its precision, as log_softmax's does: −log p_y = (max − z_y) +
+    /// ln Σ, not (max + ln Σ) − z_y, which rounds away half an ulp of max (logits [100, 88]: 6.1e-6 came out 7.6e-6).
+    /// </summary>
+    [Theory]
+    [InlineData(100f, 88f)]
+    [InlineData(1000f, 990f)]
+    [InlineData(-88f, -100f)]
+    public void Cross_entropy_of_a_confident_right_prediction_keeps_its_precision(float hi, float lo)
+    {
+        using var scope = new DisposeScope();
+        var logits = Tensor.FromArray(TestDevice.Instance, new[] { hi, lo, lo, hi }, new[] { 2, 2 });
+        double exact = Math.Log(1 + Math.Exp(lo - hi)); // both rows' loss: the label is the larger logit
+        float got = Loss.CrossEntropy(logits, new[] { 0, 1 }).Item();
+        Assert.True(Math.Abs(got - exact) <= 3e-7, $"cross_entropy of [{hi}, {lo}] at the larger: expected {exact:R}, got {got:R}");
+    }
+
     [Fact]
     public void Bce_with_logits_is_stable_for_saturated_logits()
     {

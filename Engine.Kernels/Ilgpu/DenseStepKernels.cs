@@ -74,7 +74,7 @@ public static class DenseStepKernels
             for (int c = 0; c < s.Outputs; c++) total += XMath.Exp(logits[c] - max);
             shared[0] = max;
             shared[1] = total;
-            scores[2 * s.Slot] = max + XMath.Log(total) - logits[s.Label];
+            scores[2 * s.Slot] = (max - logits[s.Label]) + XMath.Log(total);
             scores[2 * s.Slot + 1] = best == s.Label ? 1f : 0f;
         }
         Group.Barrier();

@@ -25,17 +25,18 @@ public static class LossKernels
             for (int c = 1; c < classes; c++) max = XMath.Max(max, logits[row + c]);
             float sum = 0f;
             for (int c = 0; c < classes; c++) sum += XMath.Exp(logits[row + c] - max);
-            float lse = max + XMath.Log(sum);
+            // −log p_c = (max − x_c) + ln Σ: max is never folded into ln Σ (that rounds away half an ulp of max).
+            float logSum = XMath.Log(sum);
             if (y == t.IgnoreIndex)
             {
                 rowLoss[r] = 0f;
                 continue;
             }
-            float loss = (1f - t.Smoothing) * t.WeightOf(weights, y) * (lse - logits[row + y]);
+            float loss = (1f - t.Smoothing) * t.WeightOf(weights, y) * ((max - logits[row + y]) + logSum);
             if (t.Smoothing != 0f)
             {
                 float spread = 0f;
-                for (int c = 0; c < classes; c++) spread += t.WeightOf(weights, c) * (lse - logits[row + c]);
+                for (int c = 0; c < classes; c++) spread += t.WeightOf(weights, c) * ((max - logits[row + c]) + logSum);
                 loss += t.Smoothing / classes * spread;
             }
             rowLoss[r] = loss;

@@ -94,7 +94,7 @@ public sealed unsafe partial class SimdKernels
             if (z[c] > z[best]) best = c;
         float max = z[best], total = 0f;
         for (int c = 0; c < s.Outputs; c++) total += MathF.Exp(z[c] - max);
-        score[2 * s.Slot] = max + MathF.Log(total) - z[s.Label];
+        score[2 * s.Slot] = (max - z[s.Label]) + MathF.Log(total);
         score[2 * s.Slot + 1] = best == s.Label ? 1f : 0f;
         for (int c = 0; c < s.Outputs; c++) d[c] = MathF.Exp(z[c] - max) / total - (c == s.Label ? 1f : 0f);
     }

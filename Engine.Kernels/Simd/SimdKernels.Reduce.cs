@@ -325,18 +325,19 @@ public sealed unsafe partial class SimdKernels
             float* row = x + (long)r * classes;
             float max = Lanes.Wide ? RowMax<F512>(row, classes) : RowMax<F256>(row, classes);
             float sum = Lanes.Wide ? RowSumExp<F512>(row, classes, max) : RowSumExp<F256>(row, classes, max);
-            float lse = max + MathF.Log(sum);
+            // −log p_c = (max − x_c) + ln Σ: max is never folded into ln Σ (that rounds away half an ulp of max).
+            float logSum = MathF.Log(sum);
             int y = label[r];
             if (y == t.IgnoreIndex)
             {
                 loss[r] = 0f;
                 continue;
             }
-            float value = (1f - t.Smoothing) * (w == null ? 1f : w[y]) * (lse - row[y]);
+            float value = (1f - t.Smoothing) * (w == null ? 1f : w[y]) * ((max - row[y]) + logSum);
             if (t.Smoothing != 0f)
             {
                 float spread = 0f;
-                for (int c = 0; c < classes; c++) spread += (w == null ? 1f : w[c]) * (lse - row[c]);
+                for (int c = 0; c < classes; c++) spread += (w == null ? 1f : w[c]) * ((max - row[c]) + logSum);
                 value += t.Smoothing / classes * spread;
             }
             loss[r] = value;
