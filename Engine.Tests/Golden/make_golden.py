@@ -6,7 +6,9 @@ Run with Debian's PyTorch (apt-get install python3-torch libopenblas0-pthread, t
 The files are committed; the tests never need torch.
 
 optimizers.json: three parameter tensors with fixed initial values, a fixed sequence of 30 gradients (stored,
-so no RNG has to agree), and for every optimizer/option set the flat parameter values after each step.
+so no RNG has to agree), and for every optimizer/option set the flat parameter values after each step; then the
+same with some parameters given no gradient in some steps ("skip"), which PyTorch leaves alone without advancing
+their own step count (state[p]['step']), so their later bias corrections differ from the others'.
 schedules.json: the lr (and momentum where cycled) after each of 30 scheduler steps.
 """
 import json
@@ -83,16 +85,21 @@ OPTIMIZERS = [
 ]
 
 
-def run_optimizer(name, options):
+# SKIP[t][i]: parameter i gets no gradient (p.grad = None) in step t: the third skips the first three steps, the
+# second every third step, the first three scattered steps.
+SKIP = [[t in (5, 6, 13), t % 3 == 1, t < 3] for t in range(STEPS)]
+
+
+def run_optimizer(name, options, skip=None):
     params = [p.clone().requires_grad_(True) for p in INITIAL]
     kwargs = dict(options)
     if "betas" in kwargs:
         kwargs["betas"] = tuple(kwargs["betas"])
     opt = getattr(torch.optim, name)(params, **kwargs)
     trajectory = []
-    for grads in GRADS:
-        for p, g in zip(params, grads):
-            p.grad = g.clone()
+    for t, grads in enumerate(GRADS):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            p.grad = None if skip is not None and skip[t][i] else g.clone()
         opt.step()
         trajectory.append(flat([p.detach() for p in params]))
     return trajectory
@@ -121,12 +128,13 @@ def schedule(make, steps=STEPS, optimizer="SGD", opt_kwargs=None, metrics=None, 
 def main():
     nadam_with_upstream_fix()
     here = os.path.dirname(os.path.abspath(__file__))
-    cases = []
+    cases, skipped = [], []
     for name, options in OPTIMIZERS:
         cases.append({"optimizer": name, "options": options, "trajectory": run_optimizer(name, options)})
+        skipped.append({"optimizer": name, "options": options, "trajectory": run_optimizer(name, options, SKIP)})
     with open(os.path.join(here, "optimizers.json"), "w") as f:
         json.dump({"torch": torch.__version__, "shapes": SHAPES, "initial": flat(INITIAL),
-                   "grads": [flat(g) for g in GRADS], "cases": cases}, f)
+                   "grads": [flat(g) for g in GRADS], "cases": cases, "skip": SKIP, "skipped_cases": skipped}, f)
 
     S = torch.optim.lr_scheduler
     plateau_metrics = [1.0, 0.9, 0.95, 0.95, 0.96, 0.89, 0.9, 0.9, 0.9, 0.9, 0.5, 0.6, 0.6, 0.6, 0.6,

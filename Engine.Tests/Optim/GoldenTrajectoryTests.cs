@@ -67,10 +67,27 @@ public class GoldenTrajectoryTests
 
     [Theory]
     [MemberData(nameof(OptimizerCases))]
-    public void Trajectory_equals_pytorch(int index, string description)
+    public void Trajectory_equals_pytorch(int index, string description) =>
+        FollowTrajectory("cases", index, description, skip: null);
+
+    /// <summary>
+    /// The same with some parameters given no gradient in some steps (<c>p.grad = None</c> in PyTorch, <c>p.Grad =
+    /// null</c> here): each parameter keeps its own step count, so after a skip its bias corrections (Adam, AdamW,
+    /// Adamax, NAdam, RAdam), lr decay (Adagrad) and first momentum step (SGD) are PyTorch's.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(OptimizerCases))]
+    public void Trajectory_with_skipped_parameters_equals_pytorch(int index, string description)
+    {
+        var skip = Optimizers.RootElement.GetProperty("skip").EnumerateArray()
+            .Select(t => t.EnumerateArray().Select(b => b.GetBoolean()).ToArray()).ToArray();
+        FollowTrajectory("skipped_cases", index, description + " with skipped parameters", skip);
+    }
+
+    private static void FollowTrajectory(string cases, int index, string description, bool[][]? skip)
     {
         var root = Optimizers.RootElement;
-        var c = root.GetProperty("cases")[index];
+        var c = root.GetProperty(cases)[index];
         var shapes = root.GetProperty("shapes").EnumerateArray()
             .Select(s => s.EnumerateArray().Select(d => d.GetInt32()).ToArray()).ToArray();
         var initial = root.GetProperty("initial").EnumerateArray().Select(v => v.GetSingle()).ToArray();
@@ -89,17 +106,28 @@ public class GoldenTrajectoryTests
             at += n;
         }
         using var optimizer = Create(c.GetProperty("optimizer").GetString()!, c.GetProperty("options"), parameters);
+        var steps = new long[parameters.Count];
         for (int step = 0; step < expected.Length; step++)
         {
             at = 0;
-            foreach (var p in parameters)
+            for (int i = 0; i < parameters.Count; i++)
             {
-                p.Grad!.CopyFrom(grads[step][at..(at + p.Numel)]);
+                var p = parameters[i];
+                if (skip?[step][i] == true)
+                {
+                    p.Grad = null;
+                }
+                else
+                {
+                    p.Grad!.CopyFrom(grads[step][at..(at + p.Numel)]);
+                    steps[i]++;
+                }
                 at += p.Numel;
             }
             optimizer.Step();
             var actual = parameters.SelectMany(p => p.ToArray()).ToArray();
             Expect.Close(expected[step], actual, 1e-6, 1e-5, $"{description}, step {step + 1}");
+            Assert.Equal(steps, parameters.Select(optimizer.StepOf).ToArray());
         }
         foreach (var p in parameters) p.Dispose();
     }

@@ -169,6 +169,46 @@ public class CheckpointTests : IDisposable
         Assert.Equal(before, model.Parameters().Select(p => p.ToArray()).ToList());
     }
 
+    /// <summary>
+    /// Each parameter's own step count (PyTorch's <c>state[p]['step']</c>) is saved and restored: a bias that got no
+    /// gradient in some steps resumes with its own count, so the resumed Adam steps equal the uninterrupted ones.
+    /// </summary>
+    [Fact]
+    public void Per_parameter_step_counts_survive_a_checkpoint()
+    {
+        string path = PathOf("steps.safetensors");
+        Linear Model() => new(Dev, 3, 2, seed: 4);
+        void Steps(Linear m, Adam opt, int from, int to)
+        {
+            for (int t = from; t < to; t++)
+            {
+                using var scope = new DisposeScope();
+                m.Weight.Grad!.CopyFrom(Enumerable.Range(0, 6).Select(i => MathF.Sin(t + i)).ToArray());
+                if (t % 2 == 0) m.Bias!.Grad = null; // the bias skips the even steps
+                else m.Bias!.Grad!.CopyFrom(new[] { MathF.Cos(t), 0.5f });
+                opt.Step();
+            }
+        }
+        using var straight = Model();
+        using var straightAdam = new Adam(straight.Parameters(), lr: 0.05f);
+        Steps(straight, straightAdam, 0, 7);
+        Assert.Equal(7, straightAdam.StepOf(straight.Weight));
+        Assert.Equal(3, straightAdam.StepOf(straight.Bias!));
+
+        using var first = Model();
+        using var firstAdam = new Adam(first.Parameters(), lr: 0.05f);
+        Steps(first, firstAdam, 0, 4);
+        Checkpoint.Save(path, first, firstAdam);
+        using var resumed = Model();
+        using var resumedAdam = new Adam(resumed.Parameters(), lr: 0.05f);
+        Checkpoint.Load(path, resumed, resumedAdam);
+        Assert.Equal(4, resumedAdam.StepOf(resumed.Weight));
+        Assert.Equal(2, resumedAdam.StepOf(resumed.Bias!));
+        Steps(resumed, resumedAdam, 4, 7);
+        Assert.Equal(straight.Weight.ToArray(), resumed.Weight.ToArray());
+        Assert.Equal(straight.Bias!.ToArray(), resumed.Bias!.ToArray());
+    }
+
     [Fact]
     public void A_corrupted_checkpoint_is_refused_by_its_digest()
     {

@@ -42,6 +42,7 @@ public sealed class DistributedDataParallel
         foreach (var (_, tensor) in model.NamedTensors()) Communicator.Broadcast(device, tensor.Elements);
         var state = optimizer.GetState();
         var scalars = new List<double> { state.Step };
+        scalars.AddRange(state.ParameterSteps!.Select(t => (double)t));
         scalars.AddRange(state.GroupLrs.Select(l => (double)l));
         scalars.AddRange(state.Scalars.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value));
         var values = scalars.ToArray();
@@ -50,10 +51,11 @@ public sealed class DistributedDataParallel
         foreach (var (_, data) in buffers) Communicator.Broadcast(data);
         if (Communicator.Rank == 0) return;
         int at = 1;
+        var steps = state.ParameterSteps!.Select(_ => (long)values[at++]).ToArray();
         var lrs = state.GroupLrs.Select(_ => (float)values[at++]).ToList();
         var named = state.Scalars.Keys.Order(StringComparer.Ordinal).ToDictionary(k => k, _ => values[at++]);
         optimizer.LoadState(new Optim.OptimizerState(state.Optimizer, (long)values[0],
-            buffers.ToDictionary(kv => kv.Key, kv => kv.Value), lrs, named));
+            buffers.ToDictionary(kv => kv.Key, kv => kv.Value), lrs, named) { ParameterSteps = steps });
     }
 
     /// <summary>

@@ -37,7 +37,7 @@ public sealed class AdaGrad : Optimizer
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
     {
         s.Eps = Eps;
-        s.C1 = (float)(group.Lr / (1 + (StepCount - 1) * (double)LrDecay));
+        s.C1 = (float)(group.Lr / (1 + (ParameterStep - 1) * (double)LrDecay));
         Kernels.AdaGradStep(p, g, State("sum", group), s);
     }
 }

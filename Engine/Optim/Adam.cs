@@ -48,8 +48,8 @@ public class Adam : AdaptiveMomentOptimizer
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
     {
         s = WithMoments(s);
-        s.C1 = (float)(group.Lr / (1 - Math.Pow(Beta1, StepCount)));
-        s.C2 = (float)Math.Sqrt(1 - Math.Pow(Beta2, StepCount));
+        s.C1 = (float)(group.Lr / (1 - Math.Pow(Beta1, ParameterStep)));
+        s.C2 = (float)Math.Sqrt(1 - Math.Pow(Beta2, ParameterStep));
         if (AmsGrad) s.Flags |= (int)UpdateFlags.AmsGrad;
         if (Decoupled) s.Flags |= (int)UpdateFlags.DecoupledDecay;
         var v = State("exp_avg_sq", group);

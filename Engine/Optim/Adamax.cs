@@ -30,7 +30,7 @@ public sealed class Adamax : AdaptiveMomentOptimizer
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
     {
         s = WithMoments(s);
-        s.C1 = (float)(group.Lr / (1 - Math.Pow(Beta1, StepCount)));
+        s.C1 = (float)(group.Lr / (1 - Math.Pow(Beta1, ParameterStep)));
         Kernels.AdamaxStep(p, g, State("exp_avg", group), State("exp_inf", group), s);
     }
 }

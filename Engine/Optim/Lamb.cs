@@ -52,8 +52,8 @@ public sealed class Lamb : AdaptiveMomentOptimizer
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
     {
         s = WithMoments(s);
-        s.C1 = (float)(1 - Math.Pow(Beta1, StepCount));
-        s.C2 = (float)(1 - Math.Pow(Beta2, StepCount));
+        s.C1 = (float)(1 - Math.Pow(Beta1, ParameterStep));
+        s.C2 = (float)(1 - Math.Pow(Beta2, ParameterStep));
         s.Flags |= (int)UpdateFlags.DecoupledDecay;
         Kernels.LambStep(p, g, State("exp_avg", group), State("exp_avg_sq", group),
             scratch.View.SubView(group.Start, group.Length), starts[group].View, s);

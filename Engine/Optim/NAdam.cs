@@ -16,11 +16,13 @@ namespace Engine.Optim;
 /// </code>
 /// NOTE: this is PyTorch ≥ 2.0's rule; torch 1.13 used Πμ·μₜ·μₜ₊₁ in the last term (μₜ twice), a bug fixed
 /// upstream. The golden test compares with 1.13's code carrying that one-line fix (Golden/make_golden.py).
-/// State: <c>exp_avg</c>, <c>exp_avg_sq</c>, scalar <c>mu_product</c>. Cost: one fused launch per group.
+/// State: <c>exp_avg</c>, <c>exp_avg_sq</c>; PyTorch's per-parameter <c>mu_product</c> is Π_{k≤t} μ_k, a function of
+/// the parameter's step t, so it is computed from the count rather than stored. Cost: one fused launch per group.
 /// </summary>
 public sealed class NAdam : AdaptiveMomentOptimizer
 {
-    private double muProduct = 1.0;
+    /// <summary>Πμ after t steps at index t (Πμ depends on t alone, so each parameter's own count gives its own).</summary>
+    private readonly List<double> muProducts = new() { 1.0 };
 
     public NAdam(IEnumerable<Tensor> parameters, float lr = 2e-3f, (float, float)? betas = null, float eps = 1e-8f,
         float weightDecay = 0f, float momentumDecay = 4e-3f, bool maximize = false, float l1 = 0f)
@@ -39,21 +41,21 @@ public sealed class NAdam : AdaptiveMomentOptimizer
 
     private double Mu(long t) => Beta1 * (1.0 - 0.5 * Math.Pow(0.96, t * (double)MomentumDecay));
 
-    protected override void BeforeStep() => muProduct *= Mu(StepCount);
+    private double MuProduct(long t)
+    {
+        while (muProducts.Count <= t && muProducts[^1] != 0) muProducts.Add(muProducts[^1] * Mu(muProducts.Count));
+        return t < muProducts.Count ? muProducts[(int)t] : 0; // Πμ ≤ β₁ᵗ/2ᵗ… reaches 0 within some thousand steps
+
+    }
 
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
     {
-        double mu = Mu(StepCount), muNext = Mu(StepCount + 1);
+        long t = ParameterStep;
+        double mu = Mu(t), muNext = Mu(t + 1), muProduct = MuProduct(t);
         s = WithMoments(s);
-        s.Alpha = (float)(1 - Math.Pow(Beta2, StepCount));
+        s.Alpha = (float)(1 - Math.Pow(Beta2, t));
         s.C1 = (float)(group.Lr * (1 - mu) / (1 - muProduct));
         s.C2 = (float)(group.Lr * muNext / (1 - muProduct * muNext));
         Kernels.NAdamStep(p, g, State("exp_avg", group), State("exp_avg_sq", group), s);
     }
-
-    protected override IReadOnlyDictionary<string, double> SaveScalars() =>
-        new Dictionary<string, double> { ["mu_product"] = muProduct };
-
-    protected override void LoadScalars(IReadOnlyDictionary<string, double> scalars) =>
-        muProduct = scalars.TryGetValue("mu_product", out var v) ? v : 1.0;
 }

@@ -21,6 +21,7 @@ public abstract class Optimizer : IDisposable
     private readonly Dictionary<Tensor, int> indexOf = new(ReferenceEqualityComparer.Instance);
     private readonly ParamGroup[] groupOfParameter;
     private readonly bool[] steppedInBackward;
+    private readonly long[] parameterSteps;
     private bool disposed;
 
     protected Optimizer(string name, IEnumerable<ParamGroup> parameterGroups, float lr, float weightDecay, float l1)
@@ -84,6 +85,7 @@ public abstract class Optimizer : IDisposable
         }
         groupOfParameter = groups.SelectMany(g => g.Parameters.Select(_ => g)).ToArray();
         steppedInBackward = new bool[parameters.Count];
+        parameterSteps = new long[parameters.Count];
     }
 
     /// <summary>
@@ -124,6 +126,7 @@ public abstract class Optimizer : IDisposable
     {
         ThrowIfDisposed();
         StepCount++;
+        for (int i = 0; i < parameterSteps.Length; i++) parameterSteps[i]++;
     }
 
     /// <summary>Records that a backward applied <paramref name="p"/>'s update (see <see cref="StepInBackward"/>).</summary>
@@ -146,8 +149,25 @@ public abstract class Optimizer : IDisposable
 
     public IReadOnlyList<ParamGroup> ParamGroups => groups;
 
-    /// <summary>Steps taken (PyTorch's per-parameter <c>step</c>; the same for every parameter here).</summary>
+    /// <summary>Calls of <see cref="Step"/> (and fused steps). Each parameter's own count is <see cref="StepOf"/>.</summary>
     public long StepCount { get; private set; }
+
+    /// <summary>
+    /// The steps that updated <paramref name="p"/>: PyTorch's <c>state[p]['step']</c>, which a parameter that got no
+    /// gradient in some steps lags behind <see cref="StepCount"/>. It is the t of the rule's bias corrections.
+    /// </summary>
+    public long StepOf(Tensor p)
+    {
+        ThrowIfDisposed();
+        return indexOf.TryGetValue(p, out int i) ? parameterSteps[i]
+            : throw new ArgumentException($"{Name}.StepOf: the tensor (shape {Shapes.Format(p.Shape)}) is not one of this optimizer's parameters.");
+    }
+
+    /// <summary>
+    /// The step t of the parameters the current <see cref="Update"/> call covers (each parameter's own count, as
+    /// PyTorch keeps it; one launch covers only parameters with the same count).
+    /// </summary>
+    protected long ParameterStep { get; private set; }
 
     /// <summary>The first group's learning rate; setting it sets every group's.</summary>
     public float Lr
@@ -169,10 +189,10 @@ public abstract class Optimizer : IDisposable
     /// <summary>
     /// Applies one update to every parameter from its gradient. As in PyTorch, a parameter that got no gradient since
     /// the last <see cref="ZeroGrad"/> (not used by the loss, or its gradient set to null) is left alone: neither it nor
-    /// its state moves. Rules with a view across parameters (<see cref="Lamb"/>'s per-tensor trust ratios share one
-    /// launch, <see cref="AdaptiveSgd"/>'s global norm) update their whole group and read a missing gradient as zeros.
-    /// The step count is the optimizer's, shared by all parameters (PyTorch keeps one per parameter, which differs
-    /// only for parameters skipped in some steps).
+    /// its state moves, and its step count (<see cref="StepOf"/>) does not advance, so its bias corrections are
+    /// PyTorch's. Rules with a view across parameters (<see cref="Lamb"/>'s per-tensor trust ratios share one launch,
+    /// <see cref="AdaptiveSgd"/>'s global norm) update their whole group, read a missing gradient as zeros and count a
+    /// step for every parameter of it.
     /// </summary>
     public void Step()
     {
@@ -192,20 +212,44 @@ public abstract class Optimizer : IDisposable
             bool all = true, any = false;
             foreach (var p in group.Parameters)
             {
-                bool active = p.GradWritten && !steppedInBackward[indexOf[p]];
+                int i = indexOf[p];
+                bool active = p.GradWritten && !steppedInBackward[i];
                 all &= active;
                 any |= active;
+                if (steppedInBackward[i]) parameterSteps[i]++; // its update was applied during backward
             }
             if (!any) continue;
-            if (all || !UpdatesPerParameter)
+            if (!UpdatesPerParameter)
             {
+                long t = 0;
+                foreach (var p in group.Parameters) t = Math.Max(t, ++parameterSteps[indexOf[p]]);
+                ParameterStep = t;
+                updateRange = (group.Start, group.Length);
+                Update(group, Slice(flatParameters, group), Slice(flatGradients, group), scalars);
+                continue;
+            }
+            long first = -1;
+            bool sameStep = true;
+            foreach (var p in group.Parameters)
+            {
+                int i = indexOf[p];
+                if (!p.GradWritten || steppedInBackward[i]) continue;
+                parameterSteps[i]++;
+                if (first < 0) first = parameterSteps[i];
+                sameStep &= parameterSteps[i] == first;
+            }
+            if (all && sameStep)
+            {
+                ParameterStep = first;
                 updateRange = (group.Start, group.Length);
                 Update(group, Slice(flatParameters, group), Slice(flatGradients, group), scalars);
                 continue;
             }
             foreach (var p in group.Parameters)
             {
-                if (!p.GradWritten || steppedInBackward[indexOf[p]]) continue;
+                int i = indexOf[p];
+                if (!p.GradWritten || steppedInBackward[i]) continue;
+                ParameterStep = parameterSteps[i];
                 updateRange = (p.Placement.Offset, p.Numel);
                 var (pi, gi) = Slices(p);
                 Update(group, pi, gi, scalars);
@@ -272,6 +316,7 @@ public abstract class Optimizer : IDisposable
         foreach (var (name, buffer) in state)
             Kernels.Fill(buffer.View.SubView(0, TotalElements), stateInitialValues[name]);
         StepCount = 0;
+        Array.Clear(parameterSteps);
         LoadScalars(new Dictionary<string, double>());
     }
 
@@ -285,7 +330,10 @@ public abstract class Optimizer : IDisposable
             Kernels.Download(kv.Value.View, data);
             return data;
         });
-        return new OptimizerState(Name, StepCount, buffers, groups.Select(g => g.Lr).ToList(), SaveScalars());
+        return new OptimizerState(Name, StepCount, buffers, groups.Select(g => g.Lr).ToList(), SaveScalars())
+        {
+            ParameterSteps = parameterSteps.ToArray(),
+        };
     }
 
     /// <summary>Restores a state from <see cref="GetState"/>; checks everything before changing anything.</summary>
@@ -299,6 +347,8 @@ public abstract class Optimizer : IDisposable
         foreach (var (name, data) in saved.Buffers)
             Kernels.Upload<float>(data, state[name].View);
         StepCount = saved.Step;
+        // A state saved before the counts were per parameter had one count for all.
+        for (int i = 0; i < parameterSteps.Length; i++) parameterSteps[i] = saved.ParameterSteps?[i] ?? saved.Step;
         for (int i = 0; i < groups.Count; i++) groups[i].Lr = saved.GroupLrs[i];
         LoadScalars(saved.Scalars);
     }
@@ -310,6 +360,9 @@ public abstract class Optimizer : IDisposable
         if (saved.Optimizer != Name) problems.Add($"state is for {saved.Optimizer}, not {Name}");
         if (saved.GroupLrs.Count != groups.Count)
             problems.Add($"state has {saved.GroupLrs.Count} parameter groups, this optimizer {groups.Count}");
+        if (saved.ParameterSteps != null && saved.ParameterSteps.Count != parameters.Count)
+            problems.Add($"state has step counts for {saved.ParameterSteps.Count} parameters, this optimizer has {parameters.Count}");
+        if (saved.ParameterSteps?.Any(t => t < 0) == true) problems.Add("a parameter's step count is negative");
         foreach (var name in state.Keys.Except(saved.Buffers.Keys)) problems.Add($"missing state buffer '{name}'");
         foreach (var name in saved.Buffers.Keys.Except(state.Keys)) problems.Add($"unexpected state buffer '{name}'");
         foreach (var (name, data) in saved.Buffers)

@@ -33,7 +33,7 @@ public sealed class RAdam : AdaptiveMomentOptimizer
 
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)
     {
-        long t = StepCount;
+        long t = ParameterStep;
         double bc1 = 1 - Math.Pow(Beta1, t), bc2 = 1 - Math.Pow(Beta2, t);
         double rhoInf = 2 / (1 - (double)Beta2) - 1;
         double rhoT = rhoInf - 2 * t * Math.Pow(Beta2, t) / bc2;

@@ -50,7 +50,7 @@ public sealed class Sgd : Optimizer
         s.Momentum = Momentum;
         s.Dampening = Dampening;
         if (Nesterov) s.Flags |= (int)UpdateFlags.Nesterov;
-        if (StepCount == 1) s.Flags |= (int)UpdateFlags.FirstStep;
+        if (ParameterStep == 1) s.Flags |= (int)UpdateFlags.FirstStep;
         Kernels.SgdStep(p, g, State("momentum_buffer", group), s);
     }
 }

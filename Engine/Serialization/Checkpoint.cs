@@ -50,6 +50,7 @@ public static class Checkpoint
             {
                 ["name"] = state.Optimizer,
                 ["step"] = state.Step,
+                ["steps"] = new JsonArray(state.ParameterSteps!.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray()),
                 ["lrs"] = Array(state.GroupLrs.Select(l => (double)l)),
                 ["scalars"] = new JsonObject(state.Scalars.Select(kv =>
                     KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value)))),
@@ -112,7 +113,11 @@ public static class Checkpoint
                     (string)node["name"]!, (long)node["step"]!,
                     Strip(file.Tensors, OptimizerPrefix).ToDictionary(kv => kv.Key, kv => kv.Value.Values),
                     Doubles(node["lrs"]).Select(d => (float)d).ToList(),
-                    node["scalars"]!.AsObject().ToDictionary(kv => kv.Key, kv => Number(kv.Value)));
+                    node["scalars"]!.AsObject().ToDictionary(kv => kv.Key, kv => Number(kv.Value)))
+                {
+                    // PyTorch's per-parameter step counts; a checkpoint from before them has the one "step".
+                    ParameterSteps = node["steps"] is JsonArray steps ? steps.Select(t => (long)Number(t)).ToArray() : null,
+                };
                 problems.AddRange(optimizer.CheckState(optimizerState).Select(p => "optimizer: " + p));
                 if (node["momentum"] is { } m) momentum = (float)Number(m);
             }
