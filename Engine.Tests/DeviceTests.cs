@@ -65,7 +65,7 @@ public class DeviceTests
         if (missing == null) return; // every kind is present on this machine: nothing to name as missing.
         var e = Assert.Throws<InvalidOperationException>(() => Device.Create(missing));
         Assert.Contains($"'{missing}' is not present", e.Message);
-        Assert.Contains("cpu (", e.Message);
+        Assert.Contains("cpu:0 (SIMD)", e.Message);
     }
 
     [Fact]

@@ -27,17 +27,31 @@ public sealed class Device : IDisposable
     private readonly Context context;
     private bool disposed;
 
-    private Device(Context context, Accelerator accelerator, string kind)
+    private static int opened;
+
+    private Device(Context context, Accelerator accelerator, string kind, int index)
     {
         this.context = context;
         Accelerator = accelerator;
         Kind = kind;
+        Index = index;
+        Number = Interlocked.Increment(ref opened);
         Kernels = kind == "cpu" ? new SimdKernels(WorkerPool.Shared) : new IlgpuKernels(accelerator);
         Pool = new BufferPool(accelerator);
     }
 
     /// <summary><c>cuda</c>, <c>opencl</c>, <c>cpu</c> or <c>ilgpu-cpu</c>.</summary>
     public string Kind { get; }
+
+    /// <summary>Which of this machine's devices of <see cref="Kind"/> it is (0-based, in <see cref="List"/>'s order).</summary>
+    public int Index { get; }
+
+    /// <summary><c>kind:index</c>, e.g. <c>cuda:1</c>: what <see cref="Create"/> takes to open this device again.</summary>
+    public string Id => $"{Kind}:{Index}";
+
+    /// <summary>This process's count of devices opened when this one was (1 for the first): tells apart two
+    /// <see cref="Device"/> objects of the same kind and name in a message.</summary>
+    public int Number { get; }
 
     /// <summary>
     /// What runs the kernels: the accelerator's own name (e.g. "NVIDIA H100 80GB HBM3", "CPUAccelerator") for the ILGPU
@@ -88,10 +102,11 @@ public sealed class Device : IDisposable
     /// <summary>
     /// Opens a device. <paramref name="kind"/> is <c>"auto"</c> (the <c>ENGINE_DEVICE</c> environment variable if
     /// set, else the first present of CUDA, an OpenCL GPU, the SIMD CPU backend), or one of <c>"cuda"</c>,
-    /// <c>"opencl"</c>, <c>"cpu"</c>, <c>"ilgpu-cpu"</c>.
+    /// <c>"opencl"</c>, <c>"cpu"</c>, <c>"ilgpu-cpu"</c>, optionally with an index among the devices of that kind as
+    /// PyTorch writes it: <c>"cuda:1"</c>, <c>"opencl:0"</c> (<see cref="List"/> shows them; no index means 0).
     /// </summary>
-    /// <exception cref="ArgumentException">an unknown kind.</exception>
-    /// <exception cref="InvalidOperationException">the named kind is not present; the message lists those that are.</exception>
+    /// <exception cref="ArgumentException">an unknown kind or a malformed index.</exception>
+    /// <exception cref="InvalidOperationException">the named device is not present; the message lists those that are.</exception>
     public static Device Create(string kind = "auto")
     {
         string requested = (kind ?? "auto").Trim().ToLowerInvariant();
@@ -101,12 +116,23 @@ public sealed class Device : IDisposable
             fromEnvironment = Environment.GetEnvironmentVariable(EnvironmentVariable);
             if (!string.IsNullOrWhiteSpace(fromEnvironment)) requested = fromEnvironment.Trim().ToLowerInvariant();
         }
-        if (requested != "auto" && !Kinds.Contains(requested))
+        int? index = null;
+        int colon = requested.IndexOf(':');
+        if (colon >= 0)
+        {
+            if (!int.TryParse(requested[(colon + 1)..], System.Globalization.NumberStyles.None,
+                    System.Globalization.CultureInfo.InvariantCulture, out int i))
+                throw new ArgumentException(
+                    $"Device '{requested}': the index after ':' must be a number ≥ 0, as in cuda:0 or opencl:1.", nameof(kind));
+            index = i;
+            requested = requested[..colon];
+        }
+        if ((requested != "auto" || index != null) && !Kinds.Contains(requested))
             throw new ArgumentException(
                 (string.IsNullOrWhiteSpace(fromEnvironment)
                     ? $"Unknown device kind '{kind}'."
                     : $"The environment variable {EnvironmentVariable} is '{fromEnvironment}', which is not a device kind.") +
-                $" Use one of: auto, {string.Join(", ", Kinds)}.", nameof(kind));
+                $" Use one of: auto, {string.Join(", ", Kinds)} (optionally with an index, e.g. cuda:1).", nameof(kind));
 
         bool hostOnly = requested is "cpu" or "ilgpu-cpu";
         var context = Context.Create(builder =>
@@ -119,13 +145,13 @@ public sealed class Device : IDisposable
             var candidates = requested == "auto" ? new[] { "cuda", "opencl", "cpu" } : new[] { requested };
             foreach (string candidate in candidates)
             {
-                var found = context.Devices.FirstOrDefault(d => Provides(d, candidate, requested == "auto"));
+                var found = context.Devices.Where(d => Provides(d, candidate, requested == "auto")).ElementAtOrDefault(index ?? 0);
                 if (found != null)
-                    return new Device(context, found.CreateAccelerator(context), candidate);
+                    return new Device(context, found.CreateAccelerator(context), candidate, index ?? 0);
             }
-            string present = string.Join(", ", Present(context).Select(p => $"{p.Kind} ({p.Name})"));
+            string present = string.Join(", ", Present(context).Select(p => $"{p.Id} ({p.Name})"));
             throw new InvalidOperationException(
-                $"Device '{requested}' is not present on this machine. Present devices: {present}.");
+                $"Device '{requested}{(index is { } n ? $":{n}" : "")}' is not present on this machine. Present devices: {present}.");
         }
         catch
         {
@@ -137,24 +163,42 @@ public sealed class Device : IDisposable
     /// <summary>Kinds present on this machine, in the order "auto" prefers them (<c>cpu</c> and <c>ilgpu-cpu</c> always).</summary>
     public static IReadOnlyList<string> Available()
     {
-        using var context = Context.Create(builder => builder.Cuda().OpenCL().CPU(CpuSimulator()));
-        var present = Present(context).Select(p => p.Kind).ToHashSet();
+        var present = List().Select(p => p.Kind).ToHashSet();
         return Kinds.Where(present.Contains).ToList();
     }
 
-    /// <summary>Each ILGPU device as the kinds it provides (the CPU accelerator's memory serves both CPU kinds).</summary>
-    private static IEnumerable<(string Kind, string Name)> Present(Context context)
+    /// <summary>
+    /// Every device on this machine with the id <see cref="Create"/> takes (<c>cuda:0</c>, <c>cuda:1</c>,
+    /// <c>opencl:0</c>, <c>cpu:0</c>, <c>ilgpu-cpu:0</c>) and its name, as <c>torch.cuda.device_count()</c> and
+    /// <c>get_device_name(i)</c> tell.
+    /// </summary>
+    public static IReadOnlyList<DeviceInfo> List()
     {
+        using var context = Context.Create(builder => builder.Cuda().OpenCL().CPU(CpuSimulator()));
+        return Present(context).ToList();
+    }
+
+    /// <summary>Each ILGPU device as the kinds it provides (the CPU accelerator's memory serves both CPU kinds),
+    /// numbered within each kind in ILGPU's order.</summary>
+    private static IEnumerable<DeviceInfo> Present(Context context)
+    {
+        var counts = new Dictionary<string, int>();
+        DeviceInfo Next(string kind, string name)
+        {
+            counts.TryGetValue(kind, out int i);
+            counts[kind] = i + 1;
+            return new DeviceInfo(kind, i, name);
+        }
         foreach (var d in context.Devices)
         {
             if (d.AcceleratorType == AcceleratorType.CPU)
             {
-                yield return ("cpu", "SIMD");
-                yield return ("ilgpu-cpu", d.Name);
+                yield return Next("cpu", "SIMD");
+                yield return Next("ilgpu-cpu", d.Name);
             }
             else
             {
-                yield return (d.AcceleratorType == AcceleratorType.Cuda ? "cuda" : "opencl", d.Name);
+                yield return Next(d.AcceleratorType == AcceleratorType.Cuda ? "cuda" : "opencl", d.Name);
             }
         }
     }
@@ -206,4 +250,13 @@ public sealed class Device : IDisposable
     private static CPUDevice CpuSimulator() => new(numThreadsPerWarp: 2, numWarpsPerMultiprocessor: 2,
         numMultiprocessors: 1);
 
+}
+
+/// <summary>A device present on this machine: its kind, its index among that kind's devices, its name.</summary>
+public sealed record DeviceInfo(string Kind, int Index, string Name)
+{
+    /// <summary><c>kind:index</c>, what <see cref="Device.Create"/> takes.</summary>
+    public string Id => $"{Kind}:{Index}";
+
+    public override string ToString() => $"{Id} ({Name})";
 }

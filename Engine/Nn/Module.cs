@@ -53,6 +53,26 @@ public abstract partial class Module : IDisposable
             foreach (var (name, get, set) in child.NamedCounters()) yield return ($"{prefix}.{name}", get, set);
     }
 
+    /// <summary>
+    /// Moves every parameter and buffer (and any gradient) to <paramref name="device"/> in place, as PyTorch's
+    /// <c>module.to(device)</c>; the tensors stay the same objects, so references to them stay valid. Returns this
+    /// module. As in PyTorch, move the model before making its optimizer: a parameter an optimizer holds lives in that
+    /// optimizer's flat buffer on the old device and is refused, naming it.
+    /// </summary>
+    public Module To(Device device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        device.ThrowIfDisposed();
+        var tensors = NamedTensors().ToList();
+        foreach (var (name, t) in tensors)
+            if (t.StepOwner is { } owner && !ReferenceEquals(t.Device, device))
+                throw new InvalidOperationException(
+                    $"module.To({device}): parameter '{name}' is held by a {owner.Name} optimizer on {t.Device}; move the " +
+                    "model before creating its optimizer (or create a new optimizer after moving it).");
+        foreach (var (_, t) in tensors) t.MoveTo(device);
+        return this;
+    }
+
     /// <summary>Training mode for this module and its children (PyTorch <c>train()</c>).</summary>
     public Module Train(bool on = true)
     {

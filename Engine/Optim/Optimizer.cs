@@ -381,6 +381,8 @@ public abstract class Optimizer : IDisposable
         state.Clear();
         flatParameters.Release();
         flatGradients.Release();
+        foreach (var p in parameters)
+            if (ReferenceEquals(p.StepOwner, this)) p.StepOwner = null;
         ReleaseResources();
         GC.SuppressFinalize(this);
     }

@@ -43,7 +43,7 @@ public sealed partial class Tensor : IDisposable
         if (!disposed) storage?.Release(fromFinalizer: true);
     }
 
-    public Device Device { get; }
+    public Device Device { get; private set; }
 
     /// <summary>The element type (<see cref="Engine.DType"/>); only float32 tensors take part in autodiff.</summary>
     public DType DType { get; }
@@ -405,10 +405,17 @@ public sealed partial class Tensor : IDisposable
         for (int i = 1; i < operands.Length; i++)
         {
             if (!ReferenceEquals(operands[i].Device, operands[0].Device))
-                throw new InvalidOperationException(
-                    $"{op}: operands are on different devices ({operands[0].Device} and {operands[i].Device}); " +
-                    "move them to one device first.");
+                throw new InvalidOperationException(DeviceMismatch(op, operands[0], 0, operands[i], i));
         }
+    }
+
+    /// <summary>Names each operand's device; two devices of the same kind and name are told apart by their number.</summary>
+    internal static string DeviceMismatch(string op, Tensor a, int i, Tensor b, int j)
+    {
+        string da = a.Device.ToString(), db = b.Device.ToString();
+        if (da == db) (da, db) = ($"{da}, device #{a.Device.Number}", $"{db}, device #{b.Device.Number}");
+        return $"{op}: operand {i} (shape {Shapes.Format(a.shape)}) is on {da} and operand {j} (shape " +
+               $"{Shapes.Format(b.shape)}) on {db}; move one with tensor.To(device) (or module.To(device)) first.";
     }
 
     /// <summary>
