@@ -44,10 +44,10 @@ public sealed class CnnCommandTests : IDisposable
 
     /// <summary>
     /// Compare mode on the first 800 training and 300 test digits (batch 16 and 3 epochs, 150 steps, to get LeNet past
-    /// the plateau SGD starts it on; 3–7 s on cpu, 35 s to 3 minutes on ilgpu-cpu as the machine's load goes). Measured with seed 0 on ilgpu-cpu and on cpu:
-    /// batch 84.33 % test, online 80.33 % test and 42.75 % progressive (cpu's batch run gave about 86 % while its
-    /// convolution weight gradient could drop a part, run to run). A broken layer stays near chance (10 %), as does
-    /// the online run at lr 0.01.
+    /// the plateau SGD starts it on; 3–7 s on cpu, 35 s to over 3 minutes on ilgpu-cpu as the machine's load goes).
+    /// Measured with seed 0 on ilgpu-cpu and on cpu: batch 84.33 % test, online 80.33 % test and 42.75 % progressive
+    /// (cpu's batch run gave about 86 % while its convolution weight gradient could drop a part, run to run). A broken
+    /// layer stays near chance (10 %), as does the online run at lr 0.01.
     /// </summary>
     [Fact]
     public void LeNet_learns_800_digits_in_batch_and_online_mode()
