@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Engine.Data;
 using Engine.Drift;
 using Engine.Kernels;
 using Engine.Nn;
@@ -57,12 +58,13 @@ public sealed class OnlineTrainer : IDisposable
     private readonly double[] agreement = new double[1];
     private double windowLoss;
     private int windowHits;
-    private long samples, skippedSteps, cumulativeHits;
+    private long samples, skippedSteps, cumulativeHits, classified;
     private double cumulativeLoss, lastLoss = double.NaN;
     private int scoreEvery = 1;
     private MemoryBuffer1D<float, Stride1D.Dense>? scoreBuffer;
     private float[] hostScores = new float[2];
     private bool[] stepSkipped = new bool[1];
+    private bool[] stepLabelled = new bool[1];
     private int pending;
     private bool pendingRead;
 
@@ -112,13 +114,16 @@ public sealed class OnlineTrainer : IDisposable
     /// <summary>The loss of the last scored sample (its prediction, before it was learned from).</summary>
     public double LastLoss { get { Flush(); return lastLoss; } }
 
-    /// <summary>Progressive (predict-then-learn) accuracy over every sample so far.</summary>
-    public double ProgressiveAccuracy => Samples == 0 ? 0 : (double)cumulativeHits / samples;
+    /// <summary>
+    /// Progressive (predict-then-learn) accuracy over every labelled sample so far; NaN before the first, and on a
+    /// regression stream (targets, no labels), where accuracy has no meaning.
+    /// </summary>
+    public double ProgressiveAccuracy { get { Flush(); return classified == 0 ? double.NaN : (double)cumulativeHits / classified; } }
 
     public double MeanLoss => Samples == 0 ? 0 : cumulativeLoss / samples;
 
-    /// <summary>Accuracy over the last <see cref="Window"/> samples.</summary>
-    public double WindowAccuracy { get { Flush(); return recent.Count == 0 ? 0 : (double)windowHits / recent.Count; } }
+    /// <summary>Accuracy over the last <see cref="Window"/> samples; NaN when no labelled sample was seen.</summary>
+    public double WindowAccuracy { get { Flush(); return classified == 0 ? double.NaN : (double)windowHits / recent.Count; } }
 
     public double WindowLoss { get { Flush(); return recent.Count == 0 ? 0 : windowLoss / recent.Count; } }
 
@@ -133,7 +138,15 @@ public sealed class OnlineTrainer : IDisposable
     /// </summary>
     public bool SkipNonFiniteSteps { get; set; }
 
-    /// <summary>Samples whose step was skipped (see <see cref="SkipNonFiniteSteps"/>).</summary>
+    /// <summary>
+    /// The loss each sample is learned with, as <see cref="Trainer.Fit"/> takes it (e.g. <see cref="Trainer.Mse"/>,
+    /// or a Huber or L1 loss of your own); the batch it gets is the one sample ([1, …] features, its label or targets).
+    /// Null (the default): cross-entropy for a labelled sample, mean squared error for one with targets. A loss of your
+    /// own runs the general path (the fused per-sample kernels are for the default cross-entropy).
+    /// </summary>
+    public BatchLoss? LossFunction { get; set; }
+
+    /// <summary>Samples whose step was skipped (see <see cref="SkipNonFiniteSteps"/>), non-finite samples included.</summary>
     public long SkippedSteps { get { Flush(); return skippedSteps; } }
 
     private int[]? sampleShape;
@@ -232,7 +245,7 @@ public sealed class OnlineTrainer : IDisposable
     private DensePlan? FusedPlan(Sample sample, int features)
     {
         if (FusedSteps == false || (FusedSteps == null && !optimizer.Device.Kernels.PrefersFusedOnlineStep)) return null;
-        if (SkipNonFiniteSteps || ddp != null || sample.Label == null) return null;
+        if (SkipNonFiniteSteps || ddp != null || sample.Label == null || LossFunction != null) return null;
         if (!denseChecked)
         {
             denseChecked = true;
@@ -321,10 +334,19 @@ public sealed class OnlineTrainer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(sample);
         int bad = Array.FindIndex(sample.Features, v => !float.IsFinite(v));
+        if (bad >= 0 && SkipNonFiniteSteps && ddp == null)
+        {
+            // Skipped like a sample whose loss is non-finite: counted, never learned from (the pending scores first,
+            // so the stream's order is kept).
+            Flush();
+            skippedSteps++;
+            return;
+        }
         if (bad >= 0)
             throw new ArgumentException(
                 $"online: sample {samples + skippedSteps + pending} has feature {bad} = {sample.Features[bad]}; every " +
-                "feature must be finite.", nameof(sample));
+                "feature must be finite" + (ddp != null ? " (distributed, a sample cannot be skipped on one rank alone)." :
+                    ", or set SkipNonFiniteSteps to skip such samples."), nameof(sample));
         if (sampleShape != null && sample.Features.Length != sampleNumel)
             throw new ArgumentException(
                 $"online: sample {samples + skippedSteps + pending} has {sample.Features.Length} features; SampleShape " +
@@ -343,10 +365,12 @@ public sealed class OnlineTrainer : IDisposable
             scoreBuffer = device.Pool.Rent<float>(2L * scoreEvery);
             hostScores = new float[2 * scoreEvery];
             stepSkipped = new bool[scoreEvery];
+            stepLabelled = new bool[scoreEvery];
         }
         long index = samples + skippedSteps + pending;
         int slot = pending;
         stepSkipped[slot] = false;
+        stepLabelled[slot] = sample.Label != null;
         bool last;
         if (FusedPlan(sample, input.Numel) is { } plan)
         {
@@ -364,7 +388,11 @@ public sealed class OnlineTrainer : IDisposable
                 device.Kernels.Download(prediction.Elements, output);
             }
             Tensor loss;
-            if (sample.Label is int label)
+            if (LossFunction is { } lossFunction)
+            {
+                loss = OwnLoss(lossFunction, sample, prediction, index, outputs);
+            }
+            else if (sample.Label is int label)
             {
                 if ((uint)label >= outputs)
                     throw new ArgumentOutOfRangeException(nameof(sample),
@@ -429,7 +457,7 @@ public sealed class OnlineTrainer : IDisposable
         for (int i = 0; i < pending; i++)
         {
             if (stepSkipped[i]) skippedSteps++;
-            else Record(hostScores[2 * i], hostScores[2 * i + 1] != 0f);
+            else Record(hostScores[2 * i], hostScores[2 * i + 1] != 0f, stepLabelled[i]);
         }
         pending = 0;
         pendingRead = false;
@@ -452,7 +480,7 @@ public sealed class OnlineTrainer : IDisposable
             float loss = hostScores[2 * i];
             if (float.IsFinite(loss) || stepSkipped[i]) continue;
             long at = samples + skippedSteps + i;
-            for (int j = 0; j < i; j++) Record(hostScores[2 * j], hostScores[2 * j + 1] != 0f);
+            for (int j = 0; j < i; j++) Record(hostScores[2 * j], hostScores[2 * j + 1] != 0f, stepLabelled[j]);
             string late = pending - 1 > i
                 ? $" It was read back {pending - 1 - i} samples later (ScoreEvery {scoreEvery}), after its step was " +
                   "applied: the parameters may hold NaN/∞."
@@ -493,7 +521,7 @@ public sealed class OnlineTrainer : IDisposable
         if (bad[0] == 0) return;
         ReadScores();
         ThrowIfDiverged(); // this rank's loss is the bad one: the usual error
-        for (int j = 0; j < pending - 1; j++) Record(hostScores[2 * j], hostScores[2 * j + 1] != 0f);
+        for (int j = 0; j < pending - 1; j++) Record(hostScores[2 * j], hostScores[2 * j + 1] != 0f, stepLabelled[j]);
         pending = 0;
         pendingRead = false;
         throw new TrainingDivergedException(
@@ -532,7 +560,7 @@ public sealed class OnlineTrainer : IDisposable
         Flush();
         var progress = new OnlineProgress(samples, skippedSteps, cumulativeLoss, cumulativeHits, windowLoss, windowHits,
             recent.Select(r => r.Loss).ToArray(), recent.Select(r => r.Hit).ToArray(), drifts.ToList(),
-            Detector?.SaveState(), clock.Elapsed.TotalSeconds);
+            Detector?.SaveState(), clock.Elapsed.TotalSeconds, classified);
         var entries = new Dictionary<string, string>(extraProgress ?? new Dictionary<string, string>())
         {
             ["online"] = JsonSerializer.Serialize(progress, Json),
@@ -558,6 +586,7 @@ public sealed class OnlineTrainer : IDisposable
         pendingRead = false;
         (samples, skippedSteps, cumulativeLoss, cumulativeHits, windowLoss, windowHits) =
             (p.Samples, p.SkippedSteps, p.CumulativeLoss, p.CumulativeHits, p.WindowLoss, p.WindowHits);
+        classified = p.Classified ?? p.Samples; // a checkpoint from before the count: every sample was labelled
         recent.Clear();
         for (int i = 0; i < p.RecentLosses.Length; i++) recent.Enqueue((p.RecentLosses[i], p.RecentHits[i]));
         drifts.Clear();
@@ -575,11 +604,30 @@ public sealed class OnlineTrainer : IDisposable
 
     private sealed record OnlineProgress(long Samples, long SkippedSteps, double CumulativeLoss, long CumulativeHits,
         double WindowLoss, int WindowHits, double[] RecentLosses, bool[] RecentHits, List<DriftEvent> Drifts,
-        double[]? DetectorState, double Seconds);
+        double[]? DetectorState, double Seconds, long? Classified = null);
 
-    private void Record(double loss, bool hit)
+    /// <summary>The sample's loss by <see cref="LossFunction"/>, scored into the sample's slot like the built-in ones.</summary>
+    private Tensor OwnLoss(BatchLoss lossFunction, Sample sample, Tensor prediction, long index, int outputs)
+    {
+        var device = optimizer.Device;
+        if (sample.Label is int l && (uint)l >= outputs)
+            throw new ArgumentOutOfRangeException(nameof(sample), $"online: sample {index} has label {l}, outside [0, {outputs}).");
+        var targets = sample.Target == null ? null : Tensor.FromArray(device, sample.Target, new[] { 1, sample.Target.Length });
+        var batch = new Batch(input!, sample.Label is int label ? new[] { label } : null, targets,
+            new[] { (int)Math.Min(index, int.MaxValue) });
+        var loss = lossFunction(prediction, batch);
+        if (loss.Numel != 1)
+            throw new InvalidOperationException(
+                $"online: the loss function gave a tensor of shape {Shapes.Format(loss.Shape)} for sample {index}; it must give one value.");
+        device.Kernels.ScoreSample(prediction.Elements, sample.Label != null ? outputs : 0, sample.Label ?? 0, loss.Elements,
+            scoreBuffer!.View, pending);
+        return loss;
+    }
+
+    private void Record(double loss, bool hit, bool labelled)
     {
         lastLoss = loss;
+        if (labelled) classified++;
         cumulativeLoss += loss;
         if (hit) cumulativeHits++;
         recent.Enqueue((loss, hit));

@@ -50,6 +50,9 @@ public static class Trainer
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(options);
         if (options.Epochs < 1) throw new ArgumentOutOfRangeException(nameof(options), $"Epochs must be ≥ 1, got {options.Epochs}.");
+        if (options.BatchSize < 0)
+            throw new ArgumentOutOfRangeException(nameof(options),
+                $"Trainer.Fit: BatchSize must be ≥ 1, or 0 for full-batch gradient descent; got {options.BatchSize}.");
         if (!(options.ValidationFraction >= 0 && options.ValidationFraction < 1))
             throw new ArgumentOutOfRangeException(nameof(options), $"ValidationFraction must be in [0, 1), got {options.ValidationFraction}.");
 
