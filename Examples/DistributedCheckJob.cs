@@ -11,14 +11,16 @@ namespace Examples;
 /// <summary>
 /// The data-parallel equivalence and fault check the tests run under <c>mpirun</c>: a small MLP trained by
 /// <see cref="Trainer.Fit"/> with a global batch split over the ranks for a fixed number of steps; rank 0 writes the
-/// final parameters. Faults on request: a rank that throws, or kills itself, at a step; a rank with a different model.
+/// final parameters. Faults on request: a rank that throws, kills itself or stops (SIGSTOP) at a step; a rank with a
+/// different model.
 /// </summary>
 public static class DistributedCheckJob
 {
     /// <param name="online">-1: mini-batch training (<see cref="Trainer.Fit"/>); 0: online, gradients averaged every
     /// step (rank r learns rows r, r + N, …); K &gt; 0: online, models averaged every K samples.</param>
     /// <param name="shuffle">false: the batches take the rows in order (to compare with online learning).</param>
-    /// <param name="checkpoint">a checkpoint path (rank 0 writes it every <paramref name="checkpointEverySteps"/> steps), or null.</param>
+    /// <param name="checkpoint">a checkpoint path (rank 0 writes it every <paramref name="checkpointEverySteps"/> steps), or null;
+    /// <c>{rank}</c> in it becomes the rank (per-rank folders, as on node-local disks).</param>
     /// <param name="checkpointEverySteps">steps between checkpoints.</param>
     /// <param name="resume">continue from <paramref name="checkpoint"/> when it exists.</param>
     public static int Run(string deviceKind, string optimizerName, int epochs, int batchSize, string output,
@@ -58,11 +60,17 @@ public static class DistributedCheckJob
             var history = Trainer.Fit(model, Trainer.CrossEntropy, optimizer, data, new TrainerOptions
             {
                 Epochs = epochs, BatchSize = batchSize, Seed = 3, Communicator = comm, Shuffle = shuffle,
-                CheckpointPath = checkpoint, CheckpointEverySteps = checkpointEverySteps, Resume = resume,
+                CheckpointPath = checkpoint?.Replace("{rank}", comm.Rank.ToString()), CheckpointEverySteps = checkpointEverySteps, Resume = resume,
                 OnAfterBackward = p =>
                 {
                     if (comm.Rank != failRank || (p.Epoch - 1) * ((96 + batchSize - 1) / batchSize) + p.Step != failAt) return;
                     if (failHow == "kill") Process.GetCurrentProcess().Kill();
+                    if (failHow == "stall")
+                    {
+                        // SIGSTOP: alive but frozen, as a rank on a hung node; the others wait in the next collective.
+                        Process.Start("kill", $"-STOP {Environment.ProcessId}")!.WaitForExit();
+                        Thread.Sleep(Timeout.Infinite);
+                    }
                     throw new InvalidOperationException($"injected failure at step {failAt}");
                 },
             });

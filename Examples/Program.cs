@@ -129,11 +129,11 @@ var checkBatch = new Option<int>("--batch-size") { Description = "global batch (
 var checkOut = new Option<string>("--out") { Description = "where rank 0 writes the final parameters", DefaultValueFactory = _ => "distributed-check.safetensors" };
 var failRank = new Option<int>("--fail-rank") { Description = "the rank that fails (-1: none)", DefaultValueFactory = _ => -1 };
 var failAt = new Option<int>("--fail-at") { Description = "the global step it fails at", DefaultValueFactory = _ => 3 };
-var failHow = new Option<string>("--fail-how") { Description = "throw or kill", DefaultValueFactory = _ => "throw" };
+var failHow = new Option<string>("--fail-how") { Description = "throw, kill or stall (SIGSTOP)", DefaultValueFactory = _ => "throw" };
 var mismatchRank = new Option<int>("--mismatch-rank") { Description = "a rank that builds a different model (-1: none)", DefaultValueFactory = _ => -1 };
 var checkOnline = new Option<int>("--online") { Description = "-1: mini-batch; 0: online, gradients averaged; K: online, models averaged every K", DefaultValueFactory = _ => -1 };
 var noShuffle = new Option<bool>("--no-shuffle") { Description = "batches take the rows in order" };
-var checkCheckpoint = new Option<string?>("--checkpoint") { Description = "checkpoint file rank 0 writes (and --resume reads)" };
+var checkCheckpoint = new Option<string?>("--checkpoint") { Description = "checkpoint file rank 0 writes (and --resume reads); {rank} in it becomes the rank" };
 var checkEvery = new Option<int>("--checkpoint-every-steps") { Description = "steps between checkpoints", DefaultValueFactory = _ => 0 };
 var checkResume = new Option<bool>("--resume") { Description = "continue from --checkpoint when it exists" };
 foreach (var o in new Option[] { checkOptimizer, checkEpochs, checkBatch, checkOut, failRank, failAt, failHow, mismatchRank, checkOnline, noShuffle,

@@ -151,6 +151,49 @@ public sealed class DataParallelTests : IDisposable
         Assert.False(File.Exists(Path.Combine(folder, "never.safetensors")));
     }
 
+    /// <summary>
+    /// Per-rank checkpoint folders (node-local disks) where only rank 0's holds a checkpoint: rank 0 would resume and
+    /// rank 1 start at step 0, and the job would hang in mismatched collectives. It stops at once naming both.
+    /// </summary>
+    [Fact]
+    public void Ranks_resuming_from_different_checkpoints_are_stopped_at_the_start_naming_each_position()
+    {
+        string perRank = Path.Combine(folder, "run-{rank}.ckpt");
+        var first = MpiJob.Run(2, TimeSpan.FromSeconds(120), "distributed-check", "--epochs", "1", "--checkpoint", perRank,
+            "--checkpoint-every-steps", "4", "--out", Path.Combine(folder, "first.safetensors"));
+        Assert.True(first.ExitCode == 0, first.Stdout + first.Stderr);
+        Assert.True(File.Exists(Path.Combine(folder, "run-0.ckpt")));
+        Assert.False(File.Exists(Path.Combine(folder, "run-1.ckpt")), "only rank 0 writes checkpoints");
+        var resumed = MpiJob.Run(2, TimeSpan.FromSeconds(60), "distributed-check", "--epochs", "3", "--checkpoint", perRank,
+            "--checkpoint-every-steps", "4", "--resume", "--out", Path.Combine(folder, "never.safetensors"));
+        string output = resumed.Stdout + resumed.Stderr;
+        Assert.NotEqual(0, resumed.ExitCode);
+        Assert.Contains("the ranks would start from different points", output);
+        Assert.Matches(@"rank 0: checkpoint [0-9a-f]{12} at epoch 2, step 0", output);
+        Assert.Contains("rank 1: a fresh start", output);
+        Assert.True(resumed.Elapsed < TimeSpan.FromSeconds(30), $"the job took {resumed.Elapsed.TotalSeconds:F1} s to end");
+    }
+
+    /// <summary>
+    /// A rank stopped by SIGSTOP (alive, frozen: a hung node) would leave the others waiting in the next collective
+    /// forever; after ENGINE_COLLECTIVE_TIMEOUT the job ends naming the collective and the rank that did not arrive.
+    /// </summary>
+    [Fact]
+    public void A_stalled_rank_ends_the_job_at_the_collective_timeout_naming_it()
+    {
+        var run = MpiJob.RunWith(new Dictionary<string, string> { ["ENGINE_COLLECTIVE_TIMEOUT"] = "3s" }, 2,
+            TimeSpan.FromSeconds(90), "distributed-check", "--fail-rank", "1", "--fail-at", "3", "--fail-how", "stall",
+            "--out", Path.Combine(folder, "never.safetensors"));
+        string output = run.Stdout + run.Stderr;
+        Assert.NotEqual(0, run.ExitCode);
+        Assert.Contains("rank 0 of 2: collective timeout: all-reduce (sum)", output);
+        Assert.Contains("ranks that did not arrive: 1", output);
+        Assert.Contains("rank 1 did not answer", output);
+        Assert.Contains("ENGINE_COLLECTIVE_TIMEOUT", output);
+        Assert.True(run.Elapsed < TimeSpan.FromSeconds(45), $"the job took {run.Elapsed.TotalSeconds:F1} s to end");
+        Assert.False(File.Exists(Path.Combine(folder, "never.safetensors")));
+    }
+
     [Fact]
     public void Ranks_with_different_models_are_stopped_at_the_start_with_a_clear_error()
     {

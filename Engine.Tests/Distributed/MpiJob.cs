@@ -14,7 +14,11 @@ public static class MpiJob
     private static readonly Lazy<string?> Mpirun = new(() =>
         new[] { "/usr/bin/mpirun", "/usr/local/bin/mpirun" }.FirstOrDefault(File.Exists));
 
-    public static Outcome Run(int ranks, TimeSpan limit, params string[] args)
+    public static Outcome Run(int ranks, TimeSpan limit, params string[] args) =>
+        RunWith(new Dictionary<string, string>(), ranks, limit, args);
+
+    /// <summary><see cref="Run"/> with environment variables set for every rank (e.g. ENGINE_COLLECTIVE_TIMEOUT).</summary>
+    public static Outcome RunWith(IReadOnlyDictionary<string, string> environment, int ranks, TimeSpan limit, params string[] args)
     {
         if (Mpirun.Value == null) Assert.Skip("Open MPI is not installed here (apt-get install openmpi-bin; .ci/run installs it).");
         var info = new ProcessStartInfo(Mpirun.Value!)
@@ -42,6 +46,7 @@ public static class MpiJob
         info.Environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1";
         info.Environment["OMPI_MCA_btl"] = "self,vader";
         info.Environment["OMPI_MCA_rmaps_base_oversubscribe"] = "1";
+        foreach (var (name, value) in environment) info.Environment[name] = value;
         var clock = Stopwatch.StartNew();
         using var p = Process.Start(info)!;
         var stdout = p.StandardOutput.ReadToEndAsync();

@@ -11,14 +11,20 @@ namespace Engine.Distributed;
 /// processes with <c>mpirun -np N</c>; as root Open MPI also wants <c>OMPI_ALLOW_RUN_AS_ROOT=1
 /// OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1</c>.
 /// </summary>
-public sealed unsafe class OpenMpiCommunicator : ICommunicator
+public sealed unsafe partial class OpenMpiCommunicator : ICommunicator
 {
     public const string LibraryName = "libmpi.so.40";
     private static readonly object Gate = new();
     private static OpenMpiCommunicator? instance;
 
-    private readonly nint library, world, mpiFloat, mpiDouble, mpiByte, opSum, opMax, opMin;
-    private readonly delegate* unmanaged<int*, byte***, int> init;
+    private readonly nint library, world, mpiFloat, mpiDouble, mpiByte, mpiInt, opSum, opMax, opMin;
+    private readonly delegate* unmanaged<int*, byte***, int, int*, int> initThread;
+    private readonly delegate* unmanaged<int*, int> queryThread;
+    private readonly delegate* unmanaged<nint, nint*, int> commDup;
+    private readonly delegate* unmanaged<nint*, int> commFree;
+    private readonly delegate* unmanaged<int, int, nint, int*, Status*, int> iprobe;
+    private readonly delegate* unmanaged<void*, int, nint, int, int, nint, void*, int> recv;
+    private readonly delegate* unmanaged<void*, int, nint, int, int, nint, int> send;
     private readonly delegate* unmanaged<int*, int> initialized, finalized;
     private readonly delegate* unmanaged<int> finalize;
     private readonly delegate* unmanaged<nint, int*, int> commRank, commSize;
@@ -36,10 +42,17 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
         mpiFloat = F("ompi_mpi_float");
         mpiDouble = F("ompi_mpi_double");
         mpiByte = F("ompi_mpi_byte");
+        mpiInt = F("ompi_mpi_int");
         opSum = F("ompi_mpi_op_sum");
         opMax = F("ompi_mpi_op_max");
         opMin = F("ompi_mpi_op_min");
-        init = (delegate* unmanaged<int*, byte***, int>)F("MPI_Init");
+        initThread = (delegate* unmanaged<int*, byte***, int, int*, int>)F("MPI_Init_thread");
+        queryThread = (delegate* unmanaged<int*, int>)F("MPI_Query_thread");
+        commDup = (delegate* unmanaged<nint, nint*, int>)F("MPI_Comm_dup");
+        commFree = (delegate* unmanaged<nint*, int>)F("MPI_Comm_free");
+        iprobe = (delegate* unmanaged<int, int, nint, int*, Status*, int>)F("MPI_Iprobe");
+        recv = (delegate* unmanaged<void*, int, nint, int, int, nint, void*, int>)F("MPI_Recv");
+        send = (delegate* unmanaged<void*, int, nint, int, int, nint, int>)F("MPI_Send");
         initialized = (delegate* unmanaged<int*, int>)F("MPI_Initialized");
         finalized = (delegate* unmanaged<int*, int>)F("MPI_Finalized");
         finalize = (delegate* unmanaged<int>)F("MPI_Finalize");
@@ -49,14 +62,17 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
         allreduce = (delegate* unmanaged<void*, void*, int, nint, nint, nint, int>)F("MPI_Allreduce");
         barrier = (delegate* unmanaged<nint, int>)F("MPI_Barrier");
         abort = (delegate* unmanaged<nint, int, int>)F("MPI_Abort");
-        int flag;
+        int flag, provided;
         Check(initialized(&flag), "MPI_Initialized");
-        if (flag == 0) Check(init(null, null), "MPI_Init");
+        // MPI_THREAD_MULTIPLE (3): the watchdog thread talks to the other ranks while a collective blocks this one.
+        if (flag == 0) Check(initThread(null, null, 3, &provided), "MPI_Init_thread");
+        else Check(queryThread(&provided), "MPI_Query_thread");
         int rank, size;
         Check(commRank(world, &rank), "MPI_Comm_rank");
         Check(commSize(world, &size), "MPI_Comm_size");
         Rank = rank;
         Size = size;
+        StartWatchdog(threadMultiple: provided >= 3);
     }
 
     /// <summary>
@@ -106,17 +122,33 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
 
     internal void Broadcast(float* data, long count, int root)
     {
-        for (long at = 0; at < count; at += 1 << 30)
-            Check(bcast(data + at, (int)Math.Min(1 << 30, count - at), mpiFloat, root, world), "MPI_Bcast");
+        Begin(root == 0 ? "broadcast from rank 0" : "broadcast", count);
+        try
+        {
+            for (long at = 0; at < count; at += 1 << 30)
+                Check(bcast(data + at, (int)Math.Min(1 << 30, count - at), mpiFloat, root, world), "MPI_Bcast");
+        }
+        finally
+        {
+            End();
+        }
     }
 
     private void AllReduce(void* data, long count, int elementBytes, nint type, ReduceOp op)
     {
         ThrowIfDisposed();
         nint mpiOp = op switch { ReduceOp.Max => opMax, ReduceOp.Min => opMin, _ => opSum };
-        for (long at = 0; at < count; at += 1 << 30)
-            Check(allreduce((void*)1, (byte*)data + at * elementBytes, (int)Math.Min(1 << 30, count - at), type, mpiOp, world),
-                "MPI_Allreduce");
+        Begin(op switch { ReduceOp.Max => "all-reduce (max)", ReduceOp.Min => "all-reduce (min)", _ => "all-reduce (sum)" }, count);
+        try
+        {
+            for (long at = 0; at < count; at += 1 << 30)
+                Check(allreduce((void*)1, (byte*)data + at * elementBytes, (int)Math.Min(1 << 30, count - at), type, mpiOp, world),
+                    "MPI_Allreduce");
+        }
+        finally
+        {
+            End();
+        }
     }
 
     public void Broadcast(Span<float> values, int root = 0)
@@ -128,15 +160,31 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
     public void Broadcast(Span<byte> values, int root = 0)
     {
         ThrowIfDisposed();
-        fixed (byte* p = values)
-            for (int at = 0; at < values.Length; at += 1 << 30)
-                Check(bcast(p + at, Math.Min(1 << 30, values.Length - at), mpiByte, root, world), "MPI_Bcast");
+        Begin(root == 0 ? "broadcast from rank 0" : "broadcast", values.Length);
+        try
+        {
+            fixed (byte* p = values)
+                for (int at = 0; at < values.Length; at += 1 << 30)
+                    Check(bcast(p + at, Math.Min(1 << 30, values.Length - at), mpiByte, root, world), "MPI_Bcast");
+        }
+        finally
+        {
+            End();
+        }
     }
 
     public void Barrier()
     {
         ThrowIfDisposed();
-        Check(barrier(world), "MPI_Barrier");
+        Begin("barrier", 0);
+        try
+        {
+            Check(barrier(world), "MPI_Barrier");
+        }
+        finally
+        {
+            End();
+        }
     }
 
     public void Abort(int exitCode, string message)
@@ -155,6 +203,13 @@ public sealed unsafe class OpenMpiCommunicator : ICommunicator
         {
             if (disposed) return;
             disposed = true;
+            StopWatchdog();
+            if (side != 0)
+            {
+                nint dup = side;
+                side = 0;
+                commFree(&dup);
+            }
             int flag;
             finalized(&flag);
             if (flag == 0) finalize();

@@ -81,8 +81,13 @@ public static class Trainer
         var parameters = model.NamedTensors().ToList(); // parameters and buffers (BatchNorm statistics)
         bool classification = train.Labels != null;
         var run = new TrainerRun();
+        string? resumedFrom = null;
         if (options.CheckpointPath != null && options.Resume && File.Exists(options.CheckpointPath))
+        {
             run = TrainerRun.Resume(options.CheckpointPath, model, optimizer, options);
+            resumedFrom = options.CheckpointPath;
+        }
+        if (comm != null) ResumeAgreement.Check(comm, run, resumedFrom);
         if (run.Finished) return run.History;
         var ddp = comm == null ? null : new DistributedDataParallel(model, optimizer, comm);
         var totals = new double[3]; // a step's loss sum, non-finite flag and hits, all-reduced over the ranks
