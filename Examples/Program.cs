@@ -102,12 +102,23 @@ var task = new Option<string>("--task") { Description = "classify (labels) or re
 var serveLr = new Option<float>("--lr") { Description = "online SGD learning rate", DefaultValueFactory = _ => 0.03f };
 var checkpointEvery = new Option<long>("--checkpoint-every") { Description = "learned samples between checkpoints", DefaultValueFactory = _ => 10_000 };
 var maxBody = new Option<int>("--max-body-bytes") { Description = "largest request body accepted (413 beyond)", DefaultValueFactory = _ => 4 << 20 };
-foreach (var o in new Option[] { host, port, token, modelFile, state, task, serveLr, checkpointEvery, maxBody, seed, device }) serve.Options.Add(o);
+var maxAbsFeature = new Option<double>("--max-abs-feature")
+{
+    Description = "largest |feature| accepted: beyond it a request gets 400 naming the sample and feature (huge finite inputs overflow the weights)",
+    DefaultValueFactory = _ => 1e6,
+};
+var salvage = new Option<bool>("--salvage")
+{
+    Description = "start even if the learn log is corrupt: keep the records that verify, move the bad bytes to <segment>.corrupt-<time>, report what was lost",
+};
+foreach (var o in new Option[] { host, port, token, modelFile, state, task, serveLr, checkpointEvery, maxBody, maxAbsFeature, salvage, seed, device })
+    serve.Options.Add(o);
 serve.SetAction(r => Examples.Serving.ServeJob.Run(new Examples.Serving.ServeOptions
 {
     Host = r.GetValue(host)!, Port = r.GetValue(port), Token = r.GetValue(token) ?? Environment.GetEnvironmentVariable("ENGINE_SERVE_TOKEN") ?? "",
     ModelPath = r.GetValue(modelFile), StateDir = r.GetValue(state)!, Device = r.GetValue(device)!, Task = r.GetValue(task)!,
     Lr = r.GetValue(serveLr), CheckpointEvery = r.GetValue(checkpointEvery), MaxBodyBytes = r.GetValue(maxBody), Seed = r.GetValue(seed),
+    MaxAbsFeature = r.GetValue(maxAbsFeature), Salvage = r.GetValue(salvage),
 }));
 root.Subcommands.Add(serve);
 
@@ -143,14 +154,14 @@ check.SetAction(r => DistributedCheckJob.Run(r.GetValue(device)!, r.GetValue(che
     r.GetValue(checkOnline), !r.GetValue(noShuffle), r.GetValue(checkCheckpoint), r.GetValue(checkEvery), r.GetValue(checkResume)));
 root.Subcommands.Add(check);
 
-// A configuration problem (an unknown or absent device, a missing data folder, a bad option value) is one line on
-// stderr and exit code 2, not a stack trace; anything else is a bug and keeps its trace.
+// A configuration problem (an unknown or absent device, a missing data folder, a bad option value, state files that are
+// corrupt or incomplete) is one line on stderr and exit code 2, not a stack trace; anything else is a bug and keeps its trace.
 try
 {
     return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
 catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or FormatException
-                              or UnauthorizedAccessException)
+                              or UnauthorizedAccessException or InvalidDataException)
 {
     Console.Error.WriteLine($"error: {e.Message}");
     return 2;

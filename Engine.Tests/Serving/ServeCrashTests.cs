@@ -36,16 +36,18 @@ public sealed class ServeCrashTests : IDisposable
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int Kill(int pid, int signal);
 
-    private async Task<Server> Start(string state, long checkpointEvery)
+    private static int FreePort()
     {
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
-        var p = ExamplesProcess.Start("serve", "--port", port.ToString(), "--token", Token, "--state", state,
-            "--checkpoint-every", checkpointEvery.ToString());
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    private async Task<Server> Start(string state, long checkpointEvery, params string[] more)
+    {
+        int port = FreePort();
+        var p = ExamplesProcess.Start("serve", ["--port", port.ToString(), "--token", Token, "--state", state,
+            "--checkpoint-every", checkpointEvery.ToString(), .. more]);
         processes.Add(p);
         var output = new StringBuilder();
         p.OutputDataReceived += (_, e) => { lock (output) output.AppendLine(e.Data); };
@@ -120,5 +122,71 @@ public sealed class ServeCrashTests : IDisposable
         Assert.Equal(0, b.Process.ExitCode);
         Assert.Contains($"stopped: checkpoint at sample {total}", b.Output.ToString());
         Assert.True(File.Exists(Path.Combine(stateB, "checkpoint.safetensors")));
+    }
+
+    /// <summary>serve on <paramref name="state"/> run to its end: it must refuse to start.</summary>
+    private static (int ExitCode, string Stdout, string Stderr) RunRefused(string state) =>
+        ExamplesProcess.RunAsGiven("serve", "--port", FreePort().ToString(), "--token", Token, "--state", state,
+            "--device", TestDevice.Instance.Kind);
+
+    private static async Task Learn(Server s, string body)
+    {
+        var r = await s.Client.PostAsync("/learn", new StringContent(body, Encoding.UTF8, "application/json"), TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_flipped_bit_in_record_31_of_60_stops_the_start_with_one_line_and_exit_2_and_salvage_starts_with_the_other_59()
+    {
+        var a = await Start(stateA, checkpointEvery: 1_000_000);
+        for (int i = 0; i < 60; i++) await Learn(a, ServeTestHost.LearnBody(i, 1));
+        a.Process.Kill();
+        Assert.True(a.Process.WaitForExit(10_000));
+        string segment = Directory.GetFiles(Path.Combine(stateA, "log")).Single();
+        var bytes = File.ReadAllBytes(segment);
+        int recordBytes = bytes.Length / 60, at = 30 * recordBytes; // one 784-feature sample per record
+        bytes[at + 100] ^= 0x04;
+        File.WriteAllBytes(segment, bytes);
+
+        var (exit, _, stderr) = RunRefused(stateA);
+        Assert.Equal(2, exit);
+        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: learn log ", line);
+        Assert.Contains(segment, line);
+        Assert.Contains($"record 31 at byte {at} is corrupt (CRC-32C mismatch) and 29 complete record(s) follow it", line);
+        Assert.Equal(bytes, File.ReadAllBytes(segment)); // nothing truncated
+
+        var salvaged = await Start(stateA, 1_000_000, "--salvage");
+        var metrics = await Metrics(salvaged);
+        Assert.Equal(60, metrics.GetProperty("stream_position").GetInt64());
+        Assert.Equal(59, metrics.GetProperty("samples_learned").GetInt64());
+        Assert.Equal(1, metrics.GetProperty("salvage_lost_samples").GetInt64());
+        Assert.Equal(60, metrics.GetProperty("checkpoint_sample").GetInt64()); // saved at once: the gap is out of the log
+        Assert.Contains("salvage: salvaged ", salvaged.Output.ToString());
+        Assert.Contains("samples 30–30 are lost", salvaged.Output.ToString());
+        Assert.Single(Directory.GetFiles(Path.Combine(stateA, "log"), "*.corrupt-*"));
+        await Learn(salvaged, ServeTestHost.LearnBody(99, 2));
+        salvaged.Process.Kill();
+        Assert.True(salvaged.Process.WaitForExit(10_000));
+
+        var plain = await Start(stateA, 1_000_000); // a plain restart after the salvage
+        Assert.Equal(62, (await Metrics(plain)).GetProperty("stream_position").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_missing_checkpoint_with_a_log_after_it_is_one_line_and_exit_2_not_a_stack_trace()
+    {
+        var a = await Start(stateA, checkpointEvery: 5);
+        for (int i = 0; i < 3; i++) await Learn(a, ServeTestHost.LearnBody(i, 3));
+        Assert.True((await Metrics(a)).GetProperty("checkpoints").GetInt64() >= 1);
+        a.Process.Kill();
+        Assert.True(a.Process.WaitForExit(10_000));
+        File.Delete(Path.Combine(stateA, "checkpoint.safetensors"));
+
+        var (exit, _, stderr) = RunRefused(stateA);
+        Assert.Equal(2, exit);
+        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: serve: ", line);
+        Assert.Contains("checkpoint.safetensors is missing", line);
     }
 }

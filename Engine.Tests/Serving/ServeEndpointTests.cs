@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using Engine.Nn;
 using Engine.Serialization;
+using Examples.Serving;
 
 namespace Engine.Tests.Serving;
 
@@ -86,6 +87,12 @@ public sealed class ServeEndpointTests
             new object[] { $"{{\"features\": [], \"labels\": []}}", "holds no samples" },
             new object[] { $"{{\"features\": [[{row}]], \"label\": [1]}}", "unknown field 'label'" },
             new object[] { $"{{\"features\": [[{row}]], \"targets\": [1]}}", "it is a classifier (send \"labels\")" },
+            new object[] { $"{{\"features\": [[{RowWith(5, "1e38")}]], \"labels\": [1]}}", "sample 0, feature 5 is 1e38: beyond ±1000000 (--max-abs-feature)" },
+            new object[] { $"{{\"features\": [[{row}], [{RowWith(783, "-2e6")}]], \"labels\": [1, 2]}}", "sample 1, feature 783 is -2e6: beyond ±1000000" },
+            new object[] { $"{{\"features\": [[{row}]], \"labels\": [1], \"labels\": [2]}}", "duplicate key 'labels'" },
+            new object[] { $"{{\"features\": [[{row}]], \"features\": [[{row}]], \"labels\": [1]}}", "duplicate key 'features'" },
+            new object[] { $"{{\"features\": [[{row}]], \"labels\": [1]}} {{\"labels\": [2]}}", "data after the closing brace" },
+            new object[] { $"{{\"features\": [[{row}]], \"labels\": [1]}}x", "data after the closing brace" },
         };
     }
 
@@ -163,5 +170,121 @@ public sealed class ServeEndpointTests
         Assert.Contains("each target must be an array of 2", (await host.Json(flat)).GetProperty("error").GetString());
         var predict = await host.Json(await host.Post("/predict", "{\"features\": [[1, 2, 3]]}", token: ""));
         Assert.Equal(2, predict.GetProperty("predictions")[0].GetProperty("outputs").GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData("text/plain")]
+    [InlineData("application/x-www-form-urlencoded")]
+    public async Task A_body_not_sent_as_application_json_gets_415_with_a_message(string contentType)
+    {
+        await using var host = await ServeTestHost.Start();
+        foreach (var path in new[] { "/learn", "/predict" })
+        {
+            var response = await host.Post(path, ServeTestHost.LearnBody(1, 1), contentType: contentType);
+            Assert.Equal(HttpStatusCode.UnsupportedMediaType, response.StatusCode);
+            Assert.Contains("application/json", (await host.Json(response)).GetProperty("error").GetString());
+        }
+        // StringContent sends "application/json; charset=utf-8": parameters are fine.
+        Assert.Equal(HttpStatusCode.OK, (await host.Post("/learn", ServeTestHost.LearnBody(1, 1))).StatusCode);
+        Assert.Equal(1, await Position(host));
+    }
+
+    [Fact]
+    public async Task Predict_with_features_of_3e38_gets_400_naming_the_feature_and_a_model_that_overflows_gets_422_never_an_empty_500()
+    {
+        string huge = "{\"features\": [[" + string.Join(",", Enumerable.Repeat("3e38", 784)) + "]]}";
+        await using (var host = await ServeTestHost.Start())
+        {
+            var response = await host.Post("/predict", huge, token: "");
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Contains("sample 0, feature 0 is 3e38: beyond ±1000000", (await host.Json(response)).GetProperty("error").GetString());
+        }
+        await using (var host = await ServeTestHost.Start(configure: o => o with { MaxAbsFeature = float.MaxValue }))
+        {
+            var response = await host.Post("/predict", huge, token: "");
+            Assert.Equal((HttpStatusCode)422, response.StatusCode);
+            Assert.Contains("not finite", (await host.Json(response)).GetProperty("error").GetString());
+            Assert.Equal(HttpStatusCode.OK, (await host.Post("/predict", ServeTestHost.PredictBody(1, 2), token: "")).StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task A_learn_whose_step_overflows_the_weights_is_rolled_back_also_on_restart_and_the_model_is_one_that_never_saw_it()
+    {
+        string bad = "{\"features\": [[" + string.Join(",", Enumerable.Repeat("1e38", 784)) + "]], \"labels\": [3]}";
+        string state = Directory.CreateTempSubdirectory("engine-serve-").FullName;
+        Func<ServeOptions, ServeOptions> unbounded = o => o with { MaxAbsFeature = float.MaxValue };
+        byte[] model;
+        await using (var host = await ServeTestHost.Start(state, unbounded))
+        {
+            Assert.Equal(HttpStatusCode.OK, (await host.Post("/learn", ServeTestHost.LearnBody(1, 2))).StatusCode);
+            var rejected = await host.Json(await host.Post("/learn", bad));
+            Assert.Equal(0, rejected.GetProperty("learned").GetInt32());
+            Assert.Equal(1, rejected.GetProperty("diverged").GetInt32());
+            var after = await host.Json(await host.Post("/learn", ServeTestHost.LearnBody(2, 3)));
+            Assert.Equal(3, after.GetProperty("learned").GetInt32());
+            Assert.Equal(0, after.GetProperty("diverged").GetInt32());
+            Assert.Equal(3, after.GetProperty("first_sample").GetInt64());
+            Assert.Equal(HttpStatusCode.OK, (await host.Post("/predict", ServeTestHost.PredictBody(3, 2), token: "")).StatusCode);
+            var metrics = await host.Json(await host.Get("/metrics"));
+            Assert.Equal(1, metrics.GetProperty("rejected_learns").GetInt64());
+            Assert.Equal(5, metrics.GetProperty("samples_learned").GetInt64());
+            Assert.Equal(6, metrics.GetProperty("stream_position").GetInt64());
+            model = await (await host.Get("/model")).Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken);
+        }
+        await using (var twin = await ServeTestHost.Start())
+        {
+            await twin.Post("/learn", ServeTestHost.LearnBody(1, 2));
+            await twin.Post("/learn", ServeTestHost.LearnBody(2, 3));
+            Assert.Equal(model, await (await twin.Get("/model")).Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken));
+        }
+        // The bad learn is in the log (it was durable before it was applied): the replay rejects it the same way.
+        await using (var restarted = await ServeTestHost.Start(state, unbounded))
+        {
+            Assert.Equal(model, await (await restarted.Get("/model")).Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken));
+            Assert.Equal(HttpStatusCode.OK, (await restarted.Post("/learn", ServeTestHost.LearnBody(4, 1))).StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task A_checkpoint_that_cannot_be_written_answers_507_keeps_the_previous_one_and_the_log_and_the_server_goes_on()
+    {
+        bool diskFull = false;
+        string state = Directory.CreateTempSubdirectory("engine-serve-").FullName;
+        void Fail(string _)
+        {
+            if (diskFull) throw new IOException("No space left on device");
+        }
+        await using (var host = await ServeTestHost.Start(state, o => o with { CheckpointEvery = 4 }, Fail))
+        {
+            await host.Post("/learn", ServeTestHost.LearnBody(1, 2));
+            Assert.Equal(2, (await host.Json(await host.Post("/checkpoint", "{}"))).GetProperty("checkpoint_sample").GetInt64());
+            string checkpoint = Path.Combine(state, "checkpoint.safetensors");
+            var saved = File.ReadAllBytes(checkpoint);
+            diskFull = true;
+            for (int i = 0; i < 4; i++) // passes --checkpoint-every twice: the automatic checkpoints fail too
+                Assert.Equal(HttpStatusCode.OK, (await host.Post("/learn", ServeTestHost.LearnBody(10 + i, 2))).StatusCode);
+            var refused = await host.Post("/checkpoint", "{}");
+            Assert.Equal(HttpStatusCode.InsufficientStorage, refused.StatusCode);
+            string error = (await host.Json(refused)).GetProperty("error").GetString()!;
+            Assert.Contains("No space left on device", error);
+            Assert.Contains("previous checkpoint (sample 2)", error);
+            Assert.Equal(saved, File.ReadAllBytes(checkpoint));
+            var metrics = await host.Json(await host.Get("/metrics"));
+            Assert.True(metrics.GetProperty("checkpoint_failures").GetInt64() >= 2);
+            Assert.Equal("No space left on device", metrics.GetProperty("last_checkpoint_error").GetString());
+            Assert.Equal(2, metrics.GetProperty("checkpoint_sample").GetInt64());
+            Assert.Equal(HttpStatusCode.OK, (await host.Post("/predict", ServeTestHost.PredictBody(1, 1), token: "")).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await host.Post("/learn", ServeTestHost.LearnBody(20, 1))).StatusCode);
+            diskFull = false;
+            Assert.Equal(11, (await host.Json(await host.Post("/checkpoint", "{}"))).GetProperty("checkpoint_sample").GetInt64());
+            diskFull = true; // the shutdown checkpoint fails as well: the log still has what came after
+            await host.Post("/learn", ServeTestHost.LearnBody(21, 3));
+        }
+        await using var restarted = await ServeTestHost.Start(state);
+        var recovered = await restarted.Json(await restarted.Get("/metrics"));
+        Assert.Equal(14, recovered.GetProperty("stream_position").GetInt64());
+        Assert.Equal(11, recovered.GetProperty("checkpoint_sample").GetInt64());
+        Assert.Equal(3, recovered.GetProperty("replayed_samples").GetInt64());
     }
 }

@@ -25,7 +25,9 @@ public sealed class ServeTestHost : IAsyncDisposable
     public WebApplication App { get; }
     public HttpClient Client { get; }
 
-    public static async Task<ServeTestHost> Start(string? stateDir = null, Func<ServeOptions, ServeOptions>? configure = null)
+    /// <param name="beforeCheckpointWrite">the service's checkpoint seam: throw from it to make a checkpoint write fail.</param>
+    public static async Task<ServeTestHost> Start(string? stateDir = null, Func<ServeOptions, ServeOptions>? configure = null,
+        Action<string>? beforeCheckpointWrite = null)
     {
         var options = new ServeOptions
         {
@@ -33,15 +35,15 @@ public sealed class ServeTestHost : IAsyncDisposable
             MaxBodyBytes = 1 << 20,
         };
         if (configure != null) options = configure(options);
-        var service = new OnlineLearningService(options);
+        var service = new OnlineLearningService(options, beforeCheckpointWrite);
         var app = ServeApp.Create(options, service, b => b.WebHost.UseTestServer());
         await app.StartAsync();
         return new ServeTestHost(options, service, app);
     }
 
     /// <summary>POSTs JSON, with the token unless <paramref name="token"/> says otherwise ("" for none).</summary>
-    public Task<HttpResponseMessage> Post(string path, string json, string? token = Token) =>
-        Send(HttpMethod.Post, path, new StringContent(json, Encoding.UTF8, "application/json"), token);
+    public Task<HttpResponseMessage> Post(string path, string json, string? token = Token, string contentType = "application/json") =>
+        Send(HttpMethod.Post, path, new StringContent(json, Encoding.UTF8, contentType), token);
 
     public Task<HttpResponseMessage> Get(string path, string? token = Token, string? accept = null)
     {

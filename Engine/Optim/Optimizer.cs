@@ -277,6 +277,17 @@ public abstract class Optimizer : IDisposable
         return NonFinite.AllFinite(Device, AllGradients);
     }
 
+    /// <summary>
+    /// Whether every parameter is finite: one flag kernel per parameter and one 4-byte read (synchronizes). A step
+    /// that started from a finite loss can still overflow a weight (an input of 1e38 times a gradient); a server
+    /// checks the step's result with this and rolls the step back.
+    /// </summary>
+    public bool ParametersAreFinite()
+    {
+        ThrowIfDisposed();
+        return NonFinite.AllFinite(Device, parameters.Select(p => p.Elements).ToArray());
+    }
+
     /// <summary>The same check with one more device buffer (a loss) in the same flag and the same 4-byte read.</summary>
     internal bool GradientsAreFinite(ArrayView<float> alsoCheck)
     {

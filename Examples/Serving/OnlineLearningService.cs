@@ -21,7 +21,8 @@ public sealed record LearnOutcome(long FirstSample, IReadOnlyList<Prediction?> P
 public sealed record ServiceSnapshot(long SamplesLearned, long StreamPosition, double ProgressiveAccuracy,
     double WindowAccuracy, double WindowLoss, double MeanLoss, int DriftEvents, long Predictions, long PredictBatches, double LearnRate,
     double PredictRate, long Checkpoints, long CheckpointSample, long DivergedSamples, long LogSyncs,
-    int TornRecordsDropped, long ReplayedSamples, int QueueDepth, string Device, double UptimeSeconds);
+    int TornRecordsDropped, long ReplayedSamples, int QueueDepth, string Device, double UptimeSeconds,
+    long CheckpointFailures, string? LastCheckpointError, long RejectedLearns, long SalvageLostSamples);
 
 /// <summary>
 /// The model behind the HTTP endpoints, driven by one worker thread: requests queue to it, queued predictions are
@@ -35,6 +36,14 @@ public sealed record ServiceSnapshot(long SamplesLearned, long StreamPosition, d
 /// checkpoint (model, optimizer, the online trainer's metrics and detector, the stream position) and starts a new log
 /// segment. Starting, it loads the checkpoint and replays the log after it through the same code, so after a crash
 /// the model is bit for bit the one a server that never stopped would hold after the same acknowledged learns.
+/// <para>
+/// Failures: a learn that cannot be logged is refused (503) and leaves nothing in the log. A checkpoint that cannot be
+/// written keeps the previous checkpoint and the log (which still hold everything), is counted and reported in the
+/// metrics and on stderr, answers <c>POST /checkpoint</c> with 507, and is retried after another
+/// <see cref="ServeOptions.CheckpointEvery"/> samples; serving goes on. A learn after which a weight, or the model's
+/// output for the learn's own samples, is NaN/∞ is rolled back (rebuilt from the checkpoint and the log without it: the
+/// same happens on replay), its samples counted as diverged.
+/// </para>
 /// </remarks>
 public sealed class OnlineLearningService : IDisposable
 {
@@ -62,20 +71,35 @@ public sealed class OnlineLearningService : IDisposable
     private readonly ServeOptions options;
     private readonly Device device;
     private readonly Sequential model;
-    private readonly Optimizer optimizer;
-    private readonly OnlineTrainer trainer;
+    private Optimizer optimizer;
+    private OnlineTrainer trainer;
     private readonly LearnLog log;
+
+    /// <summary>The weights before any learning: where a rebuild without a checkpoint starts.</summary>
+    private readonly Dictionary<string, HostTensor> initialWeights;
+
+    /// <summary>Learns (by first sample) whose step made the model non-finite: every rebuild and replay skips them.</summary>
+    private readonly HashSet<long> rejectedLearns = new();
+
+    /// <summary>A test seam: runs before each checkpoint write with its path (throw to make the write fail).</summary>
+    private readonly Action<string>? beforeCheckpointWrite;
     private readonly Channel<WorkItem> queue = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Thread worker;
     private readonly RateMeter learnRate = new(), predictRate = new();
     private readonly Stopwatch uptime = Stopwatch.StartNew();
     private long position, predictions, predictBatches, diverged, checkpoints, checkpointSample, replayed;
+    private long checkpointFailures, nextCheckpointAttempt;
+    private string? lastCheckpointError;
     private ServiceSnapshot snapshot = null!;
     private bool stopped;
 
-    public OnlineLearningService(ServeOptions options)
+    /// <param name="beforeCheckpointWrite">a test seam: called with the checkpoint's path before each write; what it throws
+    /// is what a failed write throws.</param>
+    public OnlineLearningService(ServeOptions options, Action<string>? beforeCheckpointWrite = null)
     {
         this.options = options ?? throw new ArgumentNullException(nameof(options));
+        this.beforeCheckpointWrite = beforeCheckpointWrite;
+        if (!(options.MaxAbsFeature > 0)) throw new ArgumentException($"serve: --max-abs-feature must be > 0, got {options.MaxAbsFeature}.");
         if (options.Task is not ("classify" or "regress"))
             throw new ArgumentException($"serve: --task must be classify or regress, got '{options.Task}'.");
         if (options.CheckpointEvery < 1) throw new ArgumentException($"serve: --checkpoint-every must be ≥ 1, got {options.CheckpointEvery}.");
@@ -86,11 +110,18 @@ public sealed class OnlineLearningService : IDisposable
         var linears = model.Children.Select(c => c.Child).OfType<Linear>().ToList();
         InputCount = linears[0].InFeatures;
         OutputCount = linears[^1].OutFeatures;
-        optimizer = new Sgd(model.Parameters(), options.Lr);
-        trainer = new OnlineTrainer(model, optimizer, new PageHinkley(), DriftReaction.None, window: 500);
+        initialWeights = model.StateDict();
+        (optimizer, trainer) = FreshTrainer();
         Directory.CreateDirectory(options.StateDir);
         log = LearnLog.Open(Path.Combine(options.StateDir, "log"));
-        Recover();
+        string logFolder = Path.Combine(options.StateDir, "log");
+        if (!File.Exists(CheckpointPath) && Directory.EnumerateFiles(logFolder, "learn-*.log").Any(f => !f.EndsWith("learn-000000000000.log", StringComparison.Ordinal)))
+            throw new InvalidDataException(
+                $"serve: {CheckpointPath} is missing but {logFolder} holds a log that continues a checkpoint (its segments start after " +
+                "sample 0); starting would lose the learns the checkpoint held. Restore the checkpoint, or move the state folder away to start afresh.");
+        Rebuild(upToSample: null, salvage: options.Salvage);
+        // A salvage may leave a gap in the sample numbers; a checkpoint past it takes it out of the log for good.
+        if (log.SalvageReport.Count > 0) TrySaveCheckpoint();
         Publish();
         worker = new Thread(Work) { IsBackground = true, Name = "engine-serve-worker" };
         worker.Start();
@@ -107,6 +138,9 @@ public sealed class OnlineLearningService : IDisposable
 
     public ServiceSnapshot Snapshot => Volatile.Read(ref snapshot);
 
+    /// <summary>What <see cref="ServeOptions.Salvage"/> did to the log while starting (empty: nothing).</summary>
+    public IReadOnlyList<string> SalvageReport => log.SalvageReport;
+
     private string CheckpointPath => Path.Combine(options.StateDir, "checkpoint.safetensors");
 
     public Task<Prediction[]> PredictAsync(ParsedSamples samples) => Enqueue(new PredictItem(samples), i => i.Done.Task);
@@ -115,7 +149,11 @@ public sealed class OnlineLearningService : IDisposable
     public Task<LearnOutcome> LearnAsync(ParsedSamples samples) => Enqueue(new LearnItem(samples), i => i.Done.Task);
 
     /// <summary>Saves a checkpoint now (after everything queued before it); returns the stream position it holds.</summary>
-    public Task<long> CheckpointAsync() => Enqueue(new ActionItem<long>(SaveCheckpoint), i => i.Done.Task);
+    /// <exception cref="BadRequestException">507 when the checkpoint could not be written (the previous one and the log
+    /// still hold everything).</exception>
+    public Task<long> CheckpointAsync() => Enqueue(new ActionItem<long>(() => TrySaveCheckpoint() ?? throw new BadRequestException(
+        $"the checkpoint could not be written ({lastCheckpointError}); the previous checkpoint (sample {checkpointSample}) and the log " +
+        "are kept, so nothing acknowledged is lost, and the server goes on serving.", 507)), i => i.Done.Task);
 
     /// <summary>The model's state dict as safetensors bytes, taken between two pieces of work.</summary>
     public Task<byte[]> ModelAsync() => Enqueue(new ActionItem<byte[]>(() => SafeTensors.Serialize(model.StateDict(),
@@ -134,7 +172,7 @@ public sealed class OnlineLearningService : IDisposable
         stopped = true;
         queue.Writer.TryComplete();
         worker.Join();
-        if (position > checkpointSample) SaveCheckpoint();
+        if (position > checkpointSample) TrySaveCheckpoint();
         Publish();
     }
 
@@ -148,20 +186,93 @@ public sealed class OnlineLearningService : IDisposable
         device.Dispose();
     }
 
-    private void Recover()
+    private (Optimizer, OnlineTrainer) FreshTrainer()
     {
-        if (File.Exists(CheckpointPath))
+        var sgd = new Sgd(model.Parameters(), options.Lr);
+        return (sgd, new OnlineTrainer(model, sgd, new PageHinkley(), DriftReaction.None, window: 500));
+    }
+
+    /// <summary>
+    /// Restores the state from the checkpoint (the initial weights without one) and replays the log after it, through
+    /// the same code that applied it live, up to <paramref name="upToSample"/> (null: all of it). A learn whose step
+    /// leaves the model non-finite is added to <see cref="rejectedLearns"/> and the rebuild starts over without it.
+    /// </summary>
+    private void Rebuild(long? upToSample, bool salvage = false)
+    {
+        while (true)
         {
-            trainer.LoadCheckpoint(CheckpointPath, out var progress);
-            var saved = JsonSerializer.Deserialize<Dictionary<string, long>>(progress["serve"])!;
-            (position, predictions, diverged, checkpointSample) =
-                (saved["position"], saved["predictions"], saved["diverged"], saved["position"]);
+            trainer.Dispose();
+            optimizer.Dispose();
+            model.LoadStateDict(initialWeights);
+            (optimizer, trainer) = FreshTrainer();
+            (position, predictions, diverged, checkpointSample, replayed) = (0, 0, 0, 0, 0);
+            if (File.Exists(CheckpointPath))
+            {
+                trainer.LoadCheckpoint(CheckpointPath, out var progress);
+                var saved = JsonSerializer.Deserialize<Dictionary<string, long>>(progress["serve"])!;
+                (position, predictions, diverged, checkpointSample) =
+                    (saved["position"], saved["predictions"], saved["diverged"], saved["position"]);
+            }
+            nextCheckpointAttempt = checkpointSample;
+            bool restart = false;
+            foreach (var record in log.Replay(position, salvage))
+            {
+                if (record.FirstSample >= upToSample) break;
+                position = record.FirstSample; // past a gap that a salvage left, the stream goes on at the record
+                if (!ApplyChecked(record, reply: false, out _))
+                {
+                    restart = true;
+                    break;
+                }
+                replayed += record.Samples.Count;
+            }
+            salvage = false; // done once: the log now holds only what verifies
+            if (!restart) return;
         }
-        foreach (var record in log.Replay(position))
+    }
+
+    /// <summary>
+    /// <see cref="Apply"/>, then the check that the step left every weight finite; a learn that did not is rolled back
+    /// (the state rebuilt without it) and counted as diverged. Returns false when it rolled back during a rebuild, which
+    /// must then start over.
+    /// </summary>
+    private bool ApplyChecked(LearnRecord record, bool reply, out LearnOutcome outcome)
+    {
+        if (rejectedLearns.Contains(record.FirstSample))
         {
-            Apply(record, reply: false);
-            replayed += record.Samples.Count;
+            outcome = Rejected(record);
+            return true;
         }
+        outcome = Apply(record, reply);
+        if (optimizer.ParametersAreFinite() && OutputsAreFinite(record.Samples)) return true;
+        rejectedLearns.Add(record.FirstSample);
+        Console.Error.WriteLine($"serve: the learn of samples {record.FirstSample}–{record.FirstSample + record.Samples.Count - 1} made " +
+                                "the model's weights non-finite; it is rolled back (rebuilt from the checkpoint and the log without it).");
+        if (!reply) return false;
+        Rebuild(upToSample: record.FirstSample + record.Samples.Count);
+        outcome = new LearnOutcome(record.FirstSample, new Prediction?[record.Samples.Count], record.Samples.Count);
+        return true;
+    }
+
+    /// <summary>
+    /// Whether the model, after learning from <paramref name="samples"/>, still gives finite outputs for them: a step can
+    /// leave every weight finite and still huge (1e38 inputs times a bounded gradient), after which every forward
+    /// overflows. One forward pass over the request's rows; the only inputs the check can know.
+    /// </summary>
+    private bool OutputsAreFinite(ParsedSamples samples)
+    {
+        using (Autograd.NoGrad())
+        using (var scope = new DisposeScope())
+            return Array.TrueForAll(model.Forward(Tensor.FromArray(device, samples.Features, new[] { samples.Count, InputCount })).ToArray(),
+                float.IsFinite);
+    }
+
+    /// <summary>A rejected learn: the stream moves past its samples, none of them learned.</summary>
+    private LearnOutcome Rejected(LearnRecord record)
+    {
+        position = record.FirstSample + record.Samples.Count;
+        diverged += record.Samples.Count;
+        return new LearnOutcome(record.FirstSample, new Prediction?[record.Samples.Count], record.Samples.Count);
     }
 
     private void Work()
@@ -172,7 +283,7 @@ public sealed class OnlineLearningService : IDisposable
             batch.Clear();
             while (batch.Count < 4096 && queue.Reader.TryRead(out var item)) batch.Add(item);
             var replies = Process(batch);
-            if (position / options.CheckpointEvery > checkpointSample / options.CheckpointEvery) SaveCheckpoint();
+            if (position / options.CheckpointEvery > nextCheckpointAttempt / options.CheckpointEvery) TrySaveCheckpoint();
             Publish();
             foreach (var reply in replies) reply(); // after Publish: a client that was answered sees its work in /metrics
         }
@@ -190,7 +301,7 @@ public sealed class OnlineLearningService : IDisposable
                 var records = log.Append(learns.Select(l => (l.Samples, InputCount)).ToList());
                 for (int i = 0; i < learns.Count; i++) learns[i].Record = records[i];
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 foreach (var l in learns)
                     l.Done.TrySetException(new BadRequestException($"the learn could not be made durable ({e.Message}); nothing was learned.", 503));
@@ -217,7 +328,7 @@ public sealed class OnlineLearningService : IDisposable
                     groupRows = alone.Samples.Count;
                     break;
                 case LearnItem l:
-                    replies.Add(Complete(l.Done, () => Apply(l.Record!, reply: true)));
+                    replies.Add(Complete(l.Done, () => ApplyChecked(l.Record!, reply: true, out var outcome) ? outcome : outcome));
                     break;
                 case ActionItem<long> a:
                     replies.Add(Complete(a.Done, a.Run));
@@ -258,6 +369,27 @@ public sealed class OnlineLearningService : IDisposable
             using (var scope = new DisposeScope())
                 outputs = model.Forward(Tensor.FromArray(device, features, new[] { rows, InputCount })).ToArray();
             predictBatches++;
+            int bad = Array.FindIndex(outputs, v => !float.IsFinite(v));
+            if (bad >= 0)
+            {
+                int row = bad / OutputCount;
+                foreach (var p in group)
+                {
+                    if (row < p.Samples.Count)
+                    {
+                        var e = new BadRequestException($"sample {row}: the model's outputs for it are not finite (its features are too " +
+                                                        "large for this model); nothing to predict.", 422);
+                        replies.Add(() => p.Done.TrySetException(e));
+                    }
+                    else
+                    {
+                        // Rows of other requests in the same forward pass: answer them on their own.
+                        replies.Add(() => PredictAlone(p));
+                    }
+                    row -= p.Samples.Count;
+                }
+                return;
+            }
             int at = 0;
             foreach (var p in group)
             {
@@ -315,7 +447,12 @@ public sealed class OnlineLearningService : IDisposable
         return new Prediction(label, p);
     }
 
-    private long SaveCheckpoint()
+    /// <summary>
+    /// Saves a checkpoint and starts a new log segment there. On failure (a full disk, say) the previous checkpoint and
+    /// the log stay as they were and still hold every acknowledged learn: the error is reported (stderr, /metrics), the
+    /// next automatic attempt waits for another <see cref="ServeOptions.CheckpointEvery"/> samples, and null is returned.
+    /// </summary>
+    private long? TrySaveCheckpoint()
     {
         var progress = new Dictionary<string, string>
         {
@@ -324,11 +461,40 @@ public sealed class OnlineLearningService : IDisposable
                 ["position"] = position, ["predictions"] = predictions, ["diverged"] = diverged,
             }),
         };
-        trainer.SaveCheckpoint(CheckpointPath, progress);
-        log.Rotate(position);
+        try
+        {
+            beforeCheckpointWrite?.Invoke(CheckpointPath);
+            trainer.SaveCheckpoint(CheckpointPath, progress);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            checkpointFailures++;
+            lastCheckpointError = e.Message;
+            nextCheckpointAttempt = position;
+            Console.Error.WriteLine($"serve: checkpoint at sample {position} failed ({e.Message}); keeping the checkpoint at sample " +
+                                    $"{checkpointSample} and the log, and serving on.");
+            return null;
+        }
         checkpoints++;
-        checkpointSample = position;
+        checkpointSample = nextCheckpointAttempt = position;
+        try
+        {
+            log.Rotate(position);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // The checkpoint is saved; appends go on in the current segment, whose records before it replay skips.
+            Console.Error.WriteLine($"serve: a new log segment could not be started at sample {position} ({e.Message}); the current one goes on.");
+        }
         return position;
+    }
+
+    /// <summary>Answers one request's predictions with a forward pass of its own (after a batch held a row gone non-finite).</summary>
+    private void PredictAlone(PredictItem item)
+    {
+        var replies = new List<Action>();
+        Predict(new List<PredictItem> { item }, replies);
+        foreach (var reply in replies) reply();
     }
 
     private void Publish()
@@ -336,7 +502,8 @@ public sealed class OnlineLearningService : IDisposable
         var s = new ServiceSnapshot(trainer.Samples, position, trainer.ProgressiveAccuracy, trainer.WindowAccuracy,
             trainer.WindowLoss, trainer.MeanLoss, trainer.Drifts.Count, predictions, predictBatches, learnRate.Observe(position),
             predictRate.Observe(predictions), checkpoints, checkpointSample, diverged, log.Syncs, log.TornRecordsDropped,
-            replayed, queue.Reader.CanCount ? queue.Reader.Count : 0, device.ToString(), uptime.Elapsed.TotalSeconds);
+            replayed, queue.Reader.CanCount ? queue.Reader.Count : 0, device.ToString(), uptime.Elapsed.TotalSeconds,
+            checkpointFailures, lastCheckpointError, rejectedLearns.Count, log.LostSamples);
         Volatile.Write(ref snapshot, s);
     }
 

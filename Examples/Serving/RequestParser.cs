@@ -13,9 +13,10 @@ public sealed record ParsedSamples(int Count, float[] Features, int[]? Labels, f
 
 /// <summary>
 /// Reads <c>{"features": [[…], …], "labels": […]}</c> (or <c>"targets"</c>) with <see cref="Utf8JsonReader"/>, checking
-/// everything before anything is used: JSON syntax, each row's length, every value a finite float32, labels whole and
-/// in range, as many labels (targets) as rows. Each error names the field, the sample index and (for features) the
-/// feature index, so nothing of a bad request is ever learned.
+/// everything before anything is used: strict JSON (one object, no key twice, nothing after it), each row's length, every
+/// value a finite float32 (features within ±max-abs-feature), labels whole and in range, as many labels (targets) as
+/// rows. Each error names the field, the sample index and (for features) the feature index, so nothing of a bad request
+/// is ever learned.
 /// </summary>
 public static class RequestParser
 {
@@ -24,9 +25,11 @@ public static class RequestParser
     /// <param name="outputs">the model's outputs: classes for a classifier, targets per sample for regression.</param>
     /// <param name="classification">true: labels in [0, outputs); false: targets, <paramref name="outputs"/> per sample.</param>
     /// <param name="needAnswers">true for /learn (labels or targets required), false for /predict (refused if present).</param>
+    /// <param name="maxAbsFeature">largest |feature| accepted (<see cref="ServeOptions.MaxAbsFeature"/>).</param>
     public static ParsedSamples Parse(ReadOnlySpan<byte> body, int featureCount, int outputs, bool classification,
-        bool needAnswers)
+        bool needAnswers, double maxAbsFeature = double.PositiveInfinity)
     {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 8 });
         List<float>? features = null;
         List<int>? labels = null;
@@ -39,12 +42,14 @@ public static class RequestParser
             while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
             {
                 string name = reader.GetString()!;
+                // System.Text.Json keeps the last of two equal keys; which one the sender meant is not ours to guess.
+                if (!seen.Add(name)) throw new BadRequestException($"duplicate key '{name}': each field may appear once.");
                 reader.Read();
                 switch (name)
                 {
                     case "features":
                         features = new List<float>();
-                        rows = ReadRows(ref reader, features, featureCount, "features");
+                        rows = ReadRows(ref reader, features, featureCount, "features", maxAbsFeature);
                         break;
                     case "labels" when needAnswers && classification:
                         labels = ReadLabels(ref reader, outputs);
@@ -62,6 +67,10 @@ public static class RequestParser
                         throw new BadRequestException($"unknown field '{name}' (expected \"features\"{(needAnswers ? (classification ? " and \"labels\"" : " and \"targets\"") : "")}).");
                 }
             }
+            int end = (int)reader.BytesConsumed;
+            int trailing = body[end..].IndexOfAnyExcept(" \t\r\n"u8);
+            if (trailing >= 0)
+                throw new BadRequestException($"data after the closing brace of the JSON object (at byte {end + trailing}): the body must be one object.");
         }
         catch (JsonException e)
         {
@@ -83,7 +92,7 @@ public static class RequestParser
         return new ParsedSamples(rows, features.ToArray(), labels?.ToArray(), targets?.ToArray());
     }
 
-    private static int ReadRows(ref Utf8JsonReader reader, List<float> into, int width, string field)
+    private static int ReadRows(ref Utf8JsonReader reader, List<float> into, int width, string field, double maxAbs)
     {
         if (reader.TokenType != JsonTokenType.StartArray)
             throw new BadRequestException($"\"{field}\" must be an array of samples, each an array of {width} numbers.");
@@ -95,7 +104,11 @@ public static class RequestParser
             int column = 0;
             while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
             {
-                into.Add(ReadFloat(ref reader, $"sample {row}, {(field == "features" ? "feature" : "target")} {column}"));
+                string where = $"sample {row}, {(field == "features" ? "feature" : "target")} {column}";
+                float value = ReadFloat(ref reader, where);
+                if (Math.Abs(value) > maxAbs)
+                    throw new BadRequestException($"{where} is {Raw(ref reader)}: beyond ±{maxAbs.ToString(System.Globalization.CultureInfo.InvariantCulture)} (--max-abs-feature).");
+                into.Add(value);
                 column++;
             }
             if (column != width)

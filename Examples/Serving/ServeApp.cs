@@ -16,7 +16,9 @@ namespace Examples.Serving;
 /// <c>/metrics/prometheus</c>), <c>GET /health</c>, <c>POST /checkpoint</c> and <c>GET /model</c> (safetensors).
 /// /learn, /checkpoint and /model need <c>Authorization: Bearer &lt;token&gt;</c>, compared in constant time (of
 /// SHA-256 digests, so not even the length leaks). Errors are JSON <c>{"error": "…"}</c> with 400 (bad request, naming
-/// the sample), 401, 413 (body over the limit) or 503 (shutting down, or the log could not be written).
+/// the sample), 401, 413 (body over the limit), 415 (a body that is not <c>application/json</c>), 422 (features this model
+/// cannot predict finitely), 503 (shutting down, or the log could not be written), 507 (the checkpoint could not be
+/// written) or 500 (a bug: the exception's message; never an empty body).
 /// </summary>
 public static class ServeApp
 {
@@ -34,8 +36,9 @@ public static class ServeApp
 
         app.MapPost("/predict", context => Handle(context, async () =>
         {
-            var body = await ReadBody(context, options.MaxBodyBytes);
-            var samples = RequestParser.Parse(body, service.InputCount, service.OutputCount, service.Classification, needAnswers: false);
+            var body = await ReadJsonBody(context, options.MaxBodyBytes);
+            var samples = RequestParser.Parse(body, service.InputCount, service.OutputCount, service.Classification, needAnswers: false,
+                options.MaxAbsFeature);
             var predictions = await service.PredictAsync(samples);
             await WriteJson(context, 200, w =>
             {
@@ -48,8 +51,9 @@ public static class ServeApp
         app.MapPost("/learn", context => Handle(context, async () =>
         {
             RequireToken(context, tokenHash);
-            var body = await ReadBody(context, options.MaxBodyBytes);
-            var samples = RequestParser.Parse(body, service.InputCount, service.OutputCount, service.Classification, needAnswers: true);
+            var body = await ReadJsonBody(context, options.MaxBodyBytes);
+            var samples = RequestParser.Parse(body, service.InputCount, service.OutputCount, service.Classification, needAnswers: true,
+                options.MaxAbsFeature);
             var outcome = await service.LearnAsync(samples);
             await WriteJson(context, 200, w =>
             {
@@ -113,6 +117,12 @@ public static class ServeApp
         {
             await WriteJson(context, e.StatusCode, w => w.WriteString("error", e.Message));
         }
+        catch (Exception e) when (!context.Response.HasStarted)
+        {
+            // A bug, but the client still learns what went wrong: never a 500 with an empty body.
+            Console.Error.WriteLine($"serve: {context.Request.Method} {context.Request.Path} failed: {e}");
+            await WriteJson(context, 500, w => w.WriteString("error", $"internal error ({e.GetType().Name}): {e.Message}"));
+        }
     }
 
     private static void RequireToken(HttpContext context, byte[] tokenHash)
@@ -121,6 +131,16 @@ public static class ServeApp
         bool ok = header.StartsWith("Bearer ", StringComparison.Ordinal) &&
                   CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(header[7..])), tokenHash);
         if (!ok) throw new BadRequestException("missing or wrong bearer token (Authorization: Bearer <token>); nothing was changed.", 401);
+    }
+
+    /// <summary>The body, after checking that it is declared JSON (415 otherwise: a form post is not a learn).</summary>
+    private static Task<byte[]> ReadJsonBody(HttpContext context, int limit)
+    {
+        string? type = context.Request.ContentType;
+        if (type == null || !System.Net.Http.Headers.MediaTypeHeaderValue.TryParse(type, out var media) ||
+            !string.Equals(media.MediaType, "application/json", StringComparison.OrdinalIgnoreCase))
+            throw new BadRequestException($"the body must be sent as Content-Type: application/json (got {(type == null ? "none" : $"'{type}'")}).", 415);
+        return ReadBody(context, limit);
     }
 
     private static async Task<byte[]> ReadBody(HttpContext context, int limit)
@@ -197,6 +217,11 @@ public static class ServeApp
         w.WriteNumber("log_fsyncs", s.LogSyncs);
         w.WriteNumber("torn_log_records_dropped", s.TornRecordsDropped);
         w.WriteNumber("replayed_samples", s.ReplayedSamples);
+        w.WriteNumber("checkpoint_failures", s.CheckpointFailures);
+        if (s.LastCheckpointError != null) w.WriteString("last_checkpoint_error", s.LastCheckpointError);
+        else w.WriteNull("last_checkpoint_error");
+        w.WriteNumber("rejected_learns", s.RejectedLearns);
+        w.WriteNumber("salvage_lost_samples", s.SalvageLostSamples);
         w.WriteNumber("queue_depth", s.QueueDepth);
         w.WriteString("device", s.Device);
         w.WriteNumber("uptime_s", s.UptimeSeconds);
@@ -224,6 +249,8 @@ public static class ServeApp
         Metric("checkpoints_total", "counter", "Checkpoints saved since start.", s.Checkpoints);
         Metric("diverged_samples_total", "counter", "Learned samples whose loss was NaN/inf (step skipped).", s.DivergedSamples);
         Metric("log_fsyncs_total", "counter", "fsyncs of the learn log (one per group of learns).", s.LogSyncs);
+        Metric("checkpoint_failures_total", "counter", "Checkpoints that could not be written (the previous one and the log kept).", s.CheckpointFailures);
+        Metric("rejected_learns_total", "counter", "Learns rolled back because their step made a weight NaN/inf.", s.RejectedLearns);
         Metric("queue_depth", "gauge", "Requests waiting for the worker.", s.QueueDepth);
         context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
         return context.Response.WriteAsync(text.ToString());

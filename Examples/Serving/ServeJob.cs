@@ -13,6 +13,8 @@ public static class ServeJob
                           $"({options.Task}), state in {Path.GetFullPath(options.StateDir)}");
         Console.WriteLine($"recovered: checkpoint at sample {s.CheckpointSample}, {s.ReplayedSamples} samples replayed from the log" +
                           (s.TornRecordsDropped > 0 ? $", {s.TornRecordsDropped} torn (unacknowledged) record dropped" : ""));
+        foreach (var line in service.SalvageReport) Console.WriteLine($"salvage: {line}");
+        if (options.Salvage && service.SalvageReport.Count == 0) Console.WriteLine("salvage: the log verified; nothing was changed.");
         var app = ServeApp.Create(options, service);
         app.Lifetime.ApplicationStarted.Register(() =>
             Console.WriteLine($"serving on http://{options.Host}:{options.Port} (POST /predict, /learn; GET /metrics, /health, /model; POST /checkpoint)"));

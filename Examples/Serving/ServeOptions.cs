@@ -33,4 +33,16 @@ public sealed record ServeOptions
 
     /// <summary>Most rows one micro-batched forward pass of queued predictions takes.</summary>
     public int MaxPredictBatch { get; init; } = 256;
+
+    /// <summary>
+    /// Largest |feature| accepted (400 beyond, naming the sample and the feature). Finite float32 values up to 3.4e38
+    /// parse, but one learn at 1e38 overflows the weights; 1e6 leaves room for unnormalised data and none for that.
+    /// </summary>
+    public double MaxAbsFeature { get; init; } = 1e6;
+
+    /// <summary>
+    /// Start even if the learn log is corrupt: keep the records that verify, move the bytes that do not to
+    /// <c>&lt;segment&gt;.corrupt-&lt;UTC time&gt;</c>, and say what was lost. Without it a corrupt log stops the start.
+    /// </summary>
+    public bool Salvage { get; init; }
 }
