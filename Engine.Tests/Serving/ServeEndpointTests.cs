@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using System.Text.Json;
 using Engine.Nn;
 using Engine.Serialization;
 using Examples.Serving;
@@ -33,6 +34,8 @@ public sealed class ServeEndpointTests
     public async Task Learn_replies_with_the_predictions_made_before_learning_and_the_metrics_count_the_samples()
     {
         await using var host = await ServeTestHost.Start();
+        var fresh = await host.Json(await host.Get("/metrics"));
+        Assert.Equal(JsonValueKind.Null, fresh.GetProperty("progressive_accuracy").ValueKind); // no sample yet: undefined
         string body = ServeTestHost.LearnBody(2, 4);
         var before = (await host.Json(await host.Post("/predict", body.Replace(",\"labels\":", ",\"ignored\":").Split(",\"ignored\":")[0] + "}", token: "")))
             .GetProperty("predictions")[0].GetProperty("probabilities")[0].GetDouble();

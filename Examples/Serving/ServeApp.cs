@@ -202,8 +202,9 @@ public static class ServeApp
     {
         w.WriteNumber("samples_learned", s.SamplesLearned);
         w.WriteNumber("stream_position", s.StreamPosition);
-        w.WriteNumber("progressive_accuracy", s.ProgressiveAccuracy);
-        w.WriteNumber("window_accuracy", s.WindowAccuracy);
+        // Accuracy is undefined (NaN) before the first labelled sample and on a regression stream: JSON null.
+        WriteNumberOrNull(w, "progressive_accuracy", s.ProgressiveAccuracy);
+        WriteNumberOrNull(w, "window_accuracy", s.WindowAccuracy);
         w.WriteNumber("window_loss", s.WindowLoss);
         w.WriteNumber("mean_loss", s.MeanLoss);
         w.WriteNumber("drift_events", s.DriftEvents);
@@ -227,7 +228,13 @@ public static class ServeApp
         w.WriteNumber("uptime_s", s.UptimeSeconds);
     }
 
-    /// <summary>Prometheus text exposition format 0.0.4.</summary>
+    private static void WriteNumberOrNull(Utf8JsonWriter w, string name, double value)
+    {
+        if (double.IsFinite(value)) w.WriteNumber(name, value);
+        else w.WriteNull(name);
+    }
+
+    /// <summary>Prometheus text exposition format 0.0.4 (an undefined accuracy is written NaN, as the format allows).</summary>
     private static Task WritePrometheus(HttpContext context, ServiceSnapshot s)
     {
         var text = new StringBuilder();
