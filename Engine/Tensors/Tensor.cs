@@ -414,8 +414,8 @@ public sealed partial class Tensor : IDisposable
     {
         string da = a.Device.ToString(), db = b.Device.ToString();
         if (da == db) (da, db) = ($"{da}, device #{a.Device.Number}", $"{db}, device #{b.Device.Number}");
-        return $"{op}: operand {i} (shape {Shapes.Format(a.shape)}) is on {da} and operand {j} (shape " +
-               $"{Shapes.Format(b.shape)}) on {db}; move one with tensor.To(device) (or module.To(device)) first.";
+        return $"{op}: operands are on different devices: operand {i} (shape {Shapes.Format(a.shape)}) is on {da} and " +
+               $"operand {j} (shape {Shapes.Format(b.shape)}) on {db}; move one with tensor.To(device) (or module.To(device)) first.";
     }
 
     /// <summary>
