@@ -16,6 +16,12 @@ namespace Examples;
 /// </summary>
 public static class DistributedCheckJob
 {
+    private const int SigStop = 19; // Linux
+
+    /// <summary>POSIX kill(2), without needing a kill binary (the OpenCL test root has none).</summary>
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
     /// <param name="online">-1: mini-batch training (<see cref="Trainer.Fit"/>); 0: online, gradients averaged every
     /// step (rank r learns rows r, r + N, …); K &gt; 0: online, models averaged every K samples.</param>
     /// <param name="shuffle">false: the batches take the rows in order (to compare with online learning).</param>
@@ -68,7 +74,8 @@ public static class DistributedCheckJob
                     if (failHow == "stall")
                     {
                         // SIGSTOP: alive but frozen, as a rank on a hung node; the others wait in the next collective.
-                        Process.Start("kill", $"-STOP {Environment.ProcessId}")!.WaitForExit();
+                        if (Kill(Environment.ProcessId, SigStop) != 0)
+                            throw new InvalidOperationException("distributed-check: kill(SIGSTOP) on itself failed.");
                         Thread.Sleep(Timeout.Infinite);
                     }
                     throw new InvalidOperationException($"injected failure at step {failAt}");
