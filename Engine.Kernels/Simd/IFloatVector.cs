@@ -18,6 +18,10 @@ public unsafe interface IFloatVector<TSelf> where TSelf : struct, IFloatVector<T
     static abstract TSelf Load(float* source);
     static abstract void Store(TSelf value, float* target);
 
+    /// <summary>A store that bypasses the caches (<c>vmovntps</c>) to a register-aligned address; see
+    /// <see cref="Lanes.StreamingElements"/> for when that pays.</summary>
+    static abstract void StoreNonTemporal(TSelf value, float* alignedTarget);
+
     static abstract TSelf operator +(TSelf a, TSelf b);
     static abstract TSelf operator -(TSelf a, TSelf b);
     static abstract TSelf operator *(TSelf a, TSelf b);
@@ -71,6 +75,7 @@ public readonly unsafe struct F512 : IFloatVector<F512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 Broadcast(float value) => new(Vector512.Create(value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 Load(float* source) => new(Vector512.Load(source));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(F512 value, float* target) => value.v.Store(target);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void StoreNonTemporal(F512 value, float* alignedTarget) => value.v.StoreAlignedNonTemporal(alignedTarget);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 operator +(F512 a, F512 b) => new(a.v + b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 operator -(F512 a, F512 b) => new(a.v - b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 operator *(F512 a, F512 b) => new(a.v * b.v);
@@ -113,6 +118,7 @@ public readonly unsafe struct F256 : IFloatVector<F256>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F256 Broadcast(float value) => new(Vector256.Create(value));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F256 Load(float* source) => new(Vector256.Load(source));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(F256 value, float* target) => value.v.Store(target);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void StoreNonTemporal(F256 value, float* alignedTarget) => value.v.StoreAlignedNonTemporal(alignedTarget);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F256 operator +(F256 a, F256 b) => new(a.v + b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F256 operator -(F256 a, F256 b) => new(a.v - b.v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F256 operator *(F256 a, F256 b) => new(a.v * b.v);

@@ -24,6 +24,38 @@ public static unsafe class Lanes
     /// <summary>Element-wise loops shorter than this stay on the calling thread.</summary>
     public const int ParallelElements = 1 << 20;
 
+    /// <summary>
+    /// Out-of-place element-wise outputs of at least this many floats (16 MB) are written with non-temporal stores.
+    /// A normal store first reads the line it writes (read-for-ownership), so a copy moves three bytes for every two it
+    /// needs; a streaming store does not, and an output this large would not be in cache for the next op anyway. On
+    /// this 2-core EPYC a 64 MB copy went from 39–45 GB/s to 54–95 GB/s (2 threads; glibc's memcpy, which PyTorch's
+    /// copy uses, switches to these stores at a similar size). Smaller outputs keep normal stores: the next op reads
+    /// them from cache.
+    /// </summary>
+    public const int StreamingElements = 4 << 20;
+
+    /// <summary>
+    /// Stores the vectors <paramref name="at"/> produces for [from, to) into <paramref name="y"/>:
+    /// masked normal stores up to the first register-aligned address, non-temporal stores from there, the tail masked;
+    /// then a store fence, so the streamed data is visible before the caller signals that the range is done.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StreamRange<TV, TProduce>(float* y, int from, int to, TProduce at)
+        where TV : struct, IFloatVector<TV> where TProduce : struct, IVectorAt<TV>
+    {
+        int w = TV.Count, i = from;
+        int misaligned = (int)((nuint)(y + i) % (nuint)(w * sizeof(float))) / sizeof(float);
+        if (misaligned != 0)
+        {
+            int head = Math.Min(w - misaligned, to - i);
+            StoreTail(at.At(i, head), y + i, head);
+            i += head;
+        }
+        for (; i + w <= to; i += w) TV.StoreNonTemporal(at.At(i, w), y + i);
+        if (i < to) StoreTail(at.At(i, to - i), y + i, to - i);
+        if (System.Runtime.Intrinsics.X86.Sse.IsSupported) System.Runtime.Intrinsics.X86.Sse.StoreFence();
+    }
+
     private static readonly float* Ones = AllocateOnes();
 
     /// <summary>
@@ -104,4 +136,11 @@ public static unsafe class Lanes
 public interface IRangeBody
 {
     void Run(int from, int to);
+}
+
+/// <summary>The vector of an element-wise result at [i, i + count) (count ≤ the register's lanes; shorter only at the
+/// ends of a range, where the inputs are loaded masked).</summary>
+public interface IVectorAt<TV> where TV : struct, IFloatVector<TV>
+{
+    TV At(int i, int count);
 }

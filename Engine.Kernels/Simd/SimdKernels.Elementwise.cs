@@ -17,22 +17,38 @@ public sealed unsafe partial class SimdKernels
     {
         int n = x.IntLength;
         if (n == 0) return;
-        if (Lanes.Wide) Lanes.For(n, new UnaryBody<TOp, F512>(Ptr(x), Ptr(y), p, q), Pool);
-        else Lanes.For(n, new UnaryBody<TOp, F256>(Ptr(x), Ptr(y), p, q), Pool);
+        // A large out-of-place result is streamed past the caches (Lanes.StreamingElements says why).
+        bool stream = n >= Lanes.StreamingElements && Ptr(x) != Ptr(y);
+        if (Lanes.Wide) Lanes.For(n, new UnaryBody<TOp, F512>(Ptr(x), Ptr(y), p, q, stream), Pool);
+        else Lanes.For(n, new UnaryBody<TOp, F256>(Ptr(x), Ptr(y), p, q, stream), Pool);
     }
 
     /// <summary>y = f(x; p, q).</summary>
-    private readonly struct UnaryBody<TOp, TV>(float* x, float* y, float p, float q) : IRangeBody
+    private readonly struct UnaryBody<TOp, TV>(float* x, float* y, float p, float q, bool stream) : IRangeBody
         where TOp : struct, IUnaryOp where TV : struct, IFloatVector<TV>
     {
         [MethodImpl(Lanes.Hot)]
         public void Run(int from, int to)
         {
             TV vp = TV.Broadcast(p), vq = TV.Broadcast(q);
+            if (stream)
+            {
+                Lanes.StreamRange<TV, UnaryAt<TOp, TV>>(y, from, to, new UnaryAt<TOp, TV>(x, vp, vq));
+                return;
+            }
             int i = from, w = TV.Count;
             for (; i + w <= to; i += w) TV.Store(default(TOp).Forward(TV.Load(x + i), vp, vq), y + i);
             if (i < to) Lanes.StoreTail(default(TOp).Forward(Lanes.LoadTail<TV>(x + i, to - i), vp, vq), y + i, to - i);
         }
+    }
+
+    /// <summary>f(x; p, q) at [i, i + count).</summary>
+    private readonly struct UnaryAt<TOp, TV>(float* x, TV vp, TV vq) : IVectorAt<TV>
+        where TOp : struct, IUnaryOp where TV : struct, IFloatVector<TV>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public TV At(int i, int count) =>
+            default(TOp).Forward(count == TV.Count ? TV.Load(x + i) : Lanes.LoadTail<TV>(x + i, count), vp, vq);
     }
 
     public void UnaryGrad<TOp>(ArrayView<float> x, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx,

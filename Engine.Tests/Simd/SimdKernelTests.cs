@@ -58,6 +58,34 @@ public class SimdKernelTests
         }
     });
 
+    /// <summary>
+    /// Outputs past <see cref="Lanes.StreamingElements"/> are written with non-temporal stores from the first
+    /// register-aligned address: a result starting 3 floats past an aligned address (a masked head), split over the
+    /// threads, with a tail; every element against the reference, the floats around it untouched; in place too.
+    /// </summary>
+    [Fact]
+    public void Large_element_wise_outputs_streamed_past_the_cache_are_exact_with_any_alignment() => AtBothWidths(width =>
+    {
+        int n = Lanes.StreamingElements + 37;
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (i % 1001 - 500) * 0.01f;
+        using var scope = new DisposeScope();
+        var input = Tensor.FromArray(Simd, x, new[] { n });
+        var output = Tensor.Full(Simd, new[] { n + 8 }, 7f);
+        var target = output.Elements.SubView(3, n); // 3 floats into the buffer
+        var k = Simd.Kernels;
+        k.Unary<Engine.Kernels.AffineOp>(input.Elements, target, 2f, 1f);
+        var y = output.ToArray();
+        Assert.Equal(new[] { 7f, 7f, 7f }, y[..3]);
+        Assert.Equal(new[] { 7f, 7f, 7f, 7f, 7f }, y[^5..]);
+        for (int i = 0; i < n; i++)
+            if (y[i + 3] != 2f * x[i] + 1f) Assert.Fail($"{width}: element {i}: expected {2f * x[i] + 1f}, got {y[i + 3]}");
+        k.Unary<Engine.Kernels.ReluOp>(target, target); // in place: normal stores
+        y = output.ToArray();
+        for (int i = 0; i < n; i++)
+            if (y[i + 3] != Math.Max(0f, 2f * x[i] + 1f)) Assert.Fail($"{width}: relu element {i}: got {y[i + 3]}");
+    });
+
     /// <summary>Length 0, which no tensor has but a view of one can: every kind of loop leaves memory untouched.</summary>
     [Fact]
     public void Zero_length_buffers_are_no_ops() => AtBothWidths(width =>
