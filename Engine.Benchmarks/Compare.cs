@@ -14,18 +14,20 @@ namespace Engine.Benchmarks;
 /// about a second of a fast loop), then the median of 3 rounds of enough steps to last ~0.3 s, synchronized at the end
 /// of each round. On a CPU, PyTorch runs twice, on 1 thread and on all cores, and the ratio is taken against its better
 /// figure; the engine uses all cores; ILGPU's CPU accelerator (<c>ilgpu-cpu</c>) is timed too, as a column that shows
-/// why it is not the default (<c>--no-ilgpu</c> leaves it out). The copy kernel's GB/s and sgemm's GFLOP/s are the
-/// ceilings (memory bandwidth, best matmul). Full runs write the table as markdown and JSON into
-/// <c>Engine.Benchmarks/results/</c>.
+/// why it is not the default (<c>--no-ilgpu</c> leaves it out). Each round also measures the bandwidth ceiling
+/// (<see cref="BandwidthCeiling"/>, STREAM on the engine's buffers past the caches), and every memory-bound row (GB/s)
+/// gets the fraction of it that it reaches. <c>--rounds N</c> repeats the whole table N times and reports each figure's
+/// median and spread (<see cref="CompareTable"/>); <c>--plot</c> also writes an SVG bar chart of engine ÷ PyTorch. Full
+/// runs write the table as markdown and JSON (every round's raw figures, the ceilings, the load average before and
+/// after each round) into <c>Engine.Benchmarks/results/</c>.
 /// </summary>
 public static class Compare
 {
-    private sealed record Row(string Workload, string Unit, double EngineMs, double EngineRate, double? TorchMs,
-        double? TorchRate, double? Torch1Rate, double? TorchAllRate, double? IlgpuRate);
-
     public static int Run(string[] args)
     {
         bool quick = args.Contains("--quick");
+        int roundCount = int.TryParse(Option(args, "--rounds"), out int n) && n >= 1 ? n : 1;
+        bool plot = args.Contains("--plot");
         string kind = Option(args, "--device") ?? Environment.GetEnvironmentVariable(Device.EnvironmentVariable) ?? "auto";
         string outFolder = Option(args, "--out") ?? Path.Combine(RepositoryRoot(), "Engine.Benchmarks", "results");
         using var device = Device.Create(kind);
@@ -34,58 +36,88 @@ public static class Compare
         Console.WriteLine($"compare on {device}{(quick ? " (quick: tiny sizes, one step)" : "")}");
 
         var only = Option(args, "--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var engine = TimeEngine(device, gpu, quick, only);
-        Dictionary<string, double>? ilgpu = null;
-        if (device.Kind == "cpu" && !args.Contains("--no-ilgpu"))
+        var rounds = new List<CompareRound>();
+        var raw = new JsonArray();
+        JsonNode? torch1 = null, torchAll = null;
+        bool ilgpuColumn = device.Kind == "cpu" && !args.Contains("--no-ilgpu");
+        for (int round = 1; round <= roundCount; round++)
         {
-            using var simulator = Device.Create("ilgpu-cpu");
-            Console.WriteLine($"  and on {simulator}, for the ILGPU CPU accelerator column");
-            ilgpu = TimeEngine(simulator, gpu, quick, only).ToDictionary(e => e.Name, e => e.Work / e.Seconds / Scale(e.Unit));
+            if (roundCount > 1) Console.WriteLine($"round {round} of {roundCount}");
+            double? loadBefore = LoadAverage();
+            var ceiling = BandwidthCeiling.Measure(device, quick ? 1 << 12 : BandwidthCeiling.PastTheCaches,
+                (step, sync) => Measure(step, sync, quick));
+            var l2 = BandwidthCeiling.Measure(device, quick ? 1 << 10 : BandwidthCeiling.L2Resident,
+                (step, sync) => Measure(step, sync, quick));
+            Console.WriteLine($"  ceiling: copy {ceiling.CopyGBs:F1}, scale {ceiling.ScaleGBs:F1}, add {ceiling.AddGBs:F1}, " +
+                              $"triad {ceiling.TriadGBs:F1} GB/s ({ceiling.Floats:N0} floats); L2-resident best {l2.Best:F1} GB/s");
+            var engine = TimeEngine(device, gpu, quick, only);
+            Dictionary<string, double>? ilgpu = null;
+            if (ilgpuColumn)
+            {
+                using var simulator = Device.Create("ilgpu-cpu");
+                Console.WriteLine($"  and on {simulator}, for the ILGPU CPU accelerator column");
+                ilgpu = TimeEngine(simulator, gpu, quick, only).ToDictionary(e => e.Name, e => e.Work / e.Seconds / Scale(e.Unit));
+            }
+            var names = engine.Select(e => Workload.TorchName(e.Name)).Distinct().ToList();
+            if (gpu)
+            {
+                torchAll = RunTorch(torchDevice, quick, names, threads: 0);
+            }
+            else
+            {
+                torch1 = RunTorch(torchDevice, quick, names, threads: 1);
+                torchAll = RunTorch(torchDevice, quick, names, threads: Environment.ProcessorCount);
+            }
+            static JsonNode? Result(JsonNode? run, string name) =>
+                run?["results"]?.AsArray().FirstOrDefault(r => (string?)r!["workload"] == name);
+            var rows = engine.Select(e =>
+            {
+                var one = Result(torch1, Workload.TorchName(e.Name));
+                var all = Result(torchAll, Workload.TorchName(e.Name));
+                var best = new[] { one, all }.Where(r => r != null).OrderByDescending(r => (double)r!["rate"]!).FirstOrDefault();
+                return new RowMeasure(e.Name, e.Unit, e.Work / e.Seconds / Scale(e.Unit), e.Seconds * 1e3,
+                    (double?)one?["rate"], (double?)all?["rate"], (double?)best?["ms_per_step"], ilgpu?.GetValueOrDefault(e.Name));
+            }).ToList();
+            var measured = new CompareRound(rows, ceiling.Best, loadBefore, LoadAverage());
+            rounds.Add(measured);
+            raw.Add(new JsonObject
+            {
+                ["load_before"] = measured.LoadBefore,
+                ["load_after"] = measured.LoadAfter,
+                ["ceiling"] = JsonSerializer.SerializeToNode(ceiling),
+                ["ceiling_l2"] = JsonSerializer.SerializeToNode(l2),
+                ["rows"] = JsonSerializer.SerializeToNode(rows),
+                ["torch_1_thread"] = torch1?.DeepClone(),
+                ["torch"] = torchAll?.DeepClone(),
+            });
         }
 
-        var names = engine.Select(e => Workload.TorchName(e.Name)).Distinct().ToList();
-        JsonNode? torch1 = null, torchAll;
-        if (gpu)
-        {
-            torchAll = RunTorch(torchDevice, quick, names, threads: 0);
-        }
-        else
-        {
-            torch1 = RunTorch(torchDevice, quick, names, threads: 1);
-            torchAll = RunTorch(torchDevice, quick, names, threads: Environment.ProcessorCount);
-        }
-        static JsonNode? Result(JsonNode? run, string name) =>
-            run?["results"]?.AsArray().FirstOrDefault(r => (string?)r!["workload"] == name);
-        var rows = engine.Select(e =>
-        {
-            double rate = e.Work / e.Seconds / Scale(e.Unit);
-            var one = Result(torch1, Workload.TorchName(e.Name));
-            var all = Result(torchAll, Workload.TorchName(e.Name));
-            var best = new[] { one, all }.Where(r => r != null).OrderByDescending(r => (double)r!["rate"]!).FirstOrDefault();
-            return new Row(e.Name, e.Unit, e.Seconds * 1e3, rate, (double?)best?["ms_per_step"], (double?)best?["rate"],
-                (double?)one?["rate"], (double?)all?["rate"], ilgpu?.GetValueOrDefault(e.Name));
-        }).ToList();
-
+        var summary = CompareTable.Summarize(rounds);
         string machine = MachineDescription(device, torchAll ?? torch1);
-        string table = Markdown(rows, machine, torch1 != null, ilgpu != null);
+        string table = CompareTable.Markdown(summary, rounds, machine, !gpu && (torch1 != null), ilgpuColumn);
         Console.WriteLine();
         Console.WriteLine(table);
+        string stem = Path.Combine(outFolder, $"{DateTime.UtcNow:yyyy-MM-dd}-{device.Kind}");
+        if (plot)
+        {
+            Directory.CreateDirectory(outFolder);
+            File.WriteAllText((quick ? Path.Combine(Path.GetTempPath(), "compare-quick") : stem) + ".svg",
+                CompareTable.Svg(summary, $"engine ÷ PyTorch on {device} ({rounds.Count} round(s), medians)"));
+            Console.WriteLine($"wrote {(quick ? Path.Combine(Path.GetTempPath(), "compare-quick") : stem)}.svg");
+        }
         if (!quick)
         {
             Directory.CreateDirectory(outFolder);
-            string stem = Path.Combine(outFolder, $"{DateTime.UtcNow:yyyy-MM-dd}-{device.Kind}");
             File.WriteAllText(stem + ".md", table);
             var json = new JsonObject
             {
                 ["date"] = DateTime.UtcNow.ToString("O"),
                 ["device"] = device.ToString(),
                 ["cpu"] = CpuModel(),
-                ["load"] = LoadAverage(),
                 ["dotnet"] = RuntimeInformation.FrameworkDescription,
                 ["ilgpu"] = typeof(ILGPU.Context).Assembly.GetName().Version?.ToString(),
-                ["torch_1_thread"] = torch1?.DeepClone(),
-                ["torch"] = torchAll?.DeepClone(),
-                ["rows"] = JsonSerializer.SerializeToNode(rows),
+                ["rounds"] = raw,
+                ["summary"] = JsonSerializer.SerializeToNode(summary),
             };
             File.WriteAllText(stem + ".json", json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             Console.WriteLine($"wrote {stem}.md and {stem}.json");
@@ -110,16 +142,16 @@ public static class Compare
         return engine;
     }
 
-    /// <summary>The 1-minute load average when the run started (other jobs share the cores).</summary>
-    private static string LoadAverage()
+    /// <summary>The 1-minute load average now (other jobs share the cores); null where the system does not say.</summary>
+    private static double? LoadAverage()
     {
         try
         {
-            return File.ReadAllText("/proc/loadavg").Split(' ')[0];
+            return double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture);
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
         {
-            return "unknown";
+            return null;
         }
     }
 
@@ -196,36 +228,6 @@ public static class Compare
         return null;
     }
 
-    private static string Markdown(List<Row> rows, string machine, bool twoTorchRuns, bool ilgpu)
-    {
-        static string F(double? v) => v is double d ? d.ToString(d >= 100 ? "F0" : d >= 1 ? "F2" : "F4", CultureInfo.InvariantCulture) : "–";
-        var b = new StringBuilder();
-        b.AppendLine(machine).AppendLine();
-        b.Append("| workload | unit | this engine |");
-        if (twoTorchRuns) b.Append(" PyTorch 1 thread | PyTorch all cores |");
-        else b.Append(" PyTorch |");
-        b.Append(" engine / PyTorch |");
-        if (ilgpu) b.Append(" ILGPU CPU accelerator |");
-        b.AppendLine(" engine ms/step | PyTorch ms/step |");
-        int columns = 7 + (twoTorchRuns ? 1 : 0) + (ilgpu ? 1 : 0);
-        b.AppendLine("|---|---|" + string.Concat(Enumerable.Repeat("---:|", columns - 2)));
-        foreach (var r in rows)
-        {
-            b.Append($"| {r.Workload} | {r.Unit} | {F(r.EngineRate)} |");
-            if (twoTorchRuns) b.Append($" {F(r.Torch1Rate)} | {F(r.TorchAllRate)} |");
-            else b.Append($" {F(r.TorchRate)} |");
-            b.Append($" {(r.TorchRate is double t ? (r.EngineRate / t).ToString("F3", CultureInfo.InvariantCulture) + "×" : "–")} |");
-            if (ilgpu) b.Append($" {F(r.IlgpuRate)} |");
-            b.AppendLine($" {F(r.EngineMs)} | {F(r.TorchMs)} |");
-        }
-        b.AppendLine();
-        b.AppendLine("Rates: higher is better; the ratio is engine ÷ PyTorch" +
-                     (twoTorchRuns ? "'s better figure of its two runs" : "") + ". Ceilings: `copy` is the memory bandwidth " +
-                     "each side reaches with a copy kernel, `sgemm` the best matmul each has at that size." +
-                     (ilgpu ? " The ILGPU CPU accelerator column is the same engine on `ilgpu-cpu`, ILGPU's GPU simulator." : ""));
-        return b.ToString();
-    }
-
     private static string MachineDescription(Device device, JsonNode? torch)
     {
         string torchPart = torch == null ? "PyTorch: not available"
@@ -233,7 +235,7 @@ public static class Compare
               $"{string.Join(", ", torch["blas"]!.AsArray().Select(x => Path.GetFileName((string)x!)))}" +
               (torch["openblas_core"] is { } core ? $", OpenBLAS core {core}" : "") + $"; device {torch["device_name"]})";
         return $"Measured {DateTime.UtcNow:yyyy-MM-dd} on {device} — CPU: {CpuModel()}, {Environment.ProcessorCount} cores, " +
-               $"load average {LoadAverage()} at the start — " +
+               $"load average {LoadAverage()?.ToString("F2", CultureInfo.InvariantCulture) ?? "unknown"} at the end — " +
                $"{RuntimeInformation.FrameworkDescription}, ILGPU {typeof(ILGPU.Context).Assembly.GetName().Version} — {torchPart}.";
     }
 

@@ -2,7 +2,7 @@ using BenchmarkDotNet.Running;
 using Engine.Benchmarks;
 
 // dotnet run --project Engine.Benchmarks -c Release -- [--quick] [BenchmarkDotNet options, e.g. --filter '*MatMul*']
-// dotnet run --project Engine.Benchmarks -c Release -- compare [--quick] [--device cpu|cuda|opencl|ilgpu-cpu] [--no-ilgpu] [--only W,W] [--out DIR]
+// dotnet run --project Engine.Benchmarks -c Release -- compare [--quick] [--device cpu|cuda|opencl|ilgpu-cpu] [--no-ilgpu] [--only W,W] [--rounds N] [--plot] [--out DIR]
 // mpirun -np N dotnet Engine.Benchmarks/bin/Release/net10.0/Engine.Benchmarks.dll distributed [--quick]
 if (args.FirstOrDefault() == "compare") return Compare.Run(args[1..]);
 if (args.FirstOrDefault() == "distributed") return DistributedBenchmark.Run(args[1..]);
