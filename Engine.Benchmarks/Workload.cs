@@ -8,9 +8,9 @@ namespace Engine.Benchmarks;
 /// The named training workloads compared with PyTorch (<c>compare/torch_workloads.py</c> builds the same ones):
 /// MLPs with PyTorch's default Linear initialisation, ReLU, softmax cross-entropy on fixed random data resident
 /// on the device, one step = forward, loss, backward, optimizer step, zero-grad; sgemm; a flat Adam step; and the
-/// copy kernel that measures memory bandwidth. Sizes depend on the device class (CPU or GPU) and shrink in the
-/// quick configuration. The batch-1 workload <c>mlp-s/b1</c> is per-sample online training as a user of this engine
-/// runs it, <see cref="Training.OnlineTrainer.Learn(Training.Sample)"/>: the sample's copy in, forward, loss and its
+/// copy kernel (memory-bound, judged against <see cref="BandwidthCeiling"/>). Sizes depend on the device class (CPU
+/// or GPU) and shrink in the quick configuration. The batch-1 workload <c>mlp-s/b1</c> is per-sample online training
+/// as a user of this engine runs it, <see cref="Training.OnlineTrainer.Learn(Training.Sample)"/>: the sample's copy in, forward, loss and its
 /// progressive score (read back), backward and the SGD step (the fused dense step where it applies). <c>mlp-s/b1-loop</c>
 /// is the same step written as the plain module loop, with SGD's step fused into backward
 /// (<see cref="Optimizer.StepInBackward"/>: each weight is updated by the product that would have written its

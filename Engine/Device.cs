@@ -147,7 +147,11 @@ public sealed class Device : IDisposable
             {
                 var found = context.Devices.Where(d => Provides(d, candidate, requested == "auto")).ElementAtOrDefault(index ?? 0);
                 if (found != null)
-                    return new Device(context, found.CreateAccelerator(context), candidate, index ?? 0);
+                {
+                    // Its index among all devices of the kind, as List() numbers them ("auto" skips OpenCL CPUs).
+                    int at = context.Devices.Where(d => Provides(d, candidate, auto: false)).ToList().IndexOf(found);
+                    return new Device(context, found.CreateAccelerator(context), candidate, at);
+                }
             }
             string present = string.Join(", ", Present(context).Select(p => $"{p.Id} ({p.Name})"));
             throw new InvalidOperationException(

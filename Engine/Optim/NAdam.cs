@@ -41,11 +41,20 @@ public sealed class NAdam : AdaptiveMomentOptimizer
 
     private double Mu(long t) => Beta1 * (1.0 - 0.5 * Math.Pow(0.96, t * (double)MomentumDecay));
 
+    /// <summary>
+    /// Πμ after t steps, from a cache grown as counts reach it. It stops growing once the product no longer changes
+    /// (it underflows to 0 within some thousand steps for β₁ &lt; 1, or settles when μ reaches 1), so a long online
+    /// run does not grow it without bound.
+    /// </summary>
     private double MuProduct(long t)
     {
-        while (muProducts.Count <= t && muProducts[^1] != 0) muProducts.Add(muProducts[^1] * Mu(muProducts.Count));
-        return t < muProducts.Count ? muProducts[(int)t] : 0; // Πμ ≤ β₁ᵗ/2ᵗ… reaches 0 within some thousand steps
-
+        while (muProducts.Count <= t)
+        {
+            double next = muProducts[^1] * Mu(muProducts.Count);
+            if (next == muProducts[^1]) return next;
+            muProducts.Add(next);
+        }
+        return muProducts[(int)t];
     }
 
     protected override void Update(ParamGroup group, ArrayView<float> p, ArrayView<float> g, UpdateScalars s)

@@ -199,7 +199,6 @@ public abstract class Optimizer : IDisposable
         ThrowIfDisposed();
         ThrowIfTakenOver("Step");
         StepCount++;
-        BeforeStep();
         foreach (var group in groups)
         {
             var scalars = new UpdateScalars
@@ -278,14 +277,14 @@ public abstract class Optimizer : IDisposable
     }
 
     /// <summary>
-    /// Whether every parameter is finite: one flag kernel per parameter and one 4-byte read (synchronizes). A step
-    /// that started from a finite loss can still overflow a weight (an input of 1e38 times a gradient); a server
-    /// checks the step's result with this and rolls the step back.
+    /// Whether every parameter is finite: one flag kernel over the flat parameter buffer and one 4-byte read
+    /// (synchronizes). A step that started from a finite loss can still overflow a weight (an input of 1e38 times a
+    /// gradient); a server checks the step's result with this and rolls the step back.
     /// </summary>
     public bool ParametersAreFinite()
     {
         ThrowIfDisposed();
-        return NonFinite.AllFinite(Device, parameters.Select(p => p.Elements).ToArray());
+        return NonFinite.AllFinite(Device, flatParameters.View.SubView(0, TotalElements));
     }
 
     /// <summary>The same check with one more device buffer (a loss) in the same flag and the same 4-byte read.</summary>
@@ -409,11 +408,6 @@ public abstract class Optimizer : IDisposable
     /// <summary>Runs the fused update of one group over its slice of the flat buffers.</summary>
     protected abstract void Update(ParamGroup group, ArrayView<float> parameters, ArrayView<float> gradients,
         UpdateScalars scalars);
-
-    /// <summary>Host-side work once per step before the groups update (e.g. NAdam's μ product).</summary>
-    protected virtual void BeforeStep()
-    {
-    }
 
     protected virtual IReadOnlyDictionary<string, double> SaveScalars() => new Dictionary<string, double>();
 

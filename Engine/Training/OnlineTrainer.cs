@@ -387,6 +387,8 @@ public sealed class OnlineTrainer : IDisposable
                     throw new ArgumentException($"online: an output span of {output.Length} for a model with {outputs} outputs.", nameof(output));
                 device.Kernels.Download(prediction.Elements, output);
             }
+            if (sample.Label is int given && (uint)given >= outputs)
+                throw new ArgumentOutOfRangeException(nameof(sample), $"online: sample {index} has label {given}, outside [0, {outputs}).");
             Tensor loss;
             if (LossFunction is { } lossFunction)
             {
@@ -394,9 +396,6 @@ public sealed class OnlineTrainer : IDisposable
             }
             else if (sample.Label is int label)
             {
-                if ((uint)label >= outputs)
-                    throw new ArgumentOutOfRangeException(nameof(sample),
-                        $"online: sample {index} has label {label}, outside [0, {outputs}).");
                 loss = Loss.CrossEntropy(prediction, new[] { label });
                 device.Kernels.ScoreSample(prediction.Elements, outputs, label, loss.Elements, scoreBuffer.View, slot);
             }
@@ -610,8 +609,6 @@ public sealed class OnlineTrainer : IDisposable
     private Tensor OwnLoss(BatchLoss lossFunction, Sample sample, Tensor prediction, long index, int outputs)
     {
         var device = optimizer.Device;
-        if (sample.Label is int l && (uint)l >= outputs)
-            throw new ArgumentOutOfRangeException(nameof(sample), $"online: sample {index} has label {l}, outside [0, {outputs}).");
         var targets = sample.Target == null ? null : Tensor.FromArray(device, sample.Target, new[] { 1, sample.Target.Length });
         var batch = new Batch(input!, sample.Label is int label ? new[] { label } : null, targets,
             new[] { (int)Math.Min(index, int.MaxValue) });

@@ -328,7 +328,11 @@ public sealed class OnlineLearningService : IDisposable
                     groupRows = alone.Samples.Count;
                     break;
                 case LearnItem l:
-                    replies.Add(Complete(l.Done, () => ApplyChecked(l.Record!, reply: true, out var outcome) ? outcome : outcome));
+                    replies.Add(Complete(l.Done, () =>
+                    {
+                        ApplyChecked(l.Record!, reply: true, out var outcome); // live: a rollback rebuilds, never fails
+                        return outcome;
+                    }));
                     break;
                 case ActionItem<long> a:
                     replies.Add(Complete(a.Done, a.Run));
