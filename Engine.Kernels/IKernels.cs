@@ -131,6 +131,19 @@ public interface IKernels
 
     void SoftmaxGrad(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, AxisView v, bool log);
 
+    // ---- fused attention (AttentionKernels) ----
+    /// <summary>
+    /// O = softmax(scale·Q·Kᵀ, causal-masked)·V per head; <paramref name="stats"/> holds 2·Items·L floats: the forward
+    /// writes each row's log Σ e^(scale·q·k) into the first half, the backward its row dots dO·O into the second.
+    /// </summary>
+    void AttentionForward(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
+        ArrayView<float> stats, AttentionShape shape);
+
+    /// <summary>dQ, dK, dV += the attention's gradients from dO (an empty view skips that gradient).</summary>
+    void AttentionBackward(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
+        ArrayView<float> dOut, ArrayView<float> stats, ArrayView<float> dq, ArrayView<float> dk,
+        ArrayView<float> dv, AttentionShape shape);
+
     /// <summary>Per-row cross-entropy; <paramref name="weights"/> holds the class weights when <c>t.Weighted</c> ≠ 0.</summary>
     void CrossEntropyRows(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> rowLoss, int classes,
         ArrayView<float> weights, CrossEntropyTerms t);

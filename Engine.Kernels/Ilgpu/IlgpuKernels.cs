@@ -137,6 +137,13 @@ public sealed class IlgpuKernels : IKernels
     public void SoftmaxGrad(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, AxisView v, bool log) =>
         Context.SoftmaxGrad(y, dy, dx, v, log);
 
+    public void AttentionForward(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
+        ArrayView<float> stats, AttentionShape shape) => Context.AttentionForward(q, k, v, o, stats, shape);
+
+    public void AttentionBackward(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
+        ArrayView<float> dOut, ArrayView<float> stats, ArrayView<float> dq, ArrayView<float> dk, ArrayView<float> dv,
+        AttentionShape shape) => Context.AttentionBackward(q, k, v, o, dOut, stats, dq, dk, dv, shape);
+
     public void ChannelStatistics(ArrayView<float> x, ArrayView<float> stats, ArrayView<float> running,
         ChannelView v, NormScalars s) => Context.ChannelStatistics(x, stats, running, v, s);
 

@@ -33,14 +33,8 @@ public sealed class Dropout : Module
     public override Tensor Forward(Tensor input)
     {
         if (!Training || P == 0f) return input;
-        Tensor.CheckOperands("dropout", input);
         uint seed = unchecked((uint)Seed * 0x9E3779B9u + ++calls);
-        var x = input;
-        var y = Tensor.Uninitialized(x.Device, x.Shape);
-        var k = x.Device.Kernels;
-        float p = P;
-        k.Dropout(x.Elements, y.Elements, seed, p, accumulate: false);
-        return Tensor.Record(y, "dropout", new[] { x }, dy => k.Dropout(dy, x.GradTarget(), seed, p, accumulate: true));
+        return input.DropoutWithSeed(P, seed);
     }
 }
 
