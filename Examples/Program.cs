@@ -154,6 +154,41 @@ check.SetAction(r => DistributedCheckJob.Run(r.GetValue(device)!, r.GetValue(che
     r.GetValue(checkOnline), !r.GetValue(noShuffle), r.GetValue(checkCheckpoint), r.GetValue(checkEvery), r.GetValue(checkResume)));
 root.Subcommands.Add(check);
 
+var gptMode = new Option<string>("--mode") { Description = "batch, online, or compare (both, one table)", DefaultValueFactory = _ => "compare" };
+var gptIters = new Option<int>("--iters") { Description = "batch-mode optimizer steps (nanoGPT's max_iters)", DefaultValueFactory = _ => 2000 };
+var gptEvalInterval = new Option<int>("--eval-interval") { Description = "steps between train/val loss reports", DefaultValueFactory = _ => 250 };
+var gptEvalIters = new Option<int>("--eval-iters") { Description = "batches per loss estimate", DefaultValueFactory = _ => 20 };
+var gptBatch = new Option<int>("--batch-size") { Description = "sequences per batch-mode step", DefaultValueFactory = _ => 12 };
+var gptBlock = new Option<int>("--block-size") { Description = "context length (characters)", DefaultValueFactory = _ => 64 };
+var gptLayers = new Option<int>("--n-layer") { Description = "Transformer blocks", DefaultValueFactory = _ => 4 };
+var gptHeads = new Option<int>("--n-head") { Description = "attention heads", DefaultValueFactory = _ => 4 };
+var gptEmbd = new Option<int>("--n-embd") { Description = "width", DefaultValueFactory = _ => 128 };
+var gptDropout = new Option<float>("--dropout") { Description = "dropout probability", DefaultValueFactory = _ => 0f };
+var gptLr = new Option<float>("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => 1e-3f };
+var gptOnlineChars = new Option<int>("--online-chars") { Description = "characters the online mode streams (0: the whole training text)", DefaultValueFactory = _ => 0 };
+var gptSeed = new Option<int>("--seed") { Description = "initial weights and batches", DefaultValueFactory = _ => 1337 };
+var gptSample = new Option<int>("--sample") { Description = "characters to generate after training (0: none)", DefaultValueFactory = _ => 300 };
+var gptPrompt = new Option<string>("--prompt") { Description = "text the sample continues", DefaultValueFactory = _ => "\n" };
+var gptTemperature = new Option<float>("--temperature") { Description = "sampling temperature", DefaultValueFactory = _ => 0.8f };
+var gptTopK = new Option<int>("--top-k") { Description = "sample among the k likeliest characters", DefaultValueFactory = _ => 200 };
+var gptOut = new Option<string?>("--out") { Description = "save the model as safetensors with PyTorch's names" };
+var gptTrajectory = new Option<string?>("--trajectory") { Description = "folder for the PyTorch step-by-step check (initial and final weights, batches, losses)" };
+var gptData = new Option<string?>("--data") { Description = "a text file instead of the bundled tiny-shakespeare" };
+var gpt = new Command("gpt", "A character-level GPT (nanoGPT) on tiny-shakespeare, trained in batch mode (nanoGPT's CPU recipe) and online " +
+    "over the text as a stream; validation losses in one table, a sample through the KV cache, --out for PyTorch.");
+foreach (var o in new Option[] { gptMode, gptIters, gptEvalInterval, gptEvalIters, gptBatch, gptBlock, gptLayers, gptHeads, gptEmbd, gptDropout,
+             gptLr, gptOnlineChars, gptSeed, gptSample, gptPrompt, gptTemperature, gptTopK, gptOut, gptTrajectory, gptData, device }) gpt.Options.Add(o);
+gpt.SetAction(r => Examples.Gpt.GptJob.Run(new Examples.Gpt.GptOptions
+{
+    Device = r.GetValue(device)!, Mode = r.GetValue(gptMode)!, Iters = r.GetValue(gptIters), EvalInterval = r.GetValue(gptEvalInterval),
+    EvalIters = r.GetValue(gptEvalIters), BatchSize = r.GetValue(gptBatch), BlockSize = r.GetValue(gptBlock), Layers = r.GetValue(gptLayers),
+    Heads = r.GetValue(gptHeads), Embd = r.GetValue(gptEmbd), Dropout = r.GetValue(gptDropout), Lr = r.GetValue(gptLr),
+    MinLr = r.GetValue(gptLr) / 10, OnlineChars = r.GetValue(gptOnlineChars), Seed = r.GetValue(gptSeed), Sample = r.GetValue(gptSample),
+    Prompt = r.GetValue(gptPrompt)!.Replace("\\n", "\n"), Temperature = r.GetValue(gptTemperature), TopK = r.GetValue(gptTopK),
+    Out = r.GetValue(gptOut), Trajectory = r.GetValue(gptTrajectory), Data = r.GetValue(gptData),
+}));
+root.Subcommands.Add(gpt);
+
 // A configuration problem (an unknown or absent device, a missing data folder, a bad option value, state files that are
 // corrupt or incomplete) is one line on stderr and exit code 2, not a stack trace; anything else is a bug and keeps its trace.
 try

@@ -1,0 +1,322 @@
+using System.Diagnostics;
+using System.IO.Compression;
+using System.Text.Json;
+using Engine;
+using Engine.Optim;
+using Engine.Serialization;
+using Spectre.Console;
+
+namespace Examples.Gpt;
+
+/// <summary>What the <c>gpt</c> command was asked for.</summary>
+public sealed record GptOptions
+{
+    public string Device { get; init; } = "auto";
+    public string Mode { get; init; } = "compare";
+    public int Iters { get; init; } = 2000;
+    public int EvalInterval { get; init; } = 250;
+    public int EvalIters { get; init; } = 20;
+    public int BatchSize { get; init; } = 12;
+    public int BlockSize { get; init; } = 64;
+    public int Layers { get; init; } = 4;
+    public int Heads { get; init; } = 4;
+    public int Embd { get; init; } = 128;
+    public float Dropout { get; init; }
+    public float Lr { get; init; } = 1e-3f;
+    public float MinLr { get; init; } = 1e-4f;
+    public int Warmup { get; init; } = 100;
+    public float WeightDecay { get; init; } = 0.1f;
+    public float GradClip { get; init; } = 1f;
+
+    /// <summary>Characters of the training text the online mode streams through (0: all of it).</summary>
+    public int OnlineChars { get; init; }
+    public int Seed { get; init; } = 1337;
+    public int Sample { get; init; } = 300;
+    public string Prompt { get; init; } = "\n";
+    public float Temperature { get; init; } = 0.8f;
+    public int TopK { get; init; } = 200;
+    public string? Out { get; init; }
+    public string? Trajectory { get; init; }
+    public string? Data { get; init; }
+}
+
+/// <summary>
+/// The <c>gpt</c> example: a character-level nanoGPT on tiny-shakespeare (first 90 % train, last 10 % validation), in
+/// batch mode (nanoGPT's CPU recipe: random blocks, AdamW β₂ 0.99 with weight decay on matrices only, warm-up then
+/// cosine decay, clipping at 1) and in online mode (the training text read once, in order: each block scored, then
+/// learned from with one step), with their validation losses in one table; then a sample from the batch model through
+/// the KV cache, and the model saved as safetensors under PyTorch's names with <c>--out</c>.
+/// </summary>
+public static class GptJob
+{
+    public sealed record Result(string Mode, int Steps, long Tokens, double TrainLoss, double? Progressive,
+        double ValLoss, double Seconds);
+
+    public static int Run(GptOptions o)
+    {
+        if (o.Mode is not ("batch" or "online" or "compare"))
+            throw new ArgumentException($"gpt: --mode must be batch, online or compare, got '{o.Mode}'.");
+        using var dev = Device.Create(o.Device);
+        var corpus = Corpus.Load(o.Data);
+        var config = new GptConfig(corpus.Vocabulary.Length, o.BlockSize, o.Layers, o.Heads, o.Embd, o.Dropout);
+        Console.WriteLine($"device: {dev}; tiny-shakespeare {corpus.Train.Length:N0} train / {corpus.Val.Length:N0} " +
+                          $"validation characters, vocabulary {corpus.Vocabulary.Length}");
+        var results = new List<Result>();
+        GptModel? batchModel = null;
+        if (o.Mode is "batch" or "compare")
+        {
+            batchModel = new GptModel(dev, config, o.Seed);
+            Console.WriteLine($"model: {config.Layers} layers, {config.Heads} heads, n_embd {config.Embd}, block " +
+                              $"{config.BlockSize}: {batchModel.Parameters().Sum(p => (long)p.Numel):N0} parameters");
+            results.Add(TrainBatch(batchModel, corpus, o));
+        }
+        GptModel? onlineModel = null;
+        if (o.Mode is "online" or "compare")
+        {
+            onlineModel = new GptModel(dev, config, o.Seed);
+            results.Add(TrainOnline(onlineModel, corpus, o));
+        }
+        var table = new Table().AddColumns("mode", "steps", "tokens", "train loss", "progressive loss (bits/char)",
+            "validation loss", "wall time", "tokens/s");
+        foreach (var r in results)
+            table.AddRow(r.Mode, $"{r.Steps:N0}", $"{r.Tokens:N0}", $"{r.TrainLoss:F4}",
+                r.Progressive is { } p ? $"{p:F4} ({p / Math.Log(2):F3})" : "-", $"{r.ValLoss:F4}", $"{r.Seconds:F1} s",
+                $"{r.Tokens / r.Seconds:N0}");
+        AnsiConsole.Write(table);
+        var model = batchModel ?? onlineModel!;
+        if (o.Sample > 0)
+        {
+            var prompt = corpus.Encode(o.Prompt);
+            var text = model.Generate(prompt, o.Sample, o.Temperature, o.TopK, new Random(o.Seed));
+            Console.WriteLine($"sample ({o.Sample} characters, temperature {o.Temperature}, top-k {o.TopK}, KV cache):");
+            Console.WriteLine(corpus.Decode(text));
+        }
+        if (o.Out != null)
+        {
+            SafeTensors.Save(o.Out, model.TorchStateDict(), Metadata(config, corpus));
+            Console.WriteLine($"model: {Path.GetFullPath(o.Out)} (load it in PyTorch: python3 Examples/Gpt/gpt_torch.py " +
+                              $"continue {o.Out})");
+        }
+        batchModel?.Dispose();
+        onlineModel?.Dispose();
+        return 0;
+    }
+
+    /// <summary>The configuration and vocabulary, so the PyTorch script rebuilds the same model and text encoding.</summary>
+    private static Dictionary<string, string> Metadata(GptConfig c, Corpus corpus) => new()
+    {
+        ["vocab_size"] = c.VocabSize.ToString(),
+        ["block_size"] = c.BlockSize.ToString(),
+        ["n_layer"] = c.Layers.ToString(),
+        ["n_head"] = c.Heads.ToString(),
+        ["n_embd"] = c.Embd.ToString(),
+        ["vocabulary"] = JsonSerializer.Serialize(corpus.Vocabulary),
+    };
+
+    /// <summary>AdamW with decay on the matrices (embeddings and weights) only, nanoGPT's parameter groups.</summary>
+    public static AdamW Optimizer(GptModel model, GptOptions o)
+    {
+        var decay = model.Parameters().Where(p => p.Rank >= 2).ToList();
+        var noDecay = model.Parameters().Where(p => p.Rank < 2).ToList();
+        return new AdamW(new[] { new ParamGroup(decay, weightDecay: o.WeightDecay), new ParamGroup(noDecay, weightDecay: 0f) },
+            lr: o.Lr, betas: (0.9f, 0.99f), eps: 1e-8f);
+    }
+
+    /// <summary>nanoGPT's <c>get_lr</c>: linear warm-up over <c>Warmup</c> steps, then cosine decay to MinLr at Iters.</summary>
+    public static float LearningRate(int it, GptOptions o)
+    {
+        if (it < o.Warmup) return o.Lr * (it + 1) / (o.Warmup + 1);
+        if (it > o.Iters) return o.MinLr;
+        double ratio = (double)(it - o.Warmup) / Math.Max(1, o.Iters - o.Warmup);
+        double coefficient = 0.5 * (1 + Math.Cos(Math.PI * ratio));
+        return (float)(o.MinLr + coefficient * (o.Lr - o.MinLr));
+    }
+
+    private static Result TrainBatch(GptModel model, Corpus corpus, GptOptions o)
+    {
+        var dev = model.TokenEmbedding.Device;
+        using var optimizer = Optimizer(model, o);
+        var random = new Random(o.Seed);
+        int b = o.BatchSize, t = o.BlockSize;
+        var trajectory = o.Trajectory != null ? new Trajectory(o.Trajectory, model) : null;
+        double lastTrain = double.NaN, lastVal = double.NaN;
+        var clock = Stopwatch.StartNew();
+        var evalClock = new Stopwatch();
+        Console.WriteLine($"batch: {o.Iters} steps of {b}×{t} tokens, AdamW lr {o.Lr} → {o.MinLr} (warm-up {o.Warmup}), " +
+                          $"weight decay {o.WeightDecay} on matrices, clip {o.GradClip}");
+        for (int it = 0; it <= o.Iters; it++)
+        {
+            if (it % o.EvalInterval == 0 || it == o.Iters)
+            {
+                evalClock.Start();
+                lastTrain = Estimate(model, corpus.Train, o, new Random(o.Seed + 1 + it));
+                lastVal = Estimate(model, corpus.Val, o, new Random(o.Seed + 2 + it));
+                evalClock.Stop();
+                Console.WriteLine($"  step {it,5}: train loss {lastTrain:F4}, val loss {lastVal:F4}  " +
+                                  $"({(clock.Elapsed - evalClock.Elapsed).TotalSeconds:F1} s training)");
+            }
+            if (it == o.Iters) break;
+            float lr = LearningRate(it, o);
+            foreach (var g in optimizer.ParamGroups) g.Lr = lr;
+            using var scope = new DisposeScope();
+            var offsets = Enumerable.Range(0, b).Select(_ => random.Next(corpus.Train.Length - t)).ToArray();
+            var (x, y) = Batch(corpus.Train, offsets, t);
+            var loss = model.Loss(Tensor.FromArray(dev, x, new[] { b, t }), y);
+            loss.Backward();
+            if (o.GradClip > 0) GradClip.ClipGradNorm(model.Parameters(), o.GradClip);
+            optimizer.Step();
+            optimizer.ZeroGrad();
+            trajectory?.Record(offsets, loss.Item());
+        }
+        double seconds = (clock.Elapsed - evalClock.Elapsed).TotalSeconds;
+        trajectory?.Finish(model, o);
+        return new Result("batch", o.Iters, (long)o.Iters * b * t, lastTrain, null, lastVal, seconds);
+    }
+
+    /// <summary>
+    /// The training text once, in order, as consecutive blocks of <c>BlockSize</c> next-character predictions: each
+    /// block's loss is taken before the model learns from it (the progressive, prequential loss), then one AdamW step
+    /// at the peak lr after the same warm-up (a stream has no horizon to decay over).
+    /// </summary>
+    private static Result TrainOnline(GptModel model, Corpus corpus, GptOptions o)
+    {
+        var dev = model.TokenEmbedding.Device;
+        using var optimizer = Optimizer(model, o);
+        int t = o.BlockSize;
+        int chars = o.OnlineChars > 0 ? Math.Min(o.OnlineChars, corpus.Train.Length) : corpus.Train.Length;
+        int blocks = (chars - 1) / t;
+        Console.WriteLine($"online: {blocks:N0} blocks of {t} characters read once, in order; score, then one step each");
+        double progressive = 0, window = 0;
+        int inWindow = 0;
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < blocks; i++)
+        {
+            foreach (var g in optimizer.ParamGroups) g.Lr = i < o.Warmup ? o.Lr * (i + 1) / (o.Warmup + 1) : o.Lr;
+            using var scope = new DisposeScope();
+            var (x, y) = Batch(corpus.Train, new[] { i * t }, t);
+            var loss = model.Loss(Tensor.FromArray(dev, x, new[] { 1, t }), y);
+            loss.Backward();
+            if (o.GradClip > 0) GradClip.ClipGradNorm(model.Parameters(), o.GradClip);
+            optimizer.Step();
+            optimizer.ZeroGrad();
+            double l = loss.Item();
+            progressive += l;
+            window += l;
+            if (++inWindow == 1000 || i == blocks - 1)
+            {
+                Console.WriteLine($"  block {i + 1,6:N0}: progressive loss {progressive / (i + 1):F4}, last {inWindow} " +
+                                  $"blocks {window / inWindow:F4}");
+                window = 0;
+                inWindow = 0;
+            }
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+        double val = Estimate(model, corpus.Val, o, new Random(o.Seed + 2 + o.Iters));
+        double train = Estimate(model, corpus.Train, o, new Random(o.Seed + 1 + o.Iters));
+        return new Result("online", blocks, (long)blocks * t, train, progressive / Math.Max(1, blocks), val, seconds);
+    }
+
+    /// <summary>nanoGPT's <c>estimate_loss</c>: the mean loss of EvalIters random batches, in evaluation mode.</summary>
+    public static double Estimate(GptModel model, int[] data, GptOptions o, Random random)
+    {
+        var dev = model.TokenEmbedding.Device;
+        model.Eval();
+        using var noGrad = Autograd.NoGrad();
+        double total = 0;
+        for (int i = 0; i < o.EvalIters; i++)
+        {
+            using var scope = new DisposeScope();
+            var offsets = Enumerable.Range(0, o.BatchSize).Select(_ => random.Next(data.Length - o.BlockSize)).ToArray();
+            var (x, y) = Batch(data, offsets, o.BlockSize);
+            total += model.Loss(Tensor.FromArray(dev, x, new[] { o.BatchSize, o.BlockSize }), y).Item();
+        }
+        model.Train();
+        return total / o.EvalIters;
+    }
+
+    /// <summary>x = data[i : i + T] and y = data[i + 1 : i + 1 + T] for each offset i, rows one after another.</summary>
+    public static (int[] X, int[] Y) Batch(int[] data, int[] offsets, int t)
+    {
+        var x = new int[offsets.Length * t];
+        var y = new int[offsets.Length * t];
+        for (int r = 0; r < offsets.Length; r++)
+        {
+            Array.Copy(data, offsets[r], x, r * t, t);
+            Array.Copy(data, offsets[r] + 1, y, r * t, t);
+        }
+        return (x, y);
+    }
+
+    /// <summary>
+    /// What <c>gpt_torch.py check</c> replays: the initial weights, each step's batch offsets and loss, and the weights
+    /// after the last step.
+    /// </summary>
+    private sealed class Trajectory
+    {
+        private readonly string dir;
+        private readonly List<int[]> offsets = new();
+        private readonly List<double> losses = new();
+
+        public Trajectory(string dir, GptModel model)
+        {
+            this.dir = dir;
+            Directory.CreateDirectory(dir);
+            SafeTensors.Save(Path.Combine(dir, "initial.safetensors"), model.TorchStateDict());
+        }
+
+        public void Record(int[] batch, double loss)
+        {
+            offsets.Add(batch);
+            losses.Add(loss);
+        }
+
+        public void Finish(GptModel model, GptOptions o)
+        {
+            SafeTensors.Save(Path.Combine(dir, "final.safetensors"), model.TorchStateDict());
+            var c = model.Config;
+            File.WriteAllText(Path.Combine(dir, "trajectory.json"), JsonSerializer.Serialize(new
+            {
+                vocab_size = c.VocabSize, block_size = c.BlockSize, n_layer = c.Layers, n_head = c.Heads, n_embd = c.Embd,
+                iters = o.Iters, lr = o.Lr, min_lr = o.MinLr, warmup = o.Warmup, weight_decay = o.WeightDecay,
+                grad_clip = o.GradClip, batch_size = o.BatchSize, offsets, losses,
+            }));
+            Console.WriteLine($"trajectory: {Path.GetFullPath(dir)} (check it: python3 Examples/Gpt/gpt_torch.py check {dir})");
+        }
+    }
+}
+
+/// <summary>The tiny-shakespeare text as character ids: the sorted distinct characters are the vocabulary.</summary>
+public sealed class Corpus
+{
+    private readonly Dictionary<char, int> ids;
+
+    private Corpus(string text)
+    {
+        Vocabulary = text.Distinct().OrderBy(c => c).ToArray();
+        ids = Vocabulary.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
+        var all = Encode(text);
+        int split = (int)(all.Length * 0.9);
+        Train = all[..split];
+        Val = all[split..];
+    }
+
+    public char[] Vocabulary { get; }
+    public int[] Train { get; }
+    public int[] Val { get; }
+
+    /// <summary>The bundled gzip (Examples/data/tinyshakespeare.txt.gz), or a text file given with --data.</summary>
+    public static Corpus Load(string? path)
+    {
+        if (path != null) return new Corpus(File.ReadAllText(path));
+        string bundled = Path.Combine(AppContext.BaseDirectory, "data", "tinyshakespeare.txt.gz");
+        using var gz = new GZipStream(File.OpenRead(bundled), CompressionMode.Decompress);
+        using var reader = new StreamReader(gz);
+        return new Corpus(reader.ReadToEnd());
+    }
+
+    public int[] Encode(string text) => text.Select(c => ids.TryGetValue(c, out int id)
+        ? id
+        : throw new ArgumentException($"gpt: the character '{c}' (U+{(int)c:X4}) is not in the vocabulary.")).ToArray();
+
+    public string Decode(IEnumerable<int> tokens) => new(tokens.Select(t => Vocabulary[t]).ToArray());
+}
