@@ -11,12 +11,13 @@ namespace Engine.Nn;
 /// A layer direction runs x·W_ihᵀ + b_ih for all T steps as one product, then per step one product h·W_hhᵀ and one
 /// fused element-wise kernel (<see cref="Engine.Kernels.RecurrentKernels"/>); the backward direction walks time from
 /// T − 1 down to 0. Its outputs are stacked in time order, the two directions concatenated on the feature axis, and in
-/// training <see cref="Dropout"/> applies to every layer's output but the last.
+/// training <see cref="Dropout"/> applies to every layer's output but the last (through a child <see cref="Nn.Dropout"/>
+/// module named <c>dropout</c>, so checkpoints keep its random stream's position).
 /// </remarks>
 public abstract class RecurrentBase : Module
 {
     private readonly RecurrentWeights[] weights;
-    private uint dropoutCalls;
+    private readonly Dropout? betweenLayers;
 
     private protected RecurrentBase(int gates, Device device, int inputSize, int hiddenSize, int numLayers, bool bias,
         bool batchFirst, float dropout, bool bidirectional, int? seed)
@@ -36,6 +37,9 @@ public abstract class RecurrentBase : Module
         Dropout = dropout;
         Bidirectional = bidirectional;
         Seed = Generator.SeedOrNext(seed);
+        // A child module (no parameters, so the state dict is torch's) whose call count checkpoints keep.
+        if (dropout > 0f && numLayers > 1)
+            betweenLayers = RegisterModule("dropout", new Nn.Dropout(dropout, seed: unchecked(Seed * 31 + 17)));
         var stream = new SeededUniform(device, Seed, 1f / MathF.Sqrt(hiddenSize));
         weights = new RecurrentWeights[numLayers * NumDirections];
         for (int layer = 0; layer < numLayers; layer++)
@@ -71,7 +75,7 @@ public abstract class RecurrentBase : Module
     /// <summary>D: 2 when bidirectional, else 1.</summary>
     public int NumDirections => Bidirectional ? 2 : 1;
 
-    /// <summary>The random stream the parameters were drawn from (and the inter-layer dropout masks are derived from).</summary>
+    /// <summary>The random stream the parameters were drawn from (the inter-layer dropout's seed is derived from it).</summary>
     public int Seed { get; }
 
     /// <summary>x·W_ihᵀ + b_ih (and whatever bias the cell folds in) for every step: [T, N, in] → [T, N, G·H].</summary>
@@ -127,8 +131,7 @@ public abstract class RecurrentBase : Module
                 if (c != null) cFinal[index] = c;
             }
             layerInput = NumDirections == 1 ? outputs[0] : Tensor.Cat(outputs, 2);
-            if (Training && Dropout > 0f && layer < NumLayers - 1)
-                layerInput = layerInput.DropoutWithSeed(Dropout, unchecked((uint)Seed * 0x9E3779B9u + ++dropoutCalls));
+            if (betweenLayers != null && layer < NumLayers - 1) layerInput = betweenLayers.Forward(layerInput);
         }
         var output = layerInput;
         var hN = Tensor.Stack(hFinal);
