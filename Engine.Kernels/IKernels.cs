@@ -144,6 +144,29 @@ public interface IKernels
         ArrayView<float> dOut, ArrayView<float> stats, ArrayView<float> dq, ArrayView<float> dk,
         ArrayView<float> dv, AttentionShape shape);
 
+    // ---- fused recurrent cells (RecurrentKernels) ----
+    /// <summary>
+    /// One LSTM step's element-wise half from a = xGates + hGates [N, 4H] (gates i, f, g, o) and c [N, H]:
+    /// state = [h′; c′] [2, N, H], saved = [i, f, g, o, tanh c′] per row [N, 5H] for the backward.
+    /// </summary>
+    void LstmCellForward(ArrayView<float> xGates, ArrayView<float> hGates, ArrayView<float> c, ArrayView<float> state,
+        ArrayView<float> saved, RecurrentCellShape s);
+
+    /// <summary>From dState = [dh′; dc′]: dXGates and dHGates += ∂L/∂a, dC += ∂L/∂c (an empty view skips that target).</summary>
+    void LstmCellBackward(ArrayView<float> saved, ArrayView<float> c, ArrayView<float> dState,
+        ArrayView<float> dXGates, ArrayView<float> dHGates, ArrayView<float> dC, RecurrentCellShape s);
+
+    /// <summary>
+    /// One GRU step's element-wise half from xGates = x·W_ihᵀ + b_ih and hGates = h·W_hhᵀ + b_hh [N, 3H] (gates r, z,
+    /// n) and h [N, H]: hNext = h′ [N, H], saved = [r, z, n, h_n] per row [N, 4H].
+    /// </summary>
+    void GruCellForward(ArrayView<float> xGates, ArrayView<float> hGates, ArrayView<float> h, ArrayView<float> hNext,
+        ArrayView<float> saved, RecurrentCellShape s);
+
+    /// <summary>From dHNext: dXGates, dHGates and dH += their gradients (an empty view skips that target).</summary>
+    void GruCellBackward(ArrayView<float> saved, ArrayView<float> h, ArrayView<float> dHNext,
+        ArrayView<float> dXGates, ArrayView<float> dHGates, ArrayView<float> dH, RecurrentCellShape s);
+
     /// <summary>Per-row cross-entropy; <paramref name="weights"/> holds the class weights when <c>t.Weighted</c> ≠ 0.</summary>
     void CrossEntropyRows(ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> rowLoss, int classes,
         ArrayView<float> weights, CrossEntropyTerms t);

@@ -137,6 +137,22 @@ public sealed class IlgpuKernels : IKernels
     public void SoftmaxGrad(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, AxisView v, bool log) =>
         Context.SoftmaxGrad(y, dy, dx, v, log);
 
+    public void LstmCellForward(ArrayView<float> xGates, ArrayView<float> hGates, ArrayView<float> c,
+        ArrayView<float> state, ArrayView<float> saved, RecurrentCellShape s) =>
+        Context.LstmCellForward(xGates, hGates, c, state, saved, s);
+
+    public void LstmCellBackward(ArrayView<float> saved, ArrayView<float> c, ArrayView<float> dState,
+        ArrayView<float> dXGates, ArrayView<float> dHGates, ArrayView<float> dC, RecurrentCellShape s) =>
+        Context.LstmCellBackward(saved, c, dState, dXGates, dHGates, dC, s);
+
+    public void GruCellForward(ArrayView<float> xGates, ArrayView<float> hGates, ArrayView<float> h,
+        ArrayView<float> hNext, ArrayView<float> saved, RecurrentCellShape s) =>
+        Context.GruCellForward(xGates, hGates, h, hNext, saved, s);
+
+    public void GruCellBackward(ArrayView<float> saved, ArrayView<float> h, ArrayView<float> dHNext,
+        ArrayView<float> dXGates, ArrayView<float> dHGates, ArrayView<float> dH, RecurrentCellShape s) =>
+        Context.GruCellBackward(saved, h, dHNext, dXGates, dHGates, dH, s);
+
     public void AttentionForward(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
         ArrayView<float> stats, AttentionShape shape) => Context.AttentionForward(q, k, v, o, stats, shape);
 
