@@ -125,7 +125,7 @@ public static class Compare
         return 0;
     }
 
-    private static double Scale(string unit) => unit == "samples/s" ? 1 : 1e9;
+    private static double Scale(string unit) => unit is "samples/s" or "tokens/s" ? 1 : 1e9;
 
     private static List<(string Name, string Unit, double Seconds, double Work)> TimeEngine(Device device, bool gpu,
         bool quick, string[]? only)

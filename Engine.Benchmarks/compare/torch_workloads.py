@@ -155,7 +155,57 @@ def conv_rows(name, device, quick):
         lambda: torch.autograd.grad(torch.nn.functional.conv2d(x, w, padding=1), (x, w), g)
 
 
+def gpt(name, device, quick):
+    """One training step of Examples/Gpt/gpt_torch.py's GPT (nanoGPT's model), as the engine's gpt rows."""
+    import importlib.util
+    import os
+    here = os.path.dirname(os.path.abspath(__file__))
+    for candidate in (os.path.join(here, "gpt_torch.py"), os.path.join(here, "..", "..", "Examples", "Gpt", "gpt_torch.py")):
+        if os.path.exists(candidate):
+            spec = importlib.util.spec_from_file_location("gpt_torch", candidate)
+            break
+    g = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(g)
+    if quick:
+        block, layers, heads, embd, batch = 16, 1, 2, 32, 2
+    elif name == "gpt-small":
+        block, layers, heads, embd, batch = 256, 6, 6, 384, 8
+    else:
+        block, layers, heads, embd, batch = 64, 4, 4, 128, 12
+    model = g.GPT(65, block, layers, heads, embd).to(device)
+    opt = g.optimizer(model, 1e-3, 0.1)
+    x = torch.randint(65, (batch, block), device=device)
+    y = torch.randint(65, (batch, block), device=device)
+
+    def step():
+        _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return "tokens/s", batch * block, step
+
+
+def attention(device, quick):
+    """Causal attention forward + backward on [8, 8, 256, 64], torch 1.13's composition (it has no fused kernel)."""
+    import math
+    b, h, t, d = (2, 2, 32, 64) if quick else (8, 8, 256, 64)
+    q, k, v = (torch.randn(b, h, t, d, device=device, requires_grad=True) for _ in range(3))
+    g = torch.randn(b, h, t, d, device=device)
+    mask = torch.ones(t, t, device=device).tril() == 0
+
+    def step():
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d))
+        o = torch.softmax(att.masked_fill(mask, float("-inf")), dim=-1) @ v
+        torch.autograd.grad(o, (q, k, v), g)
+    return "GFLOP/s", 3.5 * 2.0 * 2 * b * h * t * t * d / 2, step
+
+
 def build(name, device, gpu, quick):
+    if name in ("gpt-baby", "gpt-small"):
+        return gpt(name, device, quick)
+    if name == "attention":
+        return attention(device, quick)
     if name in ("cnn-lenet", "cnn-mnist"):
         return cnn(name, device, quick)
     if name in ("conv2d", "conv2d-fwdbwd", "maxpool2d"):
@@ -200,7 +250,7 @@ def build(name, device, gpu, quick):
 def names(gpu):
     return ["mlp-s/b1", "mlp-s/b64", "mlp-s/b1024", "mlp-m"] + (["mlp-l"] if gpu else []) + \
         ["sgemm", "adam-step", "copy", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat", "gather", "scatter-add",
-         "cnn-lenet", "cnn-mnist", "conv2d", "conv2d-fwdbwd", "maxpool2d"]
+         "cnn-lenet", "cnn-mnist", "conv2d", "conv2d-fwdbwd", "maxpool2d", "gpt-baby", "gpt-small", "attention"]
 
 
 def measure(step, sync, quick):
@@ -247,7 +297,7 @@ def main():
         unit, work, step = build(name, device, gpu, args.quick)
         seconds = measure(step, sync, args.quick)
         results.append({"workload": name, "unit": unit, "ms_per_step": seconds * 1e3,
-                        "rate": work / seconds / (1e9 if unit != "samples/s" else 1)})
+                        "rate": work / seconds / (1 if unit in ("samples/s", "tokens/s") else 1e9)})
     # The BLAS actually loaded (Debian's torch links the libblas alternative: OpenBLAS once installed).
     with open("/proc/self/maps") as maps:
         blas = sorted({line.split()[-1] for line in maps if "blas" in line.lower() and "/" in line})

@@ -8,38 +8,6 @@ using Spectre.Console;
 
 namespace Examples.Gpt;
 
-/// <summary>What the <c>gpt</c> command was asked for.</summary>
-public sealed record GptOptions
-{
-    public string Device { get; init; } = "auto";
-    public string Mode { get; init; } = "compare";
-    public int Iters { get; init; } = 2000;
-    public int EvalInterval { get; init; } = 250;
-    public int EvalIters { get; init; } = 20;
-    public int BatchSize { get; init; } = 12;
-    public int BlockSize { get; init; } = 64;
-    public int Layers { get; init; } = 4;
-    public int Heads { get; init; } = 4;
-    public int Embd { get; init; } = 128;
-    public float Dropout { get; init; }
-    public float Lr { get; init; } = 1e-3f;
-    public float MinLr { get; init; } = 1e-4f;
-    public int Warmup { get; init; } = 100;
-    public float WeightDecay { get; init; } = 0.1f;
-    public float GradClip { get; init; } = 1f;
-
-    /// <summary>Characters of the training text the online mode streams through (0: all of it).</summary>
-    public int OnlineChars { get; init; }
-    public int Seed { get; init; } = 1337;
-    public int Sample { get; init; } = 300;
-    public string Prompt { get; init; } = "\n";
-    public float Temperature { get; init; } = 0.8f;
-    public int TopK { get; init; } = 200;
-    public string? Out { get; init; }
-    public string? Trajectory { get; init; }
-    public string? Data { get; init; }
-}
-
 /// <summary>
 /// The <c>gpt</c> example: a character-level nanoGPT on tiny-shakespeare (first 90 % train, last 10 % validation), in
 /// batch mode (nanoGPT's CPU recipe: random blocks, AdamW β₂ 0.99 with weight decay on matrices only, warm-up then
@@ -113,29 +81,10 @@ public static class GptJob
         ["vocabulary"] = JsonSerializer.Serialize(corpus.Vocabulary),
     };
 
-    /// <summary>AdamW with decay on the matrices (embeddings and weights) only, nanoGPT's parameter groups.</summary>
-    public static AdamW Optimizer(GptModel model, GptOptions o)
-    {
-        var decay = model.Parameters().Where(p => p.Rank >= 2).ToList();
-        var noDecay = model.Parameters().Where(p => p.Rank < 2).ToList();
-        return new AdamW(new[] { new ParamGroup(decay, weightDecay: o.WeightDecay), new ParamGroup(noDecay, weightDecay: 0f) },
-            lr: o.Lr, betas: (0.9f, 0.99f), eps: 1e-8f);
-    }
-
-    /// <summary>nanoGPT's <c>get_lr</c>: linear warm-up over <c>Warmup</c> steps, then cosine decay to MinLr at Iters.</summary>
-    public static float LearningRate(int it, GptOptions o)
-    {
-        if (it < o.Warmup) return o.Lr * (it + 1) / (o.Warmup + 1);
-        if (it > o.Iters) return o.MinLr;
-        double ratio = (double)(it - o.Warmup) / Math.Max(1, o.Iters - o.Warmup);
-        double coefficient = 0.5 * (1 + Math.Cos(Math.PI * ratio));
-        return (float)(o.MinLr + coefficient * (o.Lr - o.MinLr));
-    }
-
     private static Result TrainBatch(GptModel model, Corpus corpus, GptOptions o)
     {
         var dev = model.TokenEmbedding.Device;
-        using var optimizer = Optimizer(model, o);
+        using var optimizer = GptRecipe.Optimizer(model, o);
         var random = new Random(o.Seed);
         int b = o.BatchSize, t = o.BlockSize;
         var trajectory = o.Trajectory != null ? new Trajectory(o.Trajectory, model) : null;
@@ -156,11 +105,11 @@ public static class GptJob
                                   $"({(clock.Elapsed - evalClock.Elapsed).TotalSeconds:F1} s training)");
             }
             if (it == o.Iters) break;
-            float lr = LearningRate(it, o);
+            float lr = GptRecipe.LearningRate(it, o);
             foreach (var g in optimizer.ParamGroups) g.Lr = lr;
             using var scope = new DisposeScope();
             var offsets = Enumerable.Range(0, b).Select(_ => random.Next(corpus.Train.Length - t)).ToArray();
-            var (x, y) = Batch(corpus.Train, offsets, t);
+            var (x, y) = GptRecipe.Batch(corpus.Train, offsets, t);
             var loss = model.Loss(Tensor.FromArray(dev, x, new[] { b, t }), y);
             loss.Backward();
             if (o.GradClip > 0) GradClip.ClipGradNorm(model.Parameters(), o.GradClip);
@@ -181,7 +130,7 @@ public static class GptJob
     private static Result TrainOnline(GptModel model, Corpus corpus, GptOptions o)
     {
         var dev = model.TokenEmbedding.Device;
-        using var optimizer = Optimizer(model, o);
+        using var optimizer = GptRecipe.Optimizer(model, o);
         int t = o.BlockSize;
         int chars = o.OnlineChars > 0 ? Math.Min(o.OnlineChars, corpus.Train.Length) : corpus.Train.Length;
         int blocks = (chars - 1) / t;
@@ -193,7 +142,7 @@ public static class GptJob
         {
             foreach (var g in optimizer.ParamGroups) g.Lr = i < o.Warmup ? o.Lr * (i + 1) / (o.Warmup + 1) : o.Lr;
             using var scope = new DisposeScope();
-            var (x, y) = Batch(corpus.Train, new[] { i * t }, t);
+            var (x, y) = GptRecipe.Batch(corpus.Train, new[] { i * t }, t);
             var loss = model.Loss(Tensor.FromArray(dev, x, new[] { 1, t }), y);
             loss.Backward();
             if (o.GradClip > 0) GradClip.ClipGradNorm(model.Parameters(), o.GradClip);
@@ -227,24 +176,11 @@ public static class GptJob
         {
             using var scope = new DisposeScope();
             var offsets = Enumerable.Range(0, o.BatchSize).Select(_ => random.Next(data.Length - o.BlockSize)).ToArray();
-            var (x, y) = Batch(data, offsets, o.BlockSize);
+            var (x, y) = GptRecipe.Batch(data, offsets, o.BlockSize);
             total += model.Loss(Tensor.FromArray(dev, x, new[] { o.BatchSize, o.BlockSize }), y).Item();
         }
         model.Train();
         return total / o.EvalIters;
-    }
-
-    /// <summary>x = data[i : i + T] and y = data[i + 1 : i + 1 + T] for each offset i, rows one after another.</summary>
-    public static (int[] X, int[] Y) Batch(int[] data, int[] offsets, int t)
-    {
-        var x = new int[offsets.Length * t];
-        var y = new int[offsets.Length * t];
-        for (int r = 0; r < offsets.Length; r++)
-        {
-            Array.Copy(data, offsets[r], x, r * t, t);
-            Array.Copy(data, offsets[r] + 1, y, r * t, t);
-        }
-        return (x, y);
     }
 
     /// <summary>
