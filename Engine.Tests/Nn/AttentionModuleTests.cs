@@ -200,6 +200,26 @@ public class AttentionModuleTests
         }
     }
 
+    [Fact]
+    public void Attention_dropout_acts_in_training_only()
+    {
+        using var scope = new DisposeScope();
+        using var dropped = new MultiheadAttention(Dev, 8, 2, dropout: 0.5f, seed: 4);
+        using var plain = new MultiheadAttention(Dev, 8, 2, seed: 4);
+        var x = Tensor.FromArray(Dev, Reference.RandomValues(2, 6 * 8, -1, 1), new[] { 6, 1, 8 });
+        var (_, weights) = dropped.Forward(x, x, x, averageAttnWeights: false);
+        var (_, kept) = plain.Forward(x, x, x, averageAttnWeights: false);
+        var w = weights!.ToArray();
+        var k = kept!.ToArray();
+        // Each weight is dropped (0) or kept and scaled by 1/(1 − p), as torch returns them after dropout.
+        Assert.All(w.Select((v, i) => (v, i)), p => Assert.True(p.v == 0f || Math.Abs(p.v - 2 * k[p.i]) <= 1e-5,
+            $"weight {p.i}: {p.v} is neither 0 nor 2 × {k[p.i]}"));
+        Assert.InRange(w.Count(v => v == 0f), w.Length / 5, 4 * w.Length / 5);
+        dropped.Eval();
+        Expect.Close(plain.Forward(x).ToArray(), dropped.Forward(x).ToArray(), 1e-6, 1e-6, "eval: no dropout");
+        Expect.Close(k, dropped.Forward(x, x, x, averageAttnWeights: false).Weights!.ToArray(), 1e-6, 1e-6, "eval weights");
+    }
+
     // ---- finite differences ------------------------------------------------------------------------------------
 
     [Fact]
@@ -346,7 +366,15 @@ public class AttentionModuleTests
         var src = Assert.Throws<ArgumentException>(() => layer.Forward(narrow));
         Assert.Contains("TransformerEncoderLayer", src.Message);
         Assert.Contains("[3, 2, 7]", src.Message);
+        var layerMask = Assert.Throws<ArgumentException>(() => layer.Forward(x, Tensor.Zeros(Dev, new[] { 3, 2 }, dtype: DType.Bool)));
+        Assert.Contains("TransformerEncoderLayer.self_attn", layerMask.Message);
+        Assert.Contains("attn_mask", layerMask.Message);
+        Assert.Contains("[3, 2]", layerMask.Message);
         using var decoder = new TransformerDecoderLayer(Dev, 8, 2, 16);
+        var memoryMask = Assert.Throws<ArgumentException>(() =>
+            decoder.Forward(x, Tensor.Zeros(Dev, new[] { 5, 2, 8 }), memoryMask: Tensor.Zeros(Dev, new[] { 3, 3 })));
+        Assert.Contains("TransformerDecoderLayer.multihead_attn", memoryMask.Message);
+        Assert.Contains("[3, 5]", memoryMask.Message);
         var memory = Assert.Throws<ArgumentException>(() => decoder.Forward(x, narrow));
         Assert.Contains("TransformerDecoderLayer", memory.Message);
         Assert.Contains("memory", memory.Message);

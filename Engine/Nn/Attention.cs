@@ -94,6 +94,9 @@ public sealed class MultiheadAttention : Module
 
     public Linear OutProj { get; }
 
+    /// <summary>How errors name this layer: "MultiheadAttention", or its place in a transformer layer.</summary>
+    internal string Label { get; set; } = nameof(MultiheadAttention);
+
     /// <summary>Self-attention: the output of <c>Forward(input, input, input, needWeights: false)</c>.</summary>
     public override Tensor Forward(Tensor input) => Forward(input, input, input, needWeights: false).Output;
 
@@ -200,23 +203,23 @@ public sealed class MultiheadAttention : Module
             $"query {Shapes.Format(query.Shape)}, key {Shapes.Format(key.Shape)}, value {Shapes.Format(value.Shape)}";
         if (query.Rank is not (2 or 3) || key.Rank != query.Rank || value.Rank != query.Rank)
             throw new ArgumentException(
-                $"MultiheadAttention: expected query, key and value of rank 3 ({layout}) or 2 (unbatched [L, E]), got " +
+                $"{Label}: expected query, key and value of rank 3 ({layout}) or 2 (unbatched [L, E]), got " +
                 $"{Describe()}.");
         if (query.Shape[^1] != EmbedDim || key.Shape[^1] != KDim || value.Shape[^1] != VDim)
             throw new ArgumentException(
-                $"MultiheadAttention: the last axes must be embed_dim {EmbedDim}, kdim {KDim} and vdim {VDim}; got " +
+                $"{Label}: the last axes must be embed_dim {EmbedDim}, kdim {KDim} and vdim {VDim}; got " +
                 $"{Describe()}.");
         bool batched = query.Rank == 3;
         int seqAxis = batched && BatchFirst ? 1 : 0;
         if (key.Shape[seqAxis] != value.Shape[seqAxis])
             throw new ArgumentException(
-                $"MultiheadAttention: key and value must have the same number of positions S; got {Describe()}.");
+                $"{Label}: key and value must have the same number of positions S; got {Describe()}.");
         if (batched)
         {
             int batchAxis = BatchFirst ? 0 : 1;
             if (key.Shape[batchAxis] != query.Shape[batchAxis] || value.Shape[batchAxis] != query.Shape[batchAxis])
                 throw new ArgumentException(
-                    $"MultiheadAttention: query, key and value must have the same batch size N ({layout}); got " +
+                    $"{Label}: query, key and value must have the same batch size N ({layout}); got " +
                     $"{Describe()}.");
         }
         return batched;
@@ -241,7 +244,7 @@ public sealed class MultiheadAttention : Module
                 mask = Additive(device, attnMask).Reshape(batched ? n : 1, NumHeads, l, s);
             else
                 throw new ArgumentException(
-                    $"MultiheadAttention: attn_mask must be [L, S] = [{l}, {s}] or [N·num_heads, L, S] = " +
+                    $"{Label}: attn_mask must be [L, S] = [{l}, {s}] or [N·num_heads, L, S] = " +
                     $"[{rows}, {l}, {s}], got {Shapes.Format(attnMask.Shape)}.");
         }
         if (keyPaddingMask != null)
@@ -250,7 +253,7 @@ public sealed class MultiheadAttention : Module
             var expected = batched ? new[] { n, s } : new[] { s };
             if (!keyPaddingMask.Shape.SequenceEqual(expected))
                 throw new ArgumentException(
-                    $"MultiheadAttention: key_padding_mask must be {(batched ? "[N, S]" : "[S]")} = " +
+                    $"{Label}: key_padding_mask must be {(batched ? "[N, S]" : "[S]")} = " +
                     $"{Shapes.Format(expected)}, got {Shapes.Format(keyPaddingMask.Shape)}.");
             var padding = Additive(device, keyPaddingMask).Reshape(batched ? n : 1, 1, 1, s);
             mask = mask == null ? padding : mask + padding;
@@ -258,11 +261,11 @@ public sealed class MultiheadAttention : Module
         return mask;
     }
 
-    private static void CheckMaskType(string name, Tensor mask)
+    private void CheckMaskType(string name, Tensor mask)
     {
         if (mask.DType is not (DType.Bool or DType.Float32))
             throw new ArgumentException(
-                $"MultiheadAttention: {name} must be bool or float32, got {mask.DType.Name()} of shape " +
+                $"{Label}: {name} must be bool or float32, got {mask.DType.Name()} of shape " +
                 $"{Shapes.Format(mask.Shape)}.");
     }
 

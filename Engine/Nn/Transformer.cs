@@ -24,6 +24,7 @@ public sealed class TransformerEncoderLayer : Module
         (DModel, NHead, DimFeedforward, DropoutP, Activation, LayerNormEps, BatchFirst, NormFirst) =
             (dModel, nhead, dimFeedforward, dropout, activation, layerNormEps, batchFirst, normFirst);
         SelfAttn = RegisterModule("self_attn", new MultiheadAttention(device, dModel, nhead, dropout, batchFirst: batchFirst));
+        SelfAttn.Label = $"{nameof(TransformerEncoderLayer)}.self_attn (MultiheadAttention)";
         Linear1 = RegisterModule("linear1", new Linear(device, dModel, dimFeedforward));
         Dropout = RegisterModule("dropout", new Dropout(dropout));
         Linear2 = RegisterModule("linear2", new Linear(device, dimFeedforward, dModel));
@@ -119,6 +120,8 @@ public sealed class TransformerDecoderLayer : Module
         SelfAttn = RegisterModule("self_attn", new MultiheadAttention(device, dModel, nhead, dropout, batchFirst: batchFirst));
         MultiheadAttn = RegisterModule("multihead_attn",
             new MultiheadAttention(device, dModel, nhead, dropout, batchFirst: batchFirst));
+        SelfAttn.Label = $"{nameof(TransformerDecoderLayer)}.self_attn (MultiheadAttention)";
+        MultiheadAttn.Label = $"{nameof(TransformerDecoderLayer)}.multihead_attn (MultiheadAttention)";
         Linear1 = RegisterModule("linear1", new Linear(device, dModel, dimFeedforward));
         Dropout = RegisterModule("dropout", new Dropout(dropout));
         Linear2 = RegisterModule("linear2", new Linear(device, dimFeedforward, dModel));
