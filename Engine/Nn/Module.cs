@@ -53,6 +53,7 @@ public abstract partial class Module : IDisposable
     /// <summary>
     /// Every buffer (state that is not trained by gradients, e.g. BatchNorm's running statistics) with its dotted
     /// name, as <c>named_buffers()</c>; counters such as <c>num_batches_tracked</c> are in <see cref="StateDict"/> only.
+    /// A shared buffer comes once unless <paramref name="removeDuplicate"/> is false.
     /// </summary>
     public IEnumerable<(string Name, Tensor Buffer)> NamedBuffers(bool removeDuplicate = true) =>
         removeDuplicate ? Distinct(AllNamedBuffers()) : AllNamedBuffers();
