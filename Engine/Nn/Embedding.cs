@@ -15,13 +15,23 @@ public sealed class Embedding : Module
                 $"Embedding: sizes must be ≥ 1, got {numEmbeddings} × {embeddingDim}.");
         NumEmbeddings = numEmbeddings;
         EmbeddingDim = embeddingDim;
-        Weight = RegisterParameter("weight", Tensor.RandN(device, new[] { numEmbeddings, embeddingDim },
+        weight = RegisterParameter("weight", Tensor.RandN(device, new[] { numEmbeddings, embeddingDim },
             Generator.SeedOrNext(seed)));
     }
 
     public int NumEmbeddings { get; }
     public int EmbeddingDim { get; }
-    public Tensor Weight { get; }
+    /// <summary>
+    /// The table [num, dim]. Setting it ties this table to another module's tensor of the same shape (see
+    /// <see cref="Linear.Weight"/>); do it before creating the optimizer.
+    /// </summary>
+    public Tensor Weight
+    {
+        get => weight;
+        set => weight = ReplaceParameter("weight", value);
+    }
+
+    private Tensor weight;
 
     public override Tensor Forward(Tensor input) => Tensor.Embedding(input, Weight);
 }

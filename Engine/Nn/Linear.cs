@@ -21,7 +21,7 @@ public sealed class Linear : Module
         OutFeatures = outFeatures;
         float bound = 1f / MathF.Sqrt(inFeatures);
         int stream = Generator.SeedOrNext(seed);
-        Weight = RegisterParameter("weight",
+        weight = RegisterParameter("weight",
             Tensor.RandU(device, new[] { outFeatures, inFeatures }, stream, -bound, bound));
         if (bias)
         {
@@ -34,8 +34,20 @@ public sealed class Linear : Module
 
     public int InFeatures { get; }
     public int OutFeatures { get; }
-    public Tensor Weight { get; }
+    /// <summary>
+    /// The weight [out, in]. Setting it ties this layer to another module's tensor of the same shape, as PyTorch's
+    /// <c>lm_head.weight = wte.weight</c>: <c>head.Weight = embedding.Weight</c>. The tensor is then shared (trained
+    /// once, its gradient summing both uses, saved under both names); do it before creating the optimizer.
+    /// </summary>
+    public Tensor Weight
+    {
+        get => weight;
+        set => weight = ReplaceParameter("weight", value);
+    }
+
     public Tensor? Bias { get; }
+
+    private Tensor weight;
 
     public override Tensor Forward(Tensor input) => Tensor.Linear(input, Weight, Bias);
 }

@@ -7,11 +7,11 @@ public abstract partial class Module
     /// <summary>
     /// Every parameter and buffer copied to the host under its PyTorch name (<c>torch.nn.Module.state_dict()</c>);
     /// Linear weights are <c>[out, in]</c> as PyTorch stores them, counters (BatchNorm's <c>num_batches_tracked</c>)
-    /// are int64 scalars.
+    /// are int64 scalars. A tied tensor is saved under each of its names, as PyTorch saves it.
     /// </summary>
     public Dictionary<string, HostTensor> StateDict()
     {
-        var state = NamedTensors().ToDictionary(p => p.Name, p => HostTensor.From(p.Tensor));
+        var state = NamedTensors(removeDuplicate: false).ToDictionary(p => p.Name, p => HostTensor.From(p.Tensor));
         foreach (var (name, get, _) in NamedCounters())
             state[name] = new HostTensor(Array.Empty<int>(), new float[] { get() }, SafeTensorsDType.I64);
         return state;
@@ -49,7 +49,7 @@ public abstract partial class Module
                 string.Join("; ", problems) + ". Nothing was loaded.");
         using (Autograd.NoGrad())
         {
-            foreach (var (name, tensor) in NamedTensors())
+            foreach (var (name, tensor) in NamedTensors(removeDuplicate: false))
                 if (state.TryGetValue(name, out var saved)) tensor.CopyFrom(saved.Values);
             foreach (var (name, _, set) in NamedCounters())
                 if (state.TryGetValue(name, out var saved)) set((long)saved.Values[0]);
@@ -59,7 +59,7 @@ public abstract partial class Module
     /// <summary>Every missing or unexpected name and every shape mismatch (empty when the state fits).</summary>
     internal List<string> CheckStateDict(IReadOnlyDictionary<string, HostTensor> state, bool strict, string source)
     {
-        var parameters = NamedTensors().Select(p => (p.Name, p.Tensor.Shape, p.Tensor.Numel))
+        var parameters = NamedTensors(removeDuplicate: false).Select(p => (p.Name, p.Tensor.Shape, p.Tensor.Numel))
             .Concat(NamedCounters().Select(c => (c.Name, Shape: Array.Empty<int>(), Numel: 1))).ToList();
         var problems = new List<string>();
         var known = parameters.Select(p => p.Name).ToHashSet();

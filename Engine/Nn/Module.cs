@@ -18,15 +18,34 @@ public abstract partial class Module : IDisposable
     /// <summary>The module's forward computation.</summary>
     public abstract Tensor Forward(Tensor input);
 
-    /// <summary>Every parameter of this module and its children, depth first, in registration order.</summary>
+    /// <summary>
+    /// Every parameter of this module and its children, depth first, in registration order; a tensor shared by two
+    /// modules (tied weights) comes once, so an optimizer steps it once.
+    /// </summary>
     public IEnumerable<Tensor> Parameters() => NamedParameters().Select(p => p.Parameter);
 
-    /// <summary>Every parameter with its PyTorch-style dotted name.</summary>
-    public IEnumerable<(string Name, Tensor Parameter)> NamedParameters()
+    /// <summary>
+    /// Every parameter with its PyTorch-style dotted name. A tensor registered under several names (tied weights, e.g.
+    /// a language model's <c>lm_head.weight</c> that is <c>wte.weight</c>) comes once, under its first name, unless
+    /// <paramref name="removeDuplicate"/> is false (as PyTorch's <c>named_parameters(remove_duplicate=…)</c>);
+    /// <see cref="StateDict"/> keeps every name, as PyTorch's does.
+    /// </summary>
+    public IEnumerable<(string Name, Tensor Parameter)> NamedParameters(bool removeDuplicate = true) =>
+        removeDuplicate ? Distinct(AllNamedParameters()) : AllNamedParameters();
+
+    private IEnumerable<(string Name, Tensor Parameter)> AllNamedParameters()
     {
         foreach (var p in parameters) yield return p;
         foreach (var (prefix, child) in children)
-            foreach (var (name, p) in child.NamedParameters()) yield return ($"{prefix}.{name}", p);
+            foreach (var (name, p) in child.AllNamedParameters()) yield return ($"{prefix}.{name}", p);
+    }
+
+    /// <summary>The first name of each tensor, in order (PyTorch's <c>remove_duplicate</c> memo).</summary>
+    private static IEnumerable<(string Name, Tensor Tensor)> Distinct(IEnumerable<(string Name, Tensor Tensor)> named)
+    {
+        var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        foreach (var item in named)
+            if (seen.Add(item.Tensor)) yield return item;
     }
 
     public IReadOnlyList<(string Name, Module Child)> Children => children;
@@ -34,16 +53,27 @@ public abstract partial class Module : IDisposable
     /// <summary>
     /// Every buffer (state that is not trained by gradients, e.g. BatchNorm's running statistics) with its dotted
     /// name, as <c>named_buffers()</c>; counters such as <c>num_batches_tracked</c> are in <see cref="StateDict"/> only.
+    /// A shared buffer comes once unless <paramref name="removeDuplicate"/> is false.
     /// </summary>
-    public IEnumerable<(string Name, Tensor Buffer)> NamedBuffers()
+    public IEnumerable<(string Name, Tensor Buffer)> NamedBuffers(bool removeDuplicate = true) =>
+        removeDuplicate ? Distinct(AllNamedBuffers()) : AllNamedBuffers();
+
+    private IEnumerable<(string Name, Tensor Buffer)> AllNamedBuffers()
     {
         foreach (var b in buffers) yield return b;
         foreach (var (prefix, child) in children)
-            foreach (var (name, b) in child.NamedBuffers()) yield return ($"{prefix}.{name}", b);
+            foreach (var (name, b) in child.AllNamedBuffers()) yield return ($"{prefix}.{name}", b);
     }
 
-    /// <summary>Parameters then buffers: every tensor of the model's state, by name.</summary>
-    internal IEnumerable<(string Name, Tensor Tensor)> NamedTensors() => NamedParameters().Concat(NamedBuffers());
+    /// <summary>
+    /// Parameters then buffers: every tensor of the model's state, by name; a shared tensor once unless
+    /// <paramref name="removeDuplicate"/> is false (the state dict's view, where each name of it appears).
+    /// </summary>
+    internal IEnumerable<(string Name, Tensor Tensor)> NamedTensors(bool removeDuplicate = true)
+    {
+        var all = AllNamedParameters().Concat(AllNamedBuffers());
+        return removeDuplicate ? Distinct(all) : all;
+    }
 
     /// <summary>Every integer counter (an int64 scalar in the state dict) with its dotted name.</summary>
     internal IEnumerable<(string Name, Func<long> Get, Action<long> Set)> NamedCounters()
@@ -87,18 +117,64 @@ public abstract partial class Module : IDisposable
     /// <summary>Disposes every parameter.</summary>
     public virtual void Dispose()
     {
+        // A tied tensor is disposed by each module that holds it; Tensor.Dispose is idempotent.
         foreach (var p in parameters) p.Parameter.Dispose();
         foreach (var b in buffers) b.Buffer.Dispose();
         foreach (var (_, child) in children) child.Dispose();
         GC.SuppressFinalize(this);
     }
 
+    /// <summary>
+    /// Registers a trained tensor under <paramref name="name"/> (<c>register_parameter</c>). It may already be another
+    /// module's parameter: the two then share it (tied weights), and its gradient sums both uses.
+    /// </summary>
     protected Tensor RegisterParameter(string name, Tensor parameter)
     {
+        ArgumentNullException.ThrowIfNull(parameter);
         ThrowIfNameTaken(name);
+        CheckParameter(name, parameter);
         parameter.RequiresGrad = true;
         parameters.Add((name, parameter));
         return parameter;
+    }
+
+    /// <summary>
+    /// Puts <paramref name="parameter"/> in place of the parameter registered as <paramref name="name"/>, keeping its
+    /// place in the order of <see cref="NamedParameters"/> (PyTorch's <c>module.weight = other.weight</c>, how weights are
+    /// tied). The shape must be the same; the replaced tensor is no longer this module's, so it is not disposed with
+    /// it (dispose it when nothing else uses it). Refused while an optimizer holds the replaced tensor: tie weights
+    /// before creating the optimizer.
+    /// </summary>
+    protected Tensor ReplaceParameter(string name, Tensor parameter)
+    {
+        ArgumentNullException.ThrowIfNull(parameter);
+        int at = parameters.FindIndex(p => p.Name == name);
+        if (at < 0) throw new ArgumentException($"{GetType().Name}: no parameter named '{name}' to replace.");
+        var old = parameters[at].Parameter;
+        if (ReferenceEquals(old, parameter)) return parameter;
+        CheckParameter(name, parameter);
+        if (!parameter.Shape.SequenceEqual(old.Shape))
+            throw new ArgumentException(
+                $"{GetType().Name}.{name}: the new tensor has shape {Shapes.Format(parameter.Shape)}, the parameter " +
+                $"{Shapes.Format(old.Shape)}.");
+        if (old.StepOwner is { } owner)
+            throw new InvalidOperationException(
+                $"{GetType().Name}.{name}: the parameter is held by a {owner.Name} optimizer; tie or replace weights " +
+                "before creating the optimizer (or create a new optimizer after).");
+        parameter.RequiresGrad = true;
+        parameters[at] = (name, parameter);
+        return parameter;
+    }
+
+    private void CheckParameter(string name, Tensor parameter)
+    {
+        parameter.ThrowIfDisposed($"{GetType().Name}.{name}");
+        if (parameter.DType != DType.Float32)
+            throw new ArgumentException(
+                $"{GetType().Name}.{name}: a parameter must be float32, got {parameter.DType.Name()}.");
+        if (!parameter.IsLeaf)
+            throw new ArgumentException(
+                $"{GetType().Name}.{name}: a parameter must be a leaf tensor (not the result of an op); detach it first.");
     }
 
     /// <summary>Registers state that is saved and loaded with the parameters but not trained (<c>register_buffer</c>).</summary>
@@ -124,6 +200,10 @@ public abstract partial class Module : IDisposable
 
     protected TModule RegisterModule<TModule>(string name, TModule child) where TModule : Module
     {
+        ArgumentNullException.ThrowIfNull(child);
+        if (string.IsNullOrEmpty(name) || name.Contains('.'))
+            throw new ArgumentException(
+                $"{GetType().Name}: a child module's name must be non-empty and without '.', got '{name}'.");
         if (children.Any(c => c.Name == name))
             throw new ArgumentException($"{GetType().Name}: a child module named '{name}' is already registered.");
         children.Add((name, child));
