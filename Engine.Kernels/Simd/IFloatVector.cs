@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Engine.Kernels.Simd;
 
@@ -86,7 +87,31 @@ public readonly unsafe struct F512 : IFloatVector<F512>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 Max(F512 a, F512 b) => new(Vector512.Max(a.v, b.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 Abs(F512 a) => new(Vector512.Abs(a.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 Sqrt(F512 a) => new(Vector512.Sqrt(a.v));
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 Exp(F512 a) => new(Vector512.Exp(a.v));
+
+    /// <summary>
+    /// e^x in float arithmetic: n = round(x·log₂e), r = x − n·ln 2 (ln 2 in two parts, so r is exact to a few ulp),
+    /// e^r by its degree-6 Taylor–minimax polynomial (Cephes' expf), then ·2ⁿ by <c>vscalefps</c>; within 2.5e-7 relative
+    /// of e^x, e^±∞ = ∞ and 0, NaN stays NaN. About ten times faster than <c>Vector512.Exp</c>, which evaluates in
+    /// double precision: softmax, attention and every sigmoid-family map spend most of their time here.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static F512 Exp(F512 a)
+    {
+        if (!Avx512F.IsSupported) return new(Vector512.Exp(a.v));
+        // Clamped so n stays finite (e^−104 rounds to 0 and e^89 to ∞ after the scaling); NaN passes through Max/Min.
+        var x = Vector512.Min(Vector512.Max(a.v, Vector512.Create(-104f)), Vector512.Create(89f));
+        var n = Avx512F.RoundScale(x * Vector512.Create(1.44269504f), 0);
+        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-0.693145751953125f), x);
+        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-1.428606765330187e-06f), r);
+        var p = Vector512.Create(1.3981999507e-3f);
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(8.3334519073e-3f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(4.1665795894e-2f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(1.6666665459e-1f));
+        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(5.0000001201e-1f));
+        p = Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
+        return new(Avx512F.Scale(p, n));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 Log(F512 a) => new(Vector512.Log(a.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 Floor(F512 a) => new(Vector512.Floor(a.v));
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static F512 Sin(F512 a) => new(Vector512.Sin(a.v));

@@ -122,6 +122,12 @@ public class AttentionTests
         Assert.Equal(new[] { 2, 3, 5, 4 }, causal.Shape);
         Expect.Close(causal.ToArray(), boolMask.ToArray(), 1e-6, 1e-5, "bool mask");
         Expect.Close(causal.ToArray(), floatMask.ToArray(), 1e-6, 1e-5, "float mask");
+        // A mask broadcast over heads ([N, 1, L, S], as a key-padding mask is) gives each batch item its own keys.
+        var padding = Tensor.FromArray(Dev, new[] { true, true, true, false, false, false, true, true, true, true, true, false },
+            new[] { 2, 1, 1, 6 });
+        var padded = Tensor.ScaledDotProductAttention(q, k, v, attnMask: padding);
+        var first = Tensor.ScaledDotProductAttention(q.Select(0, 0), k.Select(0, 0).Narrow(-2, 0, 3), v.Narrow(0, 0, 3));
+        Expect.Close(first.ToArray(), padded.Select(0, 0).ToArray(), 1e-6, 1e-5, "key padding broadcast over heads");
         // An explicit scale: the reference with that scale, broadcasting k over heads and v over everything.
         var scaled = Tensor.ScaledDotProductAttention(q, k, v, scale: 0.3f);
         var kb = k.Expand(2, 3, 6, 4).ToArray();

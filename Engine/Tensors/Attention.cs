@@ -54,7 +54,8 @@ public sealed partial class Tensor
             if (attnMask.DType is not (DType.Bool or DType.Float32))
                 throw new ArgumentException($"{op}: attn_mask must be bool or float32, got {attnMask.DType.Name()}.");
             var scores = batch.Append(l).Append(s).ToArray();
-            if (Shapes.MapTo(attnMask.shape, scores) is null)
+            if (attnMask.Rank > scores.Length ||
+                attnMask.shape.Reverse().Zip(scores.Reverse()).Any(p => p.First != 1 && p.First != p.Second))
                 throw new ArgumentException(
                     $"{op}: attn_mask of shape {Shapes.Format(attnMask.shape)} does not broadcast to the scores' shape " +
                     $"{Shapes.Format(scores)} ([*, L, S]).");

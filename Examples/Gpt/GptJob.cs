@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.IO.Compression;
 using System.Text.Json;
 using Engine;
 using Engine.Optim;
@@ -219,40 +218,4 @@ public static class GptJob
             Console.WriteLine($"trajectory: {Path.GetFullPath(dir)} (check it: python3 Examples/Gpt/gpt_torch.py check {dir})");
         }
     }
-}
-
-/// <summary>The tiny-shakespeare text as character ids: the sorted distinct characters are the vocabulary.</summary>
-public sealed class Corpus
-{
-    private readonly Dictionary<char, int> ids;
-
-    private Corpus(string text)
-    {
-        Vocabulary = text.Distinct().OrderBy(c => c).ToArray();
-        ids = Vocabulary.Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
-        var all = Encode(text);
-        int split = (int)(all.Length * 0.9);
-        Train = all[..split];
-        Val = all[split..];
-    }
-
-    public char[] Vocabulary { get; }
-    public int[] Train { get; }
-    public int[] Val { get; }
-
-    /// <summary>The bundled gzip (Examples/data/tinyshakespeare.txt.gz), or a text file given with --data.</summary>
-    public static Corpus Load(string? path)
-    {
-        if (path != null) return new Corpus(File.ReadAllText(path));
-        string bundled = Path.Combine(AppContext.BaseDirectory, "data", "tinyshakespeare.txt.gz");
-        using var gz = new GZipStream(File.OpenRead(bundled), CompressionMode.Decompress);
-        using var reader = new StreamReader(gz);
-        return new Corpus(reader.ReadToEnd());
-    }
-
-    public int[] Encode(string text) => text.Select(c => ids.TryGetValue(c, out int id)
-        ? id
-        : throw new ArgumentException($"gpt: the character '{c}' (U+{(int)c:X4}) is not in the vocabulary.")).ToArray();
-
-    public string Decode(IEnumerable<int> tokens) => new(tokens.Select(t => Vocabulary[t]).ToArray());
 }
