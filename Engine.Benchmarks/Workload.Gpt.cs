@@ -69,4 +69,19 @@ public sealed partial class Workload
             g.Dispose();
         });
     }
+
+    /// <summary>
+    /// Generation with the gpt-small model (block 256): each step appends 255 tokens to a one-token prompt (greedy), with
+    /// the KV cache (generate) or running the whole context again for every token (generate-no-cache), in tokens/s.
+    /// Quick: the quick gpt model, 15 tokens.
+    /// </summary>
+    private static Workload Generate(string name, Device device, bool quick)
+    {
+        var config = quick ? new GptConfig(65, 16, 1, 2, 32) : new GptConfig(65, 256, 6, 6, 384);
+        var model = new GptModel(device, config, seed: 1);
+        int count = config.BlockSize - 1;
+        bool cache = name == "generate";
+        return new Workload(name, "tokens/s", count,
+            () => model.Generate(new[] { 0 }, count, 1f, 1, new Random(1), cache), model.Dispose);
+    }
 }

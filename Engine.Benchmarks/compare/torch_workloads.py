@@ -155,17 +155,23 @@ def conv_rows(name, device, quick):
         lambda: torch.autograd.grad(torch.nn.functional.conv2d(x, w, padding=1), (x, w), g)
 
 
-def gpt(name, device, quick):
-    """One training step of Examples/Gpt/gpt_torch.py's GPT (nanoGPT's model), as the engine's gpt rows."""
+def gpt_module():
+    """Examples/Gpt/gpt_torch.py (copied beside this script in the build output)."""
     import importlib.util
     import os
     here = os.path.dirname(os.path.abspath(__file__))
     for candidate in (os.path.join(here, "gpt_torch.py"), os.path.join(here, "..", "..", "Examples", "Gpt", "gpt_torch.py")):
         if os.path.exists(candidate):
             spec = importlib.util.spec_from_file_location("gpt_torch", candidate)
-            break
-    g = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(g)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    raise FileNotFoundError("gpt_torch.py")
+
+
+def gpt(name, device, quick):
+    """One training step of Examples/Gpt/gpt_torch.py's GPT (nanoGPT's model), as the engine's gpt rows."""
+    g = gpt_module()
     if quick:
         block, layers, heads, embd, batch = 16, 1, 2, 32, 2
     elif name == "gpt-small":
@@ -186,6 +192,22 @@ def gpt(name, device, quick):
     return "tokens/s", batch * block, step
 
 
+def gpt_generate(device, quick):
+    """nanoGPT's generate (greedy): 255 tokens from a one-token prompt with the gpt-small model, the context run again
+    for every token."""
+    g = gpt_module()
+    block, layers, heads, embd = (16, 1, 2, 32) if quick else (256, 6, 6, 384)
+    model = g.GPT(65, block, layers, heads, embd).to(device).eval()
+
+    def step():
+        idx = torch.zeros(1, 1, dtype=torch.long, device=device)
+        with torch.no_grad():
+            for _ in range(block - 1):
+                logits, _ = model(idx[:, -block:])
+                idx = torch.cat([idx, logits[:, -1, :].argmax(-1, keepdim=True)], dim=1)
+    return "tokens/s", block - 1, step
+
+
 def attention(device, quick):
     """Causal attention forward + backward on [8, 8, 256, 64], torch 1.13's composition (it has no fused kernel)."""
     import math
@@ -202,6 +224,10 @@ def attention(device, quick):
 
 
 def build(name, device, gpu, quick):
+    if name == "generate":
+        return None  # nanoGPT's model has no KV cache: the engine's row stands alone (compare it with generate-no-cache)
+    if name == "generate-no-cache":
+        return gpt_generate(device, quick)
     if name in ("gpt-baby", "gpt-small"):
         return gpt(name, device, quick)
     if name == "attention":
@@ -250,7 +276,8 @@ def build(name, device, gpu, quick):
 def names(gpu):
     return ["mlp-s/b1", "mlp-s/b64", "mlp-s/b1024", "mlp-m"] + (["mlp-l"] if gpu else []) + \
         ["sgemm", "adam-step", "copy", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat", "gather", "scatter-add",
-         "cnn-lenet", "cnn-mnist", "conv2d", "conv2d-fwdbwd", "maxpool2d", "gpt-baby", "gpt-small", "attention"]
+         "cnn-lenet", "cnn-mnist", "conv2d", "conv2d-fwdbwd", "maxpool2d", "gpt-baby", "gpt-small", "attention",
+         "generate", "generate-no-cache"]
 
 
 def measure(step, sync, quick):
@@ -294,7 +321,10 @@ def main():
     wanted = [n for n in args.only.split(",") if n] or names(gpu)
     results = []
     for name in wanted:
-        unit, work, step = build(name, device, gpu, args.quick)
+        built = build(name, device, gpu, args.quick)
+        if built is None:
+            continue
+        unit, work, step = built
         seconds = measure(step, sync, args.quick)
         results.append({"workload": name, "unit": unit, "ms_per_step": seconds * 1e3,
                         "rate": work / seconds / (1 if unit in ("samples/s", "tokens/s") else 1e9)})

@@ -188,4 +188,26 @@ public class AttentionTests
         // One key: the output is that key's value.
         Expect.Close(v.ToArray(), Tensor.ScaledDotProductAttention(q, k, v, isCausal: true).ToArray(), 1e-6, 1e-6);
     }
+
+    [Fact]
+    public void Fused_attention_memory_grows_linearly_with_length()
+    {
+        // Each length on a fresh device of the suite's kind, whose pool then holds what forward and backward needed at
+        // once: 4× the length must cost about 4× the memory (the [L, S] weights would make it 16×).
+        string kind = Dev.Kind is "cpu" or "ilgpu-cpu" ? Dev.Kind : "ilgpu-cpu";
+        long Bytes(int t)
+        {
+            using var device = Device.Create(kind);
+            using var scope = new DisposeScope();
+            var shape = new[] { 1, 2, t, 16 };
+            var q = Tensor.RandN(device, shape, seed: 1, requiresGrad: true);
+            var k = Tensor.RandN(device, shape, seed: 2, requiresGrad: true);
+            var v = Tensor.RandN(device, shape, seed: 3, requiresGrad: true);
+            Tensor.ScaledDotProductAttention(q, k, v, isCausal: true).Sum().Backward();
+            device.Kernels.Synchronize();
+            return device.Memory.AllocatedBytes;
+        }
+        long small = Bytes(256), large = Bytes(1024);
+        Assert.True(large < 6 * small, $"{small} bytes at L = 256 but {large} at L = 1024 (linear: ~4×, quadratic: 16×)");
+    }
 }
