@@ -149,4 +149,21 @@ public class LayerTests
         }
         Assert.True(loss < 0.05f, $"XOR loss {loss}");
     }
+
+    [Fact]
+    public void Embedding_padding_row_starts_at_zero_and_gets_no_gradient()
+    {
+        using var scope = new DisposeScope();
+        using var embedding = new Embedding(Dev, 5, 3, seed: 1, paddingIdx: -1); // row 4, as torch's padding_idx=-1
+        Assert.Equal(4, embedding.PaddingIdx);
+        Assert.All(embedding.Weight.ToArray().Skip(12), v => Assert.Equal(0f, v));
+        var tokens = Tensor.FromArray(Dev, new long[] { 1, 4, 1, 4, 2 }, new[] { 5 });
+        var output = embedding.Forward(tokens);
+        (output * Tensor.RandN(Dev, new[] { 5, 3 }, seed: 2)).Sum().Backward();
+        var grad = embedding.Weight.Grad!.ToArray();
+        Assert.All(grad.Skip(12), g => Assert.Equal(0f, g));            // the padding row: none
+        Assert.Contains(grad.Skip(3).Take(3), g => g != 0f);             // row 1 (used twice): some
+        Assert.All(grad.Take(3), g => Assert.Equal(0f, g));              // row 0 (unused): none
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Embedding(Dev, 5, 3, paddingIdx: 5));
+    }
 }

@@ -7,17 +7,33 @@ namespace Engine.Nn;
 /// </summary>
 public sealed class Embedding : Module
 {
-    public Embedding(Device device, int numEmbeddings, int embeddingDim, int? seed = null)
+    public Embedding(Device device, int numEmbeddings, int embeddingDim, int? seed = null, int? paddingIdx = null)
     {
         ArgumentNullException.ThrowIfNull(device);
         if (numEmbeddings < 1 || embeddingDim < 1)
             throw new ArgumentOutOfRangeException(nameof(numEmbeddings),
                 $"Embedding: sizes must be ≥ 1, got {numEmbeddings} × {embeddingDim}.");
+        if (paddingIdx is { } pad && (pad >= numEmbeddings || pad < -numEmbeddings))
+            throw new ArgumentOutOfRangeException(nameof(paddingIdx),
+                $"Embedding: padding_idx {pad} is outside [-{numEmbeddings}, {numEmbeddings}) for {numEmbeddings} embeddings.");
+        PaddingIdx = paddingIdx is { } p && p < 0 ? p + numEmbeddings : paddingIdx;
         NumEmbeddings = numEmbeddings;
         EmbeddingDim = embeddingDim;
         weight = RegisterParameter("weight", Tensor.RandN(device, new[] { numEmbeddings, embeddingDim },
             Generator.SeedOrNext(seed)));
+        if (PaddingIdx is { } row)
+        {
+            var values = weight.ToArray();
+            Array.Clear(values, row * embeddingDim, embeddingDim);
+            weight.CopyFrom(values);
+        }
     }
+
+    /// <summary>
+    /// The row that stands for padding (PyTorch's <c>padding_idx</c>, negative counted from the end): it starts as zeros
+    /// and gets no gradient, so it stays what it is; null for none.
+    /// </summary>
+    public int? PaddingIdx { get; }
 
     public int NumEmbeddings { get; }
     public int EmbeddingDim { get; }
@@ -33,5 +49,5 @@ public sealed class Embedding : Module
 
     private Tensor weight;
 
-    public override Tensor Forward(Tensor input) => Tensor.Embedding(input, Weight);
+    public override Tensor Forward(Tensor input) => Tensor.Embedding(input, Weight, PaddingIdx);
 }

@@ -303,14 +303,22 @@ public sealed partial class Tensor
 
     /// <summary>
     /// Rows of <paramref name="weight"/> [num, dim] at <paramref name="indices"/> (any shape) → [*indices, dim]
-    /// (PyTorch <c>F.embedding</c>); the gradient adds each row's gradient into its weight row, in index order.
+    /// (PyTorch <c>F.embedding</c>); the gradient adds each row's gradient into its weight row, in index order, except
+    /// into row <paramref name="paddingIdx"/> when given (its positions read it but pass no gradient).
     /// </summary>
-    public static Tensor Embedding(Tensor indices, Tensor weight)
+    public static Tensor Embedding(Tensor indices, Tensor weight, int? paddingIdx = null)
     {
         CheckOperandsAnyType("embedding", indices, weight);
         if (weight.Rank != 2)
             throw new ArgumentException($"embedding: weight must be [num_embeddings, dim], got {Shapes.Format(weight.shape)}.");
-        var rows = weight.IndexSelect(0, indices.Rank == 1 ? indices : indices.Reshape(indices.Numel));
+        var flat = indices.Rank == 1 ? indices : indices.Reshape(indices.Numel);
+        var rows = weight.IndexSelect(0, flat);
+        if (paddingIdx is { } pad)
+        {
+            // The padding row's value, with no gradient: positions holding it read the detached rows.
+            var isPadding = flat.Eq(pad).Unsqueeze(1);
+            rows = Where(isPadding, rows.Detach(), rows);
+        }
         return rows.Reshape(indices.shape.Append(weight.shape[1]).ToArray());
     }
 
