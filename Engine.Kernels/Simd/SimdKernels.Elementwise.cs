@@ -159,45 +159,40 @@ public sealed unsafe partial class SimdKernels
     }
 
     /// <summary>
-    /// d[j] += Σ_{i: m(i) = j} dc[i]·∂f/∂operand over each run: the terms of up to 1,024 elements at a time go to a stack
-    /// buffer, then either add element by element (the operand is contiguous there) or sum into one element.
+    /// d[j] += Σ_{i: m(i) = j} dc[i]·∂f/∂operand over each run: added element by element where the operand is contiguous
+    /// along the run (a same-shape operand, or a bias repeated over rows), else summed in registers into its one element.
     /// </summary>
     [MethodImpl(Lanes.Hot)]
     private static void BinaryGrad<TOp, TV>(float* pa, BroadcastMap ma, float* pb, BroadcastMap mb, float* pc,
         float* pdc, float* pd, int side, int total) where TOp : struct, IBinaryOp where TV : struct, IFloatVector<TV>
     {
-        const int Block = 1024;
-        float* terms = stackalloc float[Block];
         int run = RunLength(ma, mb, total), w = TV.Count;
         var mine = side == 0 ? ma : mb;
+        float* tail = stackalloc float[Lanes.MaxWidth];
         for (int i0 = 0; i0 < total; i0 += run)
         {
             float* at = Operand(pa, ma, i0, out bool ra), bt = Operand(pb, mb, i0, out bool rb);
             float* dt = Operand(pd, mine, i0, out bool rd);
-            TV av = TV.Broadcast(*at), bv = TV.Broadcast(*bt);
-            for (int s = 0; s < run; s += Block)
+            TV av = TV.Broadcast(*at), bv = TV.Broadcast(*bt), sum = default;
+            float rest = 0f;
+            for (int i = 0; i < run; i += w)
             {
-                int len = Math.Min(Block, run - s);
-                for (int i = 0; i < len; i += w)
-                {
-                    int r = Math.Min(w, len - i), at_i = s + i;
-                    var x = ra ? av : Lanes.LoadTail<TV>(at + at_i, r);
-                    var y = rb ? bv : Lanes.LoadTail<TV>(bt + at_i, r);
-                    var z = Lanes.LoadTail<TV>(pc + i0 + at_i, r);
-                    var g = side == 0 ? default(TOp).GradA(x, y, z) : default(TOp).GradB(x, y, z);
-                    Lanes.StoreTail(Lanes.LoadTail<TV>(pdc + i0 + at_i, r) * g, terms + i, r);
-                }
-                if (rd)
-                {
-                    float sum = 0f;
-                    for (int i = 0; i < len; i++) sum += terms[i];
-                    *dt += sum;
-                }
+                int r = Math.Min(w, run - i);
+                var x = ra ? av : Lanes.LoadTail<TV>(at + i, r);
+                var y = rb ? bv : Lanes.LoadTail<TV>(bt + i, r);
+                var z = Lanes.LoadTail<TV>(pc + i0 + i, r);
+                var g = side == 0 ? default(TOp).GradA(x, y, z) : default(TOp).GradB(x, y, z);
+                var term = Lanes.LoadTail<TV>(pdc + i0 + i, r) * g;
+                if (!rd) Lanes.StoreTail(Lanes.LoadTail<TV>(dt + i, r) + term, dt + i, r);
+                else if (r == w) sum += term;
                 else
                 {
-                    for (int i = 0; i < len; i++) dt[s + i] += terms[i];
+                    // A partial register's other lanes hold the derivative at padding (0/0 for a quotient): left out.
+                    TV.Store(term, tail);
+                    for (int j = 0; j < r; j++) rest += tail[j];
                 }
             }
+            if (rd) *dt += TV.Sum(sum) + rest;
         }
     }
 
