@@ -43,9 +43,9 @@ public sealed partial class Workload
     }
 
     /// <summary>
-    /// Causal scaled dot-product attention forward and backward on [8, 8, T, 64] (T = 256; 2, 2, 32 when quick):
-    /// 4·B·H·T²·d multiply-adds forward (QKᵀ, PV) counted for the causal half, 2.5× that backward (the five block
-    /// products, one of them the recomputed QKᵀ), in GFLOP/s.
+    /// Causal scaled dot-product attention forward and backward on [8, 8, T, 64] (T = 256; 2, 2, 32 when quick), in
+    /// GFLOP/s: the forward's two products (QKᵀ, PV) are 2·2·B·H·T²·d FLOP, halved for the causal triangle; the
+    /// backward's five (QKᵀ again, dV, dP, dQ, dK) 2.5× that.
     /// </summary>
     private static Workload Attention(Device device, bool quick)
     {

@@ -59,7 +59,7 @@ public class GptTests
     public void State_dict_names_are_nanogpts()
     {
         using var model = new GptModel(Dev, new GptConfig(65, 16, 2, 2, 16), seed: 1);
-        var names = model.TorchStateDict().Keys.ToHashSet();
+        var names = model.StateDict().Keys.ToHashSet();
         foreach (var name in new[]
                  {
                      "transformer.wte.weight", "transformer.wpe.weight", "transformer.h.0.ln_1.weight", "transformer.h.0.ln_1.bias",
@@ -69,9 +69,13 @@ public class GptTests
                  })
             Assert.Contains(name, names);
         Assert.Equal(4 + 2 * 12 + 1, names.Count);
-        var state = model.TorchStateDict();
+        // Tied: one parameter for the embedding and the head, listed once.
+        Assert.Same(model.NamedParameters(removeDuplicate: false).Single(p => p.Name == "lm_head.weight").Parameter,
+            model.NamedParameters().Single(p => p.Name == "transformer.wte.weight").Parameter);
+        Assert.DoesNotContain(model.NamedParameters(), p => p.Name == "lm_head.weight");
+        var state = model.StateDict();
         using var copy = new GptModel(Dev, new GptConfig(65, 16, 2, 2, 16), seed: 2);
-        copy.LoadTorchStateDict(state);
+        copy.LoadStateDict(state);
         Assert.Equal(state["transformer.h.1.mlp.c_fc.weight"].Values, copy.StateDict()["transformer.h.1.mlp.c_fc.weight"].Values);
     }
 

@@ -60,7 +60,7 @@ public static class GptJob
         }
         if (o.Out != null)
         {
-            SafeTensors.Save(o.Out, model.TorchStateDict(), Metadata(config, corpus));
+            SafeTensors.Save(o.Out, model.StateDict(), Metadata(config, corpus));
             Console.WriteLine($"model: {Path.GetFullPath(o.Out)} (load it in PyTorch: python3 Examples/Gpt/gpt_torch.py " +
                               $"continue {o.Out})");
         }
@@ -82,7 +82,7 @@ public static class GptJob
 
     private static Result TrainBatch(GptModel model, Corpus corpus, GptOptions o)
     {
-        var dev = model.TokenEmbedding.Device;
+        var dev = model.Device;
         using var optimizer = GptRecipe.Optimizer(model, o);
         var random = new Random(o.Seed);
         int b = o.BatchSize, t = o.BlockSize;
@@ -128,7 +128,7 @@ public static class GptJob
     /// </summary>
     private static Result TrainOnline(GptModel model, Corpus corpus, GptOptions o)
     {
-        var dev = model.TokenEmbedding.Device;
+        var dev = model.Device;
         using var optimizer = GptRecipe.Optimizer(model, o);
         int t = o.BlockSize;
         int chars = o.OnlineChars > 0 ? Math.Min(o.OnlineChars, corpus.Train.Length) : corpus.Train.Length;
@@ -167,7 +167,7 @@ public static class GptJob
     /// <summary>nanoGPT's <c>estimate_loss</c>: the mean loss of EvalIters random batches, in evaluation mode.</summary>
     public static double Estimate(GptModel model, int[] data, GptOptions o, Random random)
     {
-        var dev = model.TokenEmbedding.Device;
+        var dev = model.Device;
         model.Eval();
         using var noGrad = Autograd.NoGrad();
         double total = 0;
@@ -196,7 +196,7 @@ public static class GptJob
         {
             this.dir = dir;
             Directory.CreateDirectory(dir);
-            SafeTensors.Save(Path.Combine(dir, "initial.safetensors"), model.TorchStateDict());
+            SafeTensors.Save(Path.Combine(dir, "initial.safetensors"), model.StateDict());
         }
 
         public void Record(int[] batch, double loss)
@@ -207,7 +207,7 @@ public static class GptJob
 
         public void Finish(GptModel model, GptOptions o)
         {
-            SafeTensors.Save(Path.Combine(dir, "final.safetensors"), model.TorchStateDict());
+            SafeTensors.Save(Path.Combine(dir, "final.safetensors"), model.StateDict());
             var c = model.Config;
             File.WriteAllText(Path.Combine(dir, "trajectory.json"), JsonSerializer.Serialize(new
             {

@@ -21,13 +21,15 @@ public sealed record GptConfig(int VocabSize, int BlockSize = 64, int Layers = 4
 /// (Examples/Gpt/gpt_torch.py): token and position embeddings <c>transformer.wte</c>, <c>transformer.wpe</c>; blocks
 /// <c>transformer.h.{i}</c> of pre-LN causal self-attention (<c>ln_1</c>, <c>attn.c_attn</c>, <c>attn.c_proj</c>)
 /// and a GELU MLP (<c>ln_2</c>, <c>mlp.c_fc</c>, <c>mlp.c_proj</c>); a final <c>transformer.ln_f</c>; and the head
-/// tied to the token embedding (logits = x·wteᵀ; saved as <c>lm_head.weight</c> too, as PyTorch's state dict has it).
+/// <c>lm_head</c>, a bias-free Linear whose weight is the token embedding's (tied: trained once, saved under both names,
+/// as PyTorch's state dict has it).
 /// Initialisation as nanoGPT: N(0, 0.02) for every matrix, N(0, 0.02/√(2·layers)) for the residual projections,
 /// biases 0.
 /// </summary>
 public sealed class GptModel : Module
 {
     private readonly Transformer transformer;
+    private readonly Linear lmHead;
 
     public GptModel(Device device, GptConfig config, int seed)
     {
@@ -35,6 +37,10 @@ public sealed class GptModel : Module
         Config = config;
         var streams = new Random(seed);
         transformer = RegisterModule("transformer", new Transformer(device, config, streams));
+        lmHead = RegisterModule("lm_head", new Linear(device, config.Embd, config.VocabSize, bias: false, seed: streams.Next()));
+        var untied = lmHead.Weight;
+        lmHead.Weight = transformer.Wte.Weight;
+        untied.Dispose();
         using (Autograd.NoGrad())
         {
             float residual = 0.02f / MathF.Sqrt(2 * config.Layers);
@@ -49,8 +55,8 @@ public sealed class GptModel : Module
 
     public GptConfig Config { get; }
 
-    /// <summary>The token embedding, which is also the output head.</summary>
-    public Tensor TokenEmbedding => transformer.Wte.Weight;
+    /// <summary>The device the model's parameters live on.</summary>
+    public Device Device => transformer.Wte.Weight.Device;
 
     /// <summary>Logits [B, T, vocab] for token ids [B, T].</summary>
     public override Tensor Forward(Tensor tokens)
@@ -65,11 +71,8 @@ public sealed class GptModel : Module
         var x = transformer.Wte.Forward(tokens) + transformer.Wpe.Forward(positions);
         x = transformer.Drop.Forward(x);
         foreach (var block in transformer.Blocks) x = block.Forward(x);
-        return Head(transformer.LnF.Forward(x));
+        return lmHead.Forward(transformer.LnF.Forward(x));
     }
-
-    /// <summary>x·wteᵀ: the head tied to the token embedding.</summary>
-    private Tensor Head(Tensor x) => x.MatMul(transformer.Wte.Weight.MT);
 
     /// <summary>Mean cross-entropy of the next-token predictions: logits for x [B, T] against targets y [B, T].</summary>
     public Tensor Loss(Tensor tokens, int[] targets)
@@ -77,18 +80,6 @@ public sealed class GptModel : Module
         var logits = Forward(tokens);
         return Engine.Loss.CrossEntropy(logits.Reshape(-1, Config.VocabSize), targets);
     }
-
-    /// <summary>The state dict with the tied head also under PyTorch's <c>lm_head.weight</c>.</summary>
-    public Dictionary<string, Engine.Serialization.HostTensor> TorchStateDict()
-    {
-        var state = StateDict();
-        state["lm_head.weight"] = state["transformer.wte.weight"];
-        return state;
-    }
-
-    /// <summary>Loads a state dict written by <see cref="TorchStateDict"/> or by PyTorch (the tied key is ignored).</summary>
-    public void LoadTorchStateDict(IReadOnlyDictionary<string, Engine.Serialization.HostTensor> state) =>
-        LoadStateDict(state.Where(p => p.Key != "lm_head.weight").ToDictionary(p => p.Key, p => p.Value));
 
     /// <summary>
     /// Appends <paramref name="count"/> tokens to <paramref name="prompt"/>, each drawn from softmax(logits/T) over the
@@ -103,7 +94,7 @@ public sealed class GptModel : Module
         if (prompt.Count == 0) throw new ArgumentException("gpt: generation needs a prompt of at least one token.");
         if (!(temperature > 0f)) throw new ArgumentOutOfRangeException(nameof(temperature), $"gpt: temperature must be > 0, got {temperature}.");
         var tokens = prompt.ToList();
-        var device = TokenEmbedding.Device;
+        var device = Device;
         bool wasTraining = Training;
         Eval();
         using var noGrad = Autograd.NoGrad();
@@ -127,7 +118,7 @@ public sealed class GptModel : Module
                     {
                         // Fill (or refill) the cache with the context but its last token, which the step below adds.
                         kv.Clear();
-                        int keep = kv.Length == 0 && tokens.Count <= Config.BlockSize ? tokens.Count : Config.BlockSize / 2;
+                        int keep = tokens.Count <= Config.BlockSize ? tokens.Count : Config.BlockSize / 2;
                         var context = tokens.Skip(Math.Max(0, tokens.Count - keep)).ToList();
                         for (int i = 0; i < context.Count - 1; i++) StepWithCache(context[i], kv, device).Dispose();
                     }
@@ -152,7 +143,7 @@ public sealed class GptModel : Module
                 transformer.Wpe.Forward(Tensor.FromArray(device, new[] { position }, new[] { 1 }));
         for (int i = 0; i < Config.Layers; i++) x = transformer.Blocks[i].Forward(x, kv, i);
         kv.Length++;
-        return Head(transformer.LnF.Forward(x)).Reshape(-1);
+        return lmHead.Forward(transformer.LnF.Forward(x)).Reshape(-1);
     }
 
     private static int Sample(float[] logits, float temperature, int topK, Random random)
