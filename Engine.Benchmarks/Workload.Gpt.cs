@@ -45,7 +45,8 @@ public sealed partial class Workload
     /// <summary>
     /// Causal scaled dot-product attention forward and backward on [8, 8, T, 64] (T = 256; 2, 2, 32 when quick), in
     /// GFLOP/s: the forward's two products (QKᵀ, PV) are 2·2·B·H·T²·d FLOP, halved for the causal triangle; the
-    /// backward's five (QKᵀ again, dV, dP, dQ, dK) 2.5× that.
+    /// backward's five (QKᵀ again, dV, dP, dQ, dK) 2.5× that. The backward is seeded with a fixed gradient g, as
+    /// torch.autograd.grad(o, (q, k, v), g) on the PyTorch side.
     /// </summary>
     private static Workload Attention(Device device, bool quick)
     {
@@ -59,8 +60,8 @@ public sealed partial class Workload
         return new Workload("attention", "GFLOP/s", causalFlops * 3.5, () =>
         {
             using var scope = new DisposeScope();
-            var o = Tensor.ScaledDotProductAttention(q, k, v, isCausal: true);
-            (o * g).Sum().Backward();
+            // As torch.autograd.grad(o, (q, k, v), g): the backward seeded with g.
+            Tensor.ScaledDotProductAttention(q, k, v, isCausal: true).Backward(g);
         }, () =>
         {
             q.Dispose();

@@ -82,6 +82,22 @@ public class AutogradTests
     }
 
     [Fact]
+    public void Backward_with_a_gradient_is_the_vector_jacobian_product()
+    {
+        using var scope = new DisposeScope();
+        var x = Tensor.FromArray(Dev, new[] { 1f, -2f, 3f, 0.5f, 4f, -1f }, new[] { 2, 3 }, requiresGrad: true);
+        var g = Tensor.FromArray(Dev, new[] { 0.5f, 1f, -2f, 3f, 0.25f, 1.5f }, new[] { 2, 3 });
+        (x * x).Exp().Backward(g); // torch: (x * x).exp().backward(g)
+        var expected = x.ToArray().Zip(g.ToArray(), (v, d) => d * 2 * v * MathF.Exp(v * v)).ToArray();
+        Expect.Close(expected, x.Grad!.ToArray(), 1e-6, 1e-5, "g ⊙ 2x·e^(x²)");
+
+        var wrong = Tensor.Zeros(Dev, new[] { 3, 2 });
+        var e = Assert.Throws<ArgumentException>(() => (x * 2f).Backward(wrong));
+        Assert.Contains("[3, 2]", e.Message);
+        Assert.Contains("[2, 3]", e.Message);
+    }
+
+    [Fact]
     public void A_second_backward_through_a_freed_graph_is_refused_unless_retained()
     {
         using var scope = new DisposeScope();

@@ -35,18 +35,33 @@ public static class Autograd
     }
 
     /// <summary>
-    /// Back-propagates from the one-element tensor <paramref name="root"/>: visits the graph in reverse
-    /// topological order, seeding d root = 1, and accumulates into each leaf's <see cref="Tensor.Grad"/>.
+    /// Back-propagates from the one-element tensor <paramref name="root"/> (or any root, given its gradient
+    /// <paramref name="seed"/>): visits the graph in reverse topological order, seeding d root = 1 (or the seed), and
+    /// accumulates into each leaf's <see cref="Tensor.Grad"/>.
     /// Gradients of intermediate tensors are released as soon as their node has run; unless
     /// <paramref name="retainGraph"/>, the graph (saved inputs, label buffers) is released at the end.
     /// </summary>
-    internal static void Backward(Tensor root, bool retainGraph)
+    internal static void Backward(Tensor root, bool retainGraph, Tensor? seed = null)
     {
         root.ThrowIfDisposed("backward");
-        if (root.Numel != 1)
+        if (seed != null)
+        {
+            seed.ThrowIfDisposed("backward");
+            if (!seed.Shape.SequenceEqual(root.Shape))
+                throw new ArgumentException(
+                    $"Backward(gradient): the gradient has shape {Shapes.Format(seed.Shape)}, the tensor " +
+                    $"{Shapes.Format(root.Shape)}; they must match.", nameof(seed));
+            if (seed.Device != root.Device)
+                throw new ArgumentException(
+                    $"Backward(gradient): the gradient is on {seed.Device}, the tensor on {root.Device}.", nameof(seed));
+            if (seed.DType != DType.Float32)
+                throw new ArgumentException($"Backward(gradient): the gradient must be float32, got {seed.DType}.",
+                    nameof(seed));
+        }
+        else if (root.Numel != 1)
             throw new InvalidOperationException(
                 $"Backward() needs a one-element (scalar) tensor, got shape {Shapes.Format(root.Shape)}. " +
-                "Reduce it first, e.g. with Sum() or Mean().");
+                "Reduce it first, e.g. with Sum() or Mean(), or pass its gradient: Backward(gradient).");
         if (!root.RequiresGrad)
             throw new InvalidOperationException(
                 "Backward() on a tensor that does not require grad: no input of the computation had " +
@@ -54,7 +69,8 @@ public static class Autograd
 
         var order = TopologicalOrder(root);
         CountLeafUses(order);
-        root.Device.Kernels.Fill(root.GradTarget(), 1f);
+        if (seed != null) root.Device.Kernels.Copy(seed.Elements, root.GradTarget());
+        else root.Device.Kernels.Fill(root.GradTarget(), 1f);
         for (int i = order.Count - 1; i >= 0; i--)
         {
             var tensor = order[i];

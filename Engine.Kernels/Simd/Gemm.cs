@@ -19,7 +19,7 @@ namespace Engine.Kernels.Simd;
 /// transposed). Large products are split over the pool's threads by rows or columns
 /// of C, each thread with its own packing buffers; nothing is allocated per call once a thread has its buffers.
 /// </remarks>
-public static unsafe class Gemm
+public static unsafe partial class Gemm
 {
     private const int MR = 8;
     private const int KC = 256;
@@ -190,11 +190,11 @@ public static unsafe class Gemm
                             float* ct = c + (long)(ic + ir) * ldc + jc + jr;
                             if (rows == MR && cols == nr)
                             {
-                                MicroKernel<TV>(kc, ap, bp, panelStride, ct, ldc, overwrite, alpha);
+                                MicroKernel<TV>(kc, ap, MR, bp, panelStride, ct, ldc, overwrite, alpha);
                             }
                             else
                             {
-                                MicroKernel<TV>(kc, ap, bp, panelStride, tile, nr, overwrite: true, alpha);
+                                MicroKernel<TV>(kc, ap, MR, bp, panelStride, tile, nr, overwrite: true, alpha);
                                 if (cols == nr)
                                 {
                                     // A short panel of whole rows (M not a multiple of MR): copy its rows as vectors.
@@ -220,7 +220,7 @@ public static unsafe class Gemm
 
     /// <summary>ap[kk·MR + r] = op(A)(ic + ir + r, pc + kk), zero past row M: MR-tall panels, k-major.</summary>
     [MethodImpl(Lanes.Hot)]
-    private static void PackA<TA>(float* a, float* ap, int ic, int mc, int pc, int kc, int lda)
+    internal static void PackA<TA>(float* a, float* ap, int ic, int mc, int pc, int kc, int lda)
         where TA : struct, IOperandLayout
     {
         var block = stackalloc Vector512<float>[16];
@@ -280,7 +280,7 @@ public static unsafe class Gemm
 
     /// <summary>bp[jr·kc + kk·NR + q] = op(B)(pc + kk, jc + jr + q), zero past column N: NR-wide panels, k-major.</summary>
     [MethodImpl(Lanes.Hot)]
-    private static void PackB<TB>(float* b, float* bp, int pc, int kc, int jc, int nc, int ldb, int nr, int* bRows)
+    internal static void PackB<TB>(float* b, float* bp, int pc, int kc, int jc, int nc, int ldb, int nr, int* bRows)
         where TB : struct, IOperandLayout
     {
         var block = stackalloc Vector512<float>[16];
@@ -335,11 +335,13 @@ public static unsafe class Gemm
     }
 
     /// <summary>
-    /// C[0..MR, 0..NR) (+)= α·Σ_kk ap[kk·MR + r] · bp[kk·NR + q]: sixteen accumulators (MR rows × 2 registers) stay in
-    /// registers for the whole K slice; "=" when <paramref name="overwrite"/>, else "+=".
+    /// C[0..MR, 0..NR) (+)= α·Σ_kk ap[kk·lda + r] · bp[kk·ldb + q]: sixteen accumulators (MR rows × 2 registers) stay
+    /// in registers for the whole K slice; "=" when <paramref name="overwrite"/>, else "+=". A packed panel has
+    /// lda = MR; an A stored transposed can be read in place with lda its row stride.
     /// </summary>
     [MethodImpl(Lanes.Hot)]
-    private static void MicroKernel<TV>(int kc, float* ap, float* bp, int ldb, float* c, int ldc, bool overwrite, float alpha)
+    private static void MicroKernel<TV>(int kc, float* ap, int lda, float* bp, int ldb, float* c, int ldc, bool overwrite,
+        float alpha)
         where TV : struct, IFloatVector<TV>
     {
         int w = TV.Count;
@@ -373,7 +375,7 @@ public static unsafe class Gemm
             c60 = TV.MultiplyAdd(x, b0, c60); c61 = TV.MultiplyAdd(x, b1, c61);
             x = TV.Broadcast(ap[7]);
             c70 = TV.MultiplyAdd(x, b0, c70); c71 = TV.MultiplyAdd(x, b1, c71);
-            ap += MR;
+            ap += lda;
             bp += ldb;
         }
         TV s = TV.Broadcast(alpha);

@@ -6,16 +6,22 @@ namespace Engine.Kernels.Simd;
 
 /// <summary>
 /// Fused attention, the math of Ilgpu/AttentionKernels.cs (stated there), blocked as FlashAttention: queries in blocks
-/// of <see cref="QueryBlock"/> rows, keys in blocks of <see cref="KeyBlock"/>. Every block product (S = scale·Q·Kᵀ,
-/// O += P·V, and the backward's Pᵀ·dO, dO·Vᵀ, dS·K, dSᵀ·Q) is a call of the engine's GEMM on one thread, over a 64×64
-/// score tile in that thread's scratch (16 KB: it stays in L1), so no [L, S] matrix exists.
+/// of <see cref="QueryBlock"/> rows, keys in blocks of <see cref="KeyBlock"/>. Every block product is the engine's
+/// GEMM micro-kernel on one thread over a 64×64 score tile in that thread's scratch (16 KB: it stays in L1), so no
+/// [L, S] matrix exists; the operands are packed into the micro-kernel's panels once per head, not once per tile
+/// (<see cref="Gemm.MultiplyPanels{TV}"/>), and a score tile is read in place as the next product's transposed operand.
 /// </summary>
 /// <remarks>
-/// The forward's work items are (head, query block) pairs spread over the pool: each keeps a running maximum m, a
-/// running sum l and an unnormalised output row per query and, for each key block, rescales them by e^(m_old − m_new)
-/// (the online softmax) before adding P·V. The backward's work items are whole heads: a head's thread walks key blocks,
-/// and within each the query blocks that see it, so it alone writes that head's dQ, dK and dV (no atomics, sums in a
-/// fixed order).
+/// The forward first packs every head's K (as A panels) and V (as B panels), then spreads (head, query block) pairs
+/// over the pool. A pair packs its Qᵀ once and, per key block, computes the transposed tile Sᵀ = scale·K·Qᵀ
+/// ([key, query]): the online softmax then runs down its columns, a vector of queries at a time, with no horizontal
+/// reductions (running maximum m, running sum l, and the factor e^(m_old − m_new) that rescales the unnormalised
+/// output row), and O += P·V reads Sᵀ in place as P stored transposed. On the causal diagonal a tile skips the key
+/// panels no query of a query panel sees, and P·V stops at the last key each query panel sees.
+/// The backward's work items are whole heads: a head's thread packs its Q, K, V and dO once, walks key blocks and,
+/// within each, the query blocks that see it: S = scale·Q·Kᵀ and dP = dO·Vᵀ from packed panels, P = e^(S − lse) and
+/// dS = P ⊙ (dP − D) row by row, then dV += Pᵀ·dO and dK += scale·dSᵀ·Q read P and dS in place, and dQ += scale·dS·K
+/// packs dS. It alone writes that head's dQ, dK and dV (no atomics, sums in a fixed order).
 /// </remarks>
 public sealed unsafe partial class SimdKernels
 {
@@ -24,6 +30,10 @@ public sealed unsafe partial class SimdKernels
 
     [ThreadStatic] private static float* attentionScratch;
     [ThreadStatic] private static long attentionScratchFloats;
+
+    /// <summary>The forward's packed K and V of every head, kept between calls (taken while in use).</summary>
+    private static nint attentionPanels;
+    private static long attentionPanelFloats;
 
     /// <summary>This thread's scratch of at least <paramref name="floats"/> floats (kept and grown, 64-byte aligned).</summary>
     private static float* AttentionScratch(long floats)
@@ -37,6 +47,12 @@ public sealed unsafe partial class SimdKernels
         return attentionScratch;
     }
 
+    private static int RoundUp(int n, int unit) => (n + unit - 1) / unit * unit;
+
+    /// <summary>Floats of one head's packed K (A panels, S rounded up to MR rows) and V (B panels).</summary>
+    private static long ForwardPanelFloats(AttentionShape a, int nr) =>
+        (long)RoundUp(a.Keys, Gemm.PanelHeight) * a.HeadDim + (long)a.Keys * RoundUp(a.ValueDim, nr);
+
     public void AttentionForward(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
         ArrayView<float> stats, AttentionShape shape)
     {
@@ -46,9 +62,31 @@ public sealed unsafe partial class SimdKernels
             new Span<float>(Ptr(o), (int)o.Length).Clear();
             return;
         }
-        int blocks = (shape.Queries + QueryBlock - 1) / QueryBlock;
-        var work = new AttentionForwardWork(Ptr(q), Ptr(k), Ptr(v), Ptr(o), Ptr(stats), shape, blocks);
-        Pool.Run(work, shape.Items * blocks);
+        // The register width is read once: both phases must agree on the panel width NR.
+        bool wide = Lanes.Wide;
+        long floats = shape.Items * ForwardPanelFloats(shape, wide ? 2 * F512.Count : 2 * F256.Count);
+        // One call at a time uses the kept buffer; a concurrent one (another device on another thread) gets its own.
+        float* panels = (float*)Interlocked.Exchange(ref attentionPanels, 0);
+        long have = panels == null ? 0 : Interlocked.Read(ref attentionPanelFloats);
+        if (have < floats)
+        {
+            if (panels != null) NativeMemory.AlignedFree(panels);
+            panels = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
+            have = floats;
+        }
+        try
+        {
+            Pool.Run(new AttentionPackWork(Ptr(k), Ptr(v), panels, shape, wide), shape.Items);
+            int blocks = (shape.Queries + QueryBlock - 1) / QueryBlock;
+            Pool.Run(new AttentionForwardWork(Ptr(q), panels, Ptr(o), Ptr(stats), shape, blocks, wide),
+                shape.Items * blocks);
+        }
+        finally
+        {
+            Interlocked.Exchange(ref attentionPanelFloats, have);
+            float* previous = (float*)Interlocked.Exchange(ref attentionPanels, (nint)panels);
+            if (previous != null) NativeMemory.AlignedFree(previous);
+        }
     }
 
     public void AttentionBackward(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
@@ -57,17 +95,33 @@ public sealed unsafe partial class SimdKernels
     {
         if (shape.Items == 0 || shape.Queries == 0 || shape.Keys == 0) return;
         var work = new AttentionBackwardWork(Ptr(q), Ptr(k), Ptr(v), Ptr(o), Ptr(dOut), Ptr(stats),
-            dq.Length > 0 ? Ptr(dq) : null, dk.Length > 0 ? Ptr(dk) : null, dv.Length > 0 ? Ptr(dv) : null, shape);
+            dq.Length > 0 ? Ptr(dq) : null, dk.Length > 0 ? Ptr(dk) : null, dv.Length > 0 ? Ptr(dv) : null, shape,
+            Lanes.Wide);
         Pool.Run(work, shape.Items);
     }
 
+    /// <summary>One head's K as A panels and V as B panels per part (the forward's first phase).</summary>
+    private sealed class AttentionPackWork(float* k, float* v, float* panels, AttentionShape a, bool wide)
+        : IParallelWork
+    {
+        public void Execute(int head, int parts)
+        {
+            int nr = wide ? 2 * F512.Count : 2 * F256.Count;
+            float* kp = panels + head * ForwardPanelFloats(a, nr);
+            float* vp = kp + (long)RoundUp(a.Keys, Gemm.PanelHeight) * a.HeadDim;
+            Gemm.PackA<AsStored>(k + (long)head * a.Keys * a.HeadDim, kp, 0, a.Keys, 0, a.HeadDim, a.HeadDim);
+            Gemm.PackB<AsStored>(v + (long)head * a.Keys * a.ValueDim, vp, 0, a.Keys, 0, a.ValueDim, a.ValueDim, nr,
+                null);
+        }
+    }
+
     /// <summary>One (head, query block) of the forward per part.</summary>
-    private sealed class AttentionForwardWork(float* q, float* k, float* v, float* o, float* stats, AttentionShape a,
-        int blocks) : IParallelWork
+    private sealed class AttentionForwardWork(float* q, float* panels, float* o, float* stats, AttentionShape a,
+        int blocks, bool wide) : IParallelWork
     {
         public void Execute(int part, int parts)
         {
-            if (Lanes.Wide) Run<F512>(part);
+            if (wide) Run<F512>(part);
             else Run<F256>(part);
         }
 
@@ -76,107 +130,235 @@ public sealed unsafe partial class SimdKernels
         {
             int head = part / blocks, q0 = part % blocks * QueryBlock;
             int rows = Math.Min(QueryBlock, a.Queries - q0), e = a.HeadDim, ev = a.ValueDim;
-            float* scratch = AttentionScratch(QueryBlock * KeyBlock + QueryBlock * (long)ev + 2 * QueryBlock);
-            float* scores = scratch, acc = scratch + QueryBlock * KeyBlock, max = acc + QueryBlock * ev,
-                sum = max + QueryBlock;
-            new Span<float>(acc, rows * ev).Clear();
-            for (int r = 0; r < rows; r++)
-            {
-                max[r] = float.NegativeInfinity;
-                sum[r] = 0f;
-            }
-            float* qh = q + ((long)head * a.Queries + q0) * e;
-            float* kh = k + (long)head * a.Keys * e, vh = v + (long)head * a.Keys * ev;
+            int nr = 2 * TV.Count, mr = Gemm.PanelHeight, w = TV.Count, evPad = RoundUp(ev, nr);
+            int queryCols = RoundUp(rows, nr), queryRows = RoundUp(rows, mr);
+            float* scratch = AttentionScratch(KeyBlock * QueryBlock + QueryBlock * (long)e + QueryBlock * (long)evPad +
+                                              3 * QueryBlock);
+            float* st = scratch, qt = st + KeyBlock * QueryBlock, acc = qt + QueryBlock * e;
+            float* max = acc + QueryBlock * evPad, sum = max + QueryBlock, rescale = sum + QueryBlock;
+            new Span<float>(acc, QueryBlock * evPad).Clear();
+            new Span<float>(max, QueryBlock).Fill(float.NegativeInfinity);
+            new Span<float>(sum, QueryBlock).Clear();
+            Gemm.PackB<AsTransposed>(q + ((long)head * a.Queries + q0) * e, qt, 0, e, 0, rows, e, nr, null);
+            float* kp = panels + head * ForwardPanelFloats(a, nr);
+            float* vp = kp + (long)RoundUp(a.Keys, mr) * e;
             int keyEnd = a.KeysSeenBy(q0 + rows - 1);
             for (int k0 = 0; k0 < keyEnd; k0 += KeyBlock)
             {
                 int cols = Math.Min(KeyBlock, keyEnd - k0);
-                Gemm.MultiplyStrided<AsStored, AsTransposed>(qh, e, kh + (long)k0 * e, e, scores, KeyBlock, rows, cols,
-                    e, accumulate: false, alpha: a.Scale);
-                for (int r = 0; r < rows; r++)
+                // Whether some key of the block lies past some query of the block (the causal diagonal).
+                bool diagonal = a.Causal != 0 && k0 + cols - 1 > q0;
+                // Sᵀ = scale·K·Qᵀ, one panel of 8 keys at a time on the diagonal (from the first query panel that
+                // sees one of them).
+                if (!diagonal)
                 {
-                    float* s = scores + r * KeyBlock;
-                    int seen = Math.Min(cols, a.KeysSeenBy(q0 + r) - k0);
-                    if (seen <= 0)
-                    {
-                        new Span<float>(s, cols).Clear();
-                        continue;
-                    }
-                    float grown = Math.Max(max[r], RowMax<TV>(s, seen));
-                    float rescale = MathF.Exp(max[r] - grown);
-                    sum[r] = sum[r] * rescale + ExpShifted<TV>(s, seen, grown);
-                    if (seen < cols) new Span<float>(s + seen, cols - seen).Clear();
-                    if (rescale != 1f) ScaleRow<TV>(acc + r * ev, ev, rescale);
-                    max[r] = grown;
+                    Gemm.MultiplyPanels<TV>(kp + (long)k0 * e, mr, mr * e, qt, nr, nr * e, st, QueryBlock, RoundUp(cols, mr),
+                        queryCols, e, accumulate: false, a.Scale);
                 }
-                Gemm.MultiplyStrided<AsStored, AsStored>(scores, KeyBlock, vh + (long)k0 * ev, ev, acc, ev, rows, ev,
-                    cols, accumulate: true);
+                else
+                {
+                    for (int ir = 0; ir < cols; ir += mr)
+                    {
+                        int from = Math.Max(0, k0 + ir - q0) / nr * nr;
+                        if (from < queryCols)
+                            Gemm.MultiplyPanels<TV>(kp + (long)(k0 + ir) * e, mr, mr * e, qt + from * e, nr, nr * e,
+                                st + ir * QueryBlock + from, QueryBlock, mr, queryCols - from, e, accumulate: false, a.Scale);
+                    }
+                }
+                for (int c = 0; c < queryRows; c += w)
+                    OnlineSoftmaxColumns<TV>(st + c, cols, max + c, sum + c, rescale + c, diagonal, q0 + c - k0);
+                for (int r = 0; r < rows; r++)
+                    if (rescale[r] != 1f) ScaleRow<TV>(acc + r * evPad, evPad, rescale[r]);
+                // O += P·V with P = (Sᵀ)ᵀ read in place; on the diagonal each panel of 8 queries stops at its last key.
+                float* vb = vp + (long)k0 * nr;
+                if (!diagonal)
+                {
+                    Gemm.MultiplyPanels<TV>(st, QueryBlock, mr, vb, nr, (long)nr * a.Keys, acc, evPad, queryRows, evPad, cols,
+                        accumulate: true);
+                }
+                else
+                {
+                    for (int ir = 0; ir < queryRows; ir += mr)
+                    {
+                        int seen = Math.Clamp(q0 + ir + mr - k0, 0, cols);
+                        Gemm.MultiplyPanels<TV>(st + ir, QueryBlock, mr, vb, nr, (long)nr * a.Keys, acc + ir * evPad, evPad, mr,
+                            evPad, seen, accumulate: true);
+                    }
+                }
             }
             float* oh = o + ((long)head * a.Queries + q0) * ev;
             float* lse = stats + (long)head * a.Queries + q0;
             for (int r = 0; r < rows; r++)
             {
                 float inverse = 1f / sum[r];
-                for (int c = 0; c < ev; c++) oh[r * ev + c] = acc[r * ev + c] * inverse;
+                for (int c = 0; c < ev; c++) oh[r * ev + c] = acc[r * evPad + c] * inverse;
                 lse[r] = max[r] + MathF.Log(sum[r]);
             }
         }
     }
 
+    /// <summary>
+    /// The online softmax down a vector of query columns of a transposed score tile (rows <paramref name="cols"/> keys,
+    /// <see cref="QueryBlock"/> apart): m_new = max(m, max_j s_j), s_j ← e^(s_j − m_new) (0 where the key is masked),
+    /// l ← l·e^(m − m_new) + Σ_j s_j, and that factor into <paramref name="rescale"/>. On the causal diagonal key j is
+    /// seen by the lane's query when j ≤ <paramref name="queryMinusKey"/> + lane.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void OnlineSoftmaxColumns<TV>(float* s, int cols, float* max, float* sum, float* rescale,
+        bool diagonal, int queryMinusKey) where TV : struct, IFloatVector<TV>
+    {
+        TV oldMax = TV.Load(max), best = oldMax, minusInfinity = TV.Broadcast(float.NegativeInfinity);
+        TV lastSeen = TV.Broadcast(queryMinusKey) + TV.Load(LaneIndices);
+        for (int j = 0; j < cols; j++)
+        {
+            TV x = TV.Load(s + j * QueryBlock);
+            if (diagonal) x = TV.Select(TV.LessThanOrEqual(TV.Broadcast(j), lastSeen), x, minusInfinity);
+            best = TV.Max(best, x);
+        }
+        TV total = default;
+        for (int j = 0; j < cols; j++)
+        {
+            TV x = TV.Load(s + j * QueryBlock);
+            if (diagonal) x = TV.Select(TV.LessThanOrEqual(TV.Broadcast(j), lastSeen), x, minusInfinity);
+            x = TV.Exp(x - best);
+            TV.Store(x, s + j * QueryBlock);
+            total += x;
+        }
+        // A lane that has seen no key yet keeps m = −∞ (its factor is 1, its sum 0).
+        TV factor = TV.Select(TV.Equal(best, minusInfinity), TV.Broadcast(1f), TV.Exp(oldMax - best));
+        TV.Store(best, max);
+        TV.Store(TV.Load(sum) * factor + total, sum);
+        TV.Store(factor, rescale);
+    }
+
+    /// <summary>0, 1, …, 15: the lane numbers of a vector.</summary>
+    private static readonly float* LaneIndices = CreateLaneIndices();
+
+    private static float* CreateLaneIndices()
+    {
+        var lanes = (float*)NativeMemory.AlignedAlloc(16 * sizeof(float), 64);
+        for (int i = 0; i < 16; i++) lanes[i] = i;
+        return lanes;
+    }
+
     /// <summary>One head of the backward per part.</summary>
     private sealed class AttentionBackwardWork(float* q, float* k, float* v, float* o, float* dOut, float* stats,
-        float* dq, float* dk, float* dv, AttentionShape a) : IParallelWork
+        float* dq, float* dk, float* dv, AttentionShape a, bool wide) : IParallelWork
     {
         public void Execute(int part, int parts)
         {
-            if (Lanes.Wide) Run<F512>(part);
+            if (wide) Run<F512>(part);
             else Run<F256>(part);
         }
 
         [MethodImpl(Lanes.Hot)]
         private void Run<TV>(int head) where TV : struct, IFloatVector<TV>
         {
-            int l = a.Queries, e = a.HeadDim, ev = a.ValueDim;
+            int l = a.Queries, s = a.Keys, e = a.HeadDim, ev = a.ValueDim;
+            int nr = 2 * TV.Count, mr = Gemm.PanelHeight, ePad = RoundUp(e, nr), evPad = RoundUp(ev, nr);
+            int lRows = RoundUp(l, mr), sCols = RoundUp(s, nr);
             long rows = (long)a.Items * l;
-            float* scratch = AttentionScratch(2 * QueryBlock * KeyBlock);
-            float* p = scratch, ds = scratch + QueryBlock * KeyBlock;
-            float* qh = q + (long)head * l * e, kh = k + (long)head * a.Keys * e, vh = v + (long)head * a.Keys * ev;
+            long tile = KeyBlock * QueryBlock;
+            float* scratch = AttentionScratch(
+                (long)lRows * e + (long)sCols * e + (long)lRows * ev + (long)sCols * ev // Q, Kᵀ, dO, Vᵀ as panels
+                + (long)l * evPad + (long)l * ePad + (long)s * ePad                    // dO, Q, K as stored, panels
+                + 3 * tile + (long)KeyBlock * (evPad + ePad) + (long)lRows * ePad);     // P, dS, packed dS; sums
+            float* qa = scratch, kt = qa + (long)lRows * e, doa = kt + (long)sCols * e, vt = doa + (long)lRows * ev;
+            float* dob = vt + (long)sCols * ev, qb = dob + (long)l * evPad, kb = qb + (long)l * ePad;
+            float* p = kb + (long)s * ePad, ds = p + tile, dsa = ds + tile;
+            float* dvSum = dsa + tile, dkSum = dvSum + KeyBlock * evPad, dqSum = dkSum + KeyBlock * ePad;
+            float* qh = q + (long)head * l * e, kh = k + (long)head * s * e, vh = v + (long)head * s * ev;
             float* oh = o + (long)head * l * ev, doh = dOut + (long)head * l * ev;
             float* lse = stats + (long)head * l, rowDots = stats + rows + (long)head * l;
             for (int i = 0; i < l; i++) rowDots[i] = Dot<TV>(doh + (long)i * ev, oh + (long)i * ev, ev);
-            for (int k0 = 0; k0 < a.Keys; k0 += KeyBlock)
+            bool keyGrads = dq != null || dk != null;
+            Gemm.PackA<AsStored>(qh, qa, 0, l, 0, e, e);
+            Gemm.PackB<AsTransposed>(kh, kt, 0, e, 0, s, e, nr, null);
+            if (keyGrads)
             {
-                int cols = Math.Min(KeyBlock, a.Keys - k0);
-                float* kb = kh + (long)k0 * e, vb = vh + (long)k0 * ev;
+                Gemm.PackA<AsStored>(doh, doa, 0, l, 0, ev, ev);
+                Gemm.PackB<AsTransposed>(vh, vt, 0, ev, 0, s, ev, nr, null);
+            }
+            // Q, K and dO as B operands with their rows as stored: read in place when a row is whole panels.
+            var qRows = StoredPanels(qh, qb, l, e, nr, keyGrads);
+            var kRows = StoredPanels(kh, kb, s, e, nr, keyGrads);
+            var doRows = StoredPanels(doh, dob, l, ev, nr, dv != null);
+            new Span<float>(dqSum, lRows * ePad).Clear();
+            for (int k0 = 0; k0 < s; k0 += KeyBlock)
+            {
+                int cols = Math.Min(KeyBlock, s - k0), keyRows = RoundUp(cols, mr), keyCols = RoundUp(cols, nr);
+                new Span<float>(dvSum, KeyBlock * evPad).Clear();
+                new Span<float>(dkSum, KeyBlock * ePad).Clear();
                 // Causal: only queries i ≥ k0 see this block.
                 for (int q0 = a.Causal != 0 ? k0 : 0; q0 < l; q0 += QueryBlock)
                 {
-                    int rows0 = Math.Min(QueryBlock, l - q0);
-                    float* qb = qh + (long)q0 * e, dob = doh + (long)q0 * ev;
-                    Gemm.MultiplyStrided<AsStored, AsTransposed>(qb, e, kb, e, p, KeyBlock, rows0, cols, e,
-                        accumulate: false, alpha: a.Scale);
+                    int rows0 = Math.Min(QueryBlock, l - q0), queryRows = RoundUp(rows0, mr);
+                    Gemm.MultiplyPanels<TV>(qa + (long)q0 * e, mr, mr * e, kt + (long)k0 * e, nr, nr * e, p, KeyBlock,
+                        queryRows, keyCols, e, accumulate: false, a.Scale);
                     for (int r = 0; r < rows0; r++)
                     {
                         int seen = Math.Clamp(a.KeysSeenBy(q0 + r) - k0, 0, cols);
                         float* pr = p + r * KeyBlock;
                         ExpShifted<TV>(pr, seen, lse[q0 + r]);
-                        if (seen < cols) new Span<float>(pr + seen, cols - seen).Clear();
+                        if (seen < keyCols) new Span<float>(pr + seen, keyCols - seen).Clear();
                     }
                     if (dv != null)
-                        Gemm.MultiplyStrided<AsTransposed, AsStored>(p, KeyBlock, dob, ev, dv + ((long)head * a.Keys + k0) * ev,
-                            ev, cols, ev, rows0, accumulate: true);
-                    if (dq == null && dk == null) continue;
-                    Gemm.MultiplyStrided<AsStored, AsTransposed>(dob, ev, vb, ev, ds, KeyBlock, rows0, cols, ev,
-                        accumulate: false);
+                        Gemm.MultiplyPanels<TV>(p, KeyBlock, mr, doRows.Row(q0), doRows.Step, doRows.Panel, dvSum, evPad, keyRows,
+                            evPad, rows0, accumulate: true);
+                    if (!keyGrads) continue;
+                    Gemm.MultiplyPanels<TV>(doa + (long)q0 * ev, mr, mr * ev, vt + (long)k0 * ev, nr, nr * ev, ds, KeyBlock,
+                        queryRows, keyCols, ev, accumulate: false);
                     for (int r = 0; r < rows0; r++)
-                        SoftmaxTerm<TV>(p + r * KeyBlock, ds + r * KeyBlock, cols, rowDots[q0 + r]);
-                    if (dq != null)
-                        Gemm.MultiplyStrided<AsStored, AsStored>(ds, KeyBlock, kb, e, dq + ((long)head * l + q0) * e, e,
-                            rows0, e, cols, accumulate: true, alpha: a.Scale);
+                        SoftmaxTerm<TV>(p + r * KeyBlock, ds + r * KeyBlock, keyCols, rowDots[q0 + r]);
                     if (dk != null)
-                        Gemm.MultiplyStrided<AsTransposed, AsStored>(ds, KeyBlock, qb, e, dk + ((long)head * a.Keys + k0) * e,
-                            e, cols, e, rows0, accumulate: true, alpha: a.Scale);
+                        Gemm.MultiplyPanels<TV>(ds, KeyBlock, mr, qRows.Row(q0), qRows.Step, qRows.Panel, dkSum, ePad, keyRows,
+                            ePad, rows0, accumulate: true, a.Scale);
+                    if (dq != null)
+                    {
+                        Gemm.PackA<AsStored>(ds, dsa, 0, rows0, 0, cols, KeyBlock);
+                        Gemm.MultiplyPanels<TV>(dsa, mr, mr * cols, kRows.Row(k0), kRows.Step, kRows.Panel,
+                            dqSum + (long)q0 * ePad, ePad, queryRows, ePad, cols, accumulate: true, a.Scale);
+                    }
                 }
+                if (dv != null) AddRows<TV>(dvSum, evPad, dv + ((long)head * s + k0) * ev, ev, cols);
+                if (dk != null) AddRows<TV>(dkSum, ePad, dk + ((long)head * s + k0) * e, e, cols);
+            }
+            if (dq != null) AddRows<TV>(dqSum, ePad, dq + (long)head * l * e, e, l);
+        }
+    }
+
+    /// <summary>A B operand of rows × width as panels: element (kk, j) at Row(kk) + (j / NR)·Panel + j % NR.</summary>
+    private readonly struct PanelRows(float* start, int step, long panel)
+    {
+        public int Step { get; } = step;
+        public long Panel { get; } = panel;
+        public float* Row(int row) => start + (long)row * Step;
+    }
+
+    /// <summary>
+    /// The row-major matrix <paramref name="x"/> (rows × width) as a B operand: in place when width is a multiple of
+    /// NR (step = width, panel = NR), else packed into <paramref name="buffer"/> (step = NR, panel = NR·rows) when
+    /// <paramref name="needed"/>.
+    /// </summary>
+    private static PanelRows StoredPanels(float* x, float* buffer, int rows, int width, int nr, bool needed)
+    {
+        if (width % nr == 0) return new PanelRows(x, width, nr);
+        if (needed) Gemm.PackB<AsStored>(x, buffer, 0, rows, 0, width, width, nr, null);
+        return new PanelRows(buffer, nr, (long)nr * rows);
+    }
+
+    /// <summary>target[r, 0..n) += source[r, 0..n) for <paramref name="rows"/> rows (strides as given).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddRows<TV>(float* source, int sourceStride, float* target, int n, int rows)
+        where TV : struct, IFloatVector<TV>
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            float* x = source + (long)r * sourceStride, y = target + (long)r * n;
+            for (int j = 0, w = TV.Count; j < n; j += w)
+            {
+                int count = Math.Min(w, n - j);
+                Lanes.StoreTail(Lanes.LoadTail<TV>(y + j, count) + Lanes.LoadTail<TV>(x + j, count), y + j, count);
             }
         }
     }

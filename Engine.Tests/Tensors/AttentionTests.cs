@@ -1,3 +1,4 @@
+using Engine.Kernels.Simd;
 using FsCheck.Xunit;
 
 namespace Engine.Tests;
@@ -43,30 +44,32 @@ public class AttentionTests
         global::Engine.Tests.Reference.RandomValues(seed, n, -range, range);
 
     /// <summary>Fused and unfused outputs and the gradients of Σ w·out for q, k, v.</summary>
-    private static (float[] Out, float[] Dq, float[] Dk, float[] Dv) Run(bool fused, float[] q, float[] k, float[] v,
-        float[] w, int[] sq, int[] sk, int[] sv, bool causal, float scale)
+    private static (float[] Out, float[] Dq, float[] Dk, float[] Dv) Run(Device device, bool fused, float[] q,
+        float[] k, float[] v, float[] w, int[] sq, int[] sk, int[] sv, bool causal, float scale)
     {
         using var scope = new DisposeScope();
-        var tq = Tensor.FromArray(Dev, q, sq, requiresGrad: true);
-        var tk = Tensor.FromArray(Dev, k, sk, requiresGrad: true);
-        var tv = Tensor.FromArray(Dev, v, sv, requiresGrad: true);
+        var tq = Tensor.FromArray(device, q, sq, requiresGrad: true);
+        var tk = Tensor.FromArray(device, k, sk, requiresGrad: true);
+        var tv = Tensor.FromArray(device, v, sv, requiresGrad: true);
         var o = fused
             ? Tensor.ScaledDotProductAttention(tq, tk, tv, isCausal: causal, scale: scale)
             : Tensor.UnfusedAttention(tq, tk, tv, null, 0f, causal, scale, 0);
-        (o * Tensor.FromArray(Dev, w, o.Shape)).Sum().Backward();
+        (o * Tensor.FromArray(device, w, o.Shape)).Sum().Backward();
         return (o.ToArray(), tq.Grad!.ToArray(), tk.Grad!.ToArray(), tv.Grad!.ToArray());
     }
 
-    private static void FusedMatchesReference(int seed, int batch, int heads, int l, int s, int e, int ev, bool causal)
+    private static void FusedMatchesReference(int seed, int batch, int heads, int l, int s, int e, int ev, bool causal,
+        Device? device = null)
     {
+        device ??= Dev;
         int[] sq = { batch, heads, l, e }, sk = { batch, heads, s, e }, sv = { batch, heads, s, ev };
         var q = Values(seed, NdReference.Numel(sq), 2f);
         var k = Values(seed + 1, NdReference.Numel(sk), 2f);
         var v = Values(seed + 2, NdReference.Numel(sv));
         var w = Values(seed + 3, batch * heads * l * ev);
         float scale = 1f / MathF.Sqrt(e);
-        var fused = Run(true, q, k, v, w, sq, sk, sv, causal, scale);
-        var unfused = Run(false, q, k, v, w, sq, sk, sv, causal, scale);
+        var fused = Run(device, true, q, k, v, w, sq, sk, sv, causal, scale);
+        var unfused = Run(device, false, q, k, v, w, sq, sk, sv, causal, scale);
         var plain = Reference(global::Engine.Tests.Reference.ToDouble(q), global::Engine.Tests.Reference.ToDouble(k),
             global::Engine.Tests.Reference.ToDouble(v), batch * heads, l, s, e, ev, causal, scale);
         string what = $"[{batch},{heads}] L={l} S={s} E={e} Ev={ev} causal={causal}";
@@ -95,6 +98,34 @@ public class AttentionTests
     [MemberData(nameof(Widths))]
     public void Fused_attention_matches_at_head_widths_8_to_128_across_block_edges(int e, int t, bool causal) =>
         FusedMatchesReference(e * 31 + t, 1, 1, t, t, e, e, causal);
+
+    public static TheoryData<int, int, int, int, bool> Lengths => new()
+    {
+        { 70, 130, 24, 40, true }, { 130, 70, 24, 40, true }, { 129, 65, 40, 8, false }, { 65, 200, 64, 96, true },
+    };
+
+    /// <summary>Query and key lengths that differ, each over several blocks, and widths no panel divides.</summary>
+    [Theory]
+    [MemberData(nameof(Lengths))]
+    public void Fused_attention_matches_when_lengths_and_widths_differ_across_blocks(int l, int s, int e, int ev,
+        bool causal) => FusedMatchesReference(l * 7 + s, 1, 2, l, s, e, ev, causal);
+
+    /// <summary>The SIMD kernels with 256-bit registers (16-wide panels), whatever device the suite runs on.</summary>
+    [Fact]
+    public void Fused_simd_attention_matches_with_256_bit_registers()
+    {
+        bool saved = Lanes.Wide;
+        try
+        {
+            Lanes.Wide = false;
+            foreach (var (l, s, e, ev, causal) in new[] { (70, 130, 24, 40, true), (130, 70, 8, 20, false), (33, 33, 64, 64, true) })
+                FusedMatchesReference(l + s, 1, 2, l, s, e, ev, causal, TestDevice.Simd);
+        }
+        finally
+        {
+            Lanes.Wide = saved;
+        }
+    }
 
     [Fact]
     public void Fused_gradients_match_finite_differences()

@@ -164,6 +164,13 @@ public sealed partial class Tensor : IDisposable
     /// <summary>Back-propagates from this one-element tensor into every leaf's <see cref="Grad"/>.</summary>
     public void Backward(bool retainGraph = false) => Autograd.Backward(this, retainGraph);
 
+    /// <summary>
+    /// Back-propagates from this tensor of any shape, seeded with <paramref name="gradient"/> (d root, of this tensor's
+    /// shape): PyTorch's <c>tensor.backward(gradient)</c>, the vector-Jacobian product gradientᵀ·∂this/∂leaf
+    /// accumulated into every leaf's <see cref="Grad"/>, without forming Σ gradient ⊙ this first.
+    /// </summary>
+    public void Backward(Tensor gradient, bool retainGraph = false) => Autograd.Backward(this, retainGraph, gradient);
+
     /// <summary>Fills the gradient with zeros, keeping its buffer (PyTorch <c>zero_grad(set_to_none=False)</c>).</summary>
     public void ZeroGrad()
     {
