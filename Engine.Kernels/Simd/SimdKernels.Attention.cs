@@ -12,12 +12,13 @@ namespace Engine.Kernels.Simd;
 /// (<see cref="Gemm.MultiplyPanels{TV}"/>), and a score tile is read in place as the next product's transposed operand.
 /// </summary>
 /// <remarks>
-/// The forward first packs every head's K (as A panels) and V (as B panels), then spreads (head, query block) pairs
-/// over the pool. A pair packs its Qᵀ once and, per key block, computes the transposed tile Sᵀ = scale·K·Qᵀ
-/// ([key, query]): the online softmax then runs down its columns, a vector of queries at a time, with no horizontal
-/// reductions (running maximum m, running sum l, and the factor e^(m_old − m_new) that rescales the unnormalised
-/// output row), and O += P·V reads Sᵀ in place as P stored transposed. On the causal diagonal a tile skips the key
-/// panels no query of a query panel sees, and P·V stops at the last key each query panel sees.
+/// The forward's parts are heads (or runs of a head's query blocks, when there are fewer heads than twice the threads):
+/// a part packs its head's K (as A panels) and V (as B panels) into its thread's scratch, where they stay in L2, and
+/// for each query block packs Qᵀ and, per key block, computes the transposed tile Sᵀ = scale·K·Qᵀ ([key, query]): the
+/// online softmax then runs down its columns, a vector of queries at a time, with no horizontal reductions (running
+/// maximum m, running sum l, and the factor e^(m_old − m_new) that rescales the unnormalised output row), and O += P·V
+/// reads Sᵀ in place as P stored transposed. On the causal diagonal a tile skips the key panels no query of a query
+/// panel sees, and P·V stops at the last key each query panel sees.
 /// The backward's work items are whole heads: a head's thread packs its Q, K, V and dO once, walks key blocks and,
 /// within each, the query blocks that see it: S = scale·Q·Kᵀ and dP = dO·Vᵀ from packed panels, P = e^(S − lse) and
 /// dS = P ⊙ (dP − D) row by row, then dV += Pᵀ·dO and dK += scale·dSᵀ·Q read P and dS in place, and dQ += scale·dS·K
@@ -30,10 +31,6 @@ public sealed unsafe partial class SimdKernels
 
     [ThreadStatic] private static float* attentionScratch;
     [ThreadStatic] private static long attentionScratchFloats;
-
-    /// <summary>The forward's packed K and V of every head, kept between calls (taken while in use).</summary>
-    private static nint attentionPanels;
-    private static long attentionPanelFloats;
 
     /// <summary>This thread's scratch of at least <paramref name="floats"/> floats (kept and grown, 64-byte aligned).</summary>
     private static float* AttentionScratch(long floats)
@@ -49,10 +46,6 @@ public sealed unsafe partial class SimdKernels
 
     private static int RoundUp(int n, int unit) => (n + unit - 1) / unit * unit;
 
-    /// <summary>Floats of one head's packed K (A panels, S rounded up to MR rows) and V (B panels).</summary>
-    private static long ForwardPanelFloats(AttentionShape a, int nr) =>
-        (long)RoundUp(a.Keys, Gemm.PanelHeight) * a.HeadDim + (long)a.Keys * RoundUp(a.ValueDim, nr);
-
     public void AttentionForward(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
         ArrayView<float> stats, AttentionShape shape)
     {
@@ -62,31 +55,11 @@ public sealed unsafe partial class SimdKernels
             new Span<float>(Ptr(o), (int)o.Length).Clear();
             return;
         }
-        // The register width is read once: both phases must agree on the panel width NR.
-        bool wide = Lanes.Wide;
-        long floats = shape.Items * ForwardPanelFloats(shape, wide ? 2 * F512.Count : 2 * F256.Count);
-        // One call at a time uses the kept buffer; a concurrent one (another device on another thread) gets its own.
-        float* panels = (float*)Interlocked.Exchange(ref attentionPanels, 0);
-        long have = panels == null ? 0 : Interlocked.Read(ref attentionPanelFloats);
-        if (have < floats)
-        {
-            if (panels != null) NativeMemory.AlignedFree(panels);
-            panels = (float*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
-            have = floats;
-        }
-        try
-        {
-            Pool.Run(new AttentionPackWork(Ptr(k), Ptr(v), panels, shape, wide), shape.Items);
-            int blocks = (shape.Queries + QueryBlock - 1) / QueryBlock;
-            Pool.Run(new AttentionForwardWork(Ptr(q), panels, Ptr(o), Ptr(stats), shape, blocks, wide),
-                shape.Items * blocks);
-        }
-        finally
-        {
-            Interlocked.Exchange(ref attentionPanelFloats, have);
-            float* previous = (float*)Interlocked.Exchange(ref attentionPanels, (nint)panels);
-            if (previous != null) NativeMemory.AlignedFree(previous);
-        }
+        // A part is a head, or a run of a head's query blocks when there are too few heads to keep every thread busy.
+        int blocks = (shape.Queries + QueryBlock - 1) / QueryBlock;
+        int splits = Math.Clamp((2 * Pool.Threads + shape.Items - 1) / shape.Items, 1, blocks);
+        Pool.Run(new AttentionForwardWork(Ptr(q), Ptr(k), Ptr(v), Ptr(o), Ptr(stats), shape, blocks, splits, Lanes.Wide),
+            shape.Items * splits);
     }
 
     public void AttentionBackward(ArrayView<float> q, ArrayView<float> k, ArrayView<float> v, ArrayView<float> o,
@@ -100,24 +73,12 @@ public sealed unsafe partial class SimdKernels
         Pool.Run(work, shape.Items);
     }
 
-    /// <summary>One head's K as A panels and V as B panels per part (the forward's first phase).</summary>
-    private sealed class AttentionPackWork(float* k, float* v, float* panels, AttentionShape a, bool wide)
-        : IParallelWork
-    {
-        public void Execute(int head, int parts)
-        {
-            int nr = wide ? 2 * F512.Count : 2 * F256.Count;
-            float* kp = panels + head * ForwardPanelFloats(a, nr);
-            float* vp = kp + (long)RoundUp(a.Keys, Gemm.PanelHeight) * a.HeadDim;
-            Gemm.PackA<AsStored>(k + (long)head * a.Keys * a.HeadDim, kp, 0, a.Keys, 0, a.HeadDim, a.HeadDim);
-            Gemm.PackB<AsStored>(v + (long)head * a.Keys * a.ValueDim, vp, 0, a.Keys, 0, a.ValueDim, a.ValueDim, nr,
-                null);
-        }
-    }
-
-    /// <summary>One (head, query block) of the forward per part.</summary>
-    private sealed class AttentionForwardWork(float* q, float* panels, float* o, float* stats, AttentionShape a,
-        int blocks, bool wide) : IParallelWork
+    /// <summary>
+    /// One head, or a run of its query blocks, per part: its K (as A panels) and V (as B panels) up to the last key the
+    /// run sees are packed into the thread's scratch (they stay in L2), then each query block goes over them.
+    /// </summary>
+    private sealed class AttentionForwardWork(float* q, float* k, float* v, float* o, float* stats, AttentionShape a,
+        int blocks, int splits, bool wide) : IParallelWork
     {
         public void Execute(int part, int parts)
         {
@@ -128,20 +89,37 @@ public sealed unsafe partial class SimdKernels
         [MethodImpl(Lanes.Hot)]
         private void Run<TV>(int part) where TV : struct, IFloatVector<TV>
         {
-            int head = part / blocks, q0 = part % blocks * QueryBlock;
-            int rows = Math.Min(QueryBlock, a.Queries - q0), e = a.HeadDim, ev = a.ValueDim;
+            int head = part / splits, split = part % splits;
+            int firstBlock = (int)((long)blocks * split / splits), endBlock = (int)((long)blocks * (split + 1) / splits);
+            int e = a.HeadDim, ev = a.ValueDim, nr = 2 * TV.Count, mr = Gemm.PanelHeight, evPad = RoundUp(ev, nr);
+            int keys = a.KeysSeenBy(Math.Min(a.Queries, endBlock * QueryBlock) - 1);
+            long keyPanels = (long)RoundUp(keys, mr) * e, valuePanels = (long)keys * evPad;
+            float* scratch = AttentionScratch(keyPanels + valuePanels + KeyBlock * QueryBlock + QueryBlock * (long)e +
+                                              QueryBlock * (long)evPad + 3 * QueryBlock);
+            float* kp = scratch, vp = kp + keyPanels, st = vp + valuePanels, qt = st + KeyBlock * QueryBlock;
+            float* acc = qt + QueryBlock * e, max = acc + QueryBlock * evPad, sum = max + QueryBlock;
+            float* rescale = sum + QueryBlock;
+            Gemm.PackA<AsStored>(k + (long)head * a.Keys * e, kp, 0, keys, 0, e, e);
+            Gemm.PackB<AsStored>(v + (long)head * a.Keys * ev, vp, 0, keys, 0, ev, ev, nr, null);
+            for (int block = firstBlock; block < endBlock; block++)
+            {
+                int q0 = block * QueryBlock, rows = Math.Min(QueryBlock, a.Queries - q0);
+                QueryBlockForward<TV>(head, q0, rows, kp, vp, keys, st, qt, acc, max, sum, rescale);
+            }
+        }
+
+        /// <summary>The online softmax over the key blocks query block [q0, q0 + rows) sees.</summary>
+        [MethodImpl(Lanes.Hot)]
+        private void QueryBlockForward<TV>(int head, int q0, int rows, float* kp, float* vp, int packedKeys, float* st,
+            float* qt, float* acc, float* max, float* sum, float* rescale) where TV : struct, IFloatVector<TV>
+        {
+            int e = a.HeadDim, ev = a.ValueDim;
             int nr = 2 * TV.Count, mr = Gemm.PanelHeight, w = TV.Count, evPad = RoundUp(ev, nr);
             int queryCols = RoundUp(rows, nr), queryRows = RoundUp(rows, mr);
-            float* scratch = AttentionScratch(KeyBlock * QueryBlock + QueryBlock * (long)e + QueryBlock * (long)evPad +
-                                              3 * QueryBlock);
-            float* st = scratch, qt = st + KeyBlock * QueryBlock, acc = qt + QueryBlock * e;
-            float* max = acc + QueryBlock * evPad, sum = max + QueryBlock, rescale = sum + QueryBlock;
             new Span<float>(acc, QueryBlock * evPad).Clear();
             new Span<float>(max, QueryBlock).Fill(float.NegativeInfinity);
             new Span<float>(sum, QueryBlock).Clear();
             Gemm.PackB<AsTransposed>(q + ((long)head * a.Queries + q0) * e, qt, 0, e, 0, rows, e, nr, null);
-            float* kp = panels + head * ForwardPanelFloats(a, nr);
-            float* vp = kp + (long)RoundUp(a.Keys, mr) * e;
             int keyEnd = a.KeysSeenBy(q0 + rows - 1);
             for (int k0 = 0; k0 < keyEnd; k0 += KeyBlock)
             {
@@ -173,7 +151,7 @@ public sealed unsafe partial class SimdKernels
                 float* vb = vp + (long)k0 * nr;
                 if (!diagonal)
                 {
-                    Gemm.MultiplyPanels<TV>(st, QueryBlock, mr, vb, nr, (long)nr * a.Keys, acc, evPad, queryRows, evPad, cols,
+                    Gemm.MultiplyPanels<TV>(st, QueryBlock, mr, vb, nr, (long)nr * packedKeys, acc, evPad, queryRows, evPad, cols,
                         accumulate: true);
                 }
                 else
@@ -181,7 +159,7 @@ public sealed unsafe partial class SimdKernels
                     for (int ir = 0; ir < queryRows; ir += mr)
                     {
                         int seen = Math.Clamp(q0 + ir + mr - k0, 0, cols);
-                        Gemm.MultiplyPanels<TV>(st + ir, QueryBlock, mr, vb, nr, (long)nr * a.Keys, acc + ir * evPad, evPad, mr,
+                        Gemm.MultiplyPanels<TV>(st + ir, QueryBlock, mr, vb, nr, (long)nr * packedKeys, acc + ir * evPad, evPad, mr,
                             evPad, seen, accumulate: true);
                     }
                 }
