@@ -21,8 +21,8 @@ namespace Engine.Kernels.Simd;
 /// panel sees, and P·V stops at the last key each query panel sees.
 /// The backward's work items are whole heads: a head's thread packs its Q, K, V and dO once, walks key blocks and,
 /// within each, the query blocks that see it: S = scale·Q·Kᵀ and dP = dO·Vᵀ from packed panels, P = e^(S − lse) and
-/// dS = P ⊙ (dP − D) row by row, then dV += Pᵀ·dO and dK += scale·dSᵀ·Q read P and dS in place, and dQ += scale·dS·K
-/// packs dS. It alone writes that head's dQ, dK and dV (no atomics, sums in a fixed order).
+/// dS = P ⊙ (dP − D) row by row, then dV += Pᵀ·dO and dK += scale·dSᵀ·Q read P and dS in place as transposed A
+/// panels, and dQ += scale·dS·K broadcasts from dS's rows where they are (<see cref="Gemm.MultiplyRowsByPanels{TV}"/>). It alone writes that head's dQ, dK and dV (no atomics, sums in a fixed order).
 /// </remarks>
 public sealed unsafe partial class SimdKernels
 {
@@ -240,11 +240,11 @@ public sealed unsafe partial class SimdKernels
             float* scratch = AttentionScratch(
                 (long)lRows * e + (long)sCols * e + (long)lRows * ev + (long)sCols * ev // Q, Kᵀ, dO, Vᵀ as panels
                 + (long)l * evPad + (long)l * ePad + (long)s * ePad                    // dO, Q, K as stored, panels
-                + 3 * tile + (long)KeyBlock * (evPad + ePad) + (long)lRows * ePad);     // P, dS, packed dS; sums
+                + 2 * tile + (long)KeyBlock * (evPad + ePad) + (long)lRows * ePad);     // P, dS; sums
             float* qa = scratch, kt = qa + (long)lRows * e, doa = kt + (long)sCols * e, vt = doa + (long)lRows * ev;
             float* dob = vt + (long)sCols * ev, qb = dob + (long)l * evPad, kb = qb + (long)l * ePad;
-            float* p = kb + (long)s * ePad, ds = p + tile, dsa = ds + tile;
-            float* dvSum = dsa + tile, dkSum = dvSum + KeyBlock * evPad, dqSum = dkSum + KeyBlock * ePad;
+            float* p = kb + (long)s * ePad, ds = p + tile;
+            float* dvSum = ds + tile, dkSum = dvSum + KeyBlock * evPad, dqSum = dkSum + KeyBlock * ePad;
             float* qh = q + (long)head * l * e, kh = k + (long)head * s * e, vh = v + (long)head * s * ev;
             float* oh = o + (long)head * l * ev, doh = dOut + (long)head * l * ev;
             float* lse = stats + (long)head * l, rowDots = stats + rows + (long)head * l;
@@ -293,8 +293,7 @@ public sealed unsafe partial class SimdKernels
                             ePad, rows0, accumulate: true, a.Scale);
                     if (dq != null)
                     {
-                        Gemm.PackA<AsStored>(ds, dsa, 0, rows0, 0, cols, KeyBlock);
-                        Gemm.MultiplyPanels<TV>(dsa, mr, mr * cols, kRows.Row(k0), kRows.Step, kRows.Panel,
+                        Gemm.MultiplyRowsByPanels<TV>(ds, KeyBlock, kRows.Row(k0), kRows.Step, kRows.Panel,
                             dqSum + (long)q0 * ePad, ePad, queryRows, ePad, cols, accumulate: true, a.Scale);
                     }
                 }
