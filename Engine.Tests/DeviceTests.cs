@@ -122,4 +122,36 @@ public class DeviceTests
         var e = Assert.Throws<ObjectDisposedException>(() => t.ToArray());
         Assert.Contains("disposed", e.Message);
     }
+
+    /// <summary>torch.cuda.memory_allocated / memory_reserved / max_memory_allocated / reset_peak_memory_stats.</summary>
+    [Fact]
+    public void Memory_counts_allocated_reserved_and_peak_bytes_and_the_peak_resets()
+    {
+        using var dev = Device.Create(TestDevice.Instance.Kind);
+        var start = dev.Memory;
+        Assert.Equal(0, start.AllocatedBytes);
+        var a = Tensor.Zeros(dev, new[] { 1000, 1000 });
+        var b = Tensor.Zeros(dev, new[] { 500, 1000 });
+        var held = dev.Memory;
+        Assert.InRange(held.AllocatedBytes, 6_000_000, 6_100_000); // 1.5 M floats (and a little alignment slack)
+        Assert.True(held.ReservedBytes >= held.AllocatedBytes, $"{held}");
+        Assert.Equal(held.AllocatedBytes, held.PeakAllocatedBytes);
+
+        a.Dispose();
+        var afterFree = dev.Memory;
+        Assert.InRange(afterFree.AllocatedBytes, 2_000_000, 2_050_000);
+        Assert.Equal(held.ReservedBytes, afterFree.ReservedBytes); // the freed buffer waits in the pool
+        Assert.Equal(held.PeakAllocatedBytes, afterFree.PeakAllocatedBytes);
+
+        dev.ResetPeakMemoryStats();
+        Assert.Equal(afterFree.AllocatedBytes, dev.Memory.PeakAllocatedBytes);
+        Assert.Equal(afterFree.ReservedBytes, dev.Memory.PeakReservedBytes);
+        using (var c = Tensor.Zeros(dev, new[] { 1000, 1000 })) // reuses a's idle buffer: no new reservation
+            Assert.Equal(afterFree.ReservedBytes, dev.Memory.ReservedBytes);
+        Assert.Equal(held.AllocatedBytes, dev.Memory.PeakAllocatedBytes);
+        b.Dispose();
+        dev.EmptyCache();
+        Assert.Equal(0, dev.Memory.AllocatedBytes);
+        Assert.Equal(0, dev.Memory.ReservedBytes);
+    }
 }

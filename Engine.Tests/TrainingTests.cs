@@ -108,6 +108,6 @@ public class TrainingTests
         Assert.Equal(before.DeviceAllocations, after.DeviceAllocations);
         Assert.Equal(before.LiveBuffers, after.LiveBuffers);
         Assert.Equal(before.RentedBuffers, after.RentedBuffers);
-        Assert.Equal(before.AllocatedBytes, after.AllocatedBytes);
+        Assert.Equal(before.ReservedBytes, after.ReservedBytes);
     }
 }

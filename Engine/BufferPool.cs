@@ -27,7 +27,10 @@ internal sealed class BufferPool : IDisposable
     private long deviceAllocations;
     private int liveBuffers;
     private int rentedBuffers;
-    private long allocatedBytes;
+    private long allocatedBytes; // reserved: every buffer the pool made and has not freed
+    private long rentedBytes;
+    private long peakRentedBytes;
+    private long peakAllocatedBytes;
     private bool disposed;
 
     public BufferPool(Accelerator accelerator) => this.accelerator = accelerator;
@@ -36,8 +39,29 @@ internal sealed class BufferPool : IDisposable
     {
         get
         {
-            lock (gate) return new MemoryStats(deviceAllocations, liveBuffers, rentedBuffers, allocatedBytes);
+            lock (gate)
+                return new MemoryStats(deviceAllocations, liveBuffers, rentedBuffers, allocatedBytes, rentedBytes,
+                    peakRentedBytes, peakAllocatedBytes);
         }
+    }
+
+    /// <summary>Starts the peaks over from the current figures (PyTorch's <c>reset_peak_memory_stats</c>).</summary>
+    public void ResetPeaks()
+    {
+        lock (gate)
+        {
+            while (returnedByFinalizers.TryDequeue(out var late)) ReturnLocked(late);
+            peakRentedBytes = rentedBytes;
+            peakAllocatedBytes = allocatedBytes;
+        }
+    }
+
+    /// <summary>Counts a buffer handed out: rented bytes and their peak.</summary>
+    private void CountRentLocked(MemoryBuffer buffer)
+    {
+        rentedBuffers++;
+        rentedBytes += buffer.LengthInBytes;
+        peakRentedBytes = Math.Max(peakRentedBytes, rentedBytes);
     }
 
     /// <summary>A cap on the bytes this pool may hold (null: the device's own size is the limit).</summary>
@@ -57,8 +81,9 @@ internal sealed class BufferPool : IDisposable
             while (returnedByFinalizers.TryDequeue(out var late)) ReturnLocked(late);
             if (free.TryGetValue((typeof(MemoryBuffer1D<T, Stride1D.Dense>), length), out var stack) && stack.Count > 0)
             {
-                rentedBuffers++;
-                return (MemoryBuffer1D<T, Stride1D.Dense>)stack.Pop();
+                var reused = stack.Pop();
+                CountRentLocked(reused);
+                return (MemoryBuffer1D<T, Stride1D.Dense>)reused;
             }
             long bytes = length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
             // Like PyTorch's caching allocator: when a new buffer does not fit, give the idle cached ones back to
@@ -82,11 +107,12 @@ internal sealed class BufferPool : IDisposable
                     throw OutOfMemory<T>(asked, again);
                 }
             }
-            rentedBuffers++;
             allocated.Add(buffer);
             deviceAllocations++;
             liveBuffers++;
             allocatedBytes += buffer.LengthInBytes;
+            peakAllocatedBytes = Math.Max(peakAllocatedBytes, allocatedBytes);
+            CountRentLocked(buffer);
             return buffer;
         }
     }
@@ -165,6 +191,7 @@ internal sealed class BufferPool : IDisposable
     private void ReturnLocked(MemoryBuffer buffer)
     {
         rentedBuffers--;
+        rentedBytes -= buffer.LengthInBytes;
         if (disposed)
         {
             FreeLocked(buffer);

@@ -75,6 +75,12 @@ public sealed class Device : IDisposable
     public MemoryStats Memory => Pool.Stats;
 
     /// <summary>
+    /// Starts <see cref="MemoryStats.PeakAllocatedBytes"/> and <see cref="MemoryStats.PeakReservedBytes"/> over from
+    /// the current figures (PyTorch's <c>torch.cuda.reset_peak_memory_stats</c>).
+    /// </summary>
+    public void ResetPeakMemoryStats() => Pool.ResetPeaks();
+
+    /// <summary>
     /// A cap, in bytes, on the device memory this engine may hold (null: no cap but the device's size), like
     /// PyTorch's <c>set_per_process_memory_fraction</c>. An allocation beyond it first releases idle cached
     /// buffers, then fails with an out-of-memory error naming the requested size and the free memory.

@@ -46,7 +46,7 @@ public static class SoakJob
             var m = dev.Memory;
             Console.WriteLine($"step {i + 1,10:N0}  {online.SamplesPerSecond,7:F0} samples/s  window acc {online.WindowAccuracy,6:P1}  " +
                               $"device allocations {m.DeviceAllocations}  live buffers {m.LiveBuffers}  rented {m.RentedBuffers}  " +
-                              $"bytes {m.AllocatedBytes:N0}  live heap {heap.Measure() / 1e6:F2} MB");
+                              $"reserved {m.ReservedBytes:N0} B, allocated {m.AllocatedBytes:N0} B  live heap {heap.Measure() / 1e6:F2} MB");
             if (heap.Failure is { } grew)
             {
                 Console.WriteLine($"FAIL: {grew}");

@@ -223,8 +223,8 @@ public class AttentionTests
     [Fact]
     public void Fused_attention_memory_grows_linearly_with_length()
     {
-        // Each length on a fresh device of the suite's kind, whose pool then holds what forward and backward needed at
-        // once: 4× the length must cost about 4× the memory (the [L, S] weights would make it 16×).
+        // Each length on a fresh device of the suite's kind: the peak of what forward and backward hold at once must
+        // grow about 4× for 4× the length (the [L, S] weights would make it 16×).
         string kind = Dev.Kind is "cpu" or "ilgpu-cpu" ? Dev.Kind : "ilgpu-cpu";
         long Bytes(int t)
         {
@@ -236,7 +236,7 @@ public class AttentionTests
             var v = Tensor.RandN(device, shape, seed: 3, requiresGrad: true);
             Tensor.ScaledDotProductAttention(q, k, v, isCausal: true).Sum().Backward();
             device.Kernels.Synchronize();
-            return device.Memory.AllocatedBytes;
+            return device.Memory.PeakAllocatedBytes;
         }
         long small = Bytes(256), large = Bytes(1024);
         Assert.True(large < 6 * small, $"{small} bytes at L = 256 but {large} at L = 1024 (linear: ~4×, quadratic: 16×)");
