@@ -29,9 +29,10 @@ public static class DistributedCheckJob
     /// <c>{rank}</c> in it becomes the rank (per-rank folders, as on node-local disks).</param>
     /// <param name="checkpointEverySteps">steps between checkpoints.</param>
     /// <param name="resume">continue from <paramref name="checkpoint"/> when it exists.</param>
+    /// <param name="accumulate">batches per optimizer step (<see cref="TrainerOptions.AccumulationSteps"/>).</param>
     public static int Run(string deviceKind, string optimizerName, int epochs, int batchSize, string output,
         int failRank, int failAt, string failHow, int mismatchRank, int online = -1, bool shuffle = true,
-        string? checkpoint = null, int checkpointEverySteps = 0, bool resume = false)
+        string? checkpoint = null, int checkpointEverySteps = 0, bool resume = false, int accumulate = 1)
     {
         return DistributedRun.Run(comm =>
         {
@@ -66,6 +67,7 @@ public static class DistributedCheckJob
             var history = Trainer.Fit(model, Trainer.CrossEntropy, optimizer, data, new TrainerOptions
             {
                 Epochs = epochs, BatchSize = batchSize, Seed = 3, Communicator = comm, Shuffle = shuffle,
+                AccumulationSteps = accumulate,
                 CheckpointPath = checkpoint?.Replace("{rank}", comm.Rank.ToString()), CheckpointEverySteps = checkpointEverySteps, Resume = resume,
                 OnAfterBackward = p =>
                 {

@@ -147,11 +147,13 @@ var noShuffle = new Option<bool>("--no-shuffle") { Description = "batches take t
 var checkCheckpoint = new Option<string?>("--checkpoint") { Description = "checkpoint file rank 0 writes (and --resume reads); {rank} in it becomes the rank" };
 var checkEvery = new Option<int>("--checkpoint-every-steps") { Description = "steps between checkpoints", DefaultValueFactory = _ => 0 };
 var checkResume = new Option<bool>("--resume") { Description = "continue from --checkpoint when it exists" };
+var checkAccumulate = new Option<int>("--accumulate") { Description = "batches per optimizer step (gradient accumulation)", DefaultValueFactory = _ => 1 };
 foreach (var o in new Option[] { checkOptimizer, checkEpochs, checkBatch, checkOut, failRank, failAt, failHow, mismatchRank, checkOnline, noShuffle,
-             checkCheckpoint, checkEvery, checkResume, device }) check.Options.Add(o);
+             checkCheckpoint, checkEvery, checkResume, checkAccumulate, device }) check.Options.Add(o);
 check.SetAction(r => DistributedCheckJob.Run(r.GetValue(device)!, r.GetValue(checkOptimizer)!, r.GetValue(checkEpochs),
     r.GetValue(checkBatch), r.GetValue(checkOut)!, r.GetValue(failRank), r.GetValue(failAt), r.GetValue(failHow)!, r.GetValue(mismatchRank),
-    r.GetValue(checkOnline), !r.GetValue(noShuffle), r.GetValue(checkCheckpoint), r.GetValue(checkEvery), r.GetValue(checkResume)));
+    r.GetValue(checkOnline), !r.GetValue(noShuffle), r.GetValue(checkCheckpoint), r.GetValue(checkEvery), r.GetValue(checkResume),
+    r.GetValue(checkAccumulate)));
 root.Subcommands.Add(check);
 
 var gptMode = new Option<string>("--mode") { Description = "batch, online, or compare (both, one table)", DefaultValueFactory = _ => "compare" };

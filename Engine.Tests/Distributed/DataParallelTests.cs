@@ -95,6 +95,29 @@ public sealed class DataParallelTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Gradient accumulation under DDP (all-reduce on a group's last micro-batch only, as no_sync): 2 ranks, micro-batches
+    /// of 8 rows (4 each), 4 per step, end where one process with batches of 32 does. 96 rows: no short groups; without
+    /// shuffling the micro-batches of a group are the big batch's rows.
+    /// </summary>
+    [Theory]
+    [InlineData("sgd")]
+    [InlineData("adam")]
+    public void Accumulated_micro_batches_on_two_ranks_end_with_the_one_process_big_batch_parameters(string optimizer)
+    {
+        string one = Path.Combine(folder, "big.safetensors");
+        ExamplesProcess.Run("distributed-check", "--optimizer", optimizer, "--batch-size", "32", "--no-shuffle", "--out", one);
+        var expected = Parameters(one);
+        string file = Path.Combine(folder, "accumulated.safetensors");
+        var run = MpiJob.Run(2, TimeSpan.FromSeconds(120), "distributed-check", "--optimizer", optimizer, "--batch-size", "8",
+            "--accumulate", "4", "--no-shuffle", "--out", file);
+        Assert.True(run.ExitCode == 0, $"mpirun -np 2 exited {run.ExitCode}: {run.Stdout}{run.Stderr}");
+        var actual = Parameters(file);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-5 * Math.Max(1, Math.Abs(expected[i])),
+                $"parameter {i}: {actual[i]} accumulated on 2 ranks vs {expected[i]} in one big batch");
+    }
+
     [Fact]
     public void A_job_killed_mid_run_resumes_from_rank_0s_checkpoint_to_the_uninterrupted_result()
     {

@@ -98,6 +98,44 @@ public class TrainerTests
         Assert.Equal(0.1f * MathF.Pow(0.5f, 3), sgd2.Lr, 6); // three batches, three halvings
     }
 
+    /// <summary>
+    /// Batches of 8 accumulated 4 at a time take the steps batches of 32 take (the same shuffled order: the permutation
+    /// depends on the seed and the rows, not the batch size); 100 rows make the last group one short micro-batch of 4.
+    /// The schedule steps per optimizer step and OnAfterBackward runs once per step.
+    /// </summary>
+    [Fact]
+    public void Accumulating_micro_batches_equals_one_batch_that_many_times_larger()
+    {
+        var data = Blobs(34, 5).Subset(Enumerable.Range(0, 100).ToArray());
+        (float[] Weights, History History, int Steps, int Backwards) Train(int batch, int accumulate)
+        {
+            using var model = Mlp(7);
+            using var adam = new Adam(model.Parameters(), lr: 0.02f);
+            var schedule = new StepLR(adam, stepSize: 3, gamma: 0.5);
+            int steps = 0, backwards = 0;
+            var history = Trainer.Fit(model, Trainer.CrossEntropy, adam, data, new TrainerOptions
+            {
+                Epochs = 3, BatchSize = batch, AccumulationSteps = accumulate, Seed = 11, Schedule = schedule,
+                StepSchedulePerBatch = true, OnBatchEnd = _ => steps++, OnAfterBackward = _ => backwards++,
+            });
+            return (model.Parameters().SelectMany(p => p.ToArray()).ToArray(), history, steps, backwards);
+        }
+        var big = Train(32, 1);
+        var accumulated = Train(8, 4);
+        Expect.Close(big.Weights, accumulated.Weights, 1e-5, 1e-5, "parameters after 3 epochs");
+        for (int e = 0; e < 3; e++)
+        {
+            Assert.Equal(big.History.Epochs[e].TrainLoss, accumulated.History.Epochs[e].TrainLoss, 5);
+            Assert.Equal(big.History.Epochs[e].Lr, accumulated.History.Epochs[e].Lr);
+        }
+        Assert.Equal(3 * 4, big.Backwards);
+        Assert.Equal(3 * 4, accumulated.Backwards); // one per optimizer step
+        Assert.Equal(3 * 13, accumulated.Steps);   // OnBatchEnd per micro-batch
+
+        var e2 = Assert.Throws<ArgumentOutOfRangeException>(() => Train(8, 0));
+        Assert.Contains("AccumulationSteps", e2.Message);
+    }
+
     [Fact]
     public void A_diverging_loss_stops_with_the_epoch_and_step()
     {

@@ -118,6 +118,9 @@ public sealed class DataLoader
     /// <summary>Batches per epoch.</summary>
     public int BatchCount => DropLast ? Dataset.Count / BatchSize : (Dataset.Count + BatchSize - 1) / BatchSize;
 
+    /// <summary>Rows of batch <paramref name="index"/> of an epoch over all shards (the last one may be short).</summary>
+    public int GlobalRowsOf(int index) => DropLast ? BatchSize : Math.Min(BatchSize, Dataset.Count - index * BatchSize);
+
     /// <summary>
     /// The batches of the next epoch (dispose each, or iterate inside a <see cref="DisposeScope"/>), leaving out
     /// the first <paramref name="skipBatches"/> without gathering them (to resume mid-epoch).

@@ -53,6 +53,9 @@ public static class Trainer
         if (options.BatchSize < 0)
             throw new ArgumentOutOfRangeException(nameof(options),
                 $"Trainer.Fit: BatchSize must be ≥ 1, or 0 for full-batch gradient descent; got {options.BatchSize}.");
+        if (options.AccumulationSteps < 1)
+            throw new ArgumentOutOfRangeException(nameof(options),
+                $"Trainer.Fit: AccumulationSteps must be ≥ 1 (batches per optimizer step), got {options.AccumulationSteps}.");
         if (!(options.ValidationFraction >= 0 && options.ValidationFraction < 1))
             throw new ArgumentOutOfRangeException(nameof(options), $"ValidationFraction must be in [0, 1), got {options.ValidationFraction}.");
 
@@ -100,10 +103,15 @@ public static class Trainer
             int skip = run.Epoch == epoch ? run.StepInEpoch : 0;
             if (skip == 0) run.StartEpoch(epoch);
             int step = skip;
+            int accumulate = options.AccumulationSteps;
+            var group = new AccumulationGroup();
             foreach (var batch in loader.NextEpoch(skip))
             {
                 step++;
-                run.GlobalStep++;
+                // The group of micro-batches this one belongs to: [first, last] (0-based), its global rows.
+                int first = (step - 1) / accumulate * accumulate, last = Math.Min(first + accumulate, loader.BatchCount) - 1;
+                bool groupEnd = step - 1 == last;
+                if (step - 1 == first) group = new AccumulationGroup();
                 using var scope = new DisposeScope();
                 using (batch)
                 {
@@ -137,28 +145,43 @@ public static class Trainer
                         throw new TrainingDivergedException(
                             $"Training diverged: the loss is {value} at epoch {epoch}, step {step} " +
                             $"(lr {optimizer.Lr}). Lower the learning rate, clip gradients, or set SkipNonFiniteSteps.");
-                    if (finite)
+                    group.Add(value, batch.GlobalCount, hits, finite);
+                    if (finite && accumulate == 1)
                     {
                         l?.Backward();
                         ddp?.AverageGradients((double)batch.Count / batch.GlobalCount);
-                        options.OnAfterBackward?.Invoke(new TrainingProgress(epoch, step, loader.BatchCount, value));
                     }
-                    if (finite && (!options.SkipNonFiniteSteps || optimizer.GradientsAreFinite()))
+                    else if (finite)
                     {
-                        optimizer.Step();
-                        run.LossSum += value * batch.GlobalCount;
-                        run.Rows += batch.GlobalCount;
-                        run.Hits += hits;
+                        // This micro-batch's share of the group's mean: Σ over the group (and the ranks) is its mean.
+                        int groupRows = 0;
+                        for (int i = first; i <= last; i++) groupRows += loader.GlobalRowsOf(i);
+                        if (l != null) (l * (float)((double)batch.Count / groupRows)).Backward();
+                        if (groupEnd) ddp?.AverageGradients(1.0);
                     }
-                    else
+                    if (groupEnd)
                     {
-                        run.History.SkippedSteps++;
+                        if (group.Finite)
+                            options.OnAfterBackward?.Invoke(new TrainingProgress(epoch, step, loader.BatchCount,
+                                accumulate == 1 ? value : group.MeanLoss));
+                        if (group.Finite && (!options.SkipNonFiniteSteps || optimizer.GradientsAreFinite()))
+                        {
+                            optimizer.Step();
+                            run.LossSum += group.LossSum;
+                            run.Rows += group.Rows;
+                            run.Hits += group.Hits;
+                        }
+                        else
+                        {
+                            run.History.SkippedSteps++;
+                        }
+                        optimizer.ZeroGrad();
+                        run.GlobalStep++;
+                        if (options.StepSchedulePerBatch) options.Schedule?.Step();
                     }
-                    optimizer.ZeroGrad();
-                    if (options.StepSchedulePerBatch) options.Schedule?.Step();
                     if (leader) options.OnBatchEnd?.Invoke(new TrainingProgress(epoch, step, loader.BatchCount, value));
                 }
-                if (options.CheckpointPath != null && options.CheckpointEverySteps > 0 &&
+                if (groupEnd && options.CheckpointPath != null && options.CheckpointEverySteps > 0 &&
                     run.GlobalStep % options.CheckpointEverySteps == 0)
                 {
                     run.Epoch = epoch;
@@ -264,6 +287,25 @@ public static class Trainer
         finally
         {
             model.Train(wasTraining);
+        }
+    }
+
+    /// <summary>The loss, rows and hits of an optimizer step's micro-batches, kept until the step is taken or skipped.</summary>
+    private sealed class AccumulationGroup
+    {
+        public double LossSum { get; private set; }
+        public long Rows { get; private set; }
+        public long Hits { get; private set; }
+        public bool Finite { get; private set; } = true;
+        public float MeanLoss => (float)(LossSum / Math.Max(1, Rows));
+
+        public void Add(float meanLoss, int rows, long hits, bool finite)
+        {
+            Finite &= finite;
+            if (!finite) return;
+            LossSum += meanLoss * rows;
+            Rows += rows;
+            Hits += hits;
         }
     }
 }

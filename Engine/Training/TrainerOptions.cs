@@ -49,6 +49,16 @@ public sealed class TrainerOptions
     public Action<TrainingProgress>? OnAfterBackward { get; init; }
 
     /// <summary>
+    /// Gradient accumulation: one optimizer step per this many batches of <see cref="BatchSize"/> (micro-batches), each
+    /// micro-batch's loss scaled by its share of the group's rows (1/k for equal micro-batches), so the step equals one
+    /// on a batch k times larger; the schedule, <see cref="OnAfterBackward"/> (clipping) and
+    /// <see cref="CheckpointEverySteps"/> count optimizer steps; under <see cref="Communicator"/> the gradients are
+    /// all-reduced only after the group's last micro-batch (DDP's <c>no_sync</c>). An epoch's last group may be
+    /// shorter. 1: a step per batch.
+    /// </summary>
+    public int AccumulationSteps { get; init; } = 1;
+
+    /// <summary>
     /// Skip the optimizer step of a batch whose loss or gradients are NaN/±∞ and count it in
     /// <see cref="History.SkippedSteps"/> (as PyTorch's GradScaler does), instead of stopping with an error. Checking
     /// the gradients costs one flag kernel and one 4-byte read per step.
