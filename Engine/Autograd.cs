@@ -1,3 +1,4 @@
+using ILGPU;
 using Engine.Kernels;
 namespace Engine;
 
@@ -12,6 +13,16 @@ public static class Autograd
 
     /// <summary>Ops inside the returned scope record nothing and their outputs do not require grad.</summary>
     public static IDisposable NoGrad() => new DepthScope(() => noGradDepth++, () => noGradDepth--);
+
+    /// <summary>
+    /// Turns graph recording back on inside a <see cref="NoGrad"/> region until disposed (<c>torch.enable_grad</c>):
+    /// activation checkpointing recomputes its segment with it during backward.
+    /// </summary>
+    internal static IDisposable EnableGrad()
+    {
+        int saved = 0;
+        return new DepthScope(() => (saved, noGradDepth) = (noGradDepth, 0), () => noGradDepth = saved);
+    }
 
     /// <summary>Whether anomaly detection is on for this thread (see <see cref="DetectAnomaly"/>).</summary>
     public static bool IsAnomalyDetectionEnabled => anomalyDepth > 0;
@@ -67,10 +78,38 @@ public static class Autograd
                 "Backward() on a tensor that does not require grad: no input of the computation had " +
                 "requiresGrad: true, or it was computed inside Autograd.NoGrad().");
 
-        var order = TopologicalOrder(root);
+        if (backwardDepth > 0)
+        {
+            // A backward inside a node's backward (activation checkpointing): its own traversal collections, and no
+            // fusing of optimizer steps into it (the outer graph may use the same parameters again).
+            BackwardNested(root, seed?.Elements, retainGraph);
+            return;
+        }
+        var order = TopologicalOrder(root, orderCache ??= new(), visitedCache ??= new(ReferenceEqualityComparer.Instance),
+            stackCache ??= new());
         CountLeafUses(order);
         if (seed != null) root.Device.Kernels.Copy(seed.Elements, root.GradTarget());
         else root.Device.Kernels.Fill(root.GradTarget(), 1f);
+        backwardDepth++;
+        try
+        {
+            RunNodes(order);
+        }
+        finally
+        {
+            backwardDepth--;
+        }
+        if (!retainGraph)
+        {
+            foreach (var tensor in order) tensor.GradFn!.Release();
+        }
+        order.Clear(); // the per-thread list must not keep the graph alive
+        visitedCache!.Clear();
+    }
+
+    /// <summary>Runs each node's backward, last first, releasing intermediate gradients as it goes.</summary>
+    private static void RunNodes(List<Tensor> order)
+    {
         for (int i = order.Count - 1; i >= 0; i--)
         {
             var tensor = order[i];
@@ -79,12 +118,36 @@ public static class Autograd
             if (anomalyDepth > 0) CheckBackward(tensor, node);
             tensor.ReleaseIntermediateGrad();
         }
-        if (!retainGraph)
+    }
+
+    /// <summary>
+    /// Backward from <paramref name="root"/> seeded with <paramref name="seed"/> (or 1) while another backward is
+    /// running on this thread: fresh traversal collections, and each leaf counted as used twice for its duration, so
+    /// no optimizer step is fused into a gradient the outer graph may still add to.
+    /// </summary>
+    internal static void BackwardNested(Tensor root, ArrayView<float>? seed, bool retainGraph = false)
+    {
+        var order = TopologicalOrder(root, new List<Tensor>(), new HashSet<Tensor>(ReferenceEqualityComparer.Instance),
+            new Stack<(Tensor Tensor, bool Expanded)>());
+        var leaves = new Dictionary<Tensor, int>(ReferenceEqualityComparer.Instance);
+        foreach (var tensor in order)
+            foreach (var input in tensor.GradFn!.Inputs)
+                if (input.IsLeaf && !leaves.ContainsKey(input)) leaves[input] = input.BackwardUses;
+        foreach (var leaf in leaves.Keys) leaf.BackwardUses = 2;
+        if (seed is { } s) root.Device.Kernels.Copy(s, root.GradTarget());
+        else root.Device.Kernels.Fill(root.GradTarget(), 1f);
+        backwardDepth++;
+        try
         {
-            foreach (var tensor in order) tensor.GradFn!.Release();
+            RunNodes(order);
         }
-        order.Clear(); // the per-thread list must not keep the graph alive
-        visitedCache!.Clear();
+        finally
+        {
+            backwardDepth--;
+            foreach (var (leaf, uses) in leaves) leaf.BackwardUses = uses;
+        }
+        if (!retainGraph)
+            foreach (var tensor in order) tensor.GradFn!.Release();
     }
 
     /// <summary>Sets each leaf's <see cref="Tensor.BackwardUses"/>: how many node inputs of this graph it is.</summary>
@@ -118,14 +181,13 @@ public static class Autograd
     [ThreadStatic] private static List<Tensor>? orderCache;
     [ThreadStatic] private static HashSet<Tensor>? visitedCache;
     [ThreadStatic] private static Stack<(Tensor Tensor, bool Expanded)>? stackCache;
+    [ThreadStatic] private static int backwardDepth;
 
-    /// <summary>Tensors with a grad node reachable from root, each after all of its inputs (a per-thread list, valid until
-    /// the next call).</summary>
-    private static List<Tensor> TopologicalOrder(Tensor root)
+    /// <summary>Tensors with a grad node reachable from root, each after all of its inputs, into
+    /// <paramref name="order"/> (cleared first).</summary>
+    internal static List<Tensor> TopologicalOrder(Tensor root, List<Tensor> order, HashSet<Tensor> visited,
+        Stack<(Tensor Tensor, bool Expanded)> stack)
     {
-        var order = orderCache ??= new List<Tensor>();
-        var visited = visitedCache ??= new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
-        var stack = stackCache ??= new Stack<(Tensor Tensor, bool Expanded)>();
         order.Clear();
         visited.Clear();
         stack.Clear();

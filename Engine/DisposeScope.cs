@@ -33,6 +33,9 @@ public sealed class DisposeScope : IDisposable
 
     internal static void Register(Tensor tensor) => current?.tensors.Add(tensor);
 
+    /// <summary>Whether this scope will dispose <paramref name="tensor"/> (it was made while the scope was current).</summary>
+    internal bool Holds(Tensor tensor) => tensors.Contains(tensor);
+
     /// <summary>Takes <paramref name="tensor"/> out of this scope and into the enclosing one (if any).</summary>
     public Tensor MoveToOuter(Tensor tensor)
     {

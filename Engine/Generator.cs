@@ -35,9 +35,28 @@ public static class Generator
     /// <summary><paramref name="seed"/> when given, else the generator's next seed.</summary>
     internal static int SeedOrNext(int? seed) => seed ?? NextSeed();
 
+    /// <summary>The generator as a stream whose position activation checkpointing can set back.</summary>
+    internal static readonly IRandomStream Stream = new DrawCount();
+
+    private sealed class DrawCount : IRandomStream
+    {
+        public long Position
+        {
+            get
+            {
+                lock (Gate) return draws;
+            }
+            set
+            {
+                lock (Gate) draws = value;
+            }
+        }
+    }
+
     /// <summary>The next seed: SplitMix64 of the initial seed and the draw's number.</summary>
     internal static int NextSeed()
     {
+        RandomReplay.Touch(Stream);
         ulong z;
         lock (Gate) z = unchecked((ulong)initial + (ulong)++draws * 0x9E3779B97F4A7C15UL);
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;

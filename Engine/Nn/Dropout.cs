@@ -7,7 +7,7 @@ namespace Engine.Nn;
 /// rest scaled by 1/(1 − p); identity in evaluation mode. The mask comes from a counter-based RNG kernel seeded by
 /// (seed, call number), so runs are reproducible and backward recomputes the mask instead of storing it.
 /// </summary>
-public sealed class Dropout : Module
+public sealed class Dropout : Module, IRandomStream
 {
     private uint calls;
 
@@ -30,9 +30,16 @@ public sealed class Dropout : Module
     }
     public int Seed { get; }
 
+    long IRandomStream.Position
+    {
+        get => calls;
+        set => calls = (uint)value;
+    }
+
     public override Tensor Forward(Tensor input)
     {
         if (!Training || P == 0f) return input;
+        RandomReplay.Touch(this);
         uint seed = unchecked((uint)Seed * 0x9E3779B9u + ++calls);
         return input.DropoutWithSeed(P, seed);
     }
@@ -43,7 +50,7 @@ public sealed class Dropout : Module
 /// is zeroed with probability p and the others scaled by 1/(1 − p); identity in evaluation mode. The [N, C] mask
 /// comes from the same counter-based RNG kernel as <see cref="Dropout"/>'s, drawn on a tensor of ones.
 /// </summary>
-public sealed class Dropout2d : Module
+public sealed class Dropout2d : Module, IRandomStream
 {
     private uint calls;
 
@@ -58,10 +65,17 @@ public sealed class Dropout2d : Module
     public float P { get; }
     public int Seed { get; }
 
+    long IRandomStream.Position
+    {
+        get => calls;
+        set => calls = (uint)value;
+    }
+
     public override Tensor Forward(Tensor input)
     {
         if (!Training || P == 0f) return input;
         Tensor.CheckOperands("dropout2d", input);
+        RandomReplay.Touch(this);
         if (input.Rank is not (3 or 4))
             throw new ArgumentException($"Dropout2d: expected input [N, C, H, W] or [C, H, W], got {Shapes.Format(input.Shape)}.");
         uint seed = unchecked((uint)Seed * 0x9E3779B9u + ++calls);

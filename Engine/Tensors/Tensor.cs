@@ -246,6 +246,19 @@ public sealed partial class Tensor : IDisposable
         offset = at;
     }
 
+    /// <summary>
+    /// Makes this leaf's gradient the buffer <paramref name="source"/>'s backward accumulates into (its
+    /// <see cref="Grad"/>, or its pending gradient when it is computed): gradients reaching this leaf land there, in the
+    /// order they arrive, as if they had reached <paramref name="source"/> (activation checkpointing's recomputation).
+    /// </summary>
+    internal void AccumulateGradInto(Tensor source)
+    {
+        source.GradTarget();
+        var target = source.IsLeaf ? source.grad! : source.pendingGrad!;
+        this.grad?.Dispose();
+        this.grad = target.ShareStorage(shape);
+    }
+
     /// <summary>Makes <paramref name="grad"/> (a view into a flat gradient buffer) this leaf's gradient.</summary>
     internal void AttachGrad(Tensor grad)
     {
