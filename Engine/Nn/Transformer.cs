@@ -239,13 +239,38 @@ public sealed class TransformerEncoder : Module
     public LayerNorm? Norm { get; }
     public int NumLayers => Layers.Count;
 
+    /// <summary>
+    /// Activation checkpointing while training: every run of this many layers is one
+    /// <see cref="ActivationCheckpoint"/> segment (its activations recomputed in backward); 0, the default, keeps them
+    /// all.
+    /// </summary>
+    public int CheckpointEvery
+    {
+        get => checkpointEvery;
+        set => checkpointEvery = value >= 0 ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), $"TransformerEncoder: CheckpointEvery must be ≥ 0, got {value}.");
+    }
+
+    private int checkpointEvery;
+
     public override Tensor Forward(Tensor input) => Forward(input, null);
 
     /// <summary>Each layer's <see cref="TransformerEncoderLayer.Forward(Tensor, Tensor?, Tensor?, bool)"/> with the same masks, then the norm.</summary>
     public Tensor Forward(Tensor src, Tensor? mask, Tensor? srcKeyPaddingMask = null, bool isCausal = false)
     {
         var x = src;
-        foreach (var layer in Layers) x = layer.Forward(x, mask, srcKeyPaddingMask, isCausal);
+        int every = Training ? checkpointEvery : 0;
+        int step = every == 0 ? Layers.Count : every;
+        for (int first = 0; first < Layers.Count; first += step)
+        {
+            int end = Math.Min(first + step, Layers.Count), from = first;
+            Tensor Segment(Tensor h)
+            {
+                for (int i = from; i < end; i++) h = Layers[i].Forward(h, mask, srcKeyPaddingMask, isCausal);
+                return h;
+            }
+            x = every == 0 ? Segment(x) : ActivationCheckpoint.Run(t => Segment(t[0]), x);
+        }
         return Norm == null ? x : Norm.Forward(x);
     }
 

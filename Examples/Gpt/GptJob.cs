@@ -32,7 +32,7 @@ public static class GptJob
         GptModel? batchModel = null;
         if (o.Mode is "batch" or "compare")
         {
-            batchModel = new GptModel(dev, config, o.Seed);
+            batchModel = new GptModel(dev, config, o.Seed) { CheckpointEvery = o.Checkpoint };
             Console.WriteLine($"model: {config.Layers} layers, {config.Heads} heads, n_embd {config.Embd}, block " +
                               $"{config.BlockSize}: {batchModel.Parameters().Sum(p => (long)p.Numel):N0} parameters");
             results.Add(TrainBatch(batchModel, corpus, o));
@@ -40,7 +40,7 @@ public static class GptJob
         GptModel? onlineModel = null;
         if (o.Mode is "online" or "compare")
         {
-            onlineModel = new GptModel(dev, config, o.Seed);
+            onlineModel = new GptModel(dev, config, o.Seed) { CheckpointEvery = o.Checkpoint };
             results.Add(TrainOnline(onlineModel, corpus, o));
         }
         var table = new Table().AddColumns("mode", "steps", "tokens", "train loss", "progressive loss (bits/char)",
@@ -69,6 +69,17 @@ public static class GptJob
         return 0;
     }
 
+    /// <summary>The peak allocated bytes since the last call (as megabytes), kept in <paramref name="runPeak"/>.</summary>
+    private static string PeakSinceLastReport(Device dev, ref long runPeak)
+    {
+        long peak = dev.Memory.PeakAllocatedBytes;
+        runPeak = Math.Max(runPeak, peak);
+        dev.ResetPeakMemoryStats();
+        return Megabytes(peak);
+    }
+
+    private static string Megabytes(long bytes) => $"{bytes / 1048576.0:F1} MB";
+
     /// <summary>The configuration and vocabulary, so the PyTorch script rebuilds the same model and text encoding.</summary>
     private static Dictionary<string, string> Metadata(GptConfig c, Corpus corpus) => new()
     {
@@ -91,17 +102,22 @@ public static class GptJob
         var clock = Stopwatch.StartNew();
         var evalClock = new Stopwatch();
         Console.WriteLine($"batch: {o.Iters} steps of {b}×{t} tokens, AdamW lr {o.Lr} → {o.MinLr} (warm-up {o.Warmup}), " +
-                          $"weight decay {o.WeightDecay} on matrices, clip {o.GradClip}");
+                          $"weight decay {o.WeightDecay} on matrices, clip {o.GradClip}" +
+                          (o.Checkpoint > 0 ? $", activation checkpointing every {o.Checkpoint} block(s)" : ""));
+        long runPeak = 0;
         for (int it = 0; it <= o.Iters; it++)
         {
             if (it % o.EvalInterval == 0 || it == o.Iters)
             {
+                // The training steps' peak since the last report (read before the estimates, which run without a graph).
+                string peak = o.Memory && it > 0 ? $", peak {PeakSinceLastReport(dev, ref runPeak)}" : "";
                 evalClock.Start();
                 lastTrain = Estimate(model, corpus.Train, o, new Random(o.Seed + 1 + it));
                 lastVal = Estimate(model, corpus.Val, o, new Random(o.Seed + 2 + it));
                 evalClock.Stop();
                 Console.WriteLine($"  step {it,5}: train loss {lastTrain:F4}, val loss {lastVal:F4}  " +
-                                  $"({(clock.Elapsed - evalClock.Elapsed).TotalSeconds:F1} s training)");
+                                  $"({(clock.Elapsed - evalClock.Elapsed).TotalSeconds:F1} s training){peak}");
+                dev.ResetPeakMemoryStats();
             }
             if (it == o.Iters) break;
             float lr = GptRecipe.LearningRate(it, o);
@@ -117,6 +133,7 @@ public static class GptJob
             trajectory?.Record(offsets, loss.Item());
         }
         double seconds = (clock.Elapsed - evalClock.Elapsed).TotalSeconds;
+        if (o.Memory) Console.WriteLine($"batch: peak memory of the training steps {Megabytes(runPeak)} allocated");
         trajectory?.Finish(model, o);
         return new Result("batch", o.Iters, (long)o.Iters * b * t, lastTrain, null, lastVal, seconds);
     }
@@ -136,6 +153,8 @@ public static class GptJob
         Console.WriteLine($"online: {blocks:N0} blocks of {t} characters read once, in order; score, then one step each");
         double progressive = 0, window = 0;
         int inWindow = 0;
+        long runPeak = 0;
+        dev.ResetPeakMemoryStats();
         var clock = Stopwatch.StartNew();
         for (int i = 0; i < blocks; i++)
         {
@@ -153,12 +172,14 @@ public static class GptJob
             if (++inWindow == 1000 || i == blocks - 1)
             {
                 Console.WriteLine($"  block {i + 1,6:N0}: progressive loss {progressive / (i + 1):F4}, last {inWindow} " +
-                                  $"blocks {window / inWindow:F4}");
+                                  $"blocks {window / inWindow:F4}" +
+                                  (o.Memory ? $", peak {PeakSinceLastReport(dev, ref runPeak)}" : ""));
                 window = 0;
                 inWindow = 0;
             }
         }
         double seconds = clock.Elapsed.TotalSeconds;
+        if (o.Memory) Console.WriteLine($"online: peak memory of the training steps {Megabytes(runPeak)} allocated");
         double val = Estimate(model, corpus.Val, o, new Random(o.Seed + 2 + o.Iters));
         double train = Estimate(model, corpus.Train, o, new Random(o.Seed + 1 + o.Iters));
         return new Result("online", blocks, (long)blocks * t, train, progressive / Math.Max(1, blocks), val, seconds);

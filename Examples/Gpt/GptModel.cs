@@ -58,6 +58,19 @@ public sealed class GptModel : Module
     /// <summary>The device the model's parameters live on.</summary>
     public Device Device => transformer.Wte.Weight.Device;
 
+    /// <summary>
+    /// Activation checkpointing while training: every run of this many blocks is one <see cref="ActivationCheckpoint"/>
+    /// segment, its activations recomputed in backward (0: none).
+    /// </summary>
+    public int CheckpointEvery
+    {
+        get => checkpointEvery;
+        set => checkpointEvery = value >= 0 ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), $"gpt: --checkpoint must be ≥ 0, got {value}.");
+    }
+
+    private int checkpointEvery;
+
     /// <summary>Logits [B, T, vocab] for token ids [B, T].</summary>
     public override Tensor Forward(Tensor tokens)
     {
@@ -70,7 +83,18 @@ public sealed class GptModel : Module
         var positions = Tensor.Arange(tokens.Device, t);
         var x = transformer.Wte.Forward(tokens) + transformer.Wpe.Forward(positions);
         x = transformer.Drop.Forward(x);
-        foreach (var block in transformer.Blocks) x = block.Forward(x);
+        int every = Training ? checkpointEvery : 0;
+        var blocks = transformer.Blocks;
+        for (int first = 0, step = every == 0 ? blocks.Length : every; first < blocks.Length; first += step)
+        {
+            int from = first, end = Math.Min(first + step, blocks.Length);
+            Tensor Segment(Tensor h)
+            {
+                for (int i = from; i < end; i++) h = blocks[i].Forward(h);
+                return h;
+            }
+            x = every == 0 ? Segment(x) : ActivationCheckpoint.Run(t => Segment(t[0]), x);
+        }
         return lmHead.Forward(transformer.LnF.Forward(x));
     }
 

@@ -33,6 +33,12 @@ public sealed record GptOptions
     public string? Out { get; init; }
     public string? Trajectory { get; init; }
     public string? Data { get; init; }
+
+    /// <summary>Activation checkpointing: every run of this many blocks recomputed in backward (0: none).</summary>
+    public int Checkpoint { get; init; }
+
+    /// <summary>Print the device's peak allocated memory at each report and at the end.</summary>
+    public bool Memory { get; init; }
 }
 
 /// <summary>nanoGPT's training recipe: its optimizer groups, learning-rate schedule and batches.</summary>
