@@ -13,9 +13,11 @@ namespace Engine.Kernels;
 /// dk_j += scale·Σ_i ds_ij·q_i.
 /// </summary>
 /// <remarks>
-/// One thread per query row (forward, dq) or per key row (dk, dv), each owning the row it writes, so nothing races and
-/// sums run in a fixed order. The forward makes two passes over the keys: the first finds m_i and l_i together (the
-/// online softmax: l is rescaled by e^(m_old − m_new) when the maximum grows), the second accumulates o_i.
+/// The per-row variant, for ILGPU's CPU accelerator and for shapes the shared-memory tiles of
+/// <see cref="AttentionTiledKernels"/> do not take (E or Ev over 128). One thread per query row (forward, dq) or per
+/// key row (dk, dv), each owning the row it writes, so nothing races and sums run in a fixed order. The forward makes
+/// two passes over the keys: the first finds m_i and l_i together (the online softmax: l is rescaled by
+/// e^(m_old − m_new) when the maximum grows), the second accumulates o_i.
 /// NOTE: subtracting m_i (or lse_i) before exponentiating keeps e^x ≤ 1.
 /// </remarks>
 public static class AttentionKernels
@@ -112,17 +114,28 @@ public static class AttentionKernels
         }
     }
 
+    /// <summary>
+    /// The forward: <see cref="AttentionTiledKernels.Forward"/> where <see cref="KernelContext.AttentionVariant"/> and
+    /// the shape allow it, else <see cref="Forward"/>.
+    /// </summary>
     public static void AttentionForward(this KernelContext c, ArrayView<float> q, ArrayView<float> k,
         ArrayView<float> v, ArrayView<float> o, ArrayView<float> stats, AttentionShape a)
     {
         if (a.Items == 0 || a.Queries == 0) return;
+        int rows = c.TiledRows(a, AttentionTiledKernels.ForwardRows);
+        if (rows > 0)
+        {
+            c.TiledAttentionForward(q, k, v, o, stats, a, rows);
+            return;
+        }
         c.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
             AttentionShape>(Forward)(c.ForItems((long)a.Items * a.Queries), q, k, v, o, stats, a);
     }
 
     /// <summary>
     /// The backward in three launches: the row dots D into stats' second half, then dq over query rows and dk, dv over
-    /// key rows (each reads lse and D from stats).
+    /// key rows (each reads lse and D from stats), each with <see cref="AttentionTiledKernels"/> where
+    /// <see cref="KernelContext.AttentionVariant"/> and the shape allow it.
     /// </summary>
     public static void AttentionBackward(this KernelContext c, ArrayView<float> q, ArrayView<float> k,
         ArrayView<float> v, ArrayView<float> o, ArrayView<float> dOut, ArrayView<float> stats, ArrayView<float> dq,
@@ -133,11 +146,32 @@ public static class AttentionKernels
         c.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, AttentionShape>(RowDots)(
             c.ForItems(rows), o, dOut, stats, a);
         if (dq.Length > 0)
-            c.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, AttentionShape>(QueryGrads)(c.ForItems(rows), q, k, v, dOut, stats, dq, a);
+        {
+            int tiled = c.TiledRows(a, AttentionTiledKernels.QueryGradRows);
+            if (tiled > 0)
+                c.TiledAttentionQueryGrads(q, k, v, dOut, stats, dq, a, tiled);
+            else
+                c.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                    ArrayView<float>, AttentionShape>(QueryGrads)(c.ForItems(rows), q, k, v, dOut, stats, dq, a);
+        }
         if (dk.Length > 0 || dv.Length > 0)
-            c.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
-                ArrayView<float>, ArrayView<float>, AttentionShape>(KeyGrads)(
-                c.ForItems((long)a.Items * a.Keys), q, k, v, dOut, stats, dk, dv, a);
+        {
+            int tiled = c.TiledRows(a, AttentionTiledKernels.KeyGradRows);
+            if (tiled > 0)
+                c.TiledAttentionKeyGrads(q, k, v, dOut, stats, dk, dv, a, tiled);
+            else
+                c.Load<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>,
+                    ArrayView<float>, ArrayView<float>, AttentionShape>(KeyGrads)(
+                    c.ForItems((long)a.Items * a.Keys), q, k, v, dOut, stats, dk, dv, a);
+        }
     }
+
+    /// <summary>
+    /// Rows per group of a tiled kernel when <see cref="KernelContext.AttentionVariant"/> is Tiled, the accelerator's
+    /// groups have the pool's shared memory and the shape fits; else 0.
+    /// </summary>
+    private static int TiledRows(this KernelContext c, AttentionShape a, Func<AttentionShape, int, int> rows) =>
+        c.AttentionVariant == AttentionVariant.Tiled &&
+        c.Accelerator.MaxSharedMemoryPerGroup >= AttentionTiledKernels.PoolBytes
+            ? rows(a, c.Accelerator.MaxNumThreadsPerGroup) : 0;
 }

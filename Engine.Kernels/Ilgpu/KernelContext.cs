@@ -29,7 +29,15 @@ public sealed class KernelContext
         MatMulVariant = accelerator.AcceleratorType == AcceleratorType.CPU ? MatMulVariant.Direct
             : accelerator.MaxNumThreadsPerGroup >= MatMulKernels.BlockThreads ? MatMulVariant.RegisterBlocked
             : MatMulVariant.Tiled;
+        AttentionVariant = accelerator.AcceleratorType == AcceleratorType.CPU ? AttentionVariant.PerRow
+            : AttentionVariant.Tiled;
     }
+
+    /// <summary>
+    /// The attention kernels launched: per-row on ILGPU's CPU accelerator (a group barrier there is an OS-thread
+    /// rendezvous), shared-memory tiles elsewhere; settable so tests can check both on any device.
+    /// </summary>
+    public AttentionVariant AttentionVariant { get; set; }
 
     /// <summary>Launch <see cref="MatMulVariant.RegisterBlocked"/> even for products under 64×64 (tests of its edges).</summary>
     public bool ForceRegisterBlocked { get; set; }
