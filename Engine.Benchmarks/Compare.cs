@@ -142,6 +142,9 @@ public static class Compare
         return engine;
     }
 
+    /// <summary>The 1-minute load average now as text ("unknown" where the system does not say).</summary>
+    internal static string LoadAverageText() => LoadAverage()?.ToString("F2", CultureInfo.InvariantCulture) ?? "unknown";
+
     /// <summary>The 1-minute load average now (other jobs share the cores); null where the system does not say.</summary>
     private static double? LoadAverage()
     {
@@ -258,7 +261,7 @@ public static class Compare
         return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
-    private static string RepositoryRoot()
+    internal static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "Engine.sln"))) return dir.FullName;

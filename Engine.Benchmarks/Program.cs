@@ -6,6 +6,8 @@ using Engine.Benchmarks;
 // mpirun -np N dotnet Engine.Benchmarks/bin/Release/net10.0/Engine.Benchmarks.dll distributed [--quick]
 if (args.FirstOrDefault() == "compare") return Compare.Run(args[1..]);
 if (args.FirstOrDefault() == "distributed") return DistributedBenchmark.Run(args[1..]);
+// dotnet run --project Engine.Benchmarks -c Release -- memory [--quick] [--rounds N] [--device D] [--out DIR]
+if (args.FirstOrDefault() == "memory") return MemoryBenchmark.Run(args[1..]);
 // dotnet run --project Engine.Benchmarks -c Release -- ptx --out DIR [--tools DIR]
 if (args.FirstOrDefault() == "ptx") return Engine.Benchmarks.Ptx.PtxCommand.Run(args[1..]);
 EngineConfig.Quick = args.Contains("--quick");

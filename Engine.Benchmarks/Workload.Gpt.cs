@@ -10,16 +10,21 @@ public sealed partial class Workload
     /// <summary>
     /// One training step of the <c>gpt</c> example's model (forward, cross-entropy, backward, clipping at 1, AdamW with
     /// nanoGPT's groups, zero-grad) on a fixed random batch of token ids, in tokens/s. gpt-baby: block 64, batch 12,
-    /// 4 layers, 4 heads, n_embd 128; gpt-small: block 256, batch 8, 6 layers, 6 heads, n_embd 384. Quick: 1 layer,
-    /// block 16, batch 2, n_embd 32.
+    /// 4 layers, 4 heads, n_embd 128; gpt-small: block 256, batch 8, 6 layers, 6 heads, n_embd 384; gpt-small-ckpt:
+    /// gpt-small with activation checkpointing per block (PyTorch: torch.utils.checkpoint, non-reentrant). Quick: 1
+    /// layer, block 16, batch 2, n_embd 32.
     /// </summary>
-    private static Workload Gpt(string name, Device device, bool quick)
+    private static Workload Gpt(string name, Device device, bool quick) => Gpt(name, device, quick,
+        name == "gpt-small-ckpt" ? 1 : 0);
+
+    /// <summary>The gpt rows' step with activation checkpointing every <paramref name="checkpointEvery"/> blocks.</summary>
+    public static Workload Gpt(string name, Device device, bool quick, int checkpointEvery)
     {
-        bool small = name == "gpt-small";
+        bool small = name is "gpt-small" or "gpt-small-ckpt";
         var config = quick ? new GptConfig(65, 16, 1, 2, 32)
             : small ? new GptConfig(65, 256, 6, 6, 384) : new GptConfig(65, 64, 4, 4, 128);
         int batch = quick ? 2 : small ? 8 : 12, t = config.BlockSize;
-        var model = new GptModel(device, config, seed: 1);
+        var model = new GptModel(device, config, seed: 1) { CheckpointEvery = checkpointEvery };
         var options = new GptOptions();
         var optimizer = GptRecipe.Optimizer(model, options);
         var random = new Random(7);

@@ -49,7 +49,7 @@ public sealed partial class Workload : IDisposable
             .Concat(gpu ? new[] { "mlp-l" } : Array.Empty<string>())
             .Concat(new[] { "sgemm", "adam-step", "copy", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat", "gather", "scatter-add" })
             .Concat(new[] { "cnn-lenet", "cnn-mnist", "conv2d", "conv2d-fwdbwd", "maxpool2d" })
-            .Concat(new[] { "gpt-baby", "gpt-small", "attention", "generate", "generate-no-cache" });
+            .Concat(new[] { "gpt-baby", "gpt-small", "gpt-small-ckpt", "attention", "generate", "generate-no-cache" });
 
     /// <summary>An MLP workload's layer widths, batch and optimizer; null for the other workloads.</summary>
     public static (int[] Widths, int Batch, string Optimizer)? MlpSpec(string name, bool quick)
@@ -90,7 +90,7 @@ public sealed partial class Workload : IDisposable
             "gather" or "scatter-add" => RowIndexing(name, device, quick ? 512 : 65536, 256),
             "cnn-lenet" or "cnn-mnist" => Cnn(name, device, quick),
             "conv2d" or "conv2d-fwdbwd" or "maxpool2d" => ConvRow(name, device, quick),
-            "gpt-baby" or "gpt-small" => Gpt(name, device, quick),
+            "gpt-baby" or "gpt-small" or "gpt-small-ckpt" => Gpt(name, device, quick),
             "attention" => Attention(device, quick),
             "generate" or "generate-no-cache" => Generate(name, device, quick),
             _ => throw new ArgumentException($"unknown workload '{name}'"),

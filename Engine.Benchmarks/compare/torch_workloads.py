@@ -174,11 +174,12 @@ def gpt(name, device, quick):
     g = gpt_module()
     if quick:
         block, layers, heads, embd, batch = 16, 1, 2, 32, 2
-    elif name == "gpt-small":
+    elif name in ("gpt-small", "gpt-small-ckpt"):
         block, layers, heads, embd, batch = 256, 6, 6, 384, 8
     else:
         block, layers, heads, embd, batch = 64, 4, 4, 128, 12
     model = g.GPT(65, block, layers, heads, embd).to(device)
+    model.checkpoint = 1 if name == "gpt-small-ckpt" else 0  # torch.utils.checkpoint per block, non-reentrant
     opt = g.optimizer(model, 1e-3, 0.1)
     x = torch.randint(65, (batch, block), device=device)
     y = torch.randint(65, (batch, block), device=device)
@@ -228,7 +229,7 @@ def build(name, device, gpu, quick):
         return None  # nanoGPT's model has no KV cache: the engine's row stands alone (compare it with generate-no-cache)
     if name == "generate-no-cache":
         return gpt_generate(device, quick)
-    if name in ("gpt-baby", "gpt-small"):
+    if name in ("gpt-baby", "gpt-small", "gpt-small-ckpt"):
         return gpt(name, device, quick)
     if name == "attention":
         return attention(device, quick)
