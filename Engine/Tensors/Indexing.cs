@@ -323,6 +323,38 @@ public sealed partial class Tensor
     }
 
     /// <summary>
+    /// In place and outside autograd, as PyTorch's <c>torch.embedding_renorm_</c> (what <c>nn.Embedding(max_norm=)</c>
+    /// runs before each lookup): each row of <paramref name="weight"/> [num, dim] that <paramref name="indices"/> names
+    /// and whose <paramref name="normType"/>-norm exceeds <paramref name="maxNorm"/> is scaled by
+    /// maxNorm / (norm + 1e-7); other rows are untouched. Three device ops: gather the rows, their scale, scatter back.
+    /// </summary>
+    public static void EmbeddingRenorm(Tensor weight, Tensor indices, float maxNorm, float normType = 2f)
+    {
+        CheckOperandsAnyType("embedding_renorm", indices, weight);
+        CheckFloat("embedding_renorm", weight);
+        if (weight.Rank != 2)
+            throw new ArgumentException($"embedding_renorm: weight must be [num_embeddings, dim], got {Shapes.Format(weight.shape)}.");
+        if (!(maxNorm > 0f))
+            throw new ArgumentOutOfRangeException(nameof(maxNorm), $"embedding: max_norm must be > 0, got {maxNorm}.");
+        if (!(normType > 0f))
+            throw new ArgumentOutOfRangeException(nameof(normType), $"embedding: norm_type must be > 0, got {normType}.");
+        using var noGrad = Autograd.NoGrad();
+        using var scope = new DisposeScope();
+        var flat = indices.Rank == 1 ? indices : indices.Reshape(indices.Numel);
+        var rows = weight.IndexSelect(0, flat);                               // [n, dim]
+        var norms = rows.Norm(normType, new[] { 1 }, keepDim: true);          // [n, 1]
+        var scale = Where(norms.Gt(maxNorm), maxNorm / (norms + 1e-7f), Ones(weight.Device, norms.shape));
+        var scaled = rows * scale;
+        var at = flat.Reshape(flat.Numel, 1).Expand(flat.Numel, weight.shape[1]).Contiguous();
+        var idx = IndexTensor("embedding_renorm", at);
+        var plan = weight.GatherPlan("embedding_renorm", weight.shape, 0, idx.shape, perPosition: true);
+        var errors = weight.Device.IndexChecks.Record;
+        // A repeated index writes the same scaled row each time.
+        weight.Kernels.Scatter(scaled.Elements, idx.IntElements, weight.Elements, plan, errors, accumulate: false);
+        weight.Device.IndexChecks.Launched();
+    }
+
+    /// <summary>
     /// This tensor plus <paramref name="src"/> added at <paramref name="index"/> along <paramref name="dim"/> (PyTorch
     /// <c>scatter_add</c>, out of place): out[…, index[…, j, …], …] += src[…, j, …]; repeated indices add in order.
     /// </summary>
