@@ -150,6 +150,22 @@ public class AttentionModuleTests
         Assert.Equal(Run(first, c).Output.ToArray(), Run(second, c).Output.ToArray());
     }
 
+    /// <summary>Every case's module, initialised by the engine (not from PyTorch's state), saved and loaded by PyTorch.</summary>
+    [Fact]
+    public void PyTorch_loads_the_engines_own_state_dicts_and_computes_the_same_outputs() =>
+        TorchLoadsEngineState.Check("transformer.json", files =>
+        {
+            foreach (var name in Cases().Select(row => row.Data))
+            {
+                var c = Golden.Case(name);
+                using var scope = new DisposeScope();
+                using var module = Build(c);
+                var (weights, output) = files(name);
+                module.Save(weights);
+                TorchLoadsEngineState.WriteFloats(output, Run(module, c).Output);
+            }
+        });
+
     [Fact]
     public void A_saved_encoder_loads_back_from_a_safetensors_file()
     {

@@ -46,6 +46,34 @@ public class RecurrentTests
             : new GRU(dev, input, hidden, layers, bias, batchFirst, bidirectional: bidirectional);
     }
 
+    /// <summary>Every case's module, initialised by the engine, saved and loaded by PyTorch: the same output (h for cells).</summary>
+    [Fact]
+    public void PyTorch_loads_the_engines_own_state_dicts_and_computes_the_same_outputs() =>
+        TorchLoadsEngineState.Check("rnn.json", files =>
+        {
+            var dev = TestDevice.Instance;
+            foreach (var c in Golden.RootElement.GetProperty("cases").EnumerateArray())
+            {
+                string name = c.GetProperty("name").GetString()!;
+                using var scope = new DisposeScope();
+                using var module = Build(dev, c);
+                var x = Entry(dev, c.GetProperty("x"))!;
+                var h0 = Entry(dev, c.GetProperty("h0"));
+                var c0 = Entry(dev, c.GetProperty("c0"));
+                Tensor output = module switch
+                {
+                    LSTM lstm => lstm.Forward(x, h0, c0).Output,
+                    GRU gru => gru.Forward(x, h0).Output,
+                    LSTMCell cell => cell.Forward(x, h0, c0).H,
+                    GRUCell cell => cell.Forward(x, h0),
+                    _ => throw new InvalidOperationException(module.GetType().Name),
+                };
+                var (weights, outputFile) = files(name);
+                module.Save(weights);
+                TorchLoadsEngineState.WriteFloats(outputFile, output);
+            }
+        });
+
     [Theory]
     [MemberData(nameof(Cases))]
     public void Outputs_states_and_gradients_equal_pytorchs(string backend, string name)
