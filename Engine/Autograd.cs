@@ -88,36 +88,37 @@ public static class Autograd
         var order = TopologicalOrder(root, orderCache ??= new(), visitedCache ??= new(ReferenceEqualityComparer.Instance),
             stackCache ??= new());
         CountLeafUses(order);
-        if (seed != null) root.Device.Kernels.Copy(seed.Elements, root.GradTarget());
+        RunFrom(root, seed?.Elements, order, retainGraph);
+        order.Clear(); // the per-thread list must not keep the graph alive
+        visitedCache!.Clear();
+    }
+
+    /// <summary>
+    /// Seeds d root (with <paramref name="seed"/>, or 1), runs each node's backward, last first, releasing intermediate
+    /// gradients as it goes, then the graph unless <paramref name="retainGraph"/>.
+    /// </summary>
+    private static void RunFrom(Tensor root, ArrayView<float>? seed, List<Tensor> order, bool retainGraph)
+    {
+        if (seed is { } s) root.Device.Kernels.Copy(s, root.GradTarget());
         else root.Device.Kernels.Fill(root.GradTarget(), 1f);
         backwardDepth++;
         try
         {
-            RunNodes(order);
+            for (int i = order.Count - 1; i >= 0; i--)
+            {
+                var tensor = order[i];
+                var node = tensor.GradFn!;
+                node.Backward(tensor.GradTarget());
+                if (anomalyDepth > 0) CheckBackward(tensor, node);
+                tensor.ReleaseIntermediateGrad();
+            }
         }
         finally
         {
             backwardDepth--;
         }
         if (!retainGraph)
-        {
             foreach (var tensor in order) tensor.GradFn!.Release();
-        }
-        order.Clear(); // the per-thread list must not keep the graph alive
-        visitedCache!.Clear();
-    }
-
-    /// <summary>Runs each node's backward, last first, releasing intermediate gradients as it goes.</summary>
-    private static void RunNodes(List<Tensor> order)
-    {
-        for (int i = order.Count - 1; i >= 0; i--)
-        {
-            var tensor = order[i];
-            var node = tensor.GradFn!;
-            node.Backward(tensor.GradTarget());
-            if (anomalyDepth > 0) CheckBackward(tensor, node);
-            tensor.ReleaseIntermediateGrad();
-        }
     }
 
     /// <summary>
@@ -134,20 +135,14 @@ public static class Autograd
             foreach (var input in tensor.GradFn!.Inputs)
                 if (input.IsLeaf && !leaves.ContainsKey(input)) leaves[input] = input.BackwardUses;
         foreach (var leaf in leaves.Keys) leaf.BackwardUses = 2;
-        if (seed is { } s) root.Device.Kernels.Copy(s, root.GradTarget());
-        else root.Device.Kernels.Fill(root.GradTarget(), 1f);
-        backwardDepth++;
         try
         {
-            RunNodes(order);
+            RunFrom(root, seed, order, retainGraph);
         }
         finally
         {
-            backwardDepth--;
             foreach (var (leaf, uses) in leaves) leaf.BackwardUses = uses;
         }
-        if (!retainGraph)
-            foreach (var tensor in order) tensor.GradFn!.Release();
     }
 
     /// <summary>Sets each leaf's <see cref="Tensor.BackwardUses"/>: how many node inputs of this graph it is.</summary>

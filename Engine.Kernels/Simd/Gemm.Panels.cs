@@ -27,8 +27,7 @@ public static unsafe partial class Gemm
         int nr = 2 * TV.Count;
         if (k == 0)
         {
-            if (!accumulate)
-                for (int i = 0; i < m; i++) new Span<float>(c + (long)i * ldc, n).Clear();
+            if (!accumulate) ClearRows(c, ldc, m, n);
             return;
         }
         for (int jr = 0; jr < n; jr += nr)
@@ -51,8 +50,7 @@ public static unsafe partial class Gemm
         int nr = 2 * TV.Count;
         if (k == 0)
         {
-            if (!accumulate)
-                for (int i = 0; i < m; i++) new Span<float>(c + (long)i * ldc, n).Clear();
+            if (!accumulate) ClearRows(c, ldc, m, n);
             return;
         }
         for (int jr = 0; jr < n; jr += nr)
@@ -107,5 +105,11 @@ public static unsafe partial class Gemm
         WriteRow(c + 5 * ldc, w, c50, c51, overwrite, s);
         WriteRow(c + 6 * ldc, w, c60, c61, overwrite, s);
         WriteRow(c + 7 * ldc, w, c70, c71, overwrite, s);
+    }
+
+    /// <summary>C[m, n] = 0 (rows <paramref name="ldc"/> apart): a product over K = 0.</summary>
+    private static void ClearRows(float* c, int ldc, int m, int n)
+    {
+        for (int i = 0; i < m; i++) new Span<float>(c + (long)i * ldc, n).Clear();
     }
 }
