@@ -54,7 +54,7 @@ public static class MnistJob
     /// averaged at every step. Rank 0 prints and plots.
     /// </remarks>
     public static int Single(string deviceKind, string? dataDir, string mode, string? optimizer, float? lr, int epochs,
-        int batchSize, int seed, string outDir) => DistributedRun.Run(comm =>
+        int batchSize, int seed, string outDir, bool memory = false) => DistributedRun.Run(comm =>
     {
         var recipe = Recipe(mode);
         using var dev = Device.Create(deviceKind);
@@ -62,9 +62,13 @@ public static class MnistJob
         if (comm.Rank == 0)
             Console.WriteLine($"device: {dev}; MNIST {train.Count} train / {test.Count} test" +
                               (comm.Size > 1 ? $"; {comm.Size} ranks (Open MPI), data-parallel" : ""));
+        dev.ResetPeakMemoryStats();
         var r = mode == "batch"
-            ? RunBatch(dev, train, test, optimizer ?? recipe.Optimizer, lr ?? recipe.Lr, epochs, batchSize, seed, comm)
+            ? RunBatch(dev, train, test, optimizer ?? recipe.Optimizer, lr ?? recipe.Lr, epochs, batchSize, seed, comm,
+                memory && comm.Rank == 0)
             : RunOnline(dev, train, test, optimizer ?? recipe.Optimizer, lr ?? recipe.Lr, seed, comm);
+        if (memory && mode != "batch")
+            Console.WriteLine($"rank {comm.Rank}: peak memory of the online steps {dev.Memory.PeakAllocatedBytes / 1048576.0:F1} MB allocated");
         if (comm.Rank != 0) return 0;
         Console.WriteLine($"{r.Mode}: test accuracy {r.TestAccuracy:P2}" +
                           (r.ProgressiveAccuracy is { } p ? $", progressive {p:P2}" : "") +
@@ -110,8 +114,9 @@ public static class MnistJob
         _ => throw new ArgumentException($"unknown optimizer '{name}'"),
     };
 
+    /// <param name="memory">print each epoch's peak device memory of the training steps (before the test set's evaluation).</param>
     public static Result RunBatch(Device dev, Dataset train, Dataset test, string optimizerName, float lr, int epochs,
-        int batchSize, int seed, ICommunicator? comm = null)
+        int batchSize, int seed, ICommunicator? comm = null, bool memory = false)
     {
         using var model = Mlp(dev, seed);
         using var optimizer = CreateOptimizer(optimizerName, model.Parameters(), lr);
@@ -130,8 +135,12 @@ public static class MnistJob
                 OnBatchEnd = b => progress((b.Epoch - 1) * batches + b.Step, epochs * batches, $"epoch {b.Epoch}, loss {b.Loss:F3}"),
                 OnEpochEnd = e =>
                 {
+                    if (memory)
+                        Console.WriteLine($"epoch {e.Epoch}: peak memory of the steps {dev.Memory.PeakAllocatedBytes / 1048576.0:F1} MB " +
+                                          $"allocated, {dev.Memory.ReservedBytes / 1048576.0:F1} MB reserved");
                     loss.Add((e.Epoch * (double)train.Count, e.TrainLoss));
                     accuracy.Add((e.Epoch * (double)train.Count, Trainer.Evaluate(model, Trainer.CrossEntropy, test, dev).Accuracy!.Value));
+                    dev.ResetPeakMemoryStats(); // the next epoch's steps, not this evaluation
                 },
             });
         });

@@ -23,9 +23,10 @@ var lr = new Option<float?>("--lr") { Description = "learning rate (default 1e-3
 var epochs = new Option<int>("--epochs") { Description = "passes over the training set (batch mode)", DefaultValueFactory = _ => 5 };
 var batchSize = new Option<int>("--batch-size") { Description = "rows per step (batch mode)", DefaultValueFactory = _ => 64 };
 var mnist = new Command("mnist", "Train a 784→256→10 MLP on MNIST in one mode.");
-foreach (var o in new Option[] { mode, optimizer, lr, epochs, batchSize, seed, device, data, output }) mnist.Options.Add(o);
+var mnistMemory = new Option<bool>("--memory") { Description = "print the training steps' peak device memory each epoch (batch) or at the end (online)" };
+foreach (var o in new Option[] { mode, optimizer, lr, epochs, batchSize, seed, device, data, output, mnistMemory }) mnist.Options.Add(o);
 mnist.SetAction(r => MnistJob.Single(r.GetValue(device)!, r.GetValue(data), r.GetValue(mode)!, r.GetValue(optimizer),
-    r.GetValue(lr), r.GetValue(epochs), r.GetValue(batchSize), r.GetValue(seed), r.GetValue(output)!));
+    r.GetValue(lr), r.GetValue(epochs), r.GetValue(batchSize), r.GetValue(seed), r.GetValue(output)!, r.GetValue(mnistMemory)));
 root.Subcommands.Add(mnist);
 
 var net = new Option<string>("--net") { Description = "lenet (LeNet-5) or examples (PyTorch's examples/mnist net)", DefaultValueFactory = _ => "lenet" };
