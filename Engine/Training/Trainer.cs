@@ -58,6 +58,10 @@ public static class Trainer
                 $"Trainer.Fit: AccumulationSteps must be ≥ 1 (batches per optimizer step), got {options.AccumulationSteps}.");
         if (!(options.ValidationFraction >= 0 && options.ValidationFraction < 1))
             throw new ArgumentOutOfRangeException(nameof(options), $"ValidationFraction must be in [0, 1), got {options.ValidationFraction}.");
+        if (options.Zero != ZeroStage.None && options.CheckpointPath != null)
+            throw new NotSupportedException(
+                $"Trainer.Fit: Zero = {options.Zero} with a CheckpointPath: consolidated checkpoints under ZeRO are not " +
+                "implemented yet (each rank holds only its shard of the optimizer state).");
 
         if (train.Count == 0) throw new ArgumentException("Trainer.Fit: the training set is empty (0 rows).", nameof(train));
         var validation = options.Validation;
@@ -92,7 +96,7 @@ public static class Trainer
         }
         if (comm != null) ResumeAgreement.Check(comm, run, resumedFrom);
         if (run.Finished) return run.History;
-        var ddp = comm == null ? null : new DistributedDataParallel(model, optimizer, comm);
+        var ddp = comm == null ? null : new DistributedDataParallel(model, optimizer, comm, options.Zero);
         var totals = new double[3]; // a step's loss sum, non-finite flag and hits, all-reduced over the ranks
 
         for (int epoch = run.Epoch; epoch <= options.Epochs; epoch++)
@@ -164,9 +168,10 @@ public static class Trainer
                         if (group.Finite)
                             options.OnAfterBackward?.Invoke(new TrainingProgress(epoch, step, loader.BatchCount,
                                 accumulate == 1 ? value : group.MeanLoss));
-                        if (group.Finite && (!options.SkipNonFiniteSteps || optimizer.GradientsAreFinite()))
+                        if (group.Finite && (!options.SkipNonFiniteSteps || (ddp?.GradientsAreFinite() ?? optimizer.GradientsAreFinite())))
                         {
-                            optimizer.Step();
+                            if (ddp != null) ddp.OptimizerStep();
+                            else optimizer.Step();
                             run.LossSum += group.LossSum;
                             run.Rows += group.Rows;
                             run.Hits += group.Hits;
