@@ -33,17 +33,19 @@ public static class DistributedCheckJob
     /// <param name="zero">the ZeRO stage (0: none, 1: optimizer state sharded; <see cref="TrainerOptions.Zero"/>); every
     /// rank prints the optimizer state bytes it holds.</param>
     /// <param name="zeroOffRank">a rank that trains without ZeRO while the others use <paramref name="zero"/> (-1: none).</param>
+    /// <param name="classes">the model's outputs (labels stay 0–2): 3 gives 163 parameters, 4 gives 180, a multiple of
+    /// 2 and 4 (ZeRO's shards then need no padding).</param>
     public static int Run(string deviceKind, string optimizerName, int epochs, int batchSize, string output,
         int failRank, int failAt, string failHow, int mismatchRank, int online = -1, bool shuffle = true,
         string? checkpoint = null, int checkpointEverySteps = 0, bool resume = false, int accumulate = 1,
-        int zero = 0, int zeroOffRank = -1)
+        int zero = 0, int zeroOffRank = -1, int classes = 3)
     {
         if (zero is < 0 or > 2) throw new ArgumentException($"distributed-check: --zero must be 0, 1 or 2, got {zero}.");
         return DistributedRun.Run(comm =>
         {
             using var dev = Device.Create(deviceKind);
             int hidden = comm.Rank == mismatchRank ? 17 : 16;
-            using var model = new Sequential(new Linear(dev, 6, hidden, seed: 1), new Tanh(), new Linear(dev, hidden, 3, seed: 2));
+            using var model = new Sequential(new Linear(dev, 6, hidden, seed: 1), new Tanh(), new Linear(dev, hidden, classes, seed: 2));
             using var optimizer = optimizerName switch
             {
                 "sgd" => (Optimizer)new Sgd(model.Parameters(), lr: 0.1f, momentum: 0.9f),

@@ -185,6 +185,32 @@ public sealed class ZeroTests : IDisposable
     }
 
     /// <summary>The bytes rank <paramref name="rank"/> says it holds (the line may follow terminal escapes).</summary>
+    /// <summary>
+    /// A model of 180 parameters (4 outputs), a multiple of 2 and 4: the gradient and parameter buffers are
+    /// reduce-scattered and all-gathered where they lie, with no padded host copy; the result is plain DDP's.
+    /// </summary>
+    [Fact]
+    public void Unpadded_shards_on_two_and_four_ranks_end_with_the_plain_data_parallel_parameters()
+    {
+        foreach (int ranks in new[] { 2, 4 })
+        {
+            string plainFile = Path.Combine(folder, $"plain{ranks}.safetensors"), zeroFile = Path.Combine(folder, $"zero{ranks}.safetensors");
+            var plain = MpiJob.Run(ranks, TimeSpan.FromSeconds(120), "distributed-check", "--optimizer", "adamw", "--classes", "4",
+                "--out", plainFile);
+            Assert.True(plain.ExitCode == 0, plain.Stdout + plain.Stderr);
+            var zero = MpiJob.Run(ranks, TimeSpan.FromSeconds(120), "distributed-check", "--optimizer", "adamw", "--classes", "4",
+                "--zero", "1", "--out", zeroFile);
+            Assert.True(zero.ExitCode == 0, zero.Stdout + zero.Stderr);
+            var expected = Parameters(plainFile);
+            var actual = Parameters(zeroFile);
+            Assert.Equal(180, actual.Length);
+            for (int i = 0; i < expected.Length; i++)
+                Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-6 * Math.Max(1, Math.Abs(expected[i])),
+                    $"{ranks} ranks with ZeRO-1, parameter {i}: {actual[i]} vs plain DDP {expected[i]}");
+            for (int r = 0; r < ranks; r++) Assert.Equal(StateBytes(plain.Stdout, 0) / ranks, StateBytes(zero.Stdout, r));
+        }
+    }
+
     private static long StateBytes(string output, int rank) =>
         long.Parse(System.Text.RegularExpressions.Regex.Matches(output, $@"rank {rank}: optimizer state (\d+) bytes").Single().Groups[1].Value);
 
@@ -197,6 +223,23 @@ public sealed class ZeroTests : IDisposable
         Assert.NotEqual(0, run.ExitCode);
         Assert.Contains("the ranks ask for different ZeRO stages (rank 0: OptimizerState; rank 1: None)", output);
         Assert.True(run.Elapsed < TimeSpan.FromSeconds(30), $"the job took {run.Elapsed.TotalSeconds:F1} s to end");
+    }
+
+    /// <summary>
+    /// Rank 1 freezes after its reduce-scatter (in the step's callback); rank 0 goes on into the parameters'
+    /// all-gather, which the collective watchdog ends after ENGINE_COLLECTIVE_TIMEOUT naming it and the missing rank.
+    /// </summary>
+    [Fact]
+    public void A_rank_stalled_before_the_all_gather_ends_the_job_at_the_collective_timeout()
+    {
+        var run = MpiJob.RunWith(new Dictionary<string, string> { ["ENGINE_COLLECTIVE_TIMEOUT"] = "3s" }, 2,
+            TimeSpan.FromSeconds(90), "distributed-check", "--zero", "1", "--fail-rank", "1", "--fail-at", "3",
+            "--fail-how", "stall", "--out", Path.Combine(folder, "never.safetensors"));
+        string output = run.Stdout + run.Stderr;
+        Assert.NotEqual(0, run.ExitCode);
+        Assert.Contains("rank 0 of 2: collective timeout: all-gather", output);
+        Assert.Contains("ranks that did not arrive: 1", output);
+        Assert.True(run.Elapsed < TimeSpan.FromSeconds(45), $"the job took {run.Elapsed.TotalSeconds:F1} s to end");
     }
 
     [Fact]
