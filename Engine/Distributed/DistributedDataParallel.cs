@@ -50,6 +50,9 @@ public sealed class DistributedDataParallel
         CheckSameEverywhere();
         if (shard == ZeroStage.Gradients)
             throw new NotSupportedException("ZeRO stage 2 (ZeroStage.Gradients: sharded gradients) is not implemented; use ZeroStage.OptimizerState or None.");
+        if (shard != ZeroStage.OptimizerState && optimizer.IsSharded)
+            throw new InvalidOperationException(
+                $"{optimizer.Name}'s state was sharded by an earlier ZeRO run; it can only go on under ZeRO stage 1 with the same ranks.");
         Zero = shard;
         SyncFromRoot(); // the whole state from rank 0, before each rank keeps its shard of it
         if (shard == ZeroStage.OptimizerState && Communicator.Size > 1)
@@ -146,6 +149,30 @@ public sealed class DistributedDataParallel
         var finite = new[] { optimizer.ShardGradientsAreFinite() ? 1f : 0f };
         Communicator.AllReduce(finite, ReduceOp.Min);
         return finite[0] != 0f;
+    }
+
+    /// <summary>
+    /// ZeRO stage 1: gathers every rank's shard of the optimizer state (one all-gather per state buffer, through a host
+    /// copy of N·b floats), so that <see cref="Optimizer.GetState"/>, and a checkpoint, return the whole state until the
+    /// next step (PyTorch's <c>ZeroRedundancyOptimizer.consolidate_state_dict</c>). Every rank must call it, and every
+    /// rank gets the whole state for a moment (host memory); without sharding it does nothing.
+    /// </summary>
+    public void ConsolidateState()
+    {
+        if (!Sharded) return;
+        var device = optimizer.Device;
+        int total = optimizer.TotalElements;
+        var buffers = new Dictionary<string, float[]>();
+        foreach (var (name, shard) in optimizer.StateShards)
+        {
+            var all = new float[block * Communicator.Size];
+            device.Kernels.Download(shard, all.AsSpan(Communicator.Rank * block, block));
+            Communicator.AllGather(all);
+            buffers[name] = all[..total];
+        }
+        var counts = optimizer.GetCounts();
+        optimizer.SetConsolidatedState(new Optim.OptimizerState(counts.Optimizer, counts.Step, buffers, counts.GroupLrs.ToList(),
+            counts.Scalars) { ParameterSteps = counts.ParameterSteps });
     }
 
     /// <summary>Bytes of optimizer state this rank holds (1/N of the replicated amount under ZeRO stage 1, padded).</summary>

@@ -28,6 +28,9 @@ public abstract class Optimizer : IDisposable
     /// <summary>The elements of the flat buffers this optimizer updates and keeps state for: all of them unless sharded.</summary>
     private int shardStart, shardLength;
 
+    /// <summary>The whole state gathered from every shard since the last change (see <see cref="SetConsolidatedState"/>).</summary>
+    private OptimizerState? consolidated;
+
     protected Optimizer(string name, IEnumerable<ParamGroup> parameterGroups, float lr, float weightDecay, float l1)
     {
         ArgumentNullException.ThrowIfNull(parameterGroups);
@@ -215,6 +218,7 @@ public abstract class Optimizer : IDisposable
     {
         ThrowIfDisposed();
         ThrowIfTakenOver("Step");
+        consolidated = null;
         StepCount++;
         foreach (var group in groups)
         {
@@ -300,8 +304,8 @@ public abstract class Optimizer : IDisposable
     /// parameter buffer is left for a collective to fill in). The range may run past <see cref="TotalElements"/> (a
     /// padded last shard); state is still allocated for all of it, so every rank holds the same number of bytes. Each
     /// state buffer keeps its current values in the range. Step counts stay per parameter and replicated: every shard
-    /// counts every parameter that got a gradient. <see cref="GetState"/> is refused from then on (no consolidated
-    /// state); <see cref="LoadState"/> loads the shard's part of a whole state.
+    /// counts every parameter that got a gradient. <see cref="GetState"/> then needs a consolidation first
+    /// (<see cref="SetConsolidatedState"/>); <see cref="LoadState"/> loads the shard's part of a whole state.
     /// </summary>
     /// <exception cref="NotSupportedException">a rule that needs a whole group at once (<see cref="Lamb"/>,
     /// <see cref="AdaptiveSgd"/>) or with <see cref="StepInBackward"/> on.</exception>
@@ -315,7 +319,12 @@ public abstract class Optimizer : IDisposable
         if (StepInBackward)
             throw new NotSupportedException(
                 $"{Name}: StepInBackward (fused update during backward) cannot run with ZeRO optimizer-state sharding; turn it off.");
-        if (IsSharded) throw new InvalidOperationException($"{Name}: its state is already sharded.");
+        if (IsSharded)
+        {
+            if ((shardStart, shardLength) == (start, length)) return; // a second run over the same ranks (Fit again)
+            throw new InvalidOperationException(
+                $"{Name}: its state is already sharded as [{shardStart}, {shardStart + shardLength}), not [{start}, {start + length}).");
+        }
         ArgumentOutOfRangeException.ThrowIfNegative(start);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         int kept = Math.Max(0, Math.Min(length, TotalElements - start));
@@ -412,19 +421,23 @@ public abstract class Optimizer : IDisposable
         foreach (var (name, buffer) in state)
             if (buffer.View.Length > 0) Kernels.Fill(buffer.View, stateInitialValues[name]);
         StepCount = 0;
+        consolidated = null;
         Array.Clear(parameterSteps);
         LoadScalars(new Dictionary<string, double>());
     }
 
-    /// <summary>Reads the optimizer's state back to the host (synchronizes).</summary>
-    /// <exception cref="NotSupportedException">the state is sharded (ZeRO): this rank holds only its shard.</exception>
+    /// <summary>
+    /// Reads the optimizer's state back to the host (synchronizes). When the state is sharded (ZeRO stage 1) it is the
+    /// whole state <see cref="Distributed.DistributedDataParallel.ConsolidateState"/> gathered since the last step.
+    /// </summary>
+    /// <exception cref="NotSupportedException">the state is sharded and was not consolidated since the last step.</exception>
     public OptimizerState GetState()
     {
         ThrowIfDisposed();
         if (IsSharded)
-            throw new NotSupportedException(
-                $"{Name}.GetState: this rank holds only its shard of the state (ZeRO stage 1); consolidated checkpoints " +
-                "under ZeRO are not implemented yet.");
+            return consolidated ?? throw new NotSupportedException(
+                $"{Name}.GetState: this rank holds only its shard of the state (ZeRO stage 1); call " +
+                "DistributedDataParallel.ConsolidateState() on every rank first (PyTorch's consolidate_state_dict).");
         var buffers = state.ToDictionary(kv => kv.Key, kv =>
         {
             var data = new float[TotalElements];
@@ -466,9 +479,25 @@ public abstract class Optimizer : IDisposable
         };
     }
 
+    /// <summary>
+    /// The whole state, gathered from every rank's shard, that <see cref="GetState"/> returns until the next
+    /// <see cref="Step"/>, load or reset.
+    /// </summary>
+    internal void SetConsolidatedState(OptimizerState whole)
+    {
+        var problems = CheckState(whole);
+        if (problems.Count > 0) throw new ArgumentException($"{Name}: consolidated state: " + string.Join("; ", problems) + ".");
+        consolidated = whole;
+    }
+
+    /// <summary>This rank's shard of each state buffer (<see cref="Shard"/>'s length, padding included), by name.</summary>
+    internal IEnumerable<(string Name, ArrayView<float> Shard)> StateShards =>
+        state.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, kv.Value.View));
+
     /// <summary>Restores the step counts, learning rates and scalars of <paramref name="saved"/>, leaving the state buffers.</summary>
     internal void LoadCounts(OptimizerState saved)
     {
+        consolidated = null;
         StepCount = saved.Step;
         // A state saved before the counts were per parameter had one count for all.
         for (int i = 0; i < parameterSteps.Length; i++) parameterSteps[i] = saved.ParameterSteps?[i] ?? saved.Step;

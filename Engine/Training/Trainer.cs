@@ -58,10 +58,6 @@ public static class Trainer
                 $"Trainer.Fit: AccumulationSteps must be ≥ 1 (batches per optimizer step), got {options.AccumulationSteps}.");
         if (!(options.ValidationFraction >= 0 && options.ValidationFraction < 1))
             throw new ArgumentOutOfRangeException(nameof(options), $"ValidationFraction must be in [0, 1), got {options.ValidationFraction}.");
-        if (options.Zero != ZeroStage.None && options.CheckpointPath != null)
-            throw new NotSupportedException(
-                $"Trainer.Fit: Zero = {options.Zero} with a CheckpointPath: consolidated checkpoints under ZeRO are not " +
-                "implemented yet (each rank holds only its shard of the optimizer state).");
 
         if (train.Count == 0) throw new ArgumentException("Trainer.Fit: the training set is empty (0 rows).", nameof(train));
         var validation = options.Validation;
@@ -193,7 +189,7 @@ public static class Trainer
                     run.StepInEpoch = step;
                     run.EpochSeconds += clock.Elapsed.TotalSeconds;
                     clock.Restart();
-                    if (leader) run.Save(options.CheckpointPath, model, optimizer, options);
+                    Save();
                 }
             }
             if (!options.StepSchedulePerBatch) options.Schedule?.Step();
@@ -225,21 +221,28 @@ public static class Trainer
                     break;
                 }
             }
-            if (leader && options.CheckpointPath != null && options.CheckpointEveryEpochs > 0 && epoch % options.CheckpointEveryEpochs == 0)
-                run.Save(options.CheckpointPath, model, optimizer, options);
+            if (options.CheckpointPath != null && options.CheckpointEveryEpochs > 0 && epoch % options.CheckpointEveryEpochs == 0)
+                Save();
         }
         if (run.BestWeights != null)
         {
             using (Autograd.NoGrad())
                 foreach (var (name, p) in parameters) p.CopyFrom(run.BestWeights[name]);
         }
-        if (options.CheckpointPath != null && leader)
+        if (options.CheckpointPath != null)
         {
             run.Finished = true;
-            run.Save(options.CheckpointPath, model, optimizer, options);
+            Save();
         }
         comm?.Barrier(); // the checkpoint is written before any rank goes on (and, say, reads it)
         return run.History;
+
+        // Every rank gathers the optimizer state's shards under ZeRO (a collective); rank 0 writes.
+        void Save()
+        {
+            ddp?.ConsolidateState();
+            if (leader) run.Save(options.CheckpointPath!, model, optimizer, options);
+        }
     }
 
     /// <summary>Mean loss (and accuracy for classification) of the model on a dataset, in eval mode, without a graph.</summary>

@@ -95,8 +95,8 @@ public sealed class TrainerOptions
 
     /// <summary>
     /// What the data-parallel run shards over the ranks (<see cref="Distributed.ZeroStage.OptimizerState"/>: ZeRO stage 1,
-    /// each rank keeps 1/N of the optimizer state); the same on every rank. Not with <see cref="CheckpointPath"/> yet
-    /// (no rank holds the whole state to save). Ignored in a world of one.
+    /// each rank keeps 1/N of the optimizer state); the same on every rank. Checkpoints gather the whole state to save it
+    /// (every rank holds it for a moment, in host memory). Ignored in a world of one.
     /// </summary>
     public Distributed.ZeroStage Zero { get; init; }
 }
