@@ -30,20 +30,29 @@ public static class DistributedCheckJob
     /// <param name="checkpointEverySteps">steps between checkpoints.</param>
     /// <param name="resume">continue from <paramref name="checkpoint"/> when it exists.</param>
     /// <param name="accumulate">batches per optimizer step (<see cref="TrainerOptions.AccumulationSteps"/>).</param>
+    /// <param name="zero">the ZeRO stage (0: none, 1: optimizer state sharded; <see cref="TrainerOptions.Zero"/>); every
+    /// rank prints the optimizer state bytes it holds.</param>
+    /// <param name="zeroOffRank">a rank that trains without ZeRO while the others use <paramref name="zero"/> (-1: none).</param>
+    /// <param name="classes">the model's outputs (labels stay 0–2): 3 gives 163 parameters, 4 gives 180, a multiple of
+    /// 2 and 4 (ZeRO's shards then need no padding).</param>
     public static int Run(string deviceKind, string optimizerName, int epochs, int batchSize, string output,
         int failRank, int failAt, string failHow, int mismatchRank, int online = -1, bool shuffle = true,
-        string? checkpoint = null, int checkpointEverySteps = 0, bool resume = false, int accumulate = 1)
+        string? checkpoint = null, int checkpointEverySteps = 0, bool resume = false, int accumulate = 1,
+        int zero = 0, int zeroOffRank = -1, int classes = 3)
     {
+        if (zero is < 0 or > 2) throw new ArgumentException($"distributed-check: --zero must be 0, 1 or 2, got {zero}.");
         return DistributedRun.Run(comm =>
         {
             using var dev = Device.Create(deviceKind);
             int hidden = comm.Rank == mismatchRank ? 17 : 16;
-            using var model = new Sequential(new Linear(dev, 6, hidden, seed: 1), new Tanh(), new Linear(dev, hidden, 3, seed: 2));
+            using var model = new Sequential(new Linear(dev, 6, hidden, seed: 1), new Tanh(), new Linear(dev, hidden, classes, seed: 2));
             using var optimizer = optimizerName switch
             {
                 "sgd" => (Optimizer)new Sgd(model.Parameters(), lr: 0.1f, momentum: 0.9f),
                 "adam" => new Adam(model.Parameters(), lr: 0.01f),
-                _ => throw new ArgumentException($"distributed-check: --optimizer must be sgd or adam, got '{optimizerName}'."),
+                "adamw" => new AdamW(model.Parameters(), lr: 0.01f, weightDecay: 0.05f),
+                "lamb" => new Lamb(model.Parameters(), lr: 0.01f),
+                _ => throw new ArgumentException($"distributed-check: --optimizer must be sgd, adam, adamw or lamb, got '{optimizerName}'."),
             };
             var rng = new Random(5);
             var x = Enumerable.Range(0, 96 * 6).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
@@ -68,6 +77,7 @@ public static class DistributedCheckJob
             {
                 Epochs = epochs, BatchSize = batchSize, Seed = 3, Communicator = comm, Shuffle = shuffle,
                 AccumulationSteps = accumulate,
+                Zero = comm.Rank == zeroOffRank ? ZeroStage.None : (ZeroStage)zero,
                 CheckpointPath = checkpoint?.Replace("{rank}", comm.Rank.ToString()), CheckpointEverySteps = checkpointEverySteps, Resume = resume,
                 OnAfterBackward = p =>
                 {
@@ -83,6 +93,7 @@ public static class DistributedCheckJob
                     throw new InvalidOperationException($"injected failure at step {failAt}");
                 },
             });
+            Console.WriteLine($"rank {comm.Rank}: optimizer state {optimizer.StateBytes} bytes");
             if (comm.Rank == 0)
             {
                 model.Save(output);

@@ -135,7 +135,7 @@ federated.SetAction(r => FederatedJob.Run(r.GetValue(device)!, r.GetValue(data),
 root.Subcommands.Add(federated);
 
 var check = new Command("distributed-check", "The data-parallel equivalence and fault check the tests run under mpirun.");
-var checkOptimizer = new Option<string>("--optimizer") { Description = "sgd (momentum 0.9) or adam", DefaultValueFactory = _ => "sgd" };
+var checkOptimizer = new Option<string>("--optimizer") { Description = "sgd (momentum 0.9), adam, adamw (weight decay 0.05) or lamb", DefaultValueFactory = _ => "sgd" };
 var checkEpochs = new Option<int>("--epochs") { Description = "passes over the 96 rows", DefaultValueFactory = _ => 2 };
 var checkBatch = new Option<int>("--batch-size") { Description = "global batch (each rank gets its share)", DefaultValueFactory = _ => 16 };
 var checkOut = new Option<string>("--out") { Description = "where rank 0 writes the final parameters", DefaultValueFactory = _ => "distributed-check.safetensors" };
@@ -149,12 +149,15 @@ var checkCheckpoint = new Option<string?>("--checkpoint") { Description = "check
 var checkEvery = new Option<int>("--checkpoint-every-steps") { Description = "steps between checkpoints", DefaultValueFactory = _ => 0 };
 var checkResume = new Option<bool>("--resume") { Description = "continue from --checkpoint when it exists" };
 var checkAccumulate = new Option<int>("--accumulate") { Description = "batches per optimizer step (gradient accumulation)", DefaultValueFactory = _ => 1 };
+var checkZero = new Option<int>("--zero") { Description = "ZeRO stage: 0 none, 1 optimizer state sharded over the ranks", DefaultValueFactory = _ => 0 };
+var checkClasses = new Option<int>("--classes") { Description = "the model's outputs (≥ 3; 4 gives 180 parameters, a multiple of 2 and 4)", DefaultValueFactory = _ => 3 };
+var checkZeroOff = new Option<int>("--zero-off-rank") { Description = "a rank that trains without ZeRO (-1: none), to check the mismatch error", DefaultValueFactory = _ => -1 };
 foreach (var o in new Option[] { checkOptimizer, checkEpochs, checkBatch, checkOut, failRank, failAt, failHow, mismatchRank, checkOnline, noShuffle,
-             checkCheckpoint, checkEvery, checkResume, checkAccumulate, device }) check.Options.Add(o);
+             checkCheckpoint, checkEvery, checkResume, checkAccumulate, checkZero, checkZeroOff, checkClasses, device }) check.Options.Add(o);
 check.SetAction(r => DistributedCheckJob.Run(r.GetValue(device)!, r.GetValue(checkOptimizer)!, r.GetValue(checkEpochs),
     r.GetValue(checkBatch), r.GetValue(checkOut)!, r.GetValue(failRank), r.GetValue(failAt), r.GetValue(failHow)!, r.GetValue(mismatchRank),
     r.GetValue(checkOnline), !r.GetValue(noShuffle), r.GetValue(checkCheckpoint), r.GetValue(checkEvery), r.GetValue(checkResume),
-    r.GetValue(checkAccumulate)));
+    r.GetValue(checkAccumulate), r.GetValue(checkZero), r.GetValue(checkZeroOff), r.GetValue(checkClasses)));
 root.Subcommands.Add(check);
 
 var gptMode = new Option<string>("--mode") { Description = "batch, online, or compare (both, one table)", DefaultValueFactory = _ => "compare" };

@@ -33,6 +33,19 @@ public static class Communicator
         InPlace(communicator, device, buffer,
             (mpi, data, count) => mpi.Broadcast(data, count, root), values => communicator.Broadcast(values, root));
 
+    /// <summary>
+    /// <see cref="ICommunicator.ReduceScatter"/> of a device buffer (its length a multiple of the world size), moved as
+    /// <see cref="AllReduce"/> moves it: this rank's block ends up combined over the ranks, the others keep their input.
+    /// </summary>
+    public static unsafe void ReduceScatter(this ICommunicator communicator, Device device, ArrayView<float> buffer, ReduceOp op) =>
+        InPlace(communicator, device, buffer,
+            (mpi, data, count) => mpi.ReduceScatter(data, count, op), values => communicator.ReduceScatter(values, op));
+
+    /// <summary><see cref="ICommunicator.AllGather"/> of a device buffer, moved as <see cref="AllReduce"/> moves it.</summary>
+    public static unsafe void AllGather(this ICommunicator communicator, Device device, ArrayView<float> buffer) =>
+        InPlace(communicator, device, buffer,
+            (mpi, data, count) => mpi.AllGather(data, count), values => communicator.AllGather(values));
+
     private unsafe delegate void OnAddress(OpenMpiCommunicator mpi, float* data, long count);
 
     private static unsafe void InPlace(ICommunicator communicator, Device device, ArrayView<float> buffer,

@@ -15,32 +15,72 @@ public sealed class DistributedMismatchException(string message) : InvalidOperat
 /// <see cref="AverageGradients"/> all-reduces the optimizer's flat gradient buffer once, so every rank takes the same
 /// step on the gradient of the whole (global) batch. A hand-written loop calls <c>loss.Backward();
 /// ddp.Step();</c>; <see cref="Training.Trainer.Fit"/> does it with <see cref="Training.TrainerOptions.Communicator"/>.
+/// <para>
+/// With <see cref="ZeroStage.OptimizerState"/> (ZeRO stage 1) the flat buffers of T elements are cut into N shards of
+/// b = ⌈T/N⌉ (the last padded), rank r owning [r·b, (r + 1)·b): the optimizer keeps state for its shard only;
+/// <see cref="AverageGradients"/> reduce-scatters the weighted gradient, so each rank holds its shard's sum (the rest of
+/// its gradient buffer keeps its local values); <see cref="OptimizerStep"/> updates the shard and all-gathers the
+/// parameters. Every rank still counts every parameter's steps, so bias corrections match the replicated run.
+/// </para>
 /// </summary>
 public sealed class DistributedDataParallel
 {
     private readonly Module model;
     private readonly Optimizer optimizer;
     private float[]? written; // which parameters got a gradient, per rank, reused every step
+    private readonly int block; // ZeRO: elements per shard (⌈T/N⌉)
+    private float[]? padded; // ZeRO: host staging of N·block floats when T is not a multiple of N
 
-    /// <exception cref="DistributedMismatchException">the ranks' models or optimizers differ in shape (on every rank).</exception>
-    public DistributedDataParallel(Module model, Optimizer optimizer, ICommunicator communicator)
+    /// <param name="model">the model, the same shape on every rank.</param>
+    /// <param name="optimizer">the optimizer over the model's parameters, the same kind on every rank.</param>
+    /// <param name="communicator">the ranks of the job.</param>
+    /// <param name="shard">what to shard over the ranks (<see cref="ZeroStage.OptimizerState"/>: ZeRO stage 1).</param>
+    /// <exception cref="DistributedMismatchException">the ranks' models or optimizers differ in shape, or the ranks
+    /// ask for different <paramref name="shard"/> stages (on every rank, naming them).</exception>
+    /// <exception cref="NotSupportedException"><see cref="ZeroStage.Gradients"/>, or stage 1 with an optimizer whose
+    /// rule needs a whole parameter group at once (<see cref="Lamb"/>, <see cref="AdaptiveSgd"/>) or with
+    /// <see cref="Optimizer.StepInBackward"/> on.</exception>
+    public DistributedDataParallel(Module model, Optimizer optimizer, ICommunicator communicator, ZeroStage shard = ZeroStage.None)
     {
         this.model = model ?? throw new ArgumentNullException(nameof(model));
         this.optimizer = optimizer ?? throw new ArgumentNullException(nameof(optimizer));
         Communicator = communicator ?? throw new ArgumentNullException(nameof(communicator));
+        if (!Enum.IsDefined(shard)) throw new ArgumentOutOfRangeException(nameof(shard), $"no ZeRO stage {shard}.");
+        CheckSameStageEverywhere(shard);
         CheckSameEverywhere();
-        SyncFromRoot();
+        if (shard == ZeroStage.Gradients)
+            throw new NotSupportedException("ZeRO stage 2 (ZeroStage.Gradients: sharded gradients) is not implemented; use ZeroStage.OptimizerState or None.");
+        if (shard != ZeroStage.OptimizerState && optimizer.IsSharded)
+            throw new InvalidOperationException(
+                $"{optimizer.Name}'s state was sharded by an earlier ZeRO run; it can only go on under ZeRO stage 1 with the same ranks.");
+        Zero = shard;
+        SyncFromRoot(); // the whole state from rank 0, before each rank keeps its shard of it
+        if (shard == ZeroStage.OptimizerState && Communicator.Size > 1)
+        {
+            block = (optimizer.TotalElements + Communicator.Size - 1) / Communicator.Size;
+            optimizer.ShardState(Communicator.Rank * block, block);
+        }
     }
 
     public ICommunicator Communicator { get; }
 
-    /// <summary>Rank 0's parameters, buffers (e.g. BatchNorm statistics) and optimizer state on every rank.</summary>
+    /// <summary>What this data-parallel run shards over the ranks.</summary>
+    public ZeroStage Zero { get; }
+
+    private bool Sharded => Zero == ZeroStage.OptimizerState && Communicator.Size > 1;
+
+    /// <summary>
+    /// Rank 0's parameters, buffers (e.g. BatchNorm statistics) and optimizer state on every rank. Under ZeRO stage 1
+    /// the step counts, learning rates and the rule's scalars come from rank 0, but each rank keeps its own shard of the
+    /// state buffers (no rank holds another's): they are consistent because only their owner ever updates them.
+    /// </summary>
     public void SyncFromRoot()
     {
         var device = optimizer.Device;
         if (Communicator.Size == 1) return;
         foreach (var (_, tensor) in model.NamedTensors()) Communicator.Broadcast(device, tensor.Elements);
-        var state = optimizer.GetState();
+        bool sharded = optimizer.IsSharded;
+        var state = sharded ? optimizer.GetCounts() : optimizer.GetState();
         var scalars = new List<double> { state.Step };
         scalars.AddRange(state.ParameterSteps!.Select(t => (double)t));
         scalars.AddRange(state.GroupLrs.Select(l => (double)l));
@@ -54,15 +94,18 @@ public sealed class DistributedDataParallel
         var steps = state.ParameterSteps!.Select(_ => (long)values[at++]).ToArray();
         var lrs = state.GroupLrs.Select(_ => (float)values[at++]).ToList();
         var named = state.Scalars.Keys.Order(StringComparer.Ordinal).ToDictionary(k => k, _ => values[at++]);
-        optimizer.LoadState(new Optim.OptimizerState(state.Optimizer, (long)values[0],
-            buffers.ToDictionary(kv => kv.Key, kv => kv.Value), lrs, named) { ParameterSteps = steps });
+        var received = new Optim.OptimizerState(state.Optimizer, (long)values[0],
+            buffers.ToDictionary(kv => kv.Key, kv => kv.Value), lrs, named) { ParameterSteps = steps };
+        if (sharded) optimizer.LoadCounts(received);
+        else optimizer.LoadState(received);
     }
 
     /// <summary>
     /// All-reduces the gradients: each rank's gradient is scaled by <paramref name="weight"/> and the results summed,
     /// in one collective over the optimizer's flat gradient buffer. The default weight 1/N is the mean; a rank that
     /// holds n_r of the global batch's n rows passes n_r/n, so the sum is the gradient of the global batch's mean loss
-    /// even when the shards differ in size. A parameter gets a gradient (and a step) when any rank wrote one.
+    /// even when the shards differ in size. A parameter gets a gradient (and a step) when any rank wrote one. Under ZeRO
+    /// stage 1 it is a reduce-scatter: only this rank's shard of the gradient buffer holds the sum.
     /// </summary>
     public void AverageGradients(double? weight = null)
     {
@@ -71,18 +114,113 @@ public sealed class DistributedDataParallel
         float w = (float)(weight ?? 1.0 / Communicator.Size);
         var grads = optimizer.FlatGradients;
         if (w != 1f) device.Kernels.Unary<AffineOp>(grads, grads, w, 0f);
-        Communicator.AllReduce(device, grads, ReduceOp.Sum);
+        if (Sharded) ReduceScatterGradients();
+        else Communicator.AllReduce(device, grads, ReduceOp.Sum);
         var written = this.written ??= new float[optimizer.Parameters.Count];
         for (int i = 0; i < written.Length; i++) written[i] = optimizer.Parameters[i].GradWritten ? 1f : 0f;
         Communicator.AllReduce(written, ReduceOp.Max);
         for (int i = 0; i < written.Length; i++) optimizer.Parameters[i].GradWritten = written[i] != 0f;
     }
 
-    /// <summary><see cref="AverageGradients"/>, then the optimizer's step (Horovod's <c>DistributedOptimizer.step</c>).</summary>
+    /// <summary><see cref="AverageGradients"/>, then <see cref="OptimizerStep"/> (Horovod's <c>DistributedOptimizer.step</c>).</summary>
     public void Step(double? weight = null)
     {
         AverageGradients(weight);
+        OptimizerStep();
+    }
+
+    /// <summary>
+    /// The optimizer's step on the averaged gradients; under ZeRO stage 1 each rank updates its shard and the
+    /// parameters are all-gathered, so every rank ends with the whole updated model. Every rank must call it.
+    /// </summary>
+    public void OptimizerStep()
+    {
         optimizer.Step();
+        if (Sharded) GatherParameters();
+    }
+
+    /// <summary>
+    /// Whether the averaged gradients are all finite, the same answer on every rank: under ZeRO stage 1 each rank checks
+    /// its shard and the answers are combined (one 1-float all-reduce), so every rank must call it.
+    /// </summary>
+    public bool GradientsAreFinite()
+    {
+        if (!Sharded) return optimizer.GradientsAreFinite();
+        var finite = new[] { optimizer.ShardGradientsAreFinite() ? 1f : 0f };
+        Communicator.AllReduce(finite, ReduceOp.Min);
+        return finite[0] != 0f;
+    }
+
+    /// <summary>
+    /// ZeRO stage 1: gathers every rank's shard of the optimizer state (one all-gather per state buffer, through a host
+    /// copy of N·b floats), so that <see cref="Optimizer.GetState"/>, and a checkpoint, return the whole state until the
+    /// next step (PyTorch's <c>ZeroRedundancyOptimizer.consolidate_state_dict</c>). Every rank must call it, and every
+    /// rank gets the whole state for a moment (host memory); without sharding it does nothing.
+    /// </summary>
+    public void ConsolidateState()
+    {
+        if (!Sharded) return;
+        var device = optimizer.Device;
+        int total = optimizer.TotalElements;
+        var buffers = new Dictionary<string, float[]>();
+        foreach (var (name, shard) in optimizer.StateShards)
+        {
+            var all = new float[block * Communicator.Size];
+            device.Kernels.Download(shard, all.AsSpan(Communicator.Rank * block, block));
+            Communicator.AllGather(all);
+            buffers[name] = all[..total];
+        }
+        var counts = optimizer.GetCounts();
+        optimizer.SetConsolidatedState(new Optim.OptimizerState(counts.Optimizer, counts.Step, buffers, counts.GroupLrs.ToList(),
+            counts.Scalars) { ParameterSteps = counts.ParameterSteps });
+    }
+
+    /// <summary>Bytes of optimizer state this rank holds (1/N of the replicated amount under ZeRO stage 1, padded).</summary>
+    public long OptimizerStateBytes => optimizer.StateBytes;
+
+    /// <summary>
+    /// Each rank's shard of the gradient buffer becomes the sum over the ranks. When T is a multiple of N the flat
+    /// buffer is reduce-scattered where it lies; otherwise it goes through a zero-padded host copy of N·b floats.
+    /// </summary>
+    private void ReduceScatterGradients()
+    {
+        var device = optimizer.Device;
+        var grads = optimizer.FlatGradients;
+        if (grads.Length == (long)block * Communicator.Size)
+        {
+            Communicator.ReduceScatter(device, grads, ReduceOp.Sum);
+            return;
+        }
+        var staging = padded ??= new float[block * Communicator.Size];
+        device.Kernels.Download(grads, staging.AsSpan(0, (int)grads.Length));
+        Array.Clear(staging, (int)grads.Length, staging.Length - (int)grads.Length);
+        Communicator.ReduceScatter(staging, ReduceOp.Sum);
+        var (from, kept) = MineInFlat();
+        if (kept > 0) device.Kernels.Upload<float>(staging.AsSpan(from, kept), grads.SubView(from, kept));
+    }
+
+    /// <summary>Every rank's updated shard of the parameters onto every rank (the padded path as for the gradients).</summary>
+    private void GatherParameters()
+    {
+        var device = optimizer.Device;
+        var parameters = optimizer.FlatParameters;
+        if (parameters.Length == (long)block * Communicator.Size)
+        {
+            Communicator.AllGather(device, parameters);
+            return;
+        }
+        var staging = padded ??= new float[block * Communicator.Size];
+        var (from, kept) = MineInFlat();
+        if (kept > 0) device.Kernels.Download(parameters.SubView(from, kept), staging.AsSpan(from, kept));
+        Communicator.AllGather(staging);
+        device.Kernels.Upload<float>(staging.AsSpan(0, (int)parameters.Length), parameters);
+    }
+
+    /// <summary>This rank's shard clipped to the flat buffers (the padding is in no buffer).</summary>
+    private (int From, int Count) MineInFlat()
+    {
+        int from = Communicator.Rank * block;
+        return (from, Math.Clamp(optimizer.TotalElements - from, 0, block));
     }
 
     /// <summary>Every rank's parameters become the mean over the ranks (model averaging; one collective).</summary>
@@ -90,6 +228,23 @@ public sealed class DistributedDataParallel
     {
         if (Communicator.Size == 1) return;
         Communicator.AllReduce(optimizer.Device, optimizer.FlatParameters, ReduceOp.Mean);
+    }
+
+    /// <summary>
+    /// Every rank learns every rank's ZeRO stage (one all-reduce of N values); when they differ, every rank throws the
+    /// same error naming which ranks asked for which stage (instead of the job hanging in mismatched collectives).
+    /// </summary>
+    private void CheckSameStageEverywhere(ZeroStage stage)
+    {
+        if (Communicator.Size == 1) return;
+        var stages = new double[Communicator.Size];
+        stages[Communicator.Rank] = (int)stage + 1;
+        Communicator.AllReduce(stages, ReduceOp.Sum);
+        if (stages.All(s => s == stages[0])) return;
+        var groups = Enumerable.Range(0, stages.Length).GroupBy(r => stages[r])
+            .Select(g => $"rank{(g.Count() > 1 ? "s" : "")} {string.Join(", ", g)}: {(ZeroStage)((int)g.Key - 1)}");
+        throw new DistributedMismatchException(
+            $"the ranks ask for different ZeRO stages ({string.Join("; ", groups)}); pass the same ZeroStage on every rank.");
     }
 
     private void BroadcastDoubles(double[] values)

@@ -16,7 +16,8 @@ public enum ReduceOp
 /// host memory: every rank calls each collective in the same order with the same sizes. Implementations:
 /// <see cref="SingleProcessCommunicator"/> (world of one: every collective is the identity) and
 /// <see cref="OpenMpiCommunicator"/> (Debian's Open MPI through P/Invoke). <see cref="Communicator.AllReduce"/> and
-/// <see cref="Communicator.Broadcast"/> run them on device buffers.
+/// <see cref="Communicator.Broadcast"/>, <see cref="Communicator.ReduceScatter"/> and <see cref="Communicator.AllGather"/>
+/// run them on device buffers.
 /// </summary>
 /// <remarks>
 /// On CUDA this is where NCCL goes: ILGPU exposes a buffer's device pointer (<c>ArrayView.LoadEffectiveAddressAsPtr</c>
@@ -44,6 +45,23 @@ public interface ICommunicator : IDisposable
     void Broadcast(Span<float> values, int root = 0);
 
     void Broadcast(Span<byte> values, int root = 0);
+
+    /// <summary>
+    /// MPI_Reduce_scatter_block in place: <paramref name="values"/> holds <see cref="Size"/> equal blocks (its length a
+    /// multiple of the world size); on return this rank's block, [<see cref="Rank"/>·b, (<see cref="Rank"/> + 1)·b) with
+    /// b = length / <see cref="Size"/>, holds the combination over all ranks of their values at that block, and every
+    /// other block keeps this rank's input. ZeRO's gradient step: each rank ends with the summed gradient of its shard.
+    /// </summary>
+    /// <exception cref="ArgumentException">the length is not a multiple of <see cref="Size"/>.</exception>
+    void ReduceScatter(Span<float> values, ReduceOp op);
+
+    /// <summary>
+    /// MPI_Allgather in place: <paramref name="values"/> holds <see cref="Size"/> equal blocks; on return block r is
+    /// rank r's block r, on every rank (what this rank had in the other blocks is overwritten). ZeRO's parameter step:
+    /// each rank contributes the shard it updated.
+    /// </summary>
+    /// <exception cref="ArgumentException">the length is not a multiple of <see cref="Size"/>.</exception>
+    void AllGather(Span<float> values);
 
     /// <summary>Returns once every rank has called it.</summary>
     void Barrier();

@@ -30,6 +30,8 @@ public sealed unsafe partial class OpenMpiCommunicator : ICommunicator
     private readonly delegate* unmanaged<nint, int*, int> commRank, commSize;
     private readonly delegate* unmanaged<void*, int, nint, int, nint, int> bcast;
     private readonly delegate* unmanaged<void*, void*, int, nint, nint, nint, int> allreduce;
+    private readonly delegate* unmanaged<void*, void*, int, nint, nint, nint, int> reduceScatterBlock;
+    private readonly delegate* unmanaged<void*, int, nint, void*, int, nint, nint, int> allgather;
     private readonly delegate* unmanaged<nint, int> barrier;
     private readonly delegate* unmanaged<nint, int, int> abort;
     private bool disposed;
@@ -60,6 +62,8 @@ public sealed unsafe partial class OpenMpiCommunicator : ICommunicator
         commSize = (delegate* unmanaged<nint, int*, int>)F("MPI_Comm_size");
         bcast = (delegate* unmanaged<void*, int, nint, int, nint, int>)F("MPI_Bcast");
         allreduce = (delegate* unmanaged<void*, void*, int, nint, nint, nint, int>)F("MPI_Allreduce");
+        reduceScatterBlock = (delegate* unmanaged<void*, void*, int, nint, nint, nint, int>)F("MPI_Reduce_scatter_block");
+        allgather = (delegate* unmanaged<void*, int, nint, void*, int, nint, nint, int>)F("MPI_Allgather");
         barrier = (delegate* unmanaged<nint, int>)F("MPI_Barrier");
         abort = (delegate* unmanaged<nint, int, int>)F("MPI_Abort");
         int flag, provided;
@@ -149,6 +153,82 @@ public sealed unsafe partial class OpenMpiCommunicator : ICommunicator
         {
             End();
         }
+    }
+
+    public void ReduceScatter(Span<float> values, ReduceOp op)
+    {
+        fixed (float* p = values) ReduceScatter(p, values.Length, op);
+    }
+
+    public void AllGather(Span<float> values)
+    {
+        fixed (float* p = values) AllGather(p, values.Length);
+    }
+
+    /// <summary>
+    /// <see cref="ReduceScatter(Span{float}, ReduceOp)"/> of <paramref name="count"/> floats at <paramref name="data"/>
+    /// (host memory). Not MPI_IN_PLACE, which would leave the result in block 0 and this rank's input there lost: the
+    /// block is received into a scratch buffer and copied to its place, so the other blocks keep this rank's input.
+    /// </summary>
+    internal void ReduceScatter(float* data, long count, ReduceOp op)
+    {
+        ThrowIfDisposed();
+        int block = BlockOf(count, "reduce-scatter");
+        nint mpiOp = op switch { ReduceOp.Max => opMax, ReduceOp.Min => opMin, _ => opSum };
+        float* received = (float*)NativeMemory.Alloc((nuint)Math.Max(1, block), sizeof(float));
+        var mine = new Span<float>(data + (long)Rank * block, block);
+        try
+        {
+            Begin(op switch { ReduceOp.Max => "reduce-scatter (max)", ReduceOp.Min => "reduce-scatter (min)", _ => "reduce-scatter (sum)" }, count);
+            try
+            {
+                Check(reduceScatterBlock(data, received, block, mpiFloat, mpiOp, world), "MPI_Reduce_scatter_block");
+            }
+            finally
+            {
+                End();
+            }
+            new ReadOnlySpan<float>(received, block).CopyTo(mine);
+        }
+        finally
+        {
+            NativeMemory.Free(received);
+        }
+        if (op == ReduceOp.Mean)
+        {
+            float inverse = 1f / Size;
+            for (int i = 0; i < mine.Length; i++) mine[i] *= inverse;
+        }
+    }
+
+    /// <summary><see cref="AllGather(Span{float})"/> of <paramref name="count"/> floats at <paramref name="data"/> (host memory; MPI_IN_PLACE).</summary>
+    internal void AllGather(float* data, long count)
+    {
+        ThrowIfDisposed();
+        int block = BlockOf(count, "all-gather");
+        Begin("all-gather", count);
+        try
+        {
+            Check(allgather((void*)1, block, mpiFloat, data, block, mpiFloat, world), "MPI_Allgather");
+        }
+        finally
+        {
+            End();
+        }
+    }
+
+    /// <summary>
+    /// The block of a block collective over <paramref name="count"/> elements. MPI counts are ints and a block's elements
+    /// are not contiguous across ranks, so a block of more than int.MaxValue elements is refused rather than chunked.
+    /// </summary>
+    private int BlockOf(long count, string collective)
+    {
+        if (count % Size != 0)
+            throw new ArgumentException($"{collective}: {count} elements do not split into {Size} equal blocks (pad to a multiple of the world size).");
+        long block = count / Size;
+        if (block > int.MaxValue)
+            throw new ArgumentException($"{collective}: blocks of {block:N0} elements exceed MPI's int count ({int.MaxValue:N0}); use more ranks or smaller buffers.");
+        return (int)block;
     }
 
     public void Broadcast(Span<float> values, int root = 0)

@@ -19,6 +19,15 @@ public sealed class SingleProcessCommunicator : ICommunicator
 
     public void Broadcast(Span<byte> values, int root = 0) => CheckRoot(root);
 
+    /// <summary>One block, this rank's: the combination over one rank is the values themselves.</summary>
+    public void ReduceScatter(Span<float> values, ReduceOp op)
+    {
+    }
+
+    public void AllGather(Span<float> values)
+    {
+    }
+
     public void Barrier()
     {
     }

@@ -23,6 +23,13 @@ public abstract class Optimizer : IDisposable
     private readonly bool[] steppedInBackward;
     private readonly long[] parameterSteps;
     private bool disposed;
+    private bool stepInBackward;
+
+    /// <summary>The elements of the flat buffers this optimizer updates and keeps state for: all of them unless sharded.</summary>
+    private int shardStart, shardLength;
+
+    /// <summary>The whole state gathered from every shard since the last change (see <see cref="SetConsolidatedState"/>).</summary>
+    private OptimizerState? consolidated;
 
     protected Optimizer(string name, IEnumerable<ParamGroup> parameterGroups, float lr, float weightDecay, float l1)
     {
@@ -66,6 +73,7 @@ public abstract class Optimizer : IDisposable
             total += group.Length;
         }
         TotalElements = total;
+        shardLength = total;
 
         flatParameters = new TensorStorage(Device, total);
         flatGradients = new TensorStorage(Device, total);
@@ -99,7 +107,19 @@ public abstract class Optimizer : IDisposable
     /// <see cref="Training.OnlineTrainer"/> turns it on for its own steps. A second <c>Backward</c> through a retained
     /// graph applies the fused update again, as it would accumulate the gradient again.
     /// </summary>
-    public bool StepInBackward { get; set; }
+    /// <exception cref="NotSupportedException">set on an optimizer whose state is sharded (ZeRO).</exception>
+    public bool StepInBackward
+    {
+        get => stepInBackward;
+        set
+        {
+            if (value && IsSharded)
+                throw new NotSupportedException(
+                    $"{Name}: step-in-backward fusion updates whole parameters during backward, before the gradients are " +
+                    "reduce-scattered; it cannot run with ZeRO optimizer-state sharding.");
+            stepInBackward = value;
+        }
+    }
 
     /// <summary>
     /// The factor γ' with which a backward may apply θ ← θ + γ'·(gradient) to <paramref name="p"/> now, in place of
@@ -119,7 +139,7 @@ public abstract class Optimizer : IDisposable
     /// <see cref="StepInBackward"/> says; null when <paramref name="p"/>'s rule is not a plain scaled gradient.
     /// </summary>
     internal float? FusedScaleFor(Tensor p) =>
-        !disposed && indexOf.TryGetValue(p, out int i) ? FusedStepScale(groupOfParameter[i]) : null;
+        !disposed && !IsSharded && indexOf.TryGetValue(p, out int i) ? FusedStepScale(groupOfParameter[i]) : null;
 
     /// <summary>Counts a step whose every update a fused kernel applied (the per-sample dense step).</summary>
     internal void CountFusedStep()
@@ -198,6 +218,7 @@ public abstract class Optimizer : IDisposable
     {
         ThrowIfDisposed();
         ThrowIfTakenOver("Step");
+        consolidated = null;
         StepCount++;
         foreach (var group in groups)
         {
@@ -223,8 +244,7 @@ public abstract class Optimizer : IDisposable
                 long t = 0;
                 foreach (var p in group.Parameters) t = Math.Max(t, ++parameterSteps[indexOf[p]]);
                 ParameterStep = t;
-                updateRange = (group.Start, group.Length);
-                Update(group, Slice(flatParameters, group), Slice(flatGradients, group), scalars);
+                UpdateShardOf(group, group.Start, group.Length, scalars);
                 continue;
             }
             long first = -1;
@@ -240,8 +260,7 @@ public abstract class Optimizer : IDisposable
             if (all && sameStep)
             {
                 ParameterStep = first;
-                updateRange = (group.Start, group.Length);
-                Update(group, Slice(flatParameters, group), Slice(flatGradients, group), scalars);
+                UpdateShardOf(group, group.Start, group.Length, scalars);
                 continue;
             }
             foreach (var p in group.Parameters)
@@ -249,12 +268,88 @@ public abstract class Optimizer : IDisposable
                 int i = indexOf[p];
                 if (!p.GradWritten || steppedInBackward[i]) continue;
                 ParameterStep = parameterSteps[i];
-                updateRange = (p.Placement.Offset, p.Numel);
-                var (pi, gi) = Slices(p);
-                Update(group, pi, gi, scalars);
+                UpdateShardOf(group, p.Placement.Offset, p.Numel, scalars);
             }
         }
         Array.Clear(steppedInBackward);
+    }
+
+    /// <summary>
+    /// Runs <see cref="Update"/> over the elements [<paramref name="start"/>, <paramref name="start"/> +
+    /// <paramref name="length"/>) of the flat buffers that lie in this optimizer's shard (all of them unless sharded);
+    /// nothing when none do.
+    /// </summary>
+    private void UpdateShardOf(ParamGroup group, int start, int length, UpdateScalars scalars)
+    {
+        int from = Math.Max(start, shardStart), to = Math.Min(start + length, shardStart + shardLength);
+        if (to <= from) return;
+        updateRange = (from, to - from);
+        Update(group, flatParameters.View.SubView(from, to - from), flatGradients.View.SubView(from, to - from), scalars);
+    }
+
+    /// <summary>Whether this optimizer keeps state for, and updates, only a shard of the flat buffers (ZeRO stage 1).</summary>
+    internal bool IsSharded => shardLength != TotalElements || shardStart != 0;
+
+    /// <summary>The elements [Start, Start + Length) of the flat buffers this optimizer updates (Length may run past
+    /// <see cref="TotalElements"/> into padding).</summary>
+    internal (int Start, int Length) Shard => (shardStart, shardLength);
+
+    /// <summary>Bytes of the named state buffers (moments, accumulators) this optimizer holds on its device.</summary>
+    public long StateBytes => state.Values.Sum(b => b.View.Length) * sizeof(float);
+
+    /// <summary>
+    /// ZeRO stage 1 (DeepSpeed's optimizer-state partitioning): from now on this optimizer keeps its state buffers for
+    /// the elements [<paramref name="start"/>, <paramref name="start"/> + <paramref name="length"/>) of the flat
+    /// buffers only, and <see cref="Step"/> updates only the parameters' elements in that range (the rest of the flat
+    /// parameter buffer is left for a collective to fill in). The range may run past <see cref="TotalElements"/> (a
+    /// padded last shard); state is still allocated for all of it, so every rank holds the same number of bytes. Each
+    /// state buffer keeps its current values in the range. Step counts stay per parameter and replicated: every shard
+    /// counts every parameter that got a gradient. <see cref="GetState"/> then needs a consolidation first
+    /// (<see cref="SetConsolidatedState"/>); <see cref="LoadState"/> loads the shard's part of a whole state.
+    /// </summary>
+    /// <exception cref="NotSupportedException">a rule that needs a whole group at once (<see cref="Lamb"/>,
+    /// <see cref="AdaptiveSgd"/>) or with <see cref="StepInBackward"/> on.</exception>
+    internal void ShardState(int start, int length)
+    {
+        ThrowIfDisposed();
+        if (!UpdatesPerParameter)
+            throw new NotSupportedException(
+                $"{Name} updates a whole parameter group at once (per-tensor or global norms), so its state cannot be " +
+                "sharded (ZeRO stage 1); use an element-wise rule (SGD, Adam, AdamW, ...) or no sharding.");
+        if (StepInBackward)
+            throw new NotSupportedException(
+                $"{Name}: StepInBackward (fused update during backward) cannot run with ZeRO optimizer-state sharding; turn it off.");
+        if (IsSharded)
+        {
+            if ((shardStart, shardLength) == (start, length)) return; // a second run over the same ranks (Fit again)
+            throw new InvalidOperationException(
+                $"{Name}: its state is already sharded as [{shardStart}, {shardStart + shardLength}), not [{start}, {start + length}).");
+        }
+        ArgumentOutOfRangeException.ThrowIfNegative(start);
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        int kept = Math.Max(0, Math.Min(length, TotalElements - start));
+        foreach (var name in state.Keys.ToList())
+        {
+            var whole = state[name];
+            var part = new TensorStorage(Device, length);
+            if (length > 0) Kernels.Fill(part.View, stateInitialValues[name]);
+            if (kept > 0) Kernels.Copy(whole.View.SubView(start, kept), part.View.SubView(0, kept));
+            Device.Synchronize();
+            whole.Release();
+            state[name] = part;
+        }
+        (shardStart, shardLength) = (start, length);
+    }
+
+    /// <summary>
+    /// Whether every gradient in this optimizer's shard is finite (the whole buffer unless sharded); the ranks of a ZeRO
+    /// job combine their answers.
+    /// </summary>
+    internal bool ShardGradientsAreFinite()
+    {
+        ThrowIfDisposed();
+        int to = Math.Min(TotalElements, shardStart + shardLength);
+        return to <= shardStart || NonFinite.AllFinite(Device, flatGradients.View.SubView(shardStart, to - shardStart));
     }
 
     /// <summary>
@@ -324,16 +419,25 @@ public abstract class Optimizer : IDisposable
     {
         ThrowIfDisposed();
         foreach (var (name, buffer) in state)
-            Kernels.Fill(buffer.View.SubView(0, TotalElements), stateInitialValues[name]);
+            if (buffer.View.Length > 0) Kernels.Fill(buffer.View, stateInitialValues[name]);
         StepCount = 0;
+        consolidated = null;
         Array.Clear(parameterSteps);
         LoadScalars(new Dictionary<string, double>());
     }
 
-    /// <summary>Reads the optimizer's state back to the host (synchronizes).</summary>
+    /// <summary>
+    /// Reads the optimizer's state back to the host (synchronizes). When the state is sharded (ZeRO stage 1) it is the
+    /// whole state <see cref="Distributed.DistributedDataParallel.ConsolidateState"/> gathered since the last step.
+    /// </summary>
+    /// <exception cref="NotSupportedException">the state is sharded and was not consolidated since the last step.</exception>
     public OptimizerState GetState()
     {
         ThrowIfDisposed();
+        if (IsSharded)
+            return consolidated ?? throw new NotSupportedException(
+                $"{Name}.GetState: this rank holds only its shard of the state (ZeRO stage 1); call " +
+                "DistributedDataParallel.ConsolidateState() on every rank first (PyTorch's consolidate_state_dict).");
         var buffers = state.ToDictionary(kv => kv.Key, kv =>
         {
             var data = new float[TotalElements];
@@ -355,7 +459,45 @@ public abstract class Optimizer : IDisposable
         if (problems.Count > 0)
             throw new ArgumentException($"{Name}.LoadState: " + string.Join("; ", problems) + ".");
         foreach (var (name, data) in saved.Buffers)
-            Kernels.Upload<float>(data, state[name].View);
+        {
+            int kept = Math.Max(0, Math.Min(shardLength, TotalElements - shardStart));
+            if (kept > 0) Kernels.Upload<float>(data.AsSpan(shardStart, kept), state[name].View.SubView(0, kept));
+        }
+        LoadCounts(saved);
+    }
+
+    /// <summary>
+    /// The state without its buffers: step counts, learning rates and the rule's scalars (what every rank of a ZeRO job
+    /// holds whole).
+    /// </summary>
+    internal OptimizerState GetCounts()
+    {
+        ThrowIfDisposed();
+        return new OptimizerState(Name, StepCount, new Dictionary<string, float[]>(), groups.Select(g => g.Lr).ToList(), SaveScalars())
+        {
+            ParameterSteps = parameterSteps.ToArray(),
+        };
+    }
+
+    /// <summary>
+    /// The whole state, gathered from every rank's shard, that <see cref="GetState"/> returns until the next
+    /// <see cref="Step"/>, load or reset.
+    /// </summary>
+    internal void SetConsolidatedState(OptimizerState whole)
+    {
+        var problems = CheckState(whole);
+        if (problems.Count > 0) throw new ArgumentException($"{Name}: consolidated state: " + string.Join("; ", problems) + ".");
+        consolidated = whole;
+    }
+
+    /// <summary>This rank's shard of each state buffer (<see cref="Shard"/>'s length, padding included), by name.</summary>
+    internal IEnumerable<(string Name, ArrayView<float> Shard)> StateShards =>
+        state.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => (kv.Key, kv.Value.View));
+
+    /// <summary>Restores the step counts, learning rates and scalars of <paramref name="saved"/>, leaving the state buffers.</summary>
+    internal void LoadCounts(OptimizerState saved)
+    {
+        consolidated = null;
         StepCount = saved.Step;
         // A state saved before the counts were per parameter had one count for all.
         for (int i = 0; i < parameterSteps.Length; i++) parameterSteps[i] = saved.ParameterSteps?[i] ?? saved.Step;
@@ -420,8 +562,8 @@ public abstract class Optimizer : IDisposable
     /// <summary>A flat state buffer named as in torch.optim, created filled with <paramref name="initial"/>.</summary>
     protected void AddState(string name, float initial = 0f)
     {
-        var buffer = new TensorStorage(Device, TotalElements);
-        Kernels.Fill(buffer.View.SubView(0, TotalElements), initial);
+        var buffer = new TensorStorage(Device, shardLength);
+        if (shardLength > 0) Kernels.Fill(buffer.View, initial);
         state[name] = buffer;
         stateInitialValues[name] = initial;
     }
@@ -431,7 +573,7 @@ public abstract class Optimizer : IDisposable
     /// <paramref name="group"/>, or one parameter of it when the others got no gradient.
     /// </summary>
     protected ArrayView<float> State(string name, ParamGroup group) =>
-        state[name].View.SubView(updateRange.Start, updateRange.Length);
+        state[name].View.SubView(updateRange.Start - shardStart, updateRange.Length);
 
     /// <summary>The whole flat parameter and gradient buffers (for rules that need a global view).</summary>
     protected ArrayView<float> AllParameters => flatParameters.View.SubView(0, TotalElements);
@@ -445,9 +587,6 @@ public abstract class Optimizer : IDisposable
 
     /// <summary>Every parameter's gradient, in the same layout (what distributed training all-reduces once per step).</summary>
     internal ArrayView<float> FlatGradients => AllGradients;
-
-    private static ArrayView<float> Slice(TensorStorage storage, ParamGroup group) =>
-        storage.View.SubView(group.Start, group.Length);
 
     /// <summary>
     /// A parameter handed to a newer optimizer lives in that one's flat buffer; updating the stale copy here

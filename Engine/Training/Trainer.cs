@@ -92,7 +92,7 @@ public static class Trainer
         }
         if (comm != null) ResumeAgreement.Check(comm, run, resumedFrom);
         if (run.Finished) return run.History;
-        var ddp = comm == null ? null : new DistributedDataParallel(model, optimizer, comm);
+        var ddp = comm == null ? null : new DistributedDataParallel(model, optimizer, comm, options.Zero);
         var totals = new double[3]; // a step's loss sum, non-finite flag and hits, all-reduced over the ranks
 
         for (int epoch = run.Epoch; epoch <= options.Epochs; epoch++)
@@ -164,9 +164,10 @@ public static class Trainer
                         if (group.Finite)
                             options.OnAfterBackward?.Invoke(new TrainingProgress(epoch, step, loader.BatchCount,
                                 accumulate == 1 ? value : group.MeanLoss));
-                        if (group.Finite && (!options.SkipNonFiniteSteps || optimizer.GradientsAreFinite()))
+                        if (group.Finite && (!options.SkipNonFiniteSteps || (ddp?.GradientsAreFinite() ?? optimizer.GradientsAreFinite())))
                         {
-                            optimizer.Step();
+                            if (ddp != null) ddp.OptimizerStep();
+                            else optimizer.Step();
                             run.LossSum += group.LossSum;
                             run.Rows += group.Rows;
                             run.Hits += group.Hits;
@@ -188,7 +189,7 @@ public static class Trainer
                     run.StepInEpoch = step;
                     run.EpochSeconds += clock.Elapsed.TotalSeconds;
                     clock.Restart();
-                    if (leader) run.Save(options.CheckpointPath, model, optimizer, options);
+                    Save();
                 }
             }
             if (!options.StepSchedulePerBatch) options.Schedule?.Step();
@@ -220,21 +221,28 @@ public static class Trainer
                     break;
                 }
             }
-            if (leader && options.CheckpointPath != null && options.CheckpointEveryEpochs > 0 && epoch % options.CheckpointEveryEpochs == 0)
-                run.Save(options.CheckpointPath, model, optimizer, options);
+            if (options.CheckpointPath != null && options.CheckpointEveryEpochs > 0 && epoch % options.CheckpointEveryEpochs == 0)
+                Save();
         }
         if (run.BestWeights != null)
         {
             using (Autograd.NoGrad())
                 foreach (var (name, p) in parameters) p.CopyFrom(run.BestWeights[name]);
         }
-        if (options.CheckpointPath != null && leader)
+        if (options.CheckpointPath != null)
         {
             run.Finished = true;
-            run.Save(options.CheckpointPath, model, optimizer, options);
+            Save();
         }
         comm?.Barrier(); // the checkpoint is written before any rank goes on (and, say, reads it)
         return run.History;
+
+        // Every rank gathers the optimizer state's shards under ZeRO (a collective); rank 0 writes.
+        void Save()
+        {
+            ddp?.ConsolidateState();
+            if (leader) run.Save(options.CheckpointPath!, model, optimizer, options);
+        }
     }
 
     /// <summary>Mean loss (and accuracy for classification) of the model on a dataset, in eval mode, without a graph.</summary>

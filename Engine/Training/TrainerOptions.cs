@@ -92,4 +92,11 @@ public sealed class TrainerOptions
     /// <see cref="OnBatchEnd"/>. Null or a world of one: ordinary training.
     /// </summary>
     public Distributed.ICommunicator? Communicator { get; init; }
+
+    /// <summary>
+    /// What the data-parallel run shards over the ranks (<see cref="Distributed.ZeroStage.OptimizerState"/>: ZeRO stage 1,
+    /// each rank keeps 1/N of the optimizer state); the same on every rank. Checkpoints gather the whole state to save it
+    /// (every rank holds it for a moment, in host memory). Ignored in a world of one.
+    /// </summary>
+    public Distributed.ZeroStage Zero { get; init; }
 }
