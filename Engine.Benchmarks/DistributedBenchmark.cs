@@ -6,11 +6,11 @@ using Engine.Optim;
 namespace Engine.Benchmarks;
 
 /// <summary>
-/// <c>mpirun -np N dotnet Engine.Benchmarks.dll distributed [--quick]</c>: the all-reduce's bandwidth on device
-/// buffers of 4 KB to 64 MB (median of repeated in-place sums; algorithm bandwidth = bytes / time, bus bandwidth =
-/// algorithm bandwidth × 2(N − 1)/N as NCCL reports it), then the data-parallel step of the main recipe (784→256→10
-/// MLP, Adam, global batch 64: each rank computes 64/N rows, all-reduces 203,530 gradients, steps) against the same
-/// step's compute alone. Rank 0 prints. Run it as one plain process (all cores, the baseline) and with -np 2
+/// <c>mpirun -np N dotnet Engine.Benchmarks.dll distributed [--quick]</c>: the all-reduce's, reduce-scatter's and
+/// all-gather's bandwidth on device buffers of 4 KB to 64 MB (medians of repeated in-place runs; algorithm bandwidth =
+/// bytes / time, bus bandwidth as NCCL reports it), then the data-parallel step of the main recipe (784→256→10 MLP,
+/// Adam, global batch 64: each rank computes 64/N rows, exchanges 203,530 gradients, steps), plain and with ZeRO-1's
+/// sharded optimizer state, against the same step's compute alone, with each rank's optimizer state bytes. Rank 0 prints. Run it as one plain process (all cores, the baseline) and with -np 2
 /// (<c>Engine.Benchmarks/mpi/run.sh</c>).
 /// </summary>
 public static class DistributedBenchmark
@@ -28,47 +28,76 @@ public static class DistributedBenchmark
         Say($"{comm.Description}; device {dev}; {(quick ? "quick" : "full")} run");
         if (comm.Size > 1)
         {
-            Say("| floats | bytes | all-reduce median µs | algorithm GB/s | bus GB/s |");
-            Say("|---|---|---|---|---|");
+            Say("| floats | bytes | collective | median µs | algorithm GB/s | bus GB/s |");
+            Say("|---|---|---|---|---|---|");
         }
         foreach (int n in comm.Size == 1 ? Array.Empty<int>() : quick ? new[] { 1 << 10, 1 << 20 } : new[] { 1 << 10, 1 << 14, 1 << 18, 1 << 20, 1 << 22, 1 << 24 })
         {
             using var buffer = Tensor.Ones(dev, new[] { n });
-            var times = new List<double>();
-            var budget = Stopwatch.StartNew();
-            for (int i = 0; i < 3; i++) comm.AllReduce(dev, buffer.Elements, ReduceOp.Sum);
-            var go = new double[1];
-            while (true)
+            // Bus bandwidth as NCCL reports it: all-reduce moves 2(N − 1)/N of the buffer per rank, reduce-scatter and
+            // all-gather (N − 1)/N each; ZeRO-1 replaces one all-reduce by one of each.
+            foreach (var (name, collective, bus) in new (string, Action, double)[]
+                     {
+                         ("all-reduce", () => comm.AllReduce(dev, buffer.Elements, ReduceOp.Sum), 2.0 * (comm.Size - 1) / comm.Size),
+                         ("reduce-scatter", () => comm.ReduceScatter(dev, buffer.Elements, ReduceOp.Sum), (comm.Size - 1.0) / comm.Size),
+                         ("all-gather", () => comm.AllGather(dev, buffer.Elements), (comm.Size - 1.0) / comm.Size),
+                     })
             {
-                comm.Barrier();
-                var t = Stopwatch.StartNew();
-                comm.AllReduce(dev, buffer.Elements, ReduceOp.Sum);
-                times.Add(t.Elapsed.TotalSeconds);
-                go[0] = times.Count < 5 || (budget.Elapsed.TotalSeconds < (quick ? 0.2 : 1.0) && times.Count < 2000) ? 1 : 0;
-                comm.AllReduce(go, ReduceOp.Min); // every rank runs the same number of repeats
-                if (go[0] == 0) break;
+                double median = MedianSeconds(comm, collective, quick);
+                double bytes = 4.0 * n, algorithm = bytes / median / 1e9;
+                Say($"| {n:N0} | {bytes:N0} | {name} | {median * 1e6:F1} | {algorithm:F2} | {algorithm * bus:F2} |");
             }
-            times.Sort();
-            double median = times[times.Count / 2], bytes = 4.0 * n, algorithm = bytes / median / 1e9;
-            Say($"| {n:N0} | {bytes:N0} | {median * 1e6:F1} | {algorithm:F2} | {algorithm * 2 * (comm.Size - 1) / comm.Size:F2} |");
         }
 
+        Say("");
+        Say("data-parallel step, 784→256→10 MLP, Adam, global batch 64 (64/N rows per rank):");
+        Say("| ranks | sharding | step ms | compute ms (forward, backward, step) | gradient exchange ms | samples/s | optimizer state bytes per rank |");
+        Say("|---|---|---|---|---|---|---|");
+        foreach (var stage in comm.Size == 1 ? new[] { ZeroStage.None } : new[] { ZeroStage.None, ZeroStage.OptimizerState })
+            Say(DataParallelStep(comm, dev, stage, quick));
+        return 0;
+    }
+
+    /// <summary>The median of repeated runs of <paramref name="collective"/>, every rank running the same number.</summary>
+    private static double MedianSeconds(ICommunicator comm, Action collective, bool quick)
+    {
+        var times = new List<double>();
+        var budget = Stopwatch.StartNew();
+        for (int i = 0; i < 3; i++) collective();
+        var go = new double[1];
+        while (true)
+        {
+            comm.Barrier();
+            var t = Stopwatch.StartNew();
+            collective();
+            times.Add(t.Elapsed.TotalSeconds);
+            go[0] = times.Count < 5 || (budget.Elapsed.TotalSeconds < (quick ? 0.2 : 1.0) && times.Count < 2000) ? 1 : 0;
+            comm.AllReduce(go, ReduceOp.Min); // every rank runs the same number of repeats
+            if (go[0] == 0) break;
+        }
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    /// <summary>One table row: the step of the main recipe under DDP, the optimizer state sharded or not.</summary>
+    private static string DataParallelStep(ICommunicator comm, Device dev, ZeroStage stage, bool quick)
+    {
         using var model = new Sequential(new Linear(dev, 784, 256, seed: 1), new Relu(), new Linear(dev, 256, 10, seed: 2));
         using var adam = new Adam(model.Parameters(), 1e-3f);
-        var ddp = new DistributedDataParallel(model, adam, comm);
+        var ddp = new DistributedDataParallel(model, adam, comm, stage);
         int rows = 64 / comm.Size;
         var rng = new Random(comm.Rank);
         using var x = Tensor.FromArray(dev, Enumerable.Range(0, rows * 784).Select(_ => (float)rng.NextDouble()).ToArray(), new[] { rows, 784 });
         var labels = Enumerable.Range(0, rows).Select(i => i % 10).ToArray();
         int steps = quick ? 30 : 400;
-        double compute = 0, reduce = 0;
+        double compute = 0, exchange = 0;
         var total = Stopwatch.StartNew();
         for (int s = 0; s < steps + 10; s++)
         {
             if (s == 10)
             {
                 comm.Barrier();
-                (compute, reduce) = (0, 0);
+                (compute, exchange) = (0, 0);
                 total.Restart();
             }
             var t = Stopwatch.StartNew();
@@ -78,18 +107,15 @@ public static class DistributedBenchmark
             double c = t.Elapsed.TotalSeconds;
             ddp.AverageGradients();
             double r = t.Elapsed.TotalSeconds - c;
-            adam.Step();
+            ddp.OptimizerStep(); // under ZeRO-1: the shard's step and the parameters' all-gather
             adam.ZeroGrad();
             dev.Synchronize();
             compute += t.Elapsed.TotalSeconds - r;
-            reduce += r;
+            exchange += r;
         }
         double step = total.Elapsed.TotalSeconds / steps;
-        Say("");
-        Say($"data-parallel step, 784→256→10 MLP, Adam, global batch 64 ({rows} rows per rank, {adam.TotalElements:N0} gradients all-reduced):");
-        Say($"| ranks | step ms | compute ms (forward, backward, step) | all-reduce ms | samples/s |");
-        Say("|---|---|---|---|---|");
-        Say($"| {comm.Size} | {step * 1e3:F3} | {compute / steps * 1e3:F3} | {reduce / steps * 1e3:F3} | {64 / step:F0} |");
-        return 0;
+        string sharding = stage == ZeroStage.None ? "none (all-reduce)" : "ZeRO-1 (all-reduce, shard step, all-gather)";
+        return $"| {comm.Size} | {sharding} | {step * 1e3:F3} | {compute / steps * 1e3:F3} | {exchange / steps * 1e3:F3} | " +
+               $"{64 / step:F0} | {ddp.OptimizerStateBytes:N0} |";
     }
 }
