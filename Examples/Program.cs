@@ -181,12 +181,13 @@ var gptOut = new Option<string?>("--out") { Description = "save the model as saf
 var gptTrajectory = new Option<string?>("--trajectory") { Description = "folder for the PyTorch step-by-step check (initial and final weights, batches, losses)" };
 var gptData = new Option<string?>("--data") { Description = "a text file instead of the bundled tiny-shakespeare" };
 var gptCheckpoint = new Option<int>("--checkpoint") { Description = "activation checkpointing: recompute every N blocks in backward (0: off)", DefaultValueFactory = _ => 0 };
-var gptMemory = new Option<bool>("--memory") { Description = "print the peak device memory at each report and at the end" };
+var gptMemory = new Option<bool>("--memory") { Description = "print the peak device memory at each report and at the end (under mpirun: every rank's, with its optimizer state)" };
+var gptZero = new Option<int>("--zero") { Description = "under mpirun: 0 plain data-parallel, 1 ZeRO stage 1 (optimizer state sharded)", DefaultValueFactory = _ => 0 };
 var gpt = new Command("gpt", "A character-level GPT (nanoGPT) on tiny-shakespeare, trained in batch mode (nanoGPT's CPU recipe) and online " +
     "over the text as a stream; validation losses in one table, a sample through the KV cache, --out for PyTorch.");
 foreach (var o in new Option[] { gptMode, gptIters, gptEvalInterval, gptEvalIters, gptBatch, gptBlock, gptLayers, gptHeads, gptEmbd, gptDropout,
              gptLr, gptOnlineChars, gptSeed, gptSample, gptPrompt, gptTemperature, gptTopK, gptOut, gptTrajectory, gptData, gptCheckpoint,
-             gptMemory, device }) gpt.Options.Add(o);
+             gptMemory, gptZero, device }) gpt.Options.Add(o);
 gpt.SetAction(r => Examples.Gpt.GptJob.Run(new Examples.Gpt.GptOptions
 {
     Device = r.GetValue(device)!, Mode = r.GetValue(gptMode)!, Iters = r.GetValue(gptIters), EvalInterval = r.GetValue(gptEvalInterval),
@@ -195,7 +196,7 @@ gpt.SetAction(r => Examples.Gpt.GptJob.Run(new Examples.Gpt.GptOptions
     MinLr = r.GetValue(gptLr) / 10, OnlineChars = r.GetValue(gptOnlineChars), Seed = r.GetValue(gptSeed), Sample = r.GetValue(gptSample),
     Prompt = r.GetValue(gptPrompt)!.Replace("\\n", "\n"), Temperature = r.GetValue(gptTemperature), TopK = r.GetValue(gptTopK),
     Out = r.GetValue(gptOut), Trajectory = r.GetValue(gptTrajectory), Data = r.GetValue(gptData),
-    Checkpoint = r.GetValue(gptCheckpoint), Memory = r.GetValue(gptMemory),
+    Checkpoint = r.GetValue(gptCheckpoint), Memory = r.GetValue(gptMemory), Zero = r.GetValue(gptZero),
 }));
 root.Subcommands.Add(gpt);
 

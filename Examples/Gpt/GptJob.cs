@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Engine;
+using Engine.Distributed;
 using Engine.Optim;
 using Engine.Serialization;
 using Spectre.Console;
@@ -12,17 +13,31 @@ namespace Examples.Gpt;
 /// batch mode (nanoGPT's CPU recipe: random blocks, AdamW β₂ 0.99 with weight decay on matrices only, warm-up then
 /// cosine decay, clipping at 1) and in online mode (the training text read once, in order: each block scored, then
 /// learned from with one step), with their validation losses in one table; then a sample from the batch model through
-/// the KV cache, and the model saved as safetensors under PyTorch's names with <c>--out</c>.
+/// the KV cache, and the model saved as safetensors under PyTorch's names with <c>--out</c>. Under
+/// <c>mpirun -np N</c> batch mode trains data-parallel: every rank draws the same batch and takes its share of the
+/// rows, the gradients are averaged, and with <c>--zero 1</c> each rank keeps 1/N of AdamW's state (ZeRO stage 1);
+/// rank 0 reports, and <c>--memory</c> prints every rank's peak and optimizer state.
 /// </summary>
 public static class GptJob
 {
     public sealed record Result(string Mode, int Steps, long Tokens, double TrainLoss, double? Progressive,
         double ValLoss, double Seconds);
 
-    public static int Run(GptOptions o)
+    public static int Run(GptOptions o) => DistributedRun.Run(comm => Run(o, comm));
+
+    private static int Run(GptOptions o, ICommunicator comm)
     {
         if (o.Mode is not ("batch" or "online" or "compare"))
             throw new ArgumentException($"gpt: --mode must be batch, online or compare, got '{o.Mode}'.");
+        if (o.Zero is not (0 or 1 or 2))
+            throw new ArgumentException($"gpt: --zero must be 0, 1 or 2, got {o.Zero}.");
+        if (comm.Size > 1 && (o.Mode != "batch" || o.Trajectory != null))
+            throw new ArgumentException($"gpt: under mpirun ({comm.Size} ranks) only --mode batch trains (data-parallel), " +
+                                        "without --trajectory.");
+        if (comm.Size > 1 && o.BatchSize < comm.Size)
+            throw new ArgumentException($"gpt: --batch-size {o.BatchSize} is smaller than the {comm.Size} ranks sharing it.");
+        var perRank = Console.Out;
+        if (comm.Rank != 0) Console.SetOut(TextWriter.Null); // rank 0 reports
         using var dev = Device.Create(o.Device);
         var corpus = Corpus.Load(o.Data);
         var config = new GptConfig(corpus.Vocabulary.Length, o.BlockSize, o.Layers, o.Heads, o.Embd, o.Dropout);
@@ -35,7 +50,7 @@ public static class GptJob
             batchModel = new GptModel(dev, config, o.Seed) { CheckpointEvery = o.Checkpoint };
             Console.WriteLine($"model: {config.Layers} layers, {config.Heads} heads, n_embd {config.Embd}, block " +
                               $"{config.BlockSize}: {batchModel.Parameters().Sum(p => (long)p.Numel):N0} parameters");
-            results.Add(TrainBatch(batchModel, corpus, o));
+            results.Add(TrainBatch(batchModel, corpus, o, comm, perRank));
         }
         GptModel? onlineModel = null;
         if (o.Mode is "online" or "compare")
@@ -51,14 +66,14 @@ public static class GptJob
                 $"{r.Tokens / r.Seconds:N0}");
         AnsiConsole.Write(table);
         var model = batchModel ?? onlineModel!;
-        if (o.Sample > 0)
+        if (o.Sample > 0 && comm.Rank == 0)
         {
             var prompt = corpus.Encode(o.Prompt);
             var text = model.Generate(prompt, o.Sample, o.Temperature, o.TopK, new Random(o.Seed));
             Console.WriteLine($"sample ({o.Sample} characters, temperature {o.Temperature}, top-k {o.TopK}, KV cache):");
             Console.WriteLine(corpus.Decode(text));
         }
-        if (o.Out != null)
+        if (o.Out != null && comm.Rank == 0)
         {
             SafeTensors.Save(o.Out, model.StateDict(), Metadata(config, corpus));
             Console.WriteLine($"model: {Path.GetFullPath(o.Out)} (load it in PyTorch: python3 Examples/Gpt/gpt_torch.py " +
@@ -91,10 +106,20 @@ public static class GptJob
         ["vocabulary"] = JsonSerializer.Serialize(corpus.Vocabulary),
     };
 
-    private static Result TrainBatch(GptModel model, Corpus corpus, GptOptions o)
+    private static Result TrainBatch(GptModel model, Corpus corpus, GptOptions o, ICommunicator comm, TextWriter perRank)
     {
         var dev = model.Device;
         using var optimizer = GptRecipe.Optimizer(model, o);
+        // Data-parallel under mpirun: every rank draws the same batch and takes rows [from, to) of it.
+        var ddp = comm.Size > 1
+            ? new DistributedDataParallel(model, optimizer, comm, o.Zero switch
+            {
+                1 => ZeroStage.OptimizerState,
+                2 => ZeroStage.Gradients,
+                _ => ZeroStage.None,
+            })
+            : null;
+        int from = o.BatchSize * comm.Rank / comm.Size, to = o.BatchSize * (comm.Rank + 1) / comm.Size;
         var random = new Random(o.Seed);
         int b = o.BatchSize, t = o.BlockSize;
         var trajectory = o.Trajectory != null ? new Trajectory(o.Trajectory, model) : null;
@@ -124,16 +149,32 @@ public static class GptJob
             foreach (var g in optimizer.ParamGroups) g.Lr = lr;
             using var scope = new DisposeScope();
             var offsets = Enumerable.Range(0, b).Select(_ => random.Next(corpus.Train.Length - t)).ToArray();
-            var (x, y) = GptRecipe.Batch(corpus.Train, offsets, t);
-            var loss = model.Loss(Tensor.FromArray(dev, x, new[] { b, t }), y);
+            var mine = ddp == null ? offsets : offsets[from..to];
+            var (x, y) = GptRecipe.Batch(corpus.Train, mine, t);
+            var loss = model.Loss(Tensor.FromArray(dev, x, new[] { mine.Length, t }), y);
             loss.Backward();
+            ddp?.AverageGradients((double)mine.Length / b); // the whole batch's mean gradient on every rank
             if (o.GradClip > 0) GradClip.ClipGradNorm(model.Parameters(), o.GradClip);
-            optimizer.Step();
+            if (ddp != null) ddp.OptimizerStep();
+            else optimizer.Step();
             optimizer.ZeroGrad();
             trajectory?.Record(offsets, loss.Item());
         }
         double seconds = (clock.Elapsed - evalClock.Elapsed).TotalSeconds;
-        if (o.Memory) Console.WriteLine($"batch: peak memory of the training steps {Megabytes(runPeak)} allocated");
+        if (o.Memory && ddp == null) Console.WriteLine($"batch: peak memory of the training steps {Megabytes(runPeak)} allocated");
+        if (o.Memory && ddp != null)
+        {
+            // Every rank's own figures, in rank order.
+            for (int r = 0; r < comm.Size; r++)
+            {
+                if (r == comm.Rank)
+                    perRank.WriteLine($"rank {r} of {comm.Size}: peak memory of the training steps {Megabytes(runPeak)} " +
+                                      $"allocated, optimizer state {Megabytes(ddp.OptimizerStateBytes)}" +
+                                      (o.Zero == 1 ? " (ZeRO-1: 1/N of AdamW's moments)" : ""));
+                perRank.Flush();
+                comm.Barrier();
+            }
+        }
         trajectory?.Finish(model, o);
         return new Result("batch", o.Iters, (long)o.Iters * b * t, lastTrain, null, lastVal, seconds);
     }

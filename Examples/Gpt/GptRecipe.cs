@@ -39,6 +39,9 @@ public sealed record GptOptions
 
     /// <summary>Print the device's peak allocated memory at each report and at the end.</summary>
     public bool Memory { get; init; }
+
+    /// <summary>Under mpirun: ZeRO stage (0: plain data-parallel; 1: optimizer state sharded; 2: not implemented yet).</summary>
+    public int Zero { get; init; }
 }
 
 /// <summary>nanoGPT's training recipe: its optimizer groups, learning-rate schedule and batches.</summary>
