@@ -18,9 +18,8 @@ public sealed class DistributedMismatchException(string message) : InvalidOperat
 /// <para>
 /// With <see cref="ZeroStage.OptimizerState"/> (ZeRO stage 1) the flat buffers of T elements are cut into N shards of
 /// b = ⌈T/N⌉ (the last padded), rank r owning [r·b, (r + 1)·b): the optimizer keeps state for its shard only;
-/// <see cref="AverageGradients"/> reduce-scatters the weighted gradient, so each rank holds its shard's sum (the rest of
-/// its gradient buffer keeps its local values); <see cref="OptimizerStep"/> updates the shard and all-gathers the
-/// parameters. Every rank still counts every parameter's steps, so bias corrections match the replicated run.
+/// <see cref="AverageGradients"/> all-reduces the weighted gradient as without sharding (see SumGradients for why not a
+/// reduce-scatter); <see cref="OptimizerStep"/> updates the shard and all-gathers the parameters. Every rank still counts every parameter's steps, so bias corrections match the replicated run.
 /// </para>
 /// </summary>
 public sealed class DistributedDataParallel

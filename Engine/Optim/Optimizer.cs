@@ -116,7 +116,7 @@ public abstract class Optimizer : IDisposable
             if (value && IsSharded)
                 throw new NotSupportedException(
                     $"{Name}: step-in-backward fusion updates whole parameters during backward, before the gradients are " +
-                    "reduce-scattered; it cannot run with ZeRO optimizer-state sharding.");
+                    "summed over the ranks; it cannot run with ZeRO optimizer-state sharding.");
             stepInBackward = value;
         }
     }
