@@ -104,7 +104,7 @@ public sealed class DistributedDataParallel
     /// in one collective over the optimizer's flat gradient buffer. The default weight 1/N is the mean; a rank that
     /// holds n_r of the global batch's n rows passes n_r/n, so the sum is the gradient of the global batch's mean loss
     /// even when the shards differ in size. A parameter gets a gradient (and a step) when any rank wrote one. Under ZeRO
-    /// stage 1 it is a reduce-scatter: only this rank's shard of the gradient buffer holds the sum.
+    /// stage 1 too every rank gets the whole summed gradient (clipping by the global norm works as without sharding).
     /// </summary>
     public void AverageGradients(double? weight = null)
     {
