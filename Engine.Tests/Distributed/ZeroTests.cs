@@ -274,6 +274,33 @@ public sealed class ZeroTests : IDisposable
     }
 
     /// <summary>
+    /// A ZeRO-1 job killed on 2 ranks resumes on 4 from its consolidated checkpoint (the file holds the whole state, so
+    /// the new ranks cut their own shards) and ends where one process training without interruption ends.
+    /// </summary>
+    [Fact]
+    public void A_zero_job_killed_on_two_ranks_resumes_on_four_to_the_one_process_result()
+    {
+        string one = Path.Combine(folder, "one.safetensors");
+        ExamplesProcess.Run("distributed-check", "--optimizer", "adamw", "--epochs", "2", "--out", one);
+        string checkpoint = Path.Combine(folder, "two-ranks.ckpt");
+        var killed = MpiJob.Run(2, TimeSpan.FromSeconds(120), "distributed-check", "--optimizer", "adamw", "--epochs", "2",
+            "--zero", "1", "--checkpoint", checkpoint, "--checkpoint-every-steps", "3", "--fail-rank", "1", "--fail-how", "kill",
+            "--fail-at", "8", "--out", Path.Combine(folder, "never.safetensors"));
+        Assert.NotEqual(0, killed.ExitCode);
+        Assert.True(File.Exists(checkpoint), "rank 0 wrote a checkpoint before the kill");
+        string resumed = Path.Combine(folder, "four-ranks.safetensors");
+        var again = MpiJob.Run(4, TimeSpan.FromSeconds(120), "distributed-check", "--optimizer", "adamw", "--epochs", "2",
+            "--zero", "1", "--checkpoint", checkpoint, "--checkpoint-every-steps", "3", "--resume", "--out", resumed);
+        Assert.True(again.ExitCode == 0, again.Stdout + again.Stderr);
+        Assert.Contains("rank 0 of 4", again.Stdout);
+        var expected = Parameters(one);
+        var actual = Parameters(resumed);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-6 * Math.Max(1, Math.Abs(expected[i])),
+                $"parameter {i}: {actual[i]} resumed on 4 ranks vs {expected[i]} in one process");
+    }
+
+    /// <summary>
     /// Rank 1 freezes after its reduce-scatter (in the step's callback); rank 0 goes on into the parameters'
     /// all-gather, which the collective watchdog ends after ENGINE_COLLECTIVE_TIMEOUT naming it and the missing rank.
     /// </summary>
