@@ -48,7 +48,6 @@ public static class ActivationCheckpoint
             parameters = ReachedLeaves(result, scope).Where(t => !inputSet.Contains(t)).ToList();
             output = scope.MoveToOuter(result.Detach()); // the values stay; the graph and activations go with the scope
         }
-        var recorded = randomness;
         return Tensor.Record(output, "checkpoint", inputs.Concat(parameters).ToArray(), dOut =>
         {
             using var scope = new DisposeScope();
@@ -58,7 +57,7 @@ public static class ActivationCheckpoint
             for (int i = 0; i < inputs.Length; i++)
                 if (leaves[i].RequiresGrad) leaves[i].AccumulateGradInto(inputs[i]);
             Tensor again;
-            using (Autograd.EnableGrad()) again = recorded.Replay(() => segment(leaves));
+            using (Autograd.EnableGrad()) again = randomness.Replay(() => segment(leaves));
             if (!again.Shape.SequenceEqual(output.Shape))
                 throw new InvalidOperationException(
                     $"ActivationCheckpoint: the segment returned shape {Shapes.Format(again.Shape)} when recomputed " +

@@ -138,16 +138,10 @@ public sealed class DistributedDataParallel
     }
 
     /// <summary>
-    /// Whether the averaged gradients are all finite, the same answer on every rank: under ZeRO stage 1 each rank checks
-    /// its shard and the answers are combined (one 1-float all-reduce), so every rank must call it.
+    /// Whether the averaged gradients are all finite: the same answer on every rank with no collective, since every rank
+    /// holds the whole summed gradient (ZeRO stage 1 included).
     /// </summary>
-    public bool GradientsAreFinite()
-    {
-        if (!Sharded) return optimizer.GradientsAreFinite();
-        var finite = new[] { optimizer.ShardGradientsAreFinite() ? 1f : 0f };
-        Communicator.AllReduce(finite, ReduceOp.Min);
-        return finite[0] != 0f;
-    }
+    public bool GradientsAreFinite() => optimizer.GradientsAreFinite();
 
     /// <summary>
     /// ZeRO stage 1: gathers every rank's shard of the optimizer state (one all-gather per state buffer, through a host

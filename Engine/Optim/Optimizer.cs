@@ -342,17 +342,6 @@ public abstract class Optimizer : IDisposable
     }
 
     /// <summary>
-    /// Whether every gradient in this optimizer's shard is finite (the whole buffer unless sharded); the ranks of a ZeRO
-    /// job combine their answers.
-    /// </summary>
-    internal bool ShardGradientsAreFinite()
-    {
-        ThrowIfDisposed();
-        int to = Math.Min(TotalElements, shardStart + shardLength);
-        return to <= shardStart || NonFinite.AllFinite(Device, flatGradients.View.SubView(shardStart, to - shardStart));
-    }
-
-    /// <summary>
     /// Whether <see cref="Update"/> may run on one parameter's slice at a time (its state slices follow: see
     /// <see cref="State"/>); false for rules that need the whole group at once.
     /// </summary>
