@@ -17,7 +17,11 @@ public abstract class Optimizer : IDisposable
     private readonly Dictionary<string, TensorStorage> state = new();
     private readonly Dictionary<string, float> stateInitialValues = new();
     private readonly TensorStorage flatParameters;
-    private readonly TensorStorage flatGradients;
+    private TensorStorage flatGradients;
+
+    /// <summary>The first flat element <see cref="flatGradients"/> holds: 0, or the shard's start once the gradients are
+    /// sharded (ZeRO stage 2: the buffer then holds the shard only).</summary>
+    private int gradientStart;
     private readonly Dictionary<Tensor, int> indexOf = new(ReferenceEqualityComparer.Instance);
     private readonly ParamGroup[] groupOfParameter;
     private readonly bool[] steppedInBackward;
@@ -159,8 +163,7 @@ public abstract class Optimizer : IDisposable
     protected virtual float? FusedStepScale(ParamGroup group) => null;
 
     /// <summary>A parameter's slice of the flat parameter buffer and of the flat gradient buffer.</summary>
-    private (ArrayView<float> Parameter, ArrayView<float> Gradient) Slices(Tensor p) =>
-        (flatParameters.View.SubView(p.Placement.Offset, p.Numel), flatGradients.View.SubView(p.Placement.Offset, p.Numel));
+    private ArrayView<float> GradientSlice(Tensor p) => flatGradients.View.SubView(p.Placement.Offset, p.Numel);
 
     /// <summary>The optimizer's name as in torch.optim (e.g. "Adam").</summary>
     public string Name { get; }
@@ -284,7 +287,7 @@ public abstract class Optimizer : IDisposable
         int from = Math.Max(start, shardStart), to = Math.Min(start + length, shardStart + shardLength);
         if (to <= from) return;
         updateRange = (from, to - from);
-        Update(group, flatParameters.View.SubView(from, to - from), flatGradients.View.SubView(from, to - from), scalars);
+        Update(group, flatParameters.View.SubView(from, to - from), flatGradients.View.SubView(from - gradientStart, to - from), scalars);
     }
 
     /// <summary>Whether this optimizer keeps state for, and updates, only a shard of the flat buffers (ZeRO stage 1).</summary>
@@ -341,6 +344,39 @@ public abstract class Optimizer : IDisposable
         (shardStart, shardLength) = (start, length);
     }
 
+    /// <summary>Whether the gradients are sharded too (ZeRO stage 2, see <see cref="ShardGradients"/>).</summary>
+    internal bool GradientsSharded { get; private set; }
+
+    /// <summary>
+    /// ZeRO stage 2 (DeepSpeed's gradient partitioning), after <see cref="ShardState"/>: the flat gradient buffer of
+    /// <see cref="TotalElements"/> floats is replaced by one of the shard's length, and the parameters' gradients are
+    /// detached from it. Backward then writes each parameter's gradient into a buffer of its own, which the data-parallel
+    /// wrapper reduces over the ranks in buckets as soon as it is complete, adds the shard's part of into this buffer and
+    /// releases (a parameter's <see cref="Tensor.Grad"/> then reads null, as under DeepSpeed); <see cref="Step"/> updates
+    /// the shard from it. Gradients already accumulated keep their shard's part.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">the state is not sharded yet.</exception>
+    internal void ShardGradients()
+    {
+        ThrowIfDisposed();
+        if (GradientsSharded) return;
+        if (!IsSharded)
+            throw new InvalidOperationException($"{Name}: shard the optimizer state (ZeRO stage 1) before the gradients.");
+        var shard = new TensorStorage(Device, shardLength);
+        if (shardLength > 0) Kernels.Fill(shard.View, 0f);
+        int kept = Math.Max(0, Math.Min(shardLength, TotalElements - shardStart));
+        if (kept > 0) Kernels.Copy(flatGradients.View.SubView(shardStart, kept), shard.View.SubView(0, kept));
+        foreach (var p in parameters) p.ReleaseGradKeepWritten();
+        Device.Synchronize();
+        flatGradients.Release();
+        flatGradients = shard;
+        gradientStart = shardStart;
+        GradientsSharded = true;
+    }
+
+    /// <summary>Bytes of gradient buffer this optimizer holds (the shard's under ZeRO stage 2, padding included).</summary>
+    public long GradientBytes => flatGradients.View.Length * sizeof(float);
+
     /// <summary>
     /// Whether <see cref="Update"/> may run on one parameter's slice at a time (its state slices follow: see
     /// <see cref="State"/>); false for rules that need the whole group at once.
@@ -357,7 +393,7 @@ public abstract class Optimizer : IDisposable
     public bool GradientsAreFinite()
     {
         ThrowIfDisposed();
-        return NonFinite.AllFinite(Device, AllGradients);
+        return NonFinite.AllFinite(Device, HeldGradients);
     }
 
     /// <summary>
@@ -375,7 +411,7 @@ public abstract class Optimizer : IDisposable
     internal bool GradientsAreFinite(ArrayView<float> alsoCheck)
     {
         ThrowIfDisposed();
-        return NonFinite.AllFinite(Device, AllGradients, alsoCheck);
+        return NonFinite.AllFinite(Device, HeldGradients, alsoCheck);
     }
 
     /// <summary>
@@ -388,14 +424,18 @@ public abstract class Optimizer : IDisposable
         ThrowIfTakenOver("ZeroGrad");
         bool all = true;
         foreach (var p in parameters) all &= p.GradWritten;
-        if (all)
+        if (GradientsSharded)
+        {
+            if (shardLength > 0) Device.Kernels.Fill(flatGradients.View, 0f);
+        }
+        else if (all)
         {
             Device.Kernels.Fill(flatGradients.View.SubView(0, TotalElements), 0f);
         }
         else
         {
             foreach (var p in parameters)
-                if (p.GradWritten) Device.Kernels.Fill(Slices(p).Gradient, 0f);
+                if (p.GradWritten) Device.Kernels.Fill(GradientSlice(p), 0f);
         }
         foreach (var p in parameters) p.GradWritten = false;
     }
@@ -567,7 +607,15 @@ public abstract class Optimizer : IDisposable
     /// <summary>The whole flat parameter and gradient buffers (for rules that need a global view).</summary>
     protected ArrayView<float> AllParameters => flatParameters.View.SubView(0, TotalElements);
 
-    protected ArrayView<float> AllGradients => flatGradients.View.SubView(0, TotalElements);
+    protected ArrayView<float> AllGradients => GradientsSharded
+        ? throw new InvalidOperationException($"{Name}: the gradients are sharded (ZeRO stage 2); this rank holds its shard only.")
+        : flatGradients.View.SubView(0, TotalElements);
+
+    /// <summary>
+    /// The gradient elements this optimizer holds: the whole flat gradient buffer, or under ZeRO stage 2 this rank's shard
+    /// of it (<see cref="Shard"/>'s length; the padding past <see cref="TotalElements"/> stays zero).
+    /// </summary>
+    internal ArrayView<float> HeldGradients => GradientsSharded ? flatGradients.View : AllGradients;
 
     internal bool IsDisposed => disposed;
 

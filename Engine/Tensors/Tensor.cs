@@ -295,6 +295,23 @@ public sealed partial class Tensor : IDisposable
     /// <summary>How many inputs of the nodes of the current backward are this leaf (set by <see cref="Autograd"/>).</summary>
     internal int BackwardUses { get; set; }
 
+    /// <summary>Those of <see cref="BackwardUses"/> whose node has not run its backward yet (counted down by
+    /// <see cref="Autograd"/> for the leaves that have a <see cref="GradientReadyHook"/>).</summary>
+    internal int PendingBackwardUses { get; set; }
+
+    /// <summary>
+    /// Told when this leaf's gradient is complete in the current backward: the last node that uses it has run (ZeRO stage
+    /// 2 reduces it over the ranks then). Leaves the graph does not reach are not told.
+    /// </summary>
+    internal IGradientReadyHook? GradientReadyHook { get; set; }
+
+    /// <summary>Drops this leaf's gradient buffer (its contents were handed on) but keeps the record that it was written.</summary>
+    internal void ReleaseGradKeepWritten()
+    {
+        grad?.Dispose();
+        grad = null;
+    }
+
     /// <summary>
     /// Backward of a product into this tensor's gradient: G (+)= op(A)·op(B). When this is a parameter used once in the
     /// graph and its optimizer fuses its step into backward, the product updates the parameter itself instead,
