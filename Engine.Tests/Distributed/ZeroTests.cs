@@ -352,6 +352,59 @@ public sealed class ZeroTests : IDisposable
     }
 
     /// <summary>
+    /// Sharded checkpoints: a ZeRO-2 job on 2 ranks writes its optimizer state as one shard per rank beside a checkpoint
+    /// that holds none of it; killed mid-run, it resumes on 4 ranks (ZeRO-1, sharded again: the 2-rank shards are deleted
+    /// once the 4 new ones are named) and in a single process, both to the one-process result; with a shard missing the
+    /// resume fails naming the shard and its rank.
+    /// </summary>
+    [Fact]
+    public void A_sharded_checkpoint_resumes_at_another_rank_count_and_in_one_process_and_names_a_missing_shard()
+    {
+        string one = Path.Combine(folder, "one.safetensors");
+        ExamplesProcess.Run("distributed-check", "--optimizer", "adamw", "--epochs", "2", "--out", one);
+        var expected = Parameters(one);
+        string twoRanks = Path.Combine(folder, "two"), fourRanks = Path.Combine(folder, "four"), single = Path.Combine(folder, "single"),
+            broken = Path.Combine(folder, "broken");
+        Directory.CreateDirectory(twoRanks);
+        string checkpoint = Path.Combine(twoRanks, "run.ckpt");
+        var killed = MpiJob.Run(2, TimeSpan.FromSeconds(120), "distributed-check", "--optimizer", "adamw", "--epochs", "2",
+            "--zero", "2", "--sharded-checkpoint", "--checkpoint", checkpoint, "--checkpoint-every-steps", "3", "--fail-rank", "1",
+            "--fail-how", "kill", "--fail-at", "8", "--out", Path.Combine(folder, "never.safetensors"));
+        Assert.NotEqual(0, killed.ExitCode);
+        Assert.Equal(["run.ckpt", "run.ckpt.step6.shard0-of-2", "run.ckpt.step6.shard1-of-2"],
+            Directory.GetFiles(twoRanks).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Empty(Tensors(checkpoint, "optimizer."));
+        Assert.Equal(2, Tensors(Engine.Serialization.Checkpoint.ShardPath(checkpoint, 6, 1, 2), "optimizer.").Count);
+        foreach (var copy in new[] { fourRanks, single, broken })
+        {
+            Directory.CreateDirectory(copy);
+            foreach (var file in Directory.GetFiles(twoRanks)) File.Copy(file, Path.Combine(copy, Path.GetFileName(file)));
+        }
+
+        string[] resume = ["--optimizer", "adamw", "--epochs", "2", "--checkpoint-every-steps", "3", "--resume"];
+        var again = MpiJob.Run(4, TimeSpan.FromSeconds(120), ["distributed-check", .. resume, "--zero", "1", "--sharded-checkpoint",
+            "--checkpoint", Path.Combine(fourRanks, "run.ckpt"), "--out", Path.Combine(folder, "four.safetensors")]);
+        Assert.True(again.ExitCode == 0, again.Stdout + again.Stderr);
+        Assert.Equal(["run.ckpt", .. Enumerable.Range(0, 4).Select(r => $"run.ckpt.step12.shard{r}-of-4")],
+            Directory.GetFiles(fourRanks).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        ExamplesProcess.Run("distributed-check", [.. resume, "--checkpoint", Path.Combine(single, "run.ckpt"),
+            "--out", Path.Combine(folder, "single.safetensors")]);
+        foreach (var resumed in new[] { "four", "single" })
+        {
+            var actual = Parameters(Path.Combine(folder, resumed + ".safetensors"));
+            for (int i = 0; i < expected.Length; i++)
+                Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-6 * Math.Max(1, Math.Abs(expected[i])),
+                    $"parameter {i}: {actual[i]} resumed ({resumed}) vs {expected[i]} in one process");
+        }
+
+        File.Delete(Path.Combine(broken, "run.ckpt.step6.shard1-of-2"));
+        var failed = Assert.ThrowsAny<Exception>(() => ExamplesProcess.Run("distributed-check",
+            [.. resume, "--checkpoint", Path.Combine(broken, "run.ckpt"), "--out", Path.Combine(folder, "never.safetensors")]));
+        Assert.Contains("optimizer shard of rank 1 of 2", failed.Message);
+        Assert.Contains("is missing", failed.Message);
+    }
+
+    /// <summary>
     /// Rank 1 freezes after its reduce-scatter (in the step's callback); rank 0 goes on into the parameters'
     /// all-gather, which the collective watchdog ends after ENGINE_COLLECTIVE_TIMEOUT naming it and the missing rank.
     /// </summary>

@@ -249,11 +249,24 @@ public static class Trainer
         comm?.Barrier(); // the checkpoint is written before any rank goes on (and, say, reads it)
         return run.History;
 
-        // Every rank gathers the optimizer state's shards under ZeRO (a collective); rank 0 writes.
+        // Under ZeRO every rank gathers the optimizer state's shards (a collective) and rank 0 writes; with sharded
+        // checkpoints every rank writes its shard, then rank 0 the file naming them, then stale shards go.
         void Save()
         {
+            string path = options.CheckpointPath!;
+            if (options.ShardedCheckpoints && ddp is { Zero: not ZeroStage.None } && comm!.Size > 1)
+            {
+                Serialization.Checkpoint.SaveOptimizerShard(path, optimizer, run.GlobalStep, comm.Rank, comm.Size);
+                comm.Barrier(); // every shard is on disk before the file that names them
+                if (leader) run.Save(path, model, optimizer, options, new Serialization.OptimizerShards(comm.Size, run.GlobalStep));
+                comm.Barrier();
+                if (leader) Serialization.Checkpoint.DeleteStaleShards(path, run.GlobalStep, comm.Size);
+                return;
+            }
             ddp?.ConsolidateState();
-            if (leader) run.Save(options.CheckpointPath!, model, optimizer, options);
+            if (!leader) return;
+            run.Save(path, model, optimizer, options);
+            Serialization.Checkpoint.DeleteStaleShards(path, run.GlobalStep, 0); // a sharded save's shards, now unnamed
         }
     }
 
