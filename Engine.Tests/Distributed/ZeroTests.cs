@@ -67,7 +67,7 @@ public sealed class ZeroTests : IDisposable
         using var reference = Create(name, whole);
         var replicas = Enumerable.Range(0, ranks).Select(_ => Parameters(dev)).ToList();
         var optimizers = replicas.Select(ps => Create(name, ps)).ToList();
-        int total = reference.TotalElements, block = (total + ranks - 1) / ranks;
+        long total = reference.TotalElements, block = (total + ranks - 1) / ranks;
         for (int r = 0; r < ranks; r++) optimizers[r].ShardState(r * block, block);
         for (int step = 0; step < 6; step++)
         {
@@ -83,7 +83,7 @@ public sealed class ZeroTests : IDisposable
             // The all-gather: rank r's shard of its parameters onto every rank.
             for (int r = 0; r < ranks; r++)
             {
-                int from = r * block, count = Math.Clamp(total - from, 0, block);
+                long from = r * block, count = Math.Clamp(total - from, 0, block);
                 if (count == 0) continue;
                 var shard = optimizers[r].FlatParameters.SubView(from, count);
                 var host = new float[count];

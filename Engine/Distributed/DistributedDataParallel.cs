@@ -36,7 +36,7 @@ public sealed class DistributedDataParallel
     private readonly Module model;
     private readonly Optimizer optimizer;
     private float[]? written; // which parameters got a gradient, per rank, reused every step
-    private readonly int block; // ZeRO: elements per shard (⌈T/N⌉)
+    private readonly long block; // ZeRO: elements per shard (⌈T/N⌉)
     private float[]? padded; // ZeRO: host staging of N·block floats when T is not a multiple of N
     private readonly GradientBuckets? buckets; // ZeRO stage 2
 
@@ -241,14 +241,14 @@ public sealed class DistributedDataParallel
     {
         if (!Sharded) return;
         var device = optimizer.Device;
-        int total = optimizer.TotalElements;
+        long total = optimizer.TotalElements;
         var buffers = new Dictionary<string, float[]>();
         foreach (var (name, shard) in optimizer.StateShards)
         {
-            var all = new float[block * Communicator.Size];
-            device.Kernels.Download(shard, all.AsSpan(Communicator.Rank * block, block));
+            var all = FlatChunk.HostArray(block * Communicator.Size, $"ConsolidateState ('{name}')");
+            device.Kernels.Download(shard, all.AsSpan((int)(Communicator.Rank * block), (int)block)); // all is a host array
             Communicator.AllGather(all);
-            buffers[name] = all[..total];
+            buffers[name] = all[..(int)total];
         }
         var counts = optimizer.GetCounts();
         optimizer.SetConsolidatedState(new Optim.OptimizerState(counts.Optimizer, counts.Step, buffers, counts.GroupLrs.ToList(),
@@ -280,17 +280,17 @@ public sealed class DistributedDataParallel
             Communicator.AllGather(device, parameters);
             return;
         }
-        var staging = padded ??= new float[block * Communicator.Size];
+        var staging = padded ??= FlatChunk.HostArray(block * Communicator.Size, "ZeRO's padded parameter all-gather");
         var (from, kept) = MineInFlat();
-        if (kept > 0) device.Kernels.Download(parameters.SubView(from, kept), staging.AsSpan(from, kept));
+        if (kept > 0) device.Kernels.Download(parameters.SubView(from, kept), staging.AsSpan((int)from, (int)kept)); // a host array
         Communicator.AllGather(staging);
         device.Kernels.Upload<float>(staging.AsSpan(0, (int)parameters.Length), parameters);
     }
 
     /// <summary>This rank's shard clipped to the flat buffers (the padding is in no buffer).</summary>
-    private (int From, int Count) MineInFlat()
+    private (long From, long Count) MineInFlat()
     {
-        int from = Communicator.Rank * block;
+        long from = Communicator.Rank * block;
         return (from, Math.Clamp(optimizer.TotalElements - from, 0, block));
     }
 

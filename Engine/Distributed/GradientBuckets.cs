@@ -38,11 +38,11 @@ internal sealed class GradientBuckets : IGradientReadyHook, IDisposable
 
     /// <summary>A bucket: its parameters' gradients packed in flat order, and the runs [Flat, Flat + Length) of the flat
     /// layout that lie back to back in it from InBucket.</summary>
-    private sealed class Bucket(int length, int parameters, List<(int Flat, int InBucket, int Length)> runs)
+    private sealed class Bucket(int length, int parameters, List<(long Flat, int InBucket, int Length)> runs)
     {
         public int Length { get; } = length;
         public int Parameters { get; } = parameters;
-        public List<(int Flat, int InBucket, int Length)> Runs { get; } = runs;
+        public List<(long Flat, int InBucket, int Length)> Runs { get; } = runs;
         public int Pending { get; set; } = parameters;
         public TensorStorage? Staging { get; set; }
     }
@@ -54,7 +54,8 @@ internal sealed class GradientBuckets : IGradientReadyHook, IDisposable
     {
         this.optimizer = optimizer;
         this.communicator = communicator;
-        this.bucketElements = bucketElements;
+        // A bucket is one launch and one host-addressable run: at most FlatChunk.Elements (2³⁰), whatever the cap.
+        this.bucketElements = Math.Clamp(bucketElements, 1, FlatChunk.Elements);
         var parameters = optimizer.Parameters;
         for (int i = 0; i < parameters.Count; i++) indexOf[parameters[i]] = i;
         bucketOf = new int[parameters.Count];
@@ -74,11 +75,12 @@ internal sealed class GradientBuckets : IGradientReadyHook, IDisposable
         void Close()
         {
             members.Sort((a, b) => parameters[a].Placement.Offset.CompareTo(parameters[b].Placement.Offset));
-            var runs = new List<(int Flat, int InBucket, int Length)>();
+            var runs = new List<(long Flat, int InBucket, int Length)>();
             int at = 0;
             foreach (int i in members)
             {
-                int flat = parameters[i].Placement.Offset, numel = parameters[i].Numel;
+                long flat = parameters[i].Placement.Offset;
+                int numel = parameters[i].Numel;
                 bucketOf[i] = list.Count;
                 offsetInBucket[i] = at;
                 if (runs.Count > 0 && runs[^1].Flat + runs[^1].Length == flat)
@@ -191,7 +193,7 @@ internal sealed class GradientBuckets : IGradientReadyHook, IDisposable
         var (shardStart, shardLength) = optimizer.Shard;
         foreach (var (flat, inBucket, length) in bucket.Runs)
         {
-            int from = Math.Max(flat, shardStart), to = Math.Min(flat + length, shardStart + shardLength);
+            long from = Math.Max(flat, shardStart), to = Math.Min(flat + length, shardStart + shardLength);
             if (to > from)
                 device.Kernels.Accumulate(staging.View.SubView(inBucket + from - flat, to - from),
                     optimizer.HeldGradients.SubView(from - shardStart, to - from));

@@ -208,13 +208,13 @@ public static class Checkpoint
     {
         ArgumentNullException.ThrowIfNull(optimizer);
         var (start, length) = optimizer.Shard;
-        int kept = Math.Max(0, Math.Min(length, optimizer.TotalElements - start));
+        long kept = Math.Max(0, Math.Min(length, optimizer.TotalElements - start));
         var tensors = new Dictionary<string, HostTensor>();
         foreach (var (name, shard) in optimizer.StateShards)
         {
-            var values = new float[kept];
+            var values = FlatChunk.HostArray(kept, $"optimizer shard of rank {rank} ('{name}')");
             if (kept > 0) optimizer.Device.Kernels.Download(shard.SubView(0, kept), values);
-            tensors[OptimizerPrefix + name] = new HostTensor(new[] { kept }, values);
+            tensors[OptimizerPrefix + name] = new HostTensor(new[] { values.Length }, values);
         }
         var metadata = new Dictionary<string, string>
         {
@@ -245,11 +245,11 @@ public static class Checkpoint
     /// </summary>
     private static Dictionary<string, float[]> AssembleShards(string path, JsonNode node, List<string> problems)
     {
-        int ranks = (int)node["ranks"]!, total = (int)node["total"]!;
-        long step = (long)node["step"]!;
+        int ranks = (int)node["ranks"]!;
+        long total = (long)node["total"]!, step = (long)node["step"]!;
         var names = node["buffers"]!.AsArray().Select(n => (string)n!).ToList();
-        var buffers = names.ToDictionary(n => n, _ => new float[total]);
-        int covered = 0;
+        var buffers = names.ToDictionary(n => n, n => FlatChunk.HostArray(total, $"loading the sharded optimizer state '{n}' of {path}"));
+        long covered = 0;
         for (int r = 0; r < ranks; r++)
         {
             string shardPath = ShardPath(path, step, r, ranks);
@@ -281,7 +281,7 @@ public static class Checkpoint
                 problems.Add($"{which} says it is rank {Get("rank")} of {Get("ranks")} at step {Get("step")} over {Get("total")} elements");
                 continue;
             }
-            int start = int.Parse(Get("start")), length = int.Parse(Get("length"));
+            long start = long.Parse(Get("start")), length = long.Parse(Get("length"));
             if (start != covered || length < 0 || start + length > total)
             {
                 problems.Add($"{which} holds [{start}, {start + length}), expected to start at {covered}");
@@ -291,7 +291,7 @@ public static class Checkpoint
             {
                 if (!shard.Tensors.TryGetValue(OptimizerPrefix + bufferName, out var part) || part.Values.Length != length)
                     problems.Add($"{which} has no state buffer '{bufferName}' of {length} values");
-                else part.Values.CopyTo(buffers[bufferName], start);
+                else part.Values.CopyTo(buffers[bufferName], (int)start); // inside a host array: fits an int
             }
             covered = start + length;
         }
