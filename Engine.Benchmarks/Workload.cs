@@ -47,7 +47,7 @@ public sealed partial class Workload : IDisposable
     public static IEnumerable<string> Names(bool gpu) =>
         new[] { "mlp-s/b1", "mlp-s/b1-loop", "mlp-s/b64", "mlp-s/b1024", "mlp-m" }
             .Concat(gpu ? new[] { "mlp-l" } : Array.Empty<string>())
-            .Concat(new[] { "sgemm", "adam-step", "copy", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat", "gather", "scatter-add" })
+            .Concat(new[] { "sgemm", "adam-step", "copy", "gelu", "softmax", "layer-norm", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat", "gather", "scatter-add" })
             .Concat(new[] { "cnn-lenet", "cnn-mnist", "conv2d", "conv2d-fwdbwd", "maxpool2d" })
             .Concat(new[] { "gpt-baby", "gpt-small", "gpt-small-ckpt", "attention", "generate", "generate-no-cache" });
 
@@ -78,6 +78,11 @@ public sealed partial class Workload : IDisposable
             "sgemm" => Sgemm(device, quick ? 64 : gpu ? 4096 : 1024),
             "adam-step" => AdamStep(device, quick ? 1 << 12 : gpu ? 64 << 20 : 4 << 20),
             "copy" => Copy(device, quick ? 1 << 12 : gpu ? 64 << 20 : 16 << 20),
+            // Memory-bound row maps over [4096, 4096] (64 MB in, 64 MB out, past the L3), as a user writes them: a fresh
+            // output each step. GB/s counts 8 bytes per element (one read, one write).
+            "gelu" => TensorOp("gelu", device, quick, "GB/s", new[] { 4096, 4096 }, null, (a, _) => a.Gelu()),
+            "softmax" => TensorOp("softmax", device, quick, "GB/s", new[] { 4096, 4096 }, null, (a, _) => a.Softmax(-1)),
+            "layer-norm" => LayerNormRow(device, quick),
             // The N-d ops: batched products of the attention shapes (and one GEMM of the same FLOPs), a permute that
             // moves the unit-stride axis, and a cat of 8 tensors along the last axis.
             "bmm" => TensorOp("bmm", device, quick, "GFLOP/s", new[] { 32, 256, 64 }, new[] { 32, 64, 256 }, (a, b) => a.MatMul(b)),
@@ -251,6 +256,21 @@ public sealed partial class Workload : IDisposable
     };
 
     /// <summary>y = x through the element-wise kernel (8 bytes per element): the memory-bandwidth ceiling.</summary>
+    /// <summary><c>layer-norm</c>: LayerNorm over the last axis of [4096, 4096] with a weight and a bias (GB/s as the maps).</summary>
+    private static Workload LayerNormRow(Device device, bool quick)
+    {
+        var weight = Tensor.RandN(device, new[] { 4096 }, seed: 3);
+        var bias = Tensor.RandN(device, new[] { 4096 }, seed: 4);
+        var row = TensorOp("layer-norm", device, quick, "GB/s", new[] { 4096, 4096 }, null,
+            (a, _) => Tensor.LayerNorm(a, new[] { 4096 }, weight, bias));
+        return new Workload(row.Name, row.Unit, row.WorkPerStep, row.Step, () =>
+        {
+            row.Dispose();
+            weight.Dispose();
+            bias.Dispose();
+        });
+    }
+
     private static Workload Copy(Device device, int n)
     {
         var x = Tensor.RandN(device, new[] { n }, seed: 1);

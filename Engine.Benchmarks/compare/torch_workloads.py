@@ -247,6 +247,13 @@ def build(name, device, gpu, quick):
         return tensor_op("GFLOP/s", sa, sb, lambda a, b: torch.matmul(a, b), device, quick)
     if name == "permute":
         return tensor_op("GB/s", [64, 128, 256], None, lambda a, _: a.permute(0, 2, 1).contiguous(), device, quick)
+    if name == "gelu":
+        return tensor_op("GB/s", [4096, 4096], None, lambda a, _: torch.nn.functional.gelu(a), device, quick)
+    if name == "softmax":
+        return tensor_op("GB/s", [4096, 4096], None, lambda a, _: torch.softmax(a, -1), device, quick)
+    if name == "layer-norm":
+        w, b = torch.randn(4096, device=device), torch.randn(4096, device=device)
+        return tensor_op("GB/s", [4096, 4096], None, lambda a, _: torch.nn.functional.layer_norm(a, [4096], w, b), device, quick)
     if name == "cat":
         box = {}
         def cat(a, _):
@@ -276,7 +283,7 @@ def build(name, device, gpu, quick):
 
 def names(gpu):
     return ["mlp-s/b1", "mlp-s/b64", "mlp-s/b1024", "mlp-m"] + (["mlp-l"] if gpu else []) + \
-        ["sgemm", "adam-step", "copy", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat", "gather", "scatter-add",
+        ["sgemm", "adam-step", "copy", "gelu", "softmax", "layer-norm", "bmm", "bmm-flat", "bmm-t", "bmm-t-flat", "permute", "cat", "gather", "scatter-add",
          "cnn-lenet", "cnn-mnist", "conv2d", "conv2d-fwdbwd", "maxpool2d", "gpt-baby", "gpt-small", "attention",
          "generate", "generate-no-cache"]
 

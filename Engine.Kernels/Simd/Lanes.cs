@@ -120,6 +120,35 @@ public static unsafe class Lanes
         pool.Run(new RangeWork<TBody>(body, n), pool.Threads);
     }
 
+    /// <summary>
+    /// Runs <paramref name="body"/> over the rows [0, <paramref name="rows"/>) of <paramref name="cols"/> elements each, cut
+    /// into one contiguous band of rows per worker when there are at least <see cref="ParallelElements"/> elements in all
+    /// (a row-wise softmax or norm over a large tensor), else on the calling thread.
+    /// </summary>
+    public static void ForRows<TBody>(int rows, int cols, TBody body, WorkerPool pool) where TBody : struct, IRangeBody
+    {
+        if (rows <= 0) return;
+        if ((long)rows * cols < ParallelElements || pool.Threads <= 1 || rows == 1)
+        {
+            body.Run(0, rows);
+            return;
+        }
+        pool.Run(new RowWork<TBody>(body, rows), Math.Min(pool.Threads, rows));
+    }
+
+    private sealed class RowWork<TBody>(TBody body, int rows) : IParallelWork where TBody : struct, IRangeBody
+    {
+        public void Execute(int part, int parts)
+        {
+            int from = (int)((long)rows * part / parts), to = (int)((long)rows * (part + 1) / parts);
+            if (from < to) body.Run(from, to);
+        }
+    }
+
+    /// <summary>Whether an out-of-place result of <paramref name="elements"/> floats is streamed past the caches
+    /// (<see cref="StreamingElements"/> says why).</summary>
+    public static bool Streams(long elements, float* x, float* y) => elements >= StreamingElements && x != y;
+
     private sealed class RangeWork<TBody>(TBody body, int n) : IParallelWork where TBody : struct, IRangeBody
     {
         public void Execute(int part, int parts)

@@ -219,19 +219,39 @@ public sealed unsafe partial class SimdKernels
         ArrayView<float> bias, AxisView v, NormScalars s)
     {
         float* pw = s.Affine != 0 ? Ptr(weight) : null, pb = s.Affine != 0 ? Ptr(bias) : null;
-        if (Lanes.Wide) RowNormalize<F512>(Ptr(x), Ptr(y), Ptr(stats), pw, pb, v.Outer, v.Len, s.Eps);
-        else RowNormalize<F256>(Ptr(x), Ptr(y), Ptr(stats), pw, pb, v.Outer, v.Len, s.Eps);
+        // A band of rows per worker; a large result streamed past the caches.
+        bool stream = Lanes.Streams((long)v.Outer * v.Len, Ptr(x), Ptr(y));
+        if (Lanes.Wide) Lanes.ForRows(v.Outer, v.Len, new RowNormalizeRows<F512>(Ptr(x), Ptr(y), Ptr(stats), pw, pb, v.Outer, v.Len, s.Eps, stream), Pool);
+        else Lanes.ForRows(v.Outer, v.Len, new RowNormalizeRows<F256>(Ptr(x), Ptr(y), Ptr(stats), pw, pb, v.Outer, v.Len, s.Eps, stream), Pool);
     }
 
-    /// <summary>Per row: μ, s = 1/√(σ² + ε) into stats = [μ…, s…]; y = (x − μ)·s·γ + β (γ, β per column).</summary>
+    private readonly struct RowNormalizeRows<TV>(float* x, float* y, float* stats, float* weight, float* bias, int rows,
+        int cols, float eps, bool stream) : IRangeBody where TV : struct, IFloatVector<TV>
+    {
+        public void Run(int from, int to) => RowNormalize<TV>(x, y, stats, weight, bias, rows, cols, eps, from, to, stream);
+    }
+
+    /// <summary>(x − μ)·s·γ + β at [i, i + count) of a row (γ, β null: no affine).</summary>
+    private readonly struct NormalizedAt<TV>(float* xr, TV mean, TV inv, float* weight, float* bias) : IVectorAt<TV>
+        where TV : struct, IFloatVector<TV>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public TV At(int i, int count)
+        {
+            var xhat = (Lanes.LoadTail<TV>(xr + i, count) - mean) * inv;
+            return weight != null ? xhat * Lanes.LoadTail<TV>(weight + i, count) + Lanes.LoadTail<TV>(bias + i, count) : xhat;
+        }
+    }
+
+    /// <summary>Per row of [from, to): μ, s = 1/√(σ² + ε) into stats = [μ…, s…]; y = (x − μ)·s·γ + β (γ, β per column).</summary>
     [MethodImpl(Lanes.Hot)]
     private static void RowNormalize<TV>(float* x, float* y, float* stats, float* weight, float* bias, int rows,
-        int cols, float eps) where TV : struct, IFloatVector<TV>
+        int cols, float eps, int from, int to, bool stream) where TV : struct, IFloatVector<TV>
     {
         int w = TV.Count;
-        for (int row = 0; row < rows; row++)
+        for (int row = from; row < to; row++)
         {
-            float* xr = x + row * cols, yr = y + row * cols;
+            float* xr = x + (long)row * cols, yr = y + (long)row * cols;
             TV sum = default;
             for (int d = 0; d < cols; d += w) sum += Lanes.LoadTail<TV>(xr + d, Math.Min(w, cols - d));
             float mean = TV.Sum(sum) / cols;
@@ -244,13 +264,16 @@ public sealed unsafe partial class SimdKernels
             float inv = 1f / MathF.Sqrt(TV.Sum(squares) / cols + eps);
             stats[row] = mean;
             stats[rows + row] = inv;
-            TV vInv = TV.Broadcast(inv);
+            var at = new NormalizedAt<TV>(xr, vMean, TV.Broadcast(inv), weight, bias);
+            if (stream)
+            {
+                Lanes.StreamRange<TV, NormalizedAt<TV>>(yr, 0, cols, at);
+                continue;
+            }
             for (int d = 0; d < cols; d += w)
             {
                 int r = Math.Min(w, cols - d);
-                var xhat = (Lanes.LoadTail<TV>(xr + d, r) - vMean) * vInv;
-                if (weight != null) xhat = xhat * Lanes.LoadTail<TV>(weight + d, r) + Lanes.LoadTail<TV>(bias + d, r);
-                Lanes.StoreTail(xhat, yr + d, r);
+                Lanes.StoreTail(at.At(d, r), yr + d, r);
             }
         }
     }

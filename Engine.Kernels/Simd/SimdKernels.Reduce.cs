@@ -212,28 +212,88 @@ public sealed unsafe partial class SimdKernels
     public void Softmax(ArrayView<float> x, ArrayView<float> y, AxisView v, bool log)
     {
         if (v.Lines == 0) return;
+        if (v.Inner == 1)
+        {
+            // Contiguous lines: a band of lines per worker, a large result streamed past the caches.
+            bool stream = Lanes.Streams((long)v.Lines * v.Len, Ptr(x), Ptr(y));
+            if (Lanes.Wide) Lanes.ForRows(v.Lines, v.Len, new SoftmaxLines<F512>(Ptr(x), Ptr(y), v.Len, log, stream), Pool);
+            else Lanes.ForRows(v.Lines, v.Len, new SoftmaxLines<F256>(Ptr(x), Ptr(y), v.Len, log, stream), Pool);
+            return;
+        }
         ForEachLine(Ptr(x), Ptr(y), null, v, (xl, yl, _, n) =>
         {
-            if (Lanes.Wide) SoftmaxLine<F512>(xl, yl, n, log);
-            else SoftmaxLine<F256>(xl, yl, n, log);
+            if (Lanes.Wide) SoftmaxLine<F512>(xl, yl, n, log, stream: false);
+            else SoftmaxLine<F256>(xl, yl, n, log, stream: false);
         }, writesSecond: true);
     }
 
-    /// <summary>y = e^(x − m)/Σ e^(x − m), or x − m − ln Σ e^(x − m) (log), over one contiguous line.</summary>
+    /// <summary>Softmax over the contiguous lines [from, to) of <paramref name="n"/> elements.</summary>
+    private readonly struct SoftmaxLines<TV>(float* x, float* y, int n, bool log, bool stream) : IRangeBody
+        where TV : struct, IFloatVector<TV>
+    {
+        public void Run(int from, int to)
+        {
+            for (int line = from; line < to; line++) SoftmaxLine<TV>(x + (long)line * n, y + (long)line * n, n, log, stream);
+        }
+    }
+
+    /// <summary>
+    /// y = e^(x − m)/Σ e^(x − m), or x − m − ln Σ e^(x − m) (log), over one contiguous line. The softmax takes one
+    /// exponential per element: e^(x − m) goes to y while it is summed, then y is scaled by 1/Σ in place (with
+    /// non-temporal stores when <paramref name="stream"/>); the same floats as exponentiating twice.
+    /// </summary>
     [MethodImpl(Lanes.Hot)]
-    private static void SoftmaxLine<TV>(float* x, float* y, int n, bool log) where TV : struct, IFloatVector<TV>
+    private static void SoftmaxLine<TV>(float* x, float* y, int n, bool log, bool stream) where TV : struct, IFloatVector<TV>
     {
         float max = RowMax<TV>(x, n);
-        float sum = RowSumExp<TV>(x, n, max);
-        // (x − m) − ln Σ, never x − (m + ln Σ): folding m into the shift rounds away up to half an ulp of m, which is
-        // all of a small log-probability beside a large logit (x = 100: −6.1e-6 would come out −7.6e-6).
-        TV vm = TV.Broadcast(max), logSum = TV.Broadcast(MathF.Log(sum)), inv = TV.Broadcast(1f / sum);
-        for (int i = 0, w = TV.Count; i < n; i += w)
+        TV vm = TV.Broadcast(max);
+        int w = TV.Count;
+        if (log)
+        {
+            float sum = RowSumExp<TV>(x, n, max);
+            // (x − m) − ln Σ, never x − (m + ln Σ): folding m into the shift rounds away up to half an ulp of m, which is
+            // all of a small log-probability beside a large logit (x = 100: −6.1e-6 would come out −7.6e-6).
+            TV logSum = TV.Broadcast(MathF.Log(sum));
+            for (int i = 0; i < n; i += w)
+            {
+                int r = Math.Min(w, n - i);
+                Lanes.StoreTail((Lanes.LoadTail<TV>(x + i, r) - vm) - logSum, y + i, r);
+            }
+            return;
+        }
+        // Σ in RowSumExp's order (one register of partial sums, the tail's unused lanes e^−∞ = 0).
+        TV s = default;
+        int j = 0;
+        for (; j + w <= n; j += w)
+        {
+            var e = TV.Exp(TV.Load(x + j) - vm);
+            TV.Store(e, y + j);
+            s += e;
+        }
+        if (j < n)
+        {
+            var e = TV.Exp(Lanes.LoadTail<TV>(x + j, n - j, float.NegativeInfinity) - vm);
+            Lanes.StoreTail(e, y + j, n - j);
+            s += e;
+        }
+        TV inv = TV.Broadcast(1f / TV.Sum(s));
+        if (stream)
+        {
+            Lanes.StreamRange<TV, ScaledAt<TV>>(y, 0, n, new ScaledAt<TV>(y, inv));
+            return;
+        }
+        for (int i = 0; i < n; i += w)
         {
             int r = Math.Min(w, n - i);
-            var xi = Lanes.LoadTail<TV>(x + i, r);
-            Lanes.StoreTail(log ? (xi - vm) - logSum : TV.Exp(xi - vm) * inv, y + i, r);
+            Lanes.StoreTail(Lanes.LoadTail<TV>(y + i, r) * inv, y + i, r);
         }
+    }
+
+    /// <summary>y[i..] · c, the vectors a streamed rescale of y in place stores.</summary>
+    private readonly struct ScaledAt<TV>(float* y, TV c) : IVectorAt<TV> where TV : struct, IFloatVector<TV>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public TV At(int i, int count) => (count == TV.Count ? TV.Load(y + i) : Lanes.LoadTail<TV>(y + i, count)) * c;
     }
 
     public void SoftmaxGrad(ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, AxisView v, bool log)
