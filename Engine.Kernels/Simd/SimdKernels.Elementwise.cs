@@ -120,22 +120,29 @@ public sealed unsafe partial class SimdKernels
         if (total == 0) return;
         float* pa = Ptr(a), pb = Ptr(b), pc = Ptr(c);
         int run = RunLength(ma, mb, total);
+        // A large result written over neither operand is streamed past the caches (Lanes.StreamingElements says why).
+        bool stream = Lanes.Streams(run, pa, pc) && pb != pc;
         for (int i0 = 0; i0 < total; i0 += run)
         {
             float* at = Operand(pa, ma, i0, out bool ra), bt = Operand(pb, mb, i0, out bool rb);
-            if (Lanes.Wide) Lanes.For(run, new BinaryBody<TOp, F512>(at, ra, bt, rb, pc + i0), Pool);
-            else Lanes.For(run, new BinaryBody<TOp, F256>(at, ra, bt, rb, pc + i0), Pool);
+            if (Lanes.Wide) Lanes.For(run, new BinaryBody<TOp, F512>(at, ra, bt, rb, pc + i0, stream), Pool);
+            else Lanes.For(run, new BinaryBody<TOp, F256>(at, ra, bt, rb, pc + i0, stream), Pool);
         }
     }
 
     /// <summary>c = f(a, b) over a run where each operand is contiguous or one repeated value.</summary>
-    private readonly struct BinaryBody<TOp, TV>(float* a, bool aRepeated, float* b, bool bRepeated, float* c)
+    private readonly struct BinaryBody<TOp, TV>(float* a, bool aRepeated, float* b, bool bRepeated, float* c, bool stream)
         : IRangeBody where TOp : struct, IBinaryOp where TV : struct, IFloatVector<TV>
     {
         [MethodImpl(Lanes.Hot)]
         public void Run(int from, int to)
         {
             TV av = TV.Broadcast(*a), bv = TV.Broadcast(*b);
+            if (stream)
+            {
+                Lanes.StreamRange<TV, BinaryAt<TOp, TV>>(c, from, to, new BinaryAt<TOp, TV>(a, aRepeated, av, b, bRepeated, bv));
+                return;
+            }
             int i = from, w = TV.Count;
             for (; i + w <= to; i += w)
                 TV.Store(default(TOp).Forward(aRepeated ? av : TV.Load(a + i), bRepeated ? bv : TV.Load(b + i)), c + i);
@@ -147,6 +154,15 @@ public sealed unsafe partial class SimdKernels
                 Lanes.StoreTail(default(TOp).Forward(x, y), c + i, r);
             }
         }
+    }
+
+    /// <summary>f(a, b) at [i, i + count) of a run.</summary>
+    private readonly struct BinaryAt<TOp, TV>(float* a, bool aRepeated, TV av, float* b, bool bRepeated, TV bv) : IVectorAt<TV>
+        where TOp : struct, IBinaryOp where TV : struct, IFloatVector<TV>
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public TV At(int i, int count) => default(TOp).Forward(aRepeated ? av : Lanes.LoadTail<TV>(a + i, count),
+            bRepeated ? bv : Lanes.LoadTail<TV>(b + i, count));
     }
 
     public void BinaryGrad<TOp>(ArrayView<float> a, BroadcastMap ma, ArrayView<float> b, BroadcastMap mb,
