@@ -25,10 +25,27 @@ public static class SafeTensors
 
     public const string MetadataKey = "__metadata__";
 
-    /// <summary>The file's bytes for these tensors and metadata.</summary>
+    /// <summary>Elements encoded or decoded per pass: files and tensors past 2 GB move through a buffer of this many
+    /// values at a time, never a whole-file array (settable so the tests can cut small tensors up).</summary>
+    internal static int ChunkElements { get; set; } = 1 << 20;
+
+    /// <summary>The file's bytes for these tensors and metadata (a file under 2 GB; <see cref="Save"/> streams any size).</summary>
     public static byte[] Serialize(IReadOnlyDictionary<string, HostTensor> tensors,
         IReadOnlyDictionary<string, string>? metadata = null)
     {
+        using var memory = new MemoryStream();
+        Write(memory, tensors, metadata);
+        return memory.ToArray();
+    }
+
+    /// <summary>
+    /// Writes the file to <paramref name="stream"/>: the header, then each tensor's bytes encoded
+    /// <see cref="ChunkElements"/> values at a time, so a file of any size (offsets are 64-bit) needs no array of it.
+    /// </summary>
+    public static void Write(Stream stream, IReadOnlyDictionary<string, HostTensor> tensors,
+        IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(tensors);
         var ordered = tensors.OrderByDescending(kv => kv.Value.DType.FormatRank())
             .ThenBy(kv => kv.Key, StringComparer.Ordinal).ToList();
@@ -45,7 +62,7 @@ public static class SafeTensors
         {
             var (name, tensor) = (ordered[i].Key, ordered[i].Value);
             Check(name, tensor);
-            long bytes = tensor.Numel * tensor.DType.Size();
+            long bytes = (long)tensor.Numel * tensor.DType.Size();
             if (i > 0) header.Append(',');
             header.Append(Json.Quote(name)).Append(":{\"dtype\":\"").Append(tensor.DType).Append("\",\"shape\":[")
                 .AppendJoin(',', tensor.Shape).Append("],\"data_offsets\":[").Append(offset).Append(',')
@@ -55,24 +72,32 @@ public static class SafeTensors
         header.Append('}');
         var headerBytes = Encoding.UTF8.GetBytes(header.ToString());
         int padded = (headerBytes.Length + 7) / 8 * 8;
-        var file = new byte[8 + padded + offset];
-        BinaryPrimitives.WriteUInt64LittleEndian(file, (ulong)padded);
-        headerBytes.CopyTo(file, 8);
-        file.AsSpan(8 + headerBytes.Length, padded - headerBytes.Length).Fill((byte)' ');
-        long at = 8 + padded;
-        foreach (var (_, tensor) in ordered) at += Encode(tensor, file.AsSpan((int)at));
-        return file;
+        var start = new byte[8 + padded];
+        BinaryPrimitives.WriteUInt64LittleEndian(start, (ulong)padded);
+        headerBytes.CopyTo(start, 8);
+        start.AsSpan(8 + headerBytes.Length).Fill((byte)' ');
+        stream.Write(start);
+        var buffer = new byte[(long)ChunkElements * 8];
+        foreach (var (_, tensor) in ordered)
+        {
+            for (int from = 0; from < tensor.Values.Length; from += ChunkElements)
+            {
+                int count = Math.Min(ChunkElements, tensor.Values.Length - from);
+                stream.Write(buffer, 0, Encode(tensor, from, count, buffer));
+            }
+        }
     }
 
     /// <summary>Writes the file atomically (temporary file in the same folder, flushed to disk, renamed over).</summary>
     public static void Save(string path, IReadOnlyDictionary<string, HostTensor> tensors,
         IReadOnlyDictionary<string, string>? metadata = null)
     {
-        var bytes = Serialize(tensors, metadata);
-        AtomicFile.Write(path, stream => stream.Write(bytes));
+        ArgumentNullException.ThrowIfNull(tensors);
+        foreach (var (name, tensor) in tensors) Check(name, tensor); // before a temporary file exists
+        AtomicFile.Write(path, stream => Write(stream, tensors, metadata));
     }
 
-    /// <summary>Reads and validates a safetensors file.</summary>
+    /// <summary>Reads and validates a safetensors file, tensor by tensor from the disk (any size: offsets are 64-bit).</summary>
     /// <exception cref="SafeTensorsFormatException">the file is truncated, corrupt or not safetensors.</exception>
     /// <exception cref="FileNotFoundException">there is no such file.</exception>
     public static SafeTensorsFile Load(string path)
@@ -80,7 +105,28 @@ public static class SafeTensors
         ArgumentNullException.ThrowIfNull(path);
         if (!System.IO.File.Exists(path))
             throw new FileNotFoundException($"{path}: no such safetensors file.", path);
-        return Deserialize(System.IO.File.ReadAllBytes(path), path);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+        SafeTensorsFormatException Bad(string problem) => new(path, problem);
+        var lengthBytes = new byte[8];
+        if (stream.ReadAtLeast(lengthBytes, 8, throwOnEndOfStream: false) < 8)
+            throw Bad($"the file is {stream.Length} bytes, shorter than the 8-byte header length (truncated or empty)");
+        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
+        CheckHeaderLength(n, stream.Length, Bad);
+        var headerBytes = new byte[n];
+        stream.ReadExactly(headerBytes);
+        var (metadata, entries) = ParseHeader(headerBytes, stream.Length - 8 - (long)n, Bad);
+        var tensors = new Dictionary<string, HostTensor>();
+        var buffer = new byte[(long)ChunkElements * 8];
+        foreach (var e in entries)
+        {
+            stream.Position = 8 + (long)n + e.Begin;
+            tensors[e.Name] = DecodeTensor(e, (at, count) =>
+            {
+                stream.ReadExactly(buffer, 0, count);
+                return buffer.AsSpan(0, count);
+            }, Bad);
+        }
+        return new SafeTensorsFile(path, tensors, metadata);
     }
 
     /// <summary>Parses a safetensors file's bytes; <paramref name="source"/> names it in error messages.</summary>
@@ -91,11 +137,33 @@ public static class SafeTensors
         if (file.Length < 8)
             throw Bad($"the file is {file.Length} bytes, shorter than the 8-byte header length (truncated or empty)");
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(file);
+        CheckHeaderLength(n, file.Length, Bad);
+        var (metadata, entries) = ParseHeader(file.Slice(8, (int)n), file.Length - 8 - (long)n, Bad);
+        var tensors = new Dictionary<string, HostTensor>();
+        unsafe
+        {
+            fixed (byte* start = file)
+            {
+                byte* data = start + 8 + (long)n;
+                foreach (var e in entries)
+                    tensors[e.Name] = DecodeTensor(e, (at, count) => new ReadOnlySpan<byte>(data + e.Begin + at, count), Bad);
+            }
+        }
+        return new SafeTensorsFile(source, tensors, metadata);
+    }
+
+    private static void CheckHeaderLength(ulong n, long fileLength, Func<string, SafeTensorsFormatException> bad)
+    {
         if (n > MaxHeaderBytes)
-            throw Bad($"bad header length {n}: more than the {MaxHeaderBytes:N0}-byte limit (not a safetensors file?)");
-        if ((long)n > file.Length - 8)
-            throw Bad($"bad header length {n}: the file has only {file.Length - 8} bytes after it (truncated?)");
-        var headerBytes = file.Slice(8, (int)n);
+            throw bad($"bad header length {n}: more than the {MaxHeaderBytes:N0}-byte limit (not a safetensors file?)");
+        if ((long)n > fileLength - 8)
+            throw bad($"bad header length {n}: the file has only {fileLength - 8} bytes after it (truncated?)");
+    }
+
+    /// <summary>The header's metadata and tensor entries, checked against a data section of <paramref name="dataLength"/> bytes.</summary>
+    private static (Dictionary<string, string> Metadata, List<(string Name, SafeTensorsDType DType, int[] Shape, long Begin, long End)> Entries)
+        ParseHeader(ReadOnlySpan<byte> headerBytes, long dataLength, Func<string, SafeTensorsFormatException> Bad)
+    {
         string header;
         try
         {
@@ -118,7 +186,6 @@ public static class SafeTensors
         {
             if (document.RootElement.ValueKind != JsonValueKind.Object)
                 throw Bad($"the header is a JSON {document.RootElement.ValueKind}, not an object");
-            var data = file[(8 + (int)n)..];
             var metadata = new Dictionary<string, string>();
             var entries = new List<(string Name, SafeTensorsDType DType, int[] Shape, long Begin, long End)>();
             var names = new HashSet<string>();
@@ -148,24 +215,37 @@ public static class SafeTensors
                     throw Bad(e.Begin < expected
                         ? $"tensor '{e.Name}': data_offsets [{e.Begin}, {e.End}] overlap the previous tensor (which ends at {expected})"
                         : $"tensor '{e.Name}': data_offsets [{e.Begin}, {e.End}] leave a gap after byte {expected}");
-                if (e.End > data.Length)
+                if (e.End > dataLength)
                     throw Bad($"tensor '{e.Name}': data_offsets [{e.Begin}, {e.End}] are out of range: the data " +
-                              $"section has {data.Length} bytes (truncated file?)");
+                              $"section has {dataLength} bytes (truncated file?)");
                 expected = e.End;
             }
-            if (expected != data.Length)
-                throw Bad($"the tensors cover {expected} bytes but the data section has {data.Length}");
-
-            var tensors = new Dictionary<string, HostTensor>();
-            foreach (var e in entries)
-            {
-                var bytes = data[(int)e.Begin..(int)e.End];
-                var integers = DecodeIntegers(e.DType, bytes);
-                var values = integers != null ? integers.Select(v => (float)v).ToArray() : Decode(e.Name, e.DType, bytes, Bad);
-                tensors[e.Name] = new HostTensor(e.Shape, values, e.DType) { Integers = integers };
-            }
-            return new SafeTensorsFile(source, tensors, metadata);
+            if (expected != dataLength)
+                throw Bad($"the tensors cover {expected} bytes but the data section has {dataLength}");
+            return (metadata, entries);
         }
+    }
+
+    /// <summary>The bytes [at, at + count) of a tensor's data (count ≤ <see cref="ChunkElements"/> values).</summary>
+    private delegate ReadOnlySpan<byte> ChunkReader(long at, int count);
+
+    /// <summary>One tensor, decoded <see cref="ChunkElements"/> values at a time from <paramref name="read"/>.</summary>
+    private static HostTensor DecodeTensor((string Name, SafeTensorsDType DType, int[] Shape, long Begin, long End) e,
+        ChunkReader read, Func<string, SafeTensorsFormatException> bad)
+    {
+        int size = e.DType.Size(), count = (int)((e.End - e.Begin) / size);
+        var values = new float[count];
+        long[]? integers = e.DType is SafeTensorsDType.BOOL or SafeTensorsDType.I32 or SafeTensorsDType.I64 ? new long[count] : null;
+        for (int from = 0; from < count; from += ChunkElements)
+        {
+            int n = Math.Min(ChunkElements, count - from);
+            var bytes = read((long)from * size, n * size);
+            if (integers != null) DecodeIntegers(e.DType, bytes, integers.AsSpan(from, n));
+            else Decode(e.Name, e.DType, bytes, values.AsSpan(from, n), bad);
+        }
+        if (integers != null)
+            for (int i = 0; i < count; i++) values[i] = integers[i];
+        return new HostTensor(e.Shape, values, e.DType) { Integers = integers };
     }
 
     private static (string, SafeTensorsDType, int[], long, long) ParseEntry(JsonProperty property,
@@ -226,84 +306,56 @@ public static class SafeTensors
                 $"safetensors: tensor '{name}' is {tensor.DType} but value {tensor.Values[bad]} at index {bad} is not a whole number within ±2^24.");
     }
 
-    private static int Encode(HostTensor tensor, Span<byte> into)
+    /// <summary>Encodes the values [from, from + count) of <paramref name="tensor"/> into <paramref name="into"/>; returns the bytes written.</summary>
+    private static int Encode(HostTensor tensor, int from, int count, Span<byte> into)
     {
         var values = tensor.Values;
         long Exact(int i) => tensor.Integers?[i] ?? (long)MathF.Round(values[i]);
-        switch (tensor.DType)
+        int size = tensor.DType.Size();
+        for (int k = 0; k < count; k++)
         {
-            case SafeTensorsDType.BOOL:
-                for (int i = 0; i < values.Length; i++) into[i] = Exact(i) != 0 ? (byte)1 : (byte)0;
-                return values.Length;
-            case SafeTensorsDType.I32:
-                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteInt32LittleEndian(into[(4 * i)..], checked((int)Exact(i)));
-                return 4 * values.Length;
-            case SafeTensorsDType.F32:
-                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(into[(4 * i)..], values[i]);
-                return 4 * values.Length;
-            case SafeTensorsDType.F64:
-                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteDoubleLittleEndian(into[(8 * i)..], values[i]);
-                return 8 * values.Length;
-            case SafeTensorsDType.I64:
-                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteInt64LittleEndian(into[(8 * i)..], Exact(i));
-                return 8 * values.Length;
-            case SafeTensorsDType.F16:
-                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteHalfLittleEndian(into[(2 * i)..], (Half)values[i]);
-                return 2 * values.Length;
-            default:
-                for (int i = 0; i < values.Length; i++)
-                    BinaryPrimitives.WriteUInt16LittleEndian(into[(2 * i)..], SafeTensorsDTypes.ToBFloat16(values[i]));
-                return 2 * values.Length;
+            int i = from + k;
+            var at = into[(size * k)..];
+            switch (tensor.DType)
+            {
+                case SafeTensorsDType.BOOL: at[0] = Exact(i) != 0 ? (byte)1 : (byte)0; break;
+                case SafeTensorsDType.I32: BinaryPrimitives.WriteInt32LittleEndian(at, checked((int)Exact(i))); break;
+                case SafeTensorsDType.F32: BinaryPrimitives.WriteSingleLittleEndian(at, values[i]); break;
+                case SafeTensorsDType.F64: BinaryPrimitives.WriteDoubleLittleEndian(at, values[i]); break;
+                case SafeTensorsDType.I64: BinaryPrimitives.WriteInt64LittleEndian(at, Exact(i)); break;
+                case SafeTensorsDType.F16: BinaryPrimitives.WriteHalfLittleEndian(at, (Half)values[i]); break;
+                default: BinaryPrimitives.WriteUInt16LittleEndian(at, SafeTensorsDTypes.ToBFloat16(values[i])); break;
+            }
         }
+        return size * count;
     }
 
-    /// <summary>The exact values of an I32, I64 or BOOL tensor; null for a float dtype.</summary>
-    private static long[]? DecodeIntegers(SafeTensorsDType dtype, ReadOnlySpan<byte> bytes)
+    /// <summary>The exact values of an I32, I64 or BOOL tensor's bytes into <paramref name="into"/>.</summary>
+    private static void DecodeIntegers(SafeTensorsDType dtype, ReadOnlySpan<byte> bytes, Span<long> into)
     {
-        switch (dtype)
-        {
-            case SafeTensorsDType.BOOL:
+        for (int i = 0; i < into.Length; i++)
+            into[i] = dtype switch
             {
-                var v = new long[bytes.Length];
-                for (int i = 0; i < v.Length; i++) v[i] = bytes[i] != 0 ? 1 : 0;
-                return v;
-            }
-            case SafeTensorsDType.I32:
-            {
-                var v = new long[bytes.Length / 4];
-                for (int i = 0; i < v.Length; i++) v[i] = BinaryPrimitives.ReadInt32LittleEndian(bytes[(4 * i)..]);
-                return v;
-            }
-            case SafeTensorsDType.I64:
-            {
-                var v = new long[bytes.Length / 8];
-                for (int i = 0; i < v.Length; i++) v[i] = BinaryPrimitives.ReadInt64LittleEndian(bytes[(8 * i)..]);
-                return v;
-            }
-            default:
-                return null;
-        }
+                SafeTensorsDType.BOOL => bytes[i] != 0 ? 1 : 0,
+                SafeTensorsDType.I32 => BinaryPrimitives.ReadInt32LittleEndian(bytes[(4 * i)..]),
+                _ => BinaryPrimitives.ReadInt64LittleEndian(bytes[(8 * i)..]),
+            };
     }
 
-    private static float[] Decode(string name, SafeTensorsDType dtype, ReadOnlySpan<byte> bytes,
+    /// <summary>A float dtype's bytes as float32 values into <paramref name="into"/>.</summary>
+    private static void Decode(string name, SafeTensorsDType dtype, ReadOnlySpan<byte> bytes, Span<float> into,
         Func<string, SafeTensorsFormatException> bad)
     {
-        var values = new float[bytes.Length / dtype.Size()];
-        for (int i = 0; i < values.Length; i++)
+        for (int i = 0; i < into.Length; i++)
         {
-            if (dtype == SafeTensorsDType.I64 && Math.Abs(BinaryPrimitives.ReadInt64LittleEndian(bytes[(8 * i)..])) > 1 << 24)
-                throw bad($"tensor '{name}': I64 value {BinaryPrimitives.ReadInt64LittleEndian(bytes[(8 * i)..])} at " +
-                          $"index {i} is beyond ±2^24, which float32 holds exactly");
-            values[i] = dtype switch
+            into[i] = dtype switch
             {
                 SafeTensorsDType.F32 => BinaryPrimitives.ReadSingleLittleEndian(bytes[(4 * i)..]),
                 SafeTensorsDType.F64 => (float)BinaryPrimitives.ReadDoubleLittleEndian(bytes[(8 * i)..]),
                 SafeTensorsDType.F16 => (float)BinaryPrimitives.ReadHalfLittleEndian(bytes[(2 * i)..]),
-                SafeTensorsDType.I64 => BinaryPrimitives.ReadInt64LittleEndian(bytes[(8 * i)..]),
                 _ => SafeTensorsDTypes.FromBFloat16(BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..])),
             };
         }
-        return values;
     }
 
     /// <summary>JSON string quoting as serde_json writes it: only '"', '\' and control characters escaped.</summary>
