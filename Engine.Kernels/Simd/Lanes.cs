@@ -109,10 +109,21 @@ public static unsafe class Lanes
         TV.GreaterThan(LoadTail<TV>(Ones, count), TV.Broadcast(0f));
 
     /// <summary>Runs <paramref name="body"/> over [0, n): on the caller when short, else in bands over the pool.</summary>
-    public static void For<TBody>(int n, TBody body, WorkerPool pool) where TBody : struct, IRangeBody
+    public static void For<TBody>(int n, TBody body, WorkerPool pool) where TBody : struct, IRangeBody =>
+        For(n, body, pool, ParallelElements);
+
+    /// <summary>
+    /// Optimizer updates shorter than this stay on the calling thread. Lower than <see cref="ParallelElements"/>: an
+    /// update streams two to five arrays, so a 200 K-parameter step (the main MLP's) moves 2.4–4 MB, which one core
+    /// takes tens of µs over while the other waits. Settable so a benchmark can compare thresholds in one run.
+    /// </summary>
+    public static int UpdateParallelElements { get; set; } = 1 << 16;
+
+    /// <summary><see cref="For{TBody}(int, TBody, WorkerPool)"/> with its own threshold for going parallel.</summary>
+    public static void For<TBody>(int n, TBody body, WorkerPool pool, int parallelFrom) where TBody : struct, IRangeBody
     {
         if (n <= 0) return;
-        if (n < ParallelElements || pool.Threads <= 1)
+        if (n < parallelFrom || pool.Threads <= 1)
         {
             body.Run(0, n);
             return;

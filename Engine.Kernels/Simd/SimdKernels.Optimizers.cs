@@ -121,8 +121,8 @@ public sealed unsafe partial class SimdKernels
     {
         int n = p.IntLength;
         if (n == 0) return;
-        if (Lanes.Wide) Lanes.For(n, new RuleBody<TRule, F512>(Ptr(p), Ptr(g), s0, s1, s2, s), Pool);
-        else Lanes.For(n, new RuleBody<TRule, F256>(Ptr(p), Ptr(g), s0, s1, s2, s), Pool);
+        if (Lanes.Wide) Lanes.For(n, new RuleBody<TRule, F512>(Ptr(p), Ptr(g), s0, s1, s2, s), Pool, Lanes.UpdateParallelElements);
+        else Lanes.For(n, new RuleBody<TRule, F256>(Ptr(p), Ptr(g), s0, s1, s2, s), Pool, Lanes.UpdateParallelElements);
     }
 
     private static float* State(ArrayView<float> view) => view.Length == 0 ? null : Ptr(view);
