@@ -1,0 +1,253 @@
+using System.Text.Json;
+using Engine.Nn;
+using Engine.Optim;
+
+namespace Engine.Tests.Nn;
+
+/// <summary>
+/// <see cref="Prune"/> against PyTorch 1.13's <c>torch.nn.utils.prune</c> (Golden/prune.json from make_prune_golden.py):
+/// the masks L1Unstructured, LnStructured and GlobalUnstructured choose, step by step through iterative pruning and
+/// Remove, and the state-dict names; then the reparametrization itself (forward, gradient, optimizers, Remove) and the
+/// bad arguments.
+/// </summary>
+public class PruneTests
+{
+    private static Device Dev => TestDevice.Instance;
+    private static readonly TorchFixture Golden = new("prune.json");
+
+    public static TheoryData<string> Cases => Golden.Names();
+
+    private static Module Build(JsonElement spec)
+    {
+        Module m = spec.GetProperty("kind").GetString() == "linear"
+            ? new Linear(Dev, spec.GetProperty("in").GetInt32(), spec.GetProperty("out").GetInt32(), seed: 1)
+            : new Conv2d(Dev, spec.GetProperty("in").GetInt32(), spec.GetProperty("out").GetInt32(), spec.GetProperty("k").GetInt32(), seed: 1);
+        m.LoadStateDict(new Dictionary<string, Engine.Serialization.HostTensor>
+        {
+            ["weight"] = new(m.StateDict()["weight"].Shape, TorchFixture.Floats(spec.GetProperty("weight"))),
+            ["bias"] = new(m.StateDict()["bias"].Shape, TorchFixture.Floats(spec.GetProperty("bias"))),
+        });
+        return m;
+    }
+
+    private static PruningAmount Amount(JsonElement e) =>
+        e.GetRawText().Contains('.') ? (PruningAmount)e.GetDouble() : (PruningAmount)e.GetInt32();
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Masks_match_pytorch_step_by_step(string name)
+    {
+        var c = Golden.Case(name);
+        var modules = c.GetProperty("modules").EnumerateArray().Select(Build).ToArray();
+        try
+        {
+            var steps = c.GetProperty("steps").EnumerateArray().ToArray();
+            var after = c.GetProperty("after").EnumerateArray().ToArray();
+            for (int s = 0; s < steps.Length; s++)
+            {
+                var step = steps[s];
+                string op = step.GetProperty("op").GetString()!;
+                switch (op)
+                {
+                    case "l1_unstructured":
+                        Prune.L1Unstructured(modules[step.GetProperty("module").GetInt32()], step.GetProperty("name").GetString()!,
+                            Amount(step.GetProperty("amount")));
+                        break;
+                    case "ln_structured":
+                        var n = step.GetProperty("n");
+                        Prune.LnStructured(modules[step.GetProperty("module").GetInt32()], step.GetProperty("name").GetString()!,
+                            Amount(step.GetProperty("amount")),
+                            n.ValueKind == JsonValueKind.String ? double.PositiveInfinity : n.GetDouble(), step.GetProperty("dim").GetInt32());
+                        break;
+                    case "global_unstructured":
+                        var parameters = step.GetProperty("parameters").EnumerateArray()
+                            .Select(p => (modules[p[0].GetInt32()], p[1].GetString()!)).ToList();
+                        Prune.GlobalUnstructured(parameters, PruningMethod.L1Unstructured, Amount(step.GetProperty("amount")));
+                        break;
+                    case "remove":
+                        Prune.Remove(modules[step.GetProperty("module").GetInt32()], step.GetProperty("name").GetString()!);
+                        break;
+                }
+                foreach (var entry in after[s].EnumerateObject())
+                {
+                    int i = int.Parse(entry.Name[..entry.Name.IndexOf('.')]);
+                    string key = entry.Name[(entry.Name.IndexOf('.') + 1)..];
+                    string what = $"{name}, step {s + 1} ({op}), module {i}: {key}";
+                    if (key == "names")
+                        Assert.Equal(entry.Value.EnumerateArray().Select(v => v.GetString()).ToArray(), modules[i].StateDict().Keys.ToArray());
+                    else if (key == "weight")
+                        Assert.Equal(TorchFixture.Floats(entry.Value), Weight(modules[i]).ToArray());
+                    else
+                        Assert.True(TorchFixture.Floats(entry.Value).SequenceEqual(modules[i].StateDict()[key].Values),
+                            $"{what}: the mask differs from PyTorch's");
+                }
+            }
+        }
+        finally
+        {
+            foreach (var m in modules) m.Dispose();
+        }
+    }
+
+    private static Tensor Weight(Module m) => m is Linear l ? l.Weight : ((ConvolutionBase)m).Weight;
+
+    private static Tensor Named(Module m, string name) => m.NamedParameters().Single(p => p.Name == name).Parameter;
+
+    [Fact]
+    public void A_pruned_layer_computes_with_the_masked_weight_and_its_gradient_is_masked()
+    {
+        using var scope = new DisposeScope();
+        using var layer = new Linear(Dev, 6, 4, seed: 3);
+        Prune.L1Unstructured(layer, "weight", 0.5);
+        Prune.L1Unstructured(layer, "bias", 1);
+        var state = layer.StateDict();
+        var mask = state["weight_mask"].Values;
+        var masked = state["weight_orig"].Values.Zip(mask, (w, m) => w * m).ToArray();
+        var maskedBias = state["bias_orig"].Values.Zip(state["bias_mask"].Values, (b, m) => b * m).ToArray();
+        Assert.Equal(12, mask.Count(m => m == 0f));
+        Assert.Equal(masked, layer.Weight.ToArray());
+
+        var x = Tensor.RandN(Dev, new[] { 3, 6 }, seed: 4);
+        var upstream = Tensor.RandN(Dev, new[] { 3, 4 }, seed: 5);
+        var y = layer.Forward(x);
+        (y * upstream).Sum().Backward();
+        var w = Tensor.FromArray(Dev, masked, new[] { 4, 6 }, requiresGrad: true);
+        var dense = Tensor.Linear(x, w, Tensor.FromArray(Dev, maskedBias, new[] { 4 }));
+        (dense * upstream).Sum().Backward();
+
+        Expect.Close(dense.ToArray(), y.ToArray(), 1e-6, 1e-6, "output");
+        var expected = w.Grad!.ToArray().Zip(mask, (g, m) => g * m).ToArray();
+        Expect.Close(expected, Named(layer, "weight_orig").Grad!.ToArray(), 1e-6, 1e-6, "∂L/∂weight_orig = ∂L/∂weight ⊙ mask");
+        Assert.All(Enumerable.Range(0, mask.Length).Where(i => mask[i] == 0f),
+            i => Assert.Equal(0f, Named(layer, "weight_orig").Grad!.ToArray()[i]));
+    }
+
+    [Fact]
+    public void An_optimizer_made_before_pruning_trains_weight_orig_as_one_made_after()
+    {
+        using var scope = new DisposeScope();
+        using var before = new Linear(Dev, 5, 3, seed: 8);
+        using var after = new Linear(Dev, 5, 3, seed: 8);
+        var initial = before.Weight.ToArray();
+        using var early = new Sgd(before.Parameters(), lr: 0.1f);
+        Prune.L1Unstructured(before, "weight", 0.4);
+        Prune.L1Unstructured(after, "weight", 0.4);
+        Assert.Equal(new[] { "bias", "weight_orig" }, after.NamedParameters().Select(p => p.Name).ToArray());
+        using var late = new Sgd(after.Parameters(), lr: 0.1f);
+        var x = Tensor.RandN(Dev, new[] { 4, 5 }, seed: 9);
+        var labels = Tensor.FromArray(Dev, new[] { 0, 2, 1, 2 }, new[] { 4 });
+        for (int step = 0; step < 3; step++)
+            foreach (var (layer, optimizer) in new[] { (before, (Optimizer)early), (after, late) })
+            {
+                optimizer.ZeroGrad();
+                Loss.CrossEntropy(layer.Forward(x), labels).Backward();
+                optimizer.Step();
+            }
+        var mask = after.StateDict()["weight_mask"].Values;
+        Assert.Equal(after.StateDict()["weight_orig"].Values, before.StateDict()["weight_orig"].Values);
+        var orig = before.StateDict()["weight_orig"].Values;
+        for (int i = 0; i < mask.Length; i++)
+        {
+            if (mask[i] == 0f)
+            {
+                Assert.Equal(initial[i], orig[i]); // no gradient reached it (plain SGD: no momentum, no decay)
+                Assert.Equal(0f, before.Weight.ToArray()[i]);
+            }
+        }
+        Assert.NotEqual(initial, orig);
+    }
+
+    [Fact]
+    public void Remove_makes_the_pruning_permanent_in_the_same_tensor()
+    {
+        using var scope = new DisposeScope();
+        using var model = new Sequential(new Linear(Dev, 6, 5, seed: 11), new Relu(), new Linear(Dev, 5, 2, seed: 12));
+        var first = (Linear)model[0];
+        var tensor = first.Weight;
+        Assert.False(Prune.IsPruned(model));
+        Prune.LnStructured(first, "weight", 2, n: 2, dim: 0);
+        Assert.True(Prune.IsPruned(model));
+        Assert.Equal(new[] { "0.bias", "0.weight_mask", "0.weight_orig", "2.bias", "2.weight" }, model.StateDict().Keys.Order().ToArray());
+        var masked = first.Weight.ToArray();
+        Assert.Equal(2, Enumerable.Range(0, 5).Count(r => masked.Skip(6 * r).Take(6).All(v => v == 0f)));
+        var x = Tensor.RandN(Dev, new[] { 3, 6 }, seed: 13);
+        var before = model.Forward(x).ToArray();
+
+        Prune.Remove(first, "weight");
+        Assert.False(Prune.IsPruned(model));
+        Assert.Same(tensor, first.Weight);
+        Assert.Equal(masked, first.Weight.ToArray());
+        Assert.Equal(new[] { "0.bias", "0.weight", "2.bias", "2.weight" }, model.StateDict().Keys.Order().ToArray());
+        Assert.Equal(before, model.Forward(x).ToArray());
+        var e = Assert.Throws<ArgumentException>(() => Prune.Remove(first, "weight"));
+        Assert.Contains("'weight'", e.Message);
+        Assert.Contains("has to be pruned before", e.Message);
+    }
+
+    [Fact]
+    public void A_pruned_state_dict_loads_into_a_model_reparametrized_by_identity()
+    {
+        using var scope = new DisposeScope();
+        using var source = new Linear(Dev, 4, 3, seed: 21);
+        Prune.RandomUnstructured(source, "weight", 0.5, seed: 3);
+        using var target = new Linear(Dev, 4, 3, seed: 22);
+        var e = Assert.Throws<ArgumentException>(() => target.LoadStateDict(source.StateDict()));
+        Assert.Contains("unexpected 'weight_orig'", e.Message);
+        Assert.Contains("unexpected 'weight_mask'", e.Message);
+        Prune.Identity(target, "weight");
+        Assert.All(target.StateDict()["weight_mask"].Values, v => Assert.Equal(1f, v));
+        target.LoadStateDict(source.StateDict());
+        Assert.Equal(source.Weight.ToArray(), target.Weight.ToArray());
+        Assert.Equal(6, target.StateDict()["weight_mask"].Values.Count(v => v == 0f));
+    }
+
+    [Fact]
+    public void Random_unstructured_prunes_the_amount_reproducibly()
+    {
+        using var a = new Linear(Dev, 10, 10, seed: 1);
+        using var b = new Linear(Dev, 10, 10, seed: 1);
+        using var c = new Linear(Dev, 10, 10, seed: 1);
+        Prune.RandomUnstructured(a, "weight", 0.25, seed: 7);
+        Prune.RandomUnstructured(b, "weight", 0.25, seed: 7);
+        Prune.RandomUnstructured(c, "weight", 0.25, seed: 8);
+        var mask = a.StateDict()["weight_mask"].Values;
+        Assert.Equal(25, mask.Count(v => v == 0f));
+        Assert.Equal(mask, b.StateDict()["weight_mask"].Values);
+        Assert.NotEqual(mask, c.StateDict()["weight_mask"].Values);
+        Prune.RandomUnstructured(a, "weight", 30, seed: 9); // 30 more of the 75 left
+        Assert.Equal(55, a.StateDict()["weight_mask"].Values.Count(v => v == 0f));
+    }
+
+    [Fact]
+    public void Bad_arguments_are_refused_naming_the_value()
+    {
+        using var layer = new Linear(Dev, 4, 3, seed: 1);
+        using var norm = new LayerNorm(Dev, 4);
+        void Refused<TException>(Action act, params string[] parts) where TException : Exception
+        {
+            var e = Assert.Throws<TException>(act);
+            foreach (var part in parts) Assert.Contains(part, e.Message);
+        }
+        Refused<ArgumentOutOfRangeException>(() => Prune.L1Unstructured(layer, "weight", 1.5), "amount = 1.5", "[0, 1]");
+        Refused<ArgumentOutOfRangeException>(() => Prune.L1Unstructured(layer, "weight", -0.1), "amount = -0.1");
+        Refused<ArgumentOutOfRangeException>(() => Prune.L1Unstructured(layer, "weight", double.NaN), "amount = NaN");
+        Refused<ArgumentOutOfRangeException>(() => Prune.L1Unstructured(layer, "weight", -2), "amount = -2");
+        Refused<ArgumentException>(() => Prune.L1Unstructured(layer, "weight", 13), "amount = 13", "= 12");
+        Refused<ArgumentException>(() => Prune.LnStructured(layer, "weight", 4, 2, 0), "amount = 4", "= 3");
+        Refused<ArgumentException>(() => Prune.L1Unstructured(layer, "wieght", 0.5), "'wieght'", "weight, bias");
+        Refused<ArgumentOutOfRangeException>(() => Prune.LnStructured(layer, "weight", 0.5, 0, 0), "n = 0");
+        Refused<ArgumentOutOfRangeException>(() => Prune.LnStructured(layer, "weight", 0.5, double.NaN, 0), "n = NaN");
+        Refused<ArgumentOutOfRangeException>(() => Prune.LnStructured(layer, "weight", 0.5, 2, 2), "dim = 2", "[3, 4]");
+        Refused<ArgumentOutOfRangeException>(() => Prune.LnStructured(layer, "weight", 0.5, 2, -3), "dim = -3");
+        Refused<ArgumentException>(() => Prune.LnStructured(layer, "bias", 0.5, 2, 0), "multidimensional", "[3]");
+        Refused<NotSupportedException>(() => Prune.L1Unstructured(norm, "weight", 0.5), "LayerNorm.weight");
+        Refused<ArgumentException>(() => Prune.GlobalUnstructured(new[] { ((Module)layer, "weight") },
+            a => new LnStructured(a, 2, 0), 0.5), "unstructured", "LnStructured");
+        Refused<ArgumentException>(() => Prune.GlobalUnstructured(new[] { ((Module)layer, "weight"), (layer, "weight") },
+            PruningMethod.L1Unstructured, 0.5), "listed twice");
+        Refused<ArgumentException>(() => Prune.GlobalUnstructured(new[] { ((Module)layer, "weight"), (layer, "bias") },
+            PruningMethod.L1Unstructured, 16), "amount = 16", "= 15");
+        Assert.False(Prune.IsPruned(layer)); // nothing above changed the layer
+        Assert.Equal(new[] { "weight", "bias" }, layer.StateDict().Keys.ToArray());
+    }
+}
