@@ -250,4 +250,40 @@ public class PruneTests
         Assert.False(Prune.IsPruned(layer)); // nothing above changed the layer
         Assert.Equal(new[] { "weight", "bias" }, layer.StateDict().Keys.ToArray());
     }
+
+    [Fact]
+    public void Pruned_state_dicts_load_in_pytorch_and_back()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), $"prune-torch-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(folder);
+        try
+        {
+            using var scope = new DisposeScope();
+            Sequential Model(int seed) => new(new Linear(Dev, 6, 5, seed: seed), new Relu(), new Linear(Dev, 5, 3, seed: seed + 1));
+            var x = Tensor.RandN(Dev, new[] { 4, 6 }, seed: 31);
+            TorchLoadsEngineState.WriteFloats(Path.Combine(folder, "input.f32"), x);
+            using var engine = Model(32);
+            Prune.L1Unstructured(engine[0], "weight", 0.5);
+            Prune.LnStructured(engine[2], "weight", 1, n: 2, dim: 0);
+            Prune.L1Unstructured(engine[2], "bias", 1);
+            engine.Save(Path.Combine(folder, "engine.safetensors"));
+            TorchLoadsEngineState.WriteFloats(Path.Combine(folder, "engine.output"), engine.Forward(x));
+
+            TorchLoadsEngineState.RunScript("prune_state_dicts.py", folder);
+
+            using var loaded = Model(40);
+            Prune.Identity(loaded[0], "weight");
+            Prune.Identity(loaded[2], "weight");
+            loaded.Load(Path.Combine(folder, "torch.safetensors"));
+            var bytes = File.ReadAllBytes(Path.Combine(folder, "torch.output"));
+            var expected = new float[bytes.Length / 4];
+            Buffer.BlockCopy(bytes, 0, expected, 0, bytes.Length);
+            Expect.Close(expected, loaded.Forward(x).ToArray(), 1e-6, 1e-5, "PyTorch's pruned model in the engine");
+            Assert.Equal(12, ((Linear)loaded[0]).Weight.ToArray().Count(v => v == 0f));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
 }
