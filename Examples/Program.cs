@@ -93,6 +93,21 @@ tune.SetAction(r => TuneJob.Execute(r.GetValue(device)!, r.GetValue(data), r.Get
     r.GetValue(batchSizes)!, r.GetValue(folds), r.GetValue(tuneEpochs), r.GetValue(onlinePrefix), r.GetValue(seed)));
 root.Subcommands.Add(tune);
 
+var prune = new Command("prune", "Iterative prune-and-finetune of the MNIST MLP (torch.nn.utils.prune's methods): sparsity against test " +
+    "accuracy, with one-shot pruning without fine-tuning beside it; a table, out/prune.md and out/prune.svg.");
+var pruneMethod = new Option<string>("--method") { Description = "global (GlobalUnstructured L1 over both weights), l1 (L1Unstructured per layer) or ln (LnStructured hidden units)", DefaultValueFactory = _ => "global" };
+var pruneRounds = new Option<int>("--rounds") { Description = "prune-and-finetune rounds", DefaultValueFactory = _ => 8 };
+var pruneFraction = new Option<double>("--fraction") { Description = "fraction of the remaining weights pruned each round", DefaultValueFactory = _ => 0.4 };
+var pruneEpochs = new Option<int>("--epochs") { Description = "dense training epochs before pruning", DefaultValueFactory = _ => 5 };
+var finetuneEpochs = new Option<int>("--finetune-epochs") { Description = "fine-tuning epochs after each pruning", DefaultValueFactory = _ => 1 };
+var pruneLr = new Option<float>("--lr") { Description = "Adam learning rate (dense and fine-tuning)", DefaultValueFactory = _ => 1e-3f };
+foreach (var o in new Option[] { pruneMethod, pruneRounds, pruneFraction, pruneEpochs, finetuneEpochs, batchSize, pruneLr, seed, device, data, output })
+    prune.Options.Add(o);
+prune.SetAction(r => PruneJob.Run(r.GetValue(device)!, r.GetValue(data), r.GetValue(output)!, r.GetValue(pruneMethod)!,
+    r.GetValue(pruneRounds), r.GetValue(pruneFraction), r.GetValue(pruneEpochs), r.GetValue(finetuneEpochs), r.GetValue(batchSize),
+    r.GetValue(pruneLr), r.GetValue(seed)));
+root.Subcommands.Add(prune);
+
 var serve = new Command("serve", "Serve the model over HTTP: predict, learn online (durably), metrics, checkpoints.");
 var host = new Option<string>("--host") { Description = "address to listen on (0.0.0.0: every interface)", DefaultValueFactory = _ => "127.0.0.1" };
 var port = new Option<int>("--port") { Description = "TCP port", DefaultValueFactory = _ => 8080 };
