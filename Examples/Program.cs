@@ -108,6 +108,22 @@ prune.SetAction(r => PruneJob.Run(r.GetValue(device)!, r.GetValue(data), r.GetVa
     r.GetValue(pruneLr), r.GetValue(seed)));
 root.Subcommands.Add(prune);
 
+var distill = new Command("distill", "Knowledge distillation (Hinton et al. 2015): a LeNet-5 teacher to a small MLP student on MNIST; the " +
+    "student's test accuracy trained on the labels alone and with Loss.Distillation, from the same weights and batches; a table and out/distill.md.");
+var studentHidden = new Option<int>("--hidden") { Description = "the student MLP's hidden units (784→H→10)", DefaultValueFactory = _ => 32 };
+var temperature = new Option<float>("--temperature") { Description = "T: the softmax temperature of the soft targets", DefaultValueFactory = _ => 4f };
+var alpha = new Option<float>("--alpha") { Description = "α: the soft targets' weight (1 − α: the labels')", DefaultValueFactory = _ => 0.9f };
+var teacherEpochs = new Option<int>("--teacher-epochs") { Description = "the teacher's epochs", DefaultValueFactory = _ => 5 };
+var studentEpochs = new Option<int>("--epochs") { Description = "each student's epochs", DefaultValueFactory = _ => 30 };
+var studentLr = new Option<float>("--lr") { Description = "the students' Adam learning rate", DefaultValueFactory = _ => 1e-3f };
+var seeds = new Option<int>("--seeds") { Description = "student pairs trained (seeds seed, seed+1, …): mean and range", DefaultValueFactory = _ => 5 };
+foreach (var o in new Option[] { studentHidden, temperature, alpha, teacherEpochs, studentEpochs, batchSize, studentLr, seeds, seed, device, data, output })
+    distill.Options.Add(o);
+distill.SetAction(r => DistillJob.Run(r.GetValue(device)!, r.GetValue(data), r.GetValue(output)!, r.GetValue(studentHidden),
+    r.GetValue(temperature), r.GetValue(alpha), r.GetValue(teacherEpochs), r.GetValue(studentEpochs), r.GetValue(batchSize),
+    r.GetValue(studentLr), r.GetValue(seeds), r.GetValue(seed)));
+root.Subcommands.Add(distill);
+
 var serve = new Command("serve", "Serve the model over HTTP: predict, learn online (durably), metrics, checkpoints.");
 var host = new Option<string>("--host") { Description = "address to listen on (0.0.0.0: every interface)", DefaultValueFactory = _ => "127.0.0.1" };
 var port = new Option<int>("--port") { Description = "TCP port", DefaultValueFactory = _ => 8080 };
