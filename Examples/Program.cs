@@ -124,7 +124,7 @@ distill.SetAction(r => DistillJob.Run(r.GetValue(device)!, r.GetValue(data), r.G
     r.GetValue(studentLr), r.GetValue(seeds), r.GetValue(seed)));
 root.Subcommands.Add(distill);
 
-var serve = new Command("serve", "Serve the model over HTTP: predict, learn online (durably), metrics, checkpoints.");
+var serve = new Command("serve", "Serve the model over HTTP, or HTTPS with --https --cert FILE.pem --key FILE.pem: predict, learn online (durably), metrics, checkpoints.");
 var host = new Option<string>("--host") { Description = "address to listen on (0.0.0.0: every interface)", DefaultValueFactory = _ => "127.0.0.1" };
 var port = new Option<int>("--port") { Description = "TCP port", DefaultValueFactory = _ => 8080 };
 var token = new Option<string?>("--token") { Description = "bearer token for /learn, /checkpoint, /model (or ENGINE_SERVE_TOKEN)" };
@@ -143,7 +143,11 @@ var salvage = new Option<bool>("--salvage")
 {
     Description = "start even if the learn log is corrupt: keep the records that verify, move the bad bytes to <segment>.corrupt-<time>, report what was lost",
 };
-foreach (var o in new Option[] { host, port, token, modelFile, state, task, serveLr, checkpointEvery, maxBody, maxAbsFeature, salvage, seed, device })
+var https = new Option<bool>("--https") { Description = "serve HTTPS (Kestrel's TLS) on --port with --cert and --key; plain HTTP is then not served unless --http-redirect is given" };
+var cert = new Option<string?>("--cert") { Description = "with --https: the PEM certificate file (the chain may follow it)" };
+var key = new Option<string?>("--key") { Description = "with --https: the certificate's PEM private key file (unencrypted PKCS#8, RSA or EC)" };
+var httpRedirect = new Option<int?>("--http-redirect") { Description = "with --https: a port where plain HTTP requests are answered 308 to the same URL over https (default: no plain HTTP listener)" };
+foreach (var o in new Option[] { host, port, token, modelFile, state, task, serveLr, checkpointEvery, maxBody, maxAbsFeature, salvage, https, cert, key, httpRedirect, seed, device })
     serve.Options.Add(o);
 serve.SetAction(r => Examples.Serving.ServeJob.Run(new Examples.Serving.ServeOptions
 {
@@ -151,6 +155,7 @@ serve.SetAction(r => Examples.Serving.ServeJob.Run(new Examples.Serving.ServeOpt
     ModelPath = r.GetValue(modelFile), StateDir = r.GetValue(state)!, Device = r.GetValue(device)!, Task = r.GetValue(task)!,
     Lr = r.GetValue(serveLr), CheckpointEvery = r.GetValue(checkpointEvery), MaxBodyBytes = r.GetValue(maxBody), Seed = r.GetValue(seed),
     MaxAbsFeature = r.GetValue(maxAbsFeature), Salvage = r.GetValue(salvage),
+    Https = r.GetValue(https), CertPath = r.GetValue(cert), KeyPath = r.GetValue(key), HttpRedirectPort = r.GetValue(httpRedirect),
 }));
 root.Subcommands.Add(serve);
 
