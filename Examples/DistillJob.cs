@@ -25,6 +25,9 @@ public static class DistillJob
     {
         if (hidden < 1) throw new ArgumentException($"--hidden must be ≥ 1, got {hidden}.");
         if (seeds < 1) throw new ArgumentException($"--seeds must be ≥ 1, got {seeds}.");
+        if (!(temperature > 0) || float.IsInfinity(temperature))
+            throw new ArgumentException($"--temperature must be positive and finite, got {temperature}.");
+        if (!(alpha >= 0 && alpha <= 1)) throw new ArgumentException($"--alpha must be in [0, 1], got {alpha}.");
         using var dev = Device.Create(deviceKind);
         var (train, test) = CnnJob.LoadImages(dataDir);
         var clock = Stopwatch.StartNew();
