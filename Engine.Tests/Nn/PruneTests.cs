@@ -219,6 +219,28 @@ public class PruneTests
     }
 
     [Fact]
+    public void Importance_scores_rank_in_place_of_the_weights()
+    {
+        using var scope = new DisposeScope();
+        using var a = new Linear(Dev, 4, 3, seed: 61);
+        using var b = new Linear(Dev, 4, 2, seed: 62);
+        // Scores 0 for every entry of a's weight: a count of 12 prunes all of a and none of b, whatever the weights.
+        var scores = new Dictionary<(Module, string), Tensor>
+        {
+            [(a, "weight")] = Tensor.Zeros(Dev, new[] { 3, 4 }),
+            [(b, "weight")] = Tensor.Ones(Dev, new[] { 2, 4 }),
+        };
+        Prune.GlobalUnstructured(new[] { ((Module)a, "weight"), (b, "weight") }, PruningMethod.L1Unstructured, 12, scores);
+        Assert.All(a.StateDict()["weight_mask"].Values, m => Assert.Equal(0f, m));
+        Assert.All(b.StateDict()["weight_mask"].Values, m => Assert.Equal(1f, m));
+        // Per layer: scores 0, 1, … 7 prune the first entries in flat order.
+        using var c = new Linear(Dev, 4, 2, seed: 63);
+        Prune.L1Unstructured(c, "weight", 3, Tensor.Arange(Dev, 0f, 8f).Reshape(2, 4));
+        Assert.Equal(new[] { 0f, 0f, 0f, 1f, 1f, 1f, 1f, 1f }, c.StateDict()["weight_mask"].Values);
+        Assert.Throws<ArgumentException>(() => Prune.L1Unstructured(c, "weight", 1, Tensor.Zeros(Dev, new[] { 8 })));
+    }
+
+    [Fact]
     public void Bad_arguments_are_refused_naming_the_value()
     {
         using var layer = new Linear(Dev, 4, 3, seed: 1);

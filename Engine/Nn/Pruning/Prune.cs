@@ -70,9 +70,16 @@ public static class Prune
     /// (or is a fraction of) the entries still unpruned across all of them. Each parameter then gets its share of the
     /// global mask (as by <see cref="CustomFromMask(Module, string, Tensor)"/>).
     /// </summary>
-    /// <exception cref="ArgumentException">an empty or repeated entry, a method that is not unstructured, or too large a count.</exception>
+    /// <param name="parameters">(module, parameter name) pairs, each listed once.</param>
+    /// <param name="pruningMethod">an unstructured method's factory, e.g. <see cref="PruningMethod.L1Unstructured"/>.</param>
+    /// <param name="amount">a fraction of the entries still unpruned across all the parameters, or a count.</param>
+    /// <param name="importanceScores">scores to rank by in place of a parameter's current values, for the entries it has
+    /// (PyTorch's <c>importance_scores</c>): each of its parameter's shape.</param>
+    /// <exception cref="ArgumentException">an empty or repeated entry, a method that is not unstructured, too large a
+    /// count, or importance scores of the wrong shape.</exception>
     public static void GlobalUnstructured(IEnumerable<(Module Module, string Name)> parameters,
-        Func<PruningAmount, PruningMethod> pruningMethod, PruningAmount amount)
+        Func<PruningAmount, PruningMethod> pruningMethod, PruningAmount amount,
+        IReadOnlyDictionary<(Module Module, string Name), Tensor>? importanceScores = null)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         ArgumentNullException.ThrowIfNull(pruningMethod);
@@ -92,6 +99,15 @@ public static class Prune
                 throw new ArgumentException($"prune.global_unstructured: {module?.GetType().Name}.{name} is listed twice.",
                     nameof(parameters));
             var (values, mask) = Current(module!, name);
+            if (importanceScores != null && importanceScores.TryGetValue((module!, name), out var given))
+            {
+                if (!given.Shape.SequenceEqual(Resolve(module!, name).Trained.Shape))
+                    throw new ArgumentException(
+                        $"prune.global_unstructured: importance scores of shape {Shapes.Format(given.Shape)} for " +
+                        $"{module!.GetType().Name}.{name} of shape {Shapes.Format(Resolve(module, name).Trained.Shape)}.",
+                        nameof(importanceScores));
+                values = given.ToArray();
+            }
             scores.AddRange(values);
             masks.AddRange(mask);
         }
