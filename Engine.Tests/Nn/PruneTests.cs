@@ -219,6 +219,28 @@ public class PruneTests
     }
 
     [Fact]
+    public void Random_structured_prunes_whole_slices_reproducibly_and_composes()
+    {
+        using var a = new Conv2d(Dev, 3, 8, 3, seed: 1);
+        using var b = new Conv2d(Dev, 3, 8, 3, seed: 1);
+        Prune.RandomStructured(a, "weight", 0.25, dim: 0, seed: 4);
+        Prune.RandomStructured(b, "weight", 0.25, dim: 0, seed: 4);
+        int[] PrunedChannels(Conv2d c)
+        {
+            var mask = c.StateDict()["weight_mask"].Values;
+            Assert.All(Enumerable.Range(0, 8), ch => Assert.True(mask.Skip(27 * ch).Take(27).Distinct().Count() == 1, "a whole channel"));
+            return Enumerable.Range(0, 8).Where(ch => mask[27 * ch] == 0f).ToArray();
+        }
+        var first = PrunedChannels(a);
+        Assert.Equal(2, first.Length);
+        Assert.Equal(first, PrunedChannels(b));
+        Prune.RandomStructured(a, "weight", 0.5, dim: 0, seed: 5); // 3 of the 6 channels left
+        var second = PrunedChannels(a);
+        Assert.Equal(5, second.Length);
+        Assert.Subset(second.ToHashSet(), first.ToHashSet());
+    }
+
+    [Fact]
     public void Importance_scores_rank_in_place_of_the_weights()
     {
         using var scope = new DisposeScope();

@@ -1,7 +1,8 @@
 namespace Engine.Nn;
 
 /// <summary>
-/// Pruning as <c>torch.nn.utils.prune</c>. Pruning a parameter <c>name</c> of a layer reparametrizes it: the trained tensor
+/// Pruning as <c>torch.nn.utils.prune</c> (identity, random_unstructured, l1_unstructured, random_structured,
+/// ln_structured, global_unstructured, custom_from_mask, remove, is_pruned). Pruning a parameter <c>name</c> of a layer reparametrizes it: the trained tensor
 /// becomes the parameter <c>name_orig</c> (the same tensor object, so an optimizer that holds it keeps training it), a
 /// 0/1 buffer <c>name_mask</c> is added, and the layer's forward uses w = w_orig ⊙ mask, recomputed at every forward
 /// (PyTorch's forward pre-hook), so ∂L/∂w_orig = ∂L/∂w ⊙ mask: pruned entries get no gradient and stay pruned through
@@ -50,6 +51,13 @@ public static class Prune
     public static Module LnStructured(Module module, string name, PruningAmount amount, double n, int dim,
         Tensor? importanceScores = null) =>
         Apply(module, name, new LnStructured(amount, n, dim), importanceScores);
+
+    /// <summary>
+    /// Prunes <paramref name="amount"/> slices along <paramref name="dim"/> chosen at random (<c>prune.random_structured</c>;
+    /// see <see cref="Nn.RandomStructured"/>).
+    /// </summary>
+    public static Module RandomStructured(Module module, string name, PruningAmount amount, int dim, int? seed = null) =>
+        Apply(module, name, new RandomStructured(amount, dim, seed));
 
     /// <summary>Prunes where <paramref name="mask"/> (the parameter's shape) is 0 (<c>prune.custom_from_mask</c>).</summary>
     public static Module CustomFromMask(Module module, string name, Tensor mask)

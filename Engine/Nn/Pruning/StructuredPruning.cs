@@ -38,10 +38,7 @@ public sealed class LnStructured : PruningMethod
 
     public override float[] ComputeMask(float[] t, int[] shape, float[] defaultMask)
     {
-        if (shape.Length < 2)
-            throw new ArgumentException(
-                $"LnStructured: structured pruning can only be applied to multidimensional tensors; found a tensor of " +
-                $"shape {Shapes.Format(shape)} with {shape.Length} dims.");
+        StructuredPruning.CheckMultidimensional(shape, "LnStructured");
         int dim = PruningShapes.Axis(Dim, shape, "LnStructured");
         var (outer, channels, inner) = PruningShapes.Split(shape, dim);
         int prune = Amount.UnitsToPrune(channels, $"slices along dim {Dim}");
@@ -60,7 +57,56 @@ public sealed class LnStructured : PruningMethod
         }
         var keep = Enumerable.Range(0, channels).OrderByDescending(c => norms[c]).ThenBy(c => c)
             .Take(channels - prune).ToHashSet();
-        var mask = new float[t.Length];
+        return StructuredPruning.KeepSlices(shape, dim, keep, defaultMask);
+    }
+}
+
+/// <summary>
+/// Prunes <c>amount</c> whole slices along <c>dim</c> chosen uniformly at random (PyTorch's
+/// <c>prune.RandomStructured</c>): k = amount (a count) or round(amount·C) (a fraction) of the C slices get mask 0, the
+/// others keep default_mask. The choice comes from <paramref name="seed"/>, or from <see cref="Generator"/>'s next seed
+/// when it is null (not PyTorch's random stream).
+/// </summary>
+public sealed class RandomStructured(PruningAmount amount, int dim = -1, int? seed = null) : PruningMethod
+{
+    public PruningAmount Amount { get; } = amount;
+
+    public int Dim { get; } = dim;
+
+    public override PruningType PruningType => PruningType.Structured;
+
+    internal override int StructuredDim => Dim;
+
+    public override float[] ComputeMask(float[] t, int[] shape, float[] defaultMask)
+    {
+        StructuredPruning.CheckMultidimensional(shape, "RandomStructured");
+        int axis = PruningShapes.Axis(Dim, shape, "RandomStructured");
+        int channels = shape[axis];
+        int prune = Amount.UnitsToPrune(channels, $"slices along dim {Dim}");
+        if (prune == 0) return (float[])defaultMask.Clone();
+        var random = new Random(Generator.SeedOrNext(seed));
+        var scores = Enumerable.Range(0, channels).Select(_ => random.NextDouble()).ToArray();
+        var keep = Enumerable.Range(0, channels).OrderByDescending(c => scores[c]).Take(channels - prune).ToHashSet();
+        return StructuredPruning.KeepSlices(shape, axis, keep, defaultMask);
+    }
+}
+
+internal static class StructuredPruning
+{
+    /// <exception cref="ArgumentException">a tensor of rank below 2, naming its shape.</exception>
+    public static void CheckMultidimensional(int[] shape, string method)
+    {
+        if (shape.Length < 2)
+            throw new ArgumentException(
+                $"{method}: structured pruning can only be applied to multidimensional tensors; found a tensor of " +
+                $"shape {Shapes.Format(shape)} with {shape.Length} dims.");
+    }
+
+    /// <summary>default_mask on the slices along <paramref name="dim"/> in <paramref name="keep"/>, 0 on the others.</summary>
+    public static float[] KeepSlices(int[] shape, int dim, HashSet<int> keep, float[] defaultMask)
+    {
+        var (outer, channels, inner) = PruningShapes.Split(shape, dim);
+        var mask = new float[defaultMask.Length];
         for (int o = 0; o < outer; o++)
             for (int c = 0; c < channels; c++)
                 for (int i = 0; i < inner; i++)
