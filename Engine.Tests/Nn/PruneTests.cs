@@ -185,6 +185,22 @@ public class PruneTests
     }
 
     [Fact]
+    public void A_mask_made_inside_a_training_steps_scope_outlives_it()
+    {
+        using var layer = new Linear(Dev, 5, 4, seed: 71);
+        using (new DisposeScope())
+        {
+            using var sgd = new Sgd(layer.Parameters(), lr: 0.1f);
+            Loss.Mse(layer.Forward(Tensor.Ones(Dev, new[] { 2, 5 })), Tensor.Zeros(Dev, new[] { 2, 4 })).Backward();
+            sgd.Step();
+            Prune.L1Unstructured(layer, "weight", 0.5); // e.g. from an epoch-end callback
+        }
+        using var scope = new DisposeScope();
+        Assert.Equal(new[] { 1, 4 }, layer.Forward(Tensor.Ones(Dev, new[] { 1, 5 })).Shape); // the mask is still there
+        Assert.Equal(10, layer.Weight.ToArray().Count(v => v == 0f));
+    }
+
+    [Fact]
     public void A_pruned_state_dict_loads_into_a_model_reparametrized_by_identity()
     {
         using var scope = new DisposeScope();

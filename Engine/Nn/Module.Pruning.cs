@@ -66,6 +66,7 @@ public abstract partial class Module
         var orig = parameters[at].Parameter;
         ThrowIfNameTaken(name + "_orig");
         ThrowIfNameTaken(name + "_mask");
+        DisposeScope.Unregister(mask); // the module owns it now, whatever scope it was made in
         parameters.RemoveAt(at);
         parameters.Add((name + "_orig", orig));
         buffers.Add((name + "_mask", mask));
