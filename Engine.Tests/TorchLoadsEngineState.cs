@@ -57,6 +57,25 @@ public static class TorchLoadsEngineState
         }
     }
 
+    /// <summary>
+    /// Runs Golden/<paramref name="script"/> with <paramref name="arguments"/> under /usr/bin/python3 and fails with its
+    /// output unless it exits 0; skips, saying why, where there is no torch.
+    /// </summary>
+    public static void RunScript(string script, params string[] arguments)
+    {
+        if (!TorchThere.Value)
+            Assert.Skip($"PyTorch is not installed for /usr/bin/python3 (apt-get install python3-torch): {script} did not run.");
+        var info = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Golden", script));
+        foreach (var a in arguments) info.ArgumentList.Add(a);
+        info.Environment["OMP_NUM_THREADS"] = "1";
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        Assert.True(p.WaitForExit(300_000), $"{script} did not finish in 5 minutes");
+        Assert.True(p.ExitCode == 0, $"{script} failed:\n{stdout.Result}{stderr.Result}");
+    }
+
     /// <summary>A tensor's values as raw little-endian float32 (what the script reads as the engine's output).</summary>
     public static void WriteFloats(string path, Tensor t)
     {

@@ -33,6 +33,12 @@ public sealed class DisposeScope : IDisposable
 
     internal static void Register(Tensor tensor) => current?.tensors.Add(tensor);
 
+    /// <summary>
+    /// Takes <paramref name="tensor"/> out of the current scope for good: state a module keeps (a pruning mask made
+    /// while a training step's scope is current) must outlive the step.
+    /// </summary>
+    internal static void Unregister(Tensor tensor) => current?.tensors.Remove(tensor);
+
     /// <summary>Whether this scope will dispose <paramref name="tensor"/> (it was made while the scope was current).</summary>
     internal bool Holds(Tensor tensor) => tensors.Contains(tensor);
 

@@ -5,7 +5,7 @@ using ILGPU.Runtime;
 namespace Engine;
 
 /// <summary>Loss functions, each a fused kernel with its own backward; PyTorch's definitions and defaults.</summary>
-public static class Loss
+public static partial class Loss
 {
     /// <summary>
     /// Mean squared error: mean (or sum) of (pred − target)² over all elements; shapes must match.

@@ -93,7 +93,38 @@ tune.SetAction(r => TuneJob.Execute(r.GetValue(device)!, r.GetValue(data), r.Get
     r.GetValue(batchSizes)!, r.GetValue(folds), r.GetValue(tuneEpochs), r.GetValue(onlinePrefix), r.GetValue(seed)));
 root.Subcommands.Add(tune);
 
-var serve = new Command("serve", "Serve the model over HTTP: predict, learn online (durably), metrics, checkpoints.");
+var prune = new Command("prune", "Iterative prune-and-finetune of the MNIST MLP (torch.nn.utils.prune's methods): sparsity against test " +
+    "accuracy, with one-shot pruning without fine-tuning beside it; a table, out/prune.md and out/prune.svg.");
+var pruneMethod = new Option<string>("--method") { Description = "global (GlobalUnstructured L1 over both weights), l1 (L1Unstructured per layer) or ln (LnStructured hidden units)", DefaultValueFactory = _ => "global" };
+var pruneRounds = new Option<int>("--rounds") { Description = "prune-and-finetune rounds", DefaultValueFactory = _ => 8 };
+var pruneFraction = new Option<double>("--fraction") { Description = "fraction of the remaining weights pruned each round", DefaultValueFactory = _ => 0.4 };
+var pruneEpochs = new Option<int>("--epochs") { Description = "dense training epochs before pruning", DefaultValueFactory = _ => 5 };
+var finetuneEpochs = new Option<int>("--finetune-epochs") { Description = "fine-tuning epochs after each pruning", DefaultValueFactory = _ => 1 };
+var pruneLr = new Option<float>("--lr") { Description = "Adam learning rate (dense and fine-tuning)", DefaultValueFactory = _ => 1e-3f };
+foreach (var o in new Option[] { pruneMethod, pruneRounds, pruneFraction, pruneEpochs, finetuneEpochs, batchSize, pruneLr, seed, device, data, output })
+    prune.Options.Add(o);
+prune.SetAction(r => PruneJob.Run(r.GetValue(device)!, r.GetValue(data), r.GetValue(output)!, r.GetValue(pruneMethod)!,
+    r.GetValue(pruneRounds), r.GetValue(pruneFraction), r.GetValue(pruneEpochs), r.GetValue(finetuneEpochs), r.GetValue(batchSize),
+    r.GetValue(pruneLr), r.GetValue(seed)));
+root.Subcommands.Add(prune);
+
+var distill = new Command("distill", "Knowledge distillation (Hinton et al. 2015): a LeNet-5 teacher to a small MLP student on MNIST; the " +
+    "student's test accuracy trained on the labels alone and with Loss.Distillation, from the same weights and batches; a table and out/distill.md.");
+var studentHidden = new Option<int>("--hidden") { Description = "the student MLP's hidden units (784→H→10)", DefaultValueFactory = _ => 32 };
+var temperature = new Option<float>("--temperature") { Description = "T: the softmax temperature of the soft targets", DefaultValueFactory = _ => 4f };
+var alpha = new Option<float>("--alpha") { Description = "α: the soft targets' weight (1 − α: the labels')", DefaultValueFactory = _ => 0.9f };
+var teacherEpochs = new Option<int>("--teacher-epochs") { Description = "the teacher's epochs", DefaultValueFactory = _ => 5 };
+var studentEpochs = new Option<int>("--epochs") { Description = "each student's epochs", DefaultValueFactory = _ => 30 };
+var studentLr = new Option<float>("--lr") { Description = "the students' Adam learning rate", DefaultValueFactory = _ => 1e-3f };
+var seeds = new Option<int>("--seeds") { Description = "student pairs trained (seeds seed, seed+1, …): mean and range", DefaultValueFactory = _ => 5 };
+foreach (var o in new Option[] { studentHidden, temperature, alpha, teacherEpochs, studentEpochs, batchSize, studentLr, seeds, seed, device, data, output })
+    distill.Options.Add(o);
+distill.SetAction(r => DistillJob.Run(r.GetValue(device)!, r.GetValue(data), r.GetValue(output)!, r.GetValue(studentHidden),
+    r.GetValue(temperature), r.GetValue(alpha), r.GetValue(teacherEpochs), r.GetValue(studentEpochs), r.GetValue(batchSize),
+    r.GetValue(studentLr), r.GetValue(seeds), r.GetValue(seed)));
+root.Subcommands.Add(distill);
+
+var serve = new Command("serve", "Serve the model over HTTP, or HTTPS with --https --cert FILE.pem --key FILE.pem: predict, learn online (durably), metrics, checkpoints.");
 var host = new Option<string>("--host") { Description = "address to listen on (0.0.0.0: every interface)", DefaultValueFactory = _ => "127.0.0.1" };
 var port = new Option<int>("--port") { Description = "TCP port", DefaultValueFactory = _ => 8080 };
 var token = new Option<string?>("--token") { Description = "bearer token for /learn, /checkpoint, /model (or ENGINE_SERVE_TOKEN)" };
@@ -112,7 +143,11 @@ var salvage = new Option<bool>("--salvage")
 {
     Description = "start even if the learn log is corrupt: keep the records that verify, move the bad bytes to <segment>.corrupt-<time>, report what was lost",
 };
-foreach (var o in new Option[] { host, port, token, modelFile, state, task, serveLr, checkpointEvery, maxBody, maxAbsFeature, salvage, seed, device })
+var https = new Option<bool>("--https") { Description = "serve HTTPS (Kestrel's TLS) on --port with --cert and --key; plain HTTP is then not served unless --http-redirect is given" };
+var cert = new Option<string?>("--cert") { Description = "with --https: the PEM certificate file (the chain may follow it)" };
+var key = new Option<string?>("--key") { Description = "with --https: the certificate's PEM private key file (unencrypted PKCS#8, RSA or EC)" };
+var httpRedirect = new Option<int?>("--http-redirect") { Description = "with --https: a port where plain HTTP requests are answered 308 to the same URL over https (default: no plain HTTP listener)" };
+foreach (var o in new Option[] { host, port, token, modelFile, state, task, serveLr, checkpointEvery, maxBody, maxAbsFeature, salvage, https, cert, key, httpRedirect, seed, device })
     serve.Options.Add(o);
 serve.SetAction(r => Examples.Serving.ServeJob.Run(new Examples.Serving.ServeOptions
 {
@@ -120,6 +155,7 @@ serve.SetAction(r => Examples.Serving.ServeJob.Run(new Examples.Serving.ServeOpt
     ModelPath = r.GetValue(modelFile), StateDir = r.GetValue(state)!, Device = r.GetValue(device)!, Task = r.GetValue(task)!,
     Lr = r.GetValue(serveLr), CheckpointEvery = r.GetValue(checkpointEvery), MaxBodyBytes = r.GetValue(maxBody), Seed = r.GetValue(seed),
     MaxAbsFeature = r.GetValue(maxAbsFeature), Salvage = r.GetValue(salvage),
+    Https = r.GetValue(https), CertPath = r.GetValue(cert), KeyPath = r.GetValue(key), HttpRedirectPort = r.GetValue(httpRedirect),
 }));
 root.Subcommands.Add(serve);
 

@@ -27,14 +27,15 @@ public abstract class ConvolutionBase : Module
         int fanIn = weightShape[1] * weightShape.Skip(2).Aggregate(1, (a, b) => a * b);
         float bound = 1f / MathF.Sqrt(fanIn);
         int stream = Generator.SeedOrNext(seed);
-        Weight = RegisterParameter("weight", Tensor.RandU(device, weightShape, stream, -bound, bound));
+        weight = RegisterParameter("weight", Tensor.RandU(device, weightShape, stream, -bound, bound));
         if (bias)
         {
             var b = Tensor.Uninitialized(device, new[] { outChannels });
             device.Kernels.Random(b.Elements, unchecked((uint)stream), -bound, bound, normal: false,
                 offset: unchecked((uint)Shapes.Numel(weightShape)));
-            Bias = RegisterParameter("bias", b);
+            this.bias = RegisterParameter("bias", b);
         }
+        AllowPruning(bias ? new[] { "weight", "bias" } : new[] { "weight" });
     }
 
     /// <summary>The layer as PyTorch prints it, e.g. <c>Conv2d(1, 6, kernel_size=(5, 5))</c>, for error messages.</summary>
@@ -43,8 +44,14 @@ public abstract class ConvolutionBase : Module
     public int InChannels { get; }
     public int OutChannels { get; }
     public int Groups { get; }
-    public Tensor Weight { get; }
-    public Tensor? Bias { get; }
+    /// <summary>The weight; once pruned (<see cref="Prune"/>), weight_orig ⊙ weight_mask, as PyTorch's <c>module.weight</c>.</summary>
+    public Tensor Weight => Masked(weight);
+
+    /// <summary>The bias [out] or null; once pruned, bias_orig ⊙ bias_mask.</summary>
+    public Tensor? Bias => bias is null ? null : Masked(bias);
+
+    private readonly Tensor weight;
+    private readonly Tensor? bias;
 
     /// <summary>Checks the input's rank and channel count, naming the layer.</summary>
     private protected void CheckInput(Tensor input, int spatial)

@@ -28,8 +28,9 @@ public sealed class Linear : Module
             var b = Tensor.Uninitialized(device, new[] { outFeatures });
             device.Kernels.Random(b.Elements, unchecked((uint)stream), -bound, bound, normal: false,
                 offset: unchecked((uint)(outFeatures * inFeatures)));
-            Bias = RegisterParameter("bias", b);
+            biasParameter = RegisterParameter("bias", b);
         }
+        AllowPruning(bias ? new[] { "weight", "bias" } : new[] { "weight" });
     }
 
     public int InFeatures { get; }
@@ -38,16 +39,24 @@ public sealed class Linear : Module
     /// The weight [out, in]. Setting it ties this layer to another module's tensor of the same shape, as PyTorch's
     /// <c>lm_head.weight = wte.weight</c>: <c>head.Weight = embedding.Weight</c>. The tensor is then shared (trained
     /// once, its gradient summing both uses, saved under both names); do it before creating the optimizer.
+    /// Once pruned (<see cref="Prune"/>), it reads weight_orig ⊙ weight_mask, as PyTorch's <c>module.weight</c>.
     /// </summary>
     public Tensor Weight
     {
-        get => weight;
-        set => weight = ReplaceParameter("weight", value);
+        get => Masked(weight);
+        set
+        {
+            if (TryGetPruned("weight", out _, out _))
+                throw new InvalidOperationException("Linear.Weight: the weight is pruned; Prune.Remove it before tying it.");
+            weight = ReplaceParameter("weight", value);
+        }
     }
 
-    public Tensor? Bias { get; }
+    /// <summary>The bias [out], or null; once pruned, bias_orig ⊙ bias_mask.</summary>
+    public Tensor? Bias => biasParameter is null ? null : Masked(biasParameter);
 
     private Tensor weight;
+    private readonly Tensor? biasParameter;
 
     public override Tensor Forward(Tensor input) => Tensor.Linear(input, Weight, Bias);
 }

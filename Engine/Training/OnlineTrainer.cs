@@ -271,7 +271,8 @@ public sealed class OnlineTrainer : IDisposable
         var layers = new List<DenseLayer>();
         for (int i = 0; i < modules.Count; i++)
         {
-            if (modules[i] is not Linear { Bias: not null } linear) return null;
+            // A pruned layer's weight is weight_orig ⊙ mask, computed per forward: the general path trains it.
+            if (modules[i] is not Linear { Bias: not null } linear || Prune.IsPruned(linear)) return null;
             bool relu = i + 1 < modules.Count && modules[i + 1] is Engine.Nn.Relu;
             if (relu) i++;
             layers.Add(new DenseLayer(linear, relu));

@@ -23,16 +23,42 @@ namespace Examples.Serving;
 public static class ServeApp
 {
     /// <param name="configure">e.g. <c>b => b.WebHost.UseTestServer()</c> for in-process tests.</param>
+    /// <param name="certificate">the TLS certificate with its key when <see cref="ServeOptions.Https"/> (<see cref="ServeTls.LoadCertificate"/>).</param>
     public static WebApplication Create(ServeOptions options, OnlineLearningService service,
-        Action<WebApplicationBuilder>? configure = null)
+        Action<WebApplicationBuilder>? configure = null, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
     {
+        if (options.Https && certificate == null)
+            throw new ArgumentException("serve: --https without a certificate (ServeTls.LoadCertificate).", nameof(certificate));
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls($"http://{options.Host}:{options.Port.ToString(CultureInfo.InvariantCulture)}");
+        string port = options.Port.ToString(CultureInfo.InvariantCulture);
+        if (options.Https)
+        {
+            // The certificate is loaded by ServeJob before anything else starts (a bad one is an error naming the file).
+            var urls = new List<string> { $"https://{options.Host}:{port}" };
+            if (options.HttpRedirectPort is int redirect)
+                urls.Add($"http://{options.Host}:{redirect.ToString(CultureInfo.InvariantCulture)}");
+            builder.WebHost.UseKestrelHttpsConfiguration(); // the slim builder leaves HTTPS out until asked
+            builder.WebHost.UseUrls(urls.ToArray());
+            builder.WebHost.ConfigureKestrel(k => k.ConfigureHttpsDefaults(h => h.ServerCertificate = certificate));
+        }
+        else builder.WebHost.UseUrls($"http://{options.Host}:{port}");
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes);
         configure?.Invoke(builder);
         var app = builder.Build();
         var tokenHash = SHA256.HashData(Encoding.UTF8.GetBytes(options.Token));
+        if (options.Https)
+        {
+            // Only the redirect port's listener is plain: every request there is sent to HTTPS, method and body kept (308).
+            app.Use((context, next) =>
+            {
+                if (context.Request.IsHttps) return next(context);
+                context.Response.StatusCode = StatusCodes.Status308PermanentRedirect;
+                context.Response.Headers.Location = ServeTls.RedirectTarget(context.Request.Host.Host, options.Port,
+                    $"{context.Request.PathBase}{context.Request.Path}{context.Request.QueryString}");
+                return Task.CompletedTask;
+            });
+        }
 
         app.MapPost("/predict", context => Handle(context, async () =>
         {

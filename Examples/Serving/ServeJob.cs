@@ -7,6 +7,9 @@ public static class ServeJob
     {
         if (string.IsNullOrEmpty(options.Token))
             throw new ArgumentException("serve: give --token SECRET (or set ENGINE_SERVE_TOKEN); /learn, /checkpoint and /model require it.");
+        ServeTls.CheckOptions(options);
+        // The certificate first: a bad one stops the start before the state is recovered or a port is taken.
+        using var certificate = options.Https ? ServeTls.LoadCertificate(options.CertPath!, options.KeyPath!) : null;
         using var service = new OnlineLearningService(options);
         var s = service.Snapshot;
         Console.WriteLine($"device: {service.DeviceDescription}; model {service.InputCount} → {service.OutputCount} " +
@@ -15,9 +18,16 @@ public static class ServeJob
                           (s.TornRecordsDropped > 0 ? $", {s.TornRecordsDropped} torn (unacknowledged) record dropped" : ""));
         foreach (var line in service.SalvageReport) Console.WriteLine($"salvage: {line}");
         if (options.Salvage && service.SalvageReport.Count == 0) Console.WriteLine("salvage: the log verified; nothing was changed.");
-        var app = ServeApp.Create(options, service);
+        var app = ServeApp.Create(options, service, certificate: certificate);
+        string scheme = options.Https ? "https" : "http";
         app.Lifetime.ApplicationStarted.Register(() =>
-            Console.WriteLine($"serving on http://{options.Host}:{options.Port} (POST /predict, /learn; GET /metrics, /health, /model; POST /checkpoint)"));
+        {
+            Console.WriteLine($"serving on {scheme}://{options.Host}:{options.Port} (POST /predict, /learn; GET /metrics, /health, /model; POST /checkpoint)");
+            if (options.Https)
+                Console.WriteLine(options.HttpRedirectPort is int redirect
+                    ? $"plain HTTP on port {redirect} is redirected (308) to https (certificate {certificate!.Subject}, expires {certificate.NotAfter.ToUniversalTime():u})"
+                    : $"plain HTTP is not served (certificate {certificate!.Subject}, expires {certificate.NotAfter.ToUniversalTime():u})");
+        });
         app.Run();
         service.Stop();
         Console.WriteLine($"stopped: checkpoint at sample {service.Snapshot.CheckpointSample}");

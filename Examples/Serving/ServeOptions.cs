@@ -45,4 +45,19 @@ public sealed record ServeOptions
     /// <c>&lt;segment&gt;.corrupt-&lt;UTC time&gt;</c>, and say what was lost. Without it a corrupt log stops the start.
     /// </summary>
     public bool Salvage { get; init; }
+
+    /// <summary>Serve HTTPS on <see cref="Port"/> with <see cref="CertPath"/> and <see cref="KeyPath"/> (see <see cref="ServeTls"/>).</summary>
+    public bool Https { get; init; }
+
+    /// <summary>The PEM certificate (optionally followed by its chain) for <see cref="Https"/>.</summary>
+    public string? CertPath { get; init; }
+
+    /// <summary>The certificate's PEM private key (unencrypted PKCS#8, RSA or EC) for <see cref="Https"/>.</summary>
+    public string? KeyPath { get; init; }
+
+    /// <summary>
+    /// With <see cref="Https"/>: a port where plain HTTP is answered 308 to the same path over HTTPS. Null (the default):
+    /// no plain HTTP listener at all.
+    /// </summary>
+    public int? HttpRedirectPort { get; init; }
 }
