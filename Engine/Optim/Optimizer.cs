@@ -437,6 +437,7 @@ public abstract class Optimizer : IDisposable
         if (GradientsSharded)
         {
             FlatChunk.Fill(Kernels, flatGradients.View, 0f);
+            foreach (var p in parameters) p.ReleaseGradKeepWritten(); // a gradient backward wrote but no bucket took
         }
         else if (all)
         {
