@@ -49,5 +49,5 @@ public sealed class Linear : Module
 
     private Tensor weight;
 
-    public override Tensor Forward(Tensor input) => Tensor.Linear(input, Weight, Bias);
+    public override Tensor Forward(Tensor input) => RunHooks(input, Tensor.Linear(input, Weight, Bias));
 }

@@ -99,4 +99,13 @@ public sealed class TrainerOptions
     /// (every rank holds it for a moment, in host memory). Ignored in a world of one.
     /// </summary>
     public Distributed.ZeroStage Zero { get; init; }
+
+    /// <summary>
+    /// Differentially private training (<see cref="Privacy.DpSgd.MakePrivate"/> of the same model and optimizer, over a
+    /// loader of the same dataset): batches come from its Poisson-sampling <see cref="Privacy.DpSgd.Loader"/> (its expected
+    /// batch size replaces <see cref="BatchSize"/>, which then only sizes evaluation), and each step is its clip-and-noise
+    /// step; an empty batch steps on noise alone. Not with <see cref="AccumulationSteps"/> &gt; 1 or a
+    /// <see cref="Communicator"/>. Null: ordinary training.
+    /// </summary>
+    public Privacy.DpSgd? Privacy { get; init; }
 }
