@@ -55,6 +55,13 @@ public interface IKernels
 
     void Random(ArrayView<float> y, uint seed, float low, float high, bool normal, uint offset = 0);
 
+    /// <summary>
+    /// y[i] += std·zᵢ with zᵢ standard normal from (seed, i): Box–Muller on pairs with both outputs, for pair j,
+    /// r = √(−2 ln(1 − u(2j))), θ = 2π·u(2j+1), z_{2j} = r·cos θ, z_{2j+1} = r·sin θ (u the hash of <see cref="Random"/>).
+    /// DP-SGD's Gaussian noise, added in place.
+    /// </summary>
+    void AddGaussianNoise(ArrayView<float> y, uint seed, float std);
+
     // ---- movement and strided reduction (MovementKernels) ----
     /// <summary>y[dst(i)] (+)= x[src(i)] over the layouts' shared index space; dst maps no two indices to one element.</summary>
     void StridedCopy(ArrayView<float> x, StridedLayout src, ArrayView<float> y, StridedLayout dst, bool accumulate);

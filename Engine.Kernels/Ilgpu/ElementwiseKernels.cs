@@ -91,6 +91,22 @@ public static class ElementwiseKernels
     }
 
     /// <summary>
+    /// y[i] += std·zᵢ (<see cref="IKernels.AddGaussianNoise"/>): one thread per pair j of elements, Box–Muller with both
+    /// outputs, r = √(−2 ln(1 − u(2j))), θ = 2π·u(2j+1), y[2j] += std·r·cos θ, y[2j+1] += std·r·sin θ (when it exists).
+    /// </summary>
+    public static void GaussianNoise(ArrayView<float> y, uint seed, float std)
+    {
+        int n = y.IntLength, pairs = (n + 1) / 2;
+        for (int j = GridStride.Start, step = GridStride.Step; j < pairs; j += step)
+        {
+            float r = ILGPU.Algorithms.XMath.Sqrt(-2f * ILGPU.Algorithms.XMath.Log(1f - Unit(seed, 2u * (uint)j)));
+            float theta = 6.283185307179586f * Unit(seed, 2u * (uint)j + 1u);
+            y[2 * j] += std * r * ILGPU.Algorithms.XMath.Cos(theta);
+            if (2 * j + 1 < n) y[2 * j + 1] += std * r * ILGPU.Algorithms.XMath.Sin(theta);
+        }
+    }
+
+    /// <summary>
     /// Counter-based random numbers: u(k) = (hash(seed, k) >> 8)/2²⁴ ∈ [0, 1), read from counter k = offset + i, so one
     /// seed is one stream and consecutive tensors can take consecutive stretches of it. Uniform:
     /// y[i] = low + (high−low)·u(offset + i). Normal (<paramref name="normal"/> ≠ 0): Box–Muller with j = offset + i,
@@ -186,6 +202,9 @@ public static class ElementwiseKernels
         bool accumulate) =>
         k.Load<ArrayView<float>, ArrayView<float>, uint, float, int>(Dropout)(
             k.ForItems(x.Length), x, y, seed, p, accumulate ? 1 : 0);
+
+    public static void AddGaussianNoise(this KernelContext k, ArrayView<float> y, uint seed, float std) =>
+        k.Load<ArrayView<float>, uint, float>(GaussianNoise)(k.ForItems((y.Length + 1) / 2), y, seed, std);
 
     public static void Random(this KernelContext k, ArrayView<float> y, uint seed, float low, float high,
         bool normal, uint offset = 0) =>

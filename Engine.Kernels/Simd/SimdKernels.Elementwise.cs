@@ -305,6 +305,32 @@ public sealed unsafe partial class SimdKernels
         return new Vector<uint>(lanes);
     }
 
+    /// <summary>
+    /// The math of <see cref="ElementwiseKernels.GaussianNoise"/> (same hash and pairs; MathF's ln, √ and sincos, so equal
+    /// up to their last bits), the pairs split over the worker threads.
+    /// </summary>
+    public void AddGaussianNoise(ArrayView<float> y, uint seed, float std)
+    {
+        int n = y.IntLength;
+        if (n == 0) return;
+        Lanes.For((n + 1) / 2, new GaussianNoiseBody(Ptr(y), n, seed, std), Pool);
+    }
+
+    private readonly struct GaussianNoiseBody(float* y, int n, uint seed, float std) : IRangeBody
+    {
+        [MethodImpl(Lanes.Hot)]
+        public void Run(int from, int to)
+        {
+            for (int j = from; j < to; j++)
+            {
+                float r = MathF.Sqrt(-2f * MathF.Log(1f - ElementwiseKernels.Unit(seed, 2u * (uint)j)));
+                var (sin, cos) = MathF.SinCos(6.283185307179586f * ElementwiseKernels.Unit(seed, 2u * (uint)j + 1u));
+                y[2 * j] += std * r * cos;
+                if (2 * j + 1 < n) y[2 * j + 1] += std * r * sin;
+            }
+        }
+    }
+
     /// <summary>The math of <see cref="ElementwiseKernels.Random"/> (same hash, same transforms), element by element.</summary>
     [MethodImpl(Lanes.Hot)]
     public void Random(ArrayView<float> y, uint seed, float low, float high, bool normal, uint offset = 0)

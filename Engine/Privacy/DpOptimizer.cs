@@ -106,13 +106,8 @@ public sealed class DpOptimizer
         PerSample.WriteWeightedSum(factors);
         if (NoiseMultiplier == 0) return;
         // + N(0, (σC/E)²) on every gradient element, one draw over the optimizer's flat gradient buffer.
-        var grads = Optimizer.FlatGradients;
-        var device = Optimizer.Device;
-        var noise = device.Pool.Rent<float>(grads.Length);
-        var view = noise.View.SubView(0, grads.Length);
-        device.Kernels.Random(view, StepSeed(), 0f, (float)(NoiseMultiplier * MaxGradNorm / ExpectedBatchSize), normal: true);
-        device.Kernels.Accumulate(view, grads);
-        device.Pool.Return(noise);
+        Optimizer.Device.Kernels.AddGaussianNoise(Optimizer.FlatGradients, StepSeed(),
+            (float)(NoiseMultiplier * MaxGradNorm / ExpectedBatchSize));
         foreach (var p in Optimizer.Parameters) p.GradWritten = true;
     }
 

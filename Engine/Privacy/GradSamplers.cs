@@ -31,7 +31,11 @@ internal sealed class MaterializedGradient : PerSampleGradient
 
     public MaterializedGradient(Tensor parameter, Tensor samples) : base(parameter) => this.samples = samples;
 
-    public override Tensor SquaredNorms() => samples.Reshape(samples.Shape[0], -1).Square().Sum(1);
+    public override Tensor SquaredNorms()
+    {
+        var flat = samples.Reshape(samples.Shape[0], -1);
+        return (flat * flat).Sum(1);
+    }
 
     /// <summary>fᵀ·S over S = samples as [B, P]: one matrix product [1, B]·[B, P].</summary>
     public override void AccumulateWeightedSum(Tensor factors, ArrayView<float> target)
@@ -60,7 +64,7 @@ internal sealed class OuterProductGradient : PerSampleGradient
         this.input = input;
     }
 
-    public override Tensor SquaredNorms() => outputGrad.Square().Sum(1) * input.Square().Sum(1);
+    public override Tensor SquaredNorms() => (outputGrad * outputGrad).Sum(1) * (input * input).Sum(1);
 
     public override void AccumulateWeightedSum(Tensor factors, ArrayView<float> target)
     {

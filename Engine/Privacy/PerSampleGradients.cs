@@ -22,9 +22,11 @@ public enum LossReduction
 /// 2-D input never form their B·out·in per-sample weights (<see cref="OuterProductGradient"/>).
 /// </summary>
 /// <remarks>
-/// A model whose trainable parameters live in any other layer type is refused at construction, naming the layer and its
-/// path (freeze it with <c>RequiresGrad = false</c>, or replace it, e.g. BatchNorm, which mixes samples, by LayerNorm); so
-/// is a parameter shared by two layers, and, during backward, a layer applied twice in one forward. The per-sample state
+/// While attached, the ordinary backward no longer forms the Linear and Conv2d weights' batch gradients (the clipped
+/// sum replaces them; dispose this to train without privacy again). A model whose trainable parameters live in any
+/// other layer type is refused at construction, naming the layer and its path (freeze it with <c>RequiresGrad = false</c>,
+/// or replace it, e.g. BatchNorm, which mixes samples, by LayerNorm); so is a parameter shared by two layers, and, during
+/// backward, a layer applied twice in one forward. The per-sample state
 /// of a step lives until <see cref="Clear"/> (the DP optimizer's step and zero_grad call it); its tensors belong to the
 /// <see cref="DisposeScope"/> the backward ran in.
 /// </remarks>
@@ -49,6 +51,18 @@ public sealed class PerSampleGradients : IDisposable
             if (Array.IndexOf(GradSamplers.Supported, layer.GetType()) >= 0)
                 hooks.Add(layer.RegisterForwardHook(OnForward));
         Parameters = model.Parameters().Where(p => p.RequiresGrad).ToArray();
+        // Their batch gradients would be replaced unread: Linear and Conv2d skip the weight-gradient product.
+        foreach (var (_, layer) in Layers(model, ""))
+            if (layer is Linear { Weight.RequiresGrad: true } l) Skip(l.Weight);
+            else if (layer is Conv2d { Weight.RequiresGrad: true } c) Skip(c.Weight);
+    }
+
+    private readonly List<Tensor> skipped = new();
+
+    private void Skip(Tensor weight)
+    {
+        weight.GradByHooks = true;
+        skipped.Add(weight);
     }
 
     public Module Model { get; }
@@ -114,6 +128,8 @@ public sealed class PerSampleGradients : IDisposable
     {
         foreach (var h in hooks) h.Dispose();
         hooks.Clear();
+        foreach (var w in skipped) w.GradByHooks = false;
+        skipped.Clear();
         Clear();
     }
 

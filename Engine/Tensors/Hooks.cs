@@ -5,6 +5,13 @@ public sealed partial class Tensor
     private List<Action<Tensor>>? gradHooks;
 
     /// <summary>
+    /// A parameter whose gradient hooks write (per-sample gradients: <see cref="Privacy.PerSampleGradients"/> replaces
+    /// it by the clipped sum): Linear's and Conv2d's backward then skip its weight-gradient product, which would be
+    /// overwritten unread.
+    /// </summary>
+    internal bool GradByHooks { get; set; }
+
+    /// <summary>
     /// Calls <paramref name="hook"/> with this tensor's gradient during each backward pass that reaches it, once the
     /// gradient is complete and before it flows on to the tensor's inputs: PyTorch's <c>tensor.register_hook</c> for a
     /// hook that reads (this engine's hook cannot return a replacement; it may change the gradient in place). The
