@@ -34,7 +34,7 @@ public sealed class DpOptimizer
         ArgumentNullException.ThrowIfNull(optimizer);
         ArgumentNullException.ThrowIfNull(perSample);
         DpSgd.CheckNoiseMultiplier(noiseMultiplier, allowZero: true);
-        DpSgd.CheckMaxGradNorm(maxGradNorm);
+        DpSgd.CheckMaxGradNorm(maxGradNorm, noiseMultiplier);
         if (expectedBatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(expectedBatchSize), $"DpOptimizer: expectedBatchSize must be ≥ 1, got {expectedBatchSize}.");
         if (!(sampleRate > 0 && sampleRate <= 1))

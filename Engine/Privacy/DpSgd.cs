@@ -135,9 +135,12 @@ public sealed class DpSgd : IDisposable
                 $"the noise multiplier σ must be {(allowZero ? "≥ 0" : "> 0")} and finite, got {sigma}.");
     }
 
-    internal static void CheckMaxGradNorm(double c)
+    internal static void CheckMaxGradNorm(double c, double sigma = 1)
     {
         if (!(c > 0))
             throw new ArgumentOutOfRangeException(nameof(c), $"maxGradNorm (the clipping norm C) must be > 0, got {c}.");
+        if (double.IsPositiveInfinity(c) && sigma > 0)
+            throw new ArgumentOutOfRangeException(nameof(c),
+                $"maxGradNorm (the clipping norm C) is ∞ with noise multiplier σ = {sigma}: the noise σC would be infinite; clip (C finite) or set σ = 0.");
     }
 }
