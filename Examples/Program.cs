@@ -143,9 +143,14 @@ var localEpochs = new Option<int>("--local-epochs") { Description = "E: local pa
 var clientBatch = new Option<int>("--batch-size") { Description = "B: the clients' batch size", DefaultValueFactory = _ => 32 };
 var clientLr = new Option<float>("--lr") { Description = "the clients' SGD learning rate", DefaultValueFactory = _ => 0.05f };
 var nonIid = new Option<bool>("--non-iid") { Description = "each client mostly a few digits (McMahan et al.'s 2 shards per client)" };
-foreach (var o in new Option[] { rounds, localEpochs, clientBatch, clientLr, nonIid, seed, device, data, output }) federated.Options.Add(o);
+var dpNoise = new Option<double?>("--noise-multiplier") { Description = "DP-FedAvg: σ (server noise σC on the summed clipped updates); unset: plain FedAvg" };
+var dpUpdateNorm = new Option<double>("--max-update-norm") { Description = "DP-FedAvg: C, each client's update clipped to this L2 norm", DefaultValueFactory = _ => 1.0 };
+var dpClients = new Option<double?>("--clients-per-round") { Description = "DP-FedAvg: expected participants a round, qK (default: all clients)" };
+foreach (var o in new Option[] { rounds, localEpochs, clientBatch, clientLr, nonIid, dpNoise, dpUpdateNorm, dpClients, seed, device, data, output })
+    federated.Options.Add(o);
 federated.SetAction(r => FederatedJob.Run(r.GetValue(device)!, r.GetValue(data), r.GetValue(output)!, r.GetValue(rounds),
-    r.GetValue(localEpochs), r.GetValue(clientBatch), r.GetValue(clientLr), r.GetValue(nonIid), r.GetValue(seed)));
+    r.GetValue(localEpochs), r.GetValue(clientBatch), r.GetValue(clientLr), r.GetValue(nonIid), r.GetValue(seed),
+    r.GetValue(dpNoise), r.GetValue(dpUpdateNorm), r.GetValue(dpClients)));
 root.Subcommands.Add(federated);
 
 var check = new Command("distributed-check", "The data-parallel equivalence and fault check the tests run under mpirun.");
