@@ -91,19 +91,26 @@ public static class ElementwiseKernels
     }
 
     /// <summary>
-    /// y[i] += std·zᵢ (<see cref="IKernels.AddGaussianNoise"/>): one thread per pair j of elements, Box–Muller with both
-    /// outputs, r = √(−2 ln(1 − u(2j))), θ = 2π·u(2j+1), y[2j] += std·r·cos θ, y[2j+1] += std·r·sin θ (when it exists).
+    /// y[i] += std·zᵢ (<see cref="IKernels.AddGaussianNoise"/>), one thread per element: <see cref="NoiseAt"/>.
     /// </summary>
     public static void GaussianNoise(ArrayView<float> y, uint seed, float std)
     {
-        int n = y.IntLength, pairs = (n + 1) / 2;
-        for (int j = GridStride.Start, step = GridStride.Step; j < pairs; j += step)
-        {
-            float r = ILGPU.Algorithms.XMath.Sqrt(-2f * ILGPU.Algorithms.XMath.Log(1f - Unit(seed, 2u * (uint)j)));
-            float theta = 6.283185307179586f * Unit(seed, 2u * (uint)j + 1u);
-            y[2 * j] += std * r * ILGPU.Algorithms.XMath.Cos(theta);
-            if (2 * j + 1 < n) y[2 * j + 1] += std * r * ILGPU.Algorithms.XMath.Sin(theta);
-        }
+        for (int i = GridStride.Start, step = GridStride.Step, end = y.IntLength; i < end; i += step)
+            y[i] += std * NoiseAt(seed, i);
+    }
+
+    /// <summary>
+    /// The standard normal zᵢ of element i: elements come in blocks of 32 holding 16 Box–Muller pairs; element
+    /// i = 32b + t takes pair p = 16b + (t mod 16), r = √(−2 ln(1 − u(2p))), φ = 2π(u(2p+1) − ½), and is r·cos φ for
+    /// t &lt; 16, r·sin φ otherwise (the blocks let a SIMD register of pairs write two contiguous runs).
+    /// </summary>
+    public static float NoiseAt(uint seed, int i)
+    {
+        int t = i & 31;
+        uint pair = (uint)((i >> 5) * 16 + (t & 15));
+        float r = ILGPU.Algorithms.XMath.Sqrt(-2f * ILGPU.Algorithms.XMath.Log(1f - Unit(seed, 2u * pair)));
+        float phi = 6.283185307179586f * (Unit(seed, 2u * pair + 1u) - 0.5f);
+        return t < 16 ? r * ILGPU.Algorithms.XMath.Cos(phi) : r * ILGPU.Algorithms.XMath.Sin(phi);
     }
 
     /// <summary>
@@ -204,7 +211,7 @@ public static class ElementwiseKernels
             k.ForItems(x.Length), x, y, seed, p, accumulate ? 1 : 0);
 
     public static void AddGaussianNoise(this KernelContext k, ArrayView<float> y, uint seed, float std) =>
-        k.Load<ArrayView<float>, uint, float>(GaussianNoise)(k.ForItems((y.Length + 1) / 2), y, seed, std);
+        k.Load<ArrayView<float>, uint, float>(GaussianNoise)(k.ForItems(y.Length), y, seed, std);
 
     public static void Random(this KernelContext k, ArrayView<float> y, uint seed, float low, float high,
         bool normal, uint offset = 0) =>
