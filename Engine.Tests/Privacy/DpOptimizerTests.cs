@@ -204,4 +204,20 @@ public sealed class DpOptimizerTests
         var e = Assert.Throws<NotSupportedException>(() => DpSgd.MakePrivate(model, sgd, new DataLoader(Dev, data, 8), noiseMultiplier: 1));
         Assert.Contains("GroupNorm", e.Message);
     }
+
+    [Fact]
+    public void FitRefusesToResumeAPrivateRunAndAnUnbatchedInputIsRefused()
+    {
+        var data = Dataset.WithLabels(new float[40 * 4], 4, new int[40]);
+        using var model = Mlp();
+        using var sgd = new Sgd(model.Parameters(), lr: 0.1f);
+        using var dp = DpSgd.MakePrivate(model, sgd, new DataLoader(Dev, data, 8), noiseMultiplier: 1);
+        var e = Assert.Throws<NotSupportedException>(() => Trainer.Fit(model, Trainer.CrossEntropy, sgd, data,
+            new TrainerOptions { Privacy = dp, Resume = true, CheckpointPath = Path.Combine(Path.GetTempPath(), "never.safetensors") }));
+        Assert.Contains("Resume", e.Message);
+        using var scope = new DisposeScope();
+        var unbatched = model.Forward(Tensor.FromArray(Dev, new[] { 1f, 2, 3, 4 }, new[] { 4 }));
+        var b = Assert.Throws<NotSupportedException>(() => unbatched.Sum().Backward());
+        Assert.Contains("batch axis", b.Message);
+    }
 }

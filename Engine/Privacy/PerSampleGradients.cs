@@ -145,8 +145,17 @@ public sealed class PerSampleGradients : IDisposable
             throw new NotSupportedException(
                 $"per-sample gradients: a {layer.GetType().Name} ran twice in one forward (a layer applied twice, or a " +
                 "backward without zero_grad between steps); its per-sample gradient would mix two uses and is not supported.");
-        if (input.Rank == 0)
-            throw new NotSupportedException($"per-sample gradients: {layer.GetType().Name} got an input without a batch axis.");
+        int minRank = layer switch
+        {
+            Conv2d => 4,
+            LayerNorm n => n.NormalizedShape.Length + 1,
+            Embedding => 1,
+            _ => 2,
+        };
+        if (input.Rank < minRank)
+            throw new NotSupportedException(
+                $"per-sample gradients: {layer.GetType().Name} got an input of shape {Shapes.Format(input.Shape)} without a batch " +
+                "axis; per-sample gradients need the samples on axis 0.");
         int batch = input.Shape[0];
         if (BatchSize is { } b && b != batch)
             throw new InvalidOperationException(

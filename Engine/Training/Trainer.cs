@@ -57,6 +57,10 @@ public static class Trainer
         if (options.AccumulationSteps != 1 || comm != null)
             throw new NotSupportedException(
                 "Trainer.Fit: differentially private training takes neither AccumulationSteps > 1 nor a Communicator.");
+        if (options.Resume)
+            throw new NotSupportedException(
+                "Trainer.Fit: Resume with Privacy is not supported: checkpoints do not hold the accountant's history, so the " +
+                "resumed run would under-report ε.");
     }
 
     public static History Fit(Module model, BatchLoss loss, Optimizer optimizer, Dataset train, TrainerOptions options)
