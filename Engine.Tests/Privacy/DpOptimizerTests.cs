@@ -162,6 +162,39 @@ public sealed class DpOptimizerTests
         Assert.Equal(3, dp.TargetEpsilon);
     }
 
+    /// <summary>
+    /// The same for a small CNN with every supported layer type (Conv2d with its weight-gradient product skipped, LayerNorm,
+    /// Linear over 3-D input, Embedding): σ = 0, C = ∞ equals plain SGD.
+    /// </summary>
+    [Fact]
+    public void WithoutNoiseAndClippingACnnWithEverySupportedLayerEqualsPlainTraining()
+    {
+        using var scope = new DisposeScope();
+        Module Cnn() => new Sequential(new Conv2d(Dev, 1, 3, 3, padding: 1, seed: 1), new Relu(), new Flatten(2),
+            new LayerNorm(Dev, 16), new Linear(Dev, 16, 4, seed: 2), new Flatten(), new Linear(Dev, 12, 3, seed: 3));
+        using var plain = Cnn();
+        using var priv = Cnn();
+        using var plainOpt = new Sgd(plain.Parameters(), lr: 0.1f, momentum: 0.5f);
+        using var privOpt = new Sgd(priv.Parameters(), lr: 0.1f, momentum: 0.5f);
+        using var perSample = new PerSampleGradients(priv);
+        var dp = new DpOptimizer(privOpt, perSample, 0, double.PositiveInfinity, expectedBatchSize: 5, sampleRate: 0.5);
+        var rng = new Random(4);
+        for (int step = 0; step < 4; step++)
+        {
+            var x = Tensor.FromArray(Dev, Enumerable.Range(0, 5 * 16).Select(_ => (float)rng.NextDouble()).ToArray(), new[] { 5, 1, 4, 4 });
+            var y = Enumerable.Range(0, 5).Select(_ => rng.Next(3)).ToArray();
+            Loss.CrossEntropy(plain.Forward(x), y).Backward();
+            plainOpt.Step();
+            plainOpt.ZeroGrad();
+            Loss.CrossEntropy(priv.Forward(x), y).Backward();
+            dp.Step();
+            dp.ZeroGrad();
+        }
+        var a = Flat(plain);
+        var b = Flat(priv);
+        for (int i = 0; i < a.Length; i++) Assert.True(Math.Abs(a[i] - b[i]) <= 1e-5 + 1e-5 * Math.Abs(a[i]), $"parameter {i}: {b[i]} vs {a[i]}");
+    }
+
     public static TheoryData<string, string> BadInputs() => new()
     {
         { "sigma0", "σ" }, { "sigma-1", "-1" }, { "eps0", "ε" }, { "eps-2", "-2" }, { "delta0", "δ" }, { "delta1", "δ" },
