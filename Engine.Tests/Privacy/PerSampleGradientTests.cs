@@ -1,5 +1,7 @@
 using Engine.Nn;
 using Engine.Privacy;
+using FsCheck;
+using FsCheck.Xunit;
 
 namespace Engine.Tests.Privacy;
 
@@ -50,13 +52,32 @@ public sealed class PerSampleGradientTests
     [MemberData(nameof(Models))]
     public void PerSampleGradientsEqualABatchOneLoop(string name)
     {
-        const int b = 3;
         using var scope = new DisposeScope();
         var (model, sampleShape, indices) = Build(name);
         using var _ = model;
-        var x = Input(sampleShape.Prepend(b).ToArray(), indices, 11);
+        CheckAgainstTheLoop(model, Input(sampleShape.Prepend(3).ToArray(), indices, 11), name);
+    }
+
+    /// <summary>Linear (over 2-D or 3-D input) then LayerNorm, random sizes and batches: the same equality (FsCheck).</summary>
+    [Property(MaxTest = 20)]
+    public void LinearAndLayerNormAgreeWithTheLoopForRandomShapes(PositiveInt batch, PositiveInt inputs, PositiveInt outputs,
+        PositiveInt steps, bool sequence, int seed)
+    {
+        int b = 1 + batch.Get % 4, i = 1 + inputs.Get % 5, o = 1 + outputs.Get % 4, t = 1 + steps.Get % 3;
+        using var scope = new DisposeScope();
+        using var model = new Sequential(new Linear(Dev, i, o, seed: seed), new Tanh(), new LayerNorm(Dev, o));
+        var shape = sequence ? new[] { b, t, i } : new[] { b, i };
+        CheckAgainstTheLoop(model, Input(shape, false, seed), $"batch {b}, in {i}, out {o}, {(sequence ? $"T {t}" : "2-D")}");
+    }
+
+    /// <summary>
+    /// Runs each sample of <paramref name="x"/> alone (its loss Σ yᵢ ⊙ rᵢ back-propagated), then the batch with the hooks
+    /// (the mean loss), and compares every parameter's per-sample gradients and the squared norms.
+    /// </summary>
+    private static void CheckAgainstTheLoop(Module model, Tensor x, string what)
+    {
+        int b = x.Shape[0];
         var parameters = model.Parameters().ToArray();
-        // Each sample alone.
         var expected = parameters.Select(p => new float[b * p.Numel]).ToArray();
         Tensor? r = null;
         for (int i = 0; i < b; i++)
@@ -70,7 +91,6 @@ public sealed class PerSampleGradientTests
                 parameters[k].ZeroGrad();
             }
         }
-        // The batch at once.
         using var perSample = new PerSampleGradients(model);
         ((model.Forward(x) * r!).Sum() / b).Backward();
         Assert.Equal(b, perSample.BatchSize);
@@ -80,11 +100,11 @@ public sealed class PerSampleGradientTests
         {
             var actual = perSample.GradSample(parameters[k]);
             Assert.Equal(parameters[k].Shape.Prepend(b), actual.Shape);
-            AssertClose(expected[k], actual.ToArray(), $"{name} parameter {k}");
+            AssertClose(expected[k], actual.ToArray(), $"{what} parameter {k}");
             for (int i = 0; i < b; i++)
                 for (int j = 0; j < parameters[k].Numel; j++) expectedNorms[i] += Math.Pow(expected[k][i * parameters[k].Numel + j], 2);
         }
-        AssertClose(expectedNorms.Select(v => (float)v).ToArray(), norms, $"{name} squared norms");
+        AssertClose(expectedNorms.Select(v => (float)v).ToArray(), norms, $"{what} squared norms");
     }
 
     [Fact]
