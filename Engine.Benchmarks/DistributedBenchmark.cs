@@ -9,8 +9,9 @@ namespace Engine.Benchmarks;
 /// <c>mpirun -np N dotnet Engine.Benchmarks.dll distributed [--quick]</c>: the all-reduce's, reduce-scatter's and
 /// all-gather's bandwidth on device buffers of 4 KB to 64 MB (medians of repeated in-place runs; algorithm bandwidth =
 /// bytes / time, bus bandwidth as NCCL reports it), then the data-parallel step of the main recipe (784→256→10 MLP,
-/// Adam, global batch 64: each rank computes 64/N rows, exchanges 203,530 gradients, steps), plain and with ZeRO-1's
-/// sharded optimizer state, against the same step's compute alone, with each rank's optimizer state bytes. Rank 0 prints. Run it as one plain process (all cores, the baseline) and with -np 2
+/// Adam, global batch 64: each rank computes 64/N rows, exchanges 203,530 gradients, steps), plain, with ZeRO-1's
+/// sharded optimizer state and with ZeRO-2's sharded gradients too, against the same step's compute alone, with each
+/// rank's optimizer state and gradient bytes. Rank 0 prints. Run it as one plain process (all cores, the baseline) and with -np 2
 /// (<c>Engine.Benchmarks/mpi/run.sh</c>).
 /// </summary>
 public static class DistributedBenchmark
@@ -51,9 +52,9 @@ public static class DistributedBenchmark
 
         Say("");
         Say("data-parallel step, 784→256→10 MLP, Adam, global batch 64 (64/N rows per rank):");
-        Say("| ranks | sharding | step ms | compute ms (forward, backward, step) | gradient exchange ms | samples/s | optimizer state bytes per rank |");
-        Say("|---|---|---|---|---|---|---|");
-        foreach (var stage in comm.Size == 1 ? new[] { ZeroStage.None } : new[] { ZeroStage.None, ZeroStage.OptimizerState })
+        Say("| ranks | sharding | step ms | compute ms (forward, backward, step) | gradient exchange ms | samples/s | optimizer state bytes per rank | gradient bytes per rank |");
+        Say("|---|---|---|---|---|---|---|---|");
+        foreach (var stage in comm.Size == 1 ? new[] { ZeroStage.None } : new[] { ZeroStage.None, ZeroStage.OptimizerState, ZeroStage.Gradients })
             Say(DataParallelStep(comm, dev, stage, quick));
         return 0;
     }
@@ -107,15 +108,20 @@ public static class DistributedBenchmark
             double c = t.Elapsed.TotalSeconds;
             ddp.AverageGradients();
             double r = t.Elapsed.TotalSeconds - c;
-            ddp.OptimizerStep(); // under ZeRO-1: the shard's step and the parameters' all-gather
+            ddp.OptimizerStep(); // under ZeRO: the shard's step and the parameters' all-gather (ZeRO-2 reduced during backward)
             adam.ZeroGrad();
             dev.Synchronize();
             compute += t.Elapsed.TotalSeconds - r;
             exchange += r;
         }
         double step = total.Elapsed.TotalSeconds / steps;
-        string sharding = stage == ZeroStage.None ? "none (all-reduce)" : "ZeRO-1 (all-reduce, shard step, all-gather)";
+        string sharding = stage switch
+        {
+            ZeroStage.None => "none (all-reduce)",
+            ZeroStage.OptimizerState => "ZeRO-1 (all-reduce, shard step, all-gather)",
+            _ => "ZeRO-2 (bucketed all-reduce in backward, shard kept; shard step, all-gather)",
+        };
         return $"| {comm.Size} | {sharding} | {step * 1e3:F3} | {compute / steps * 1e3:F3} | {exchange / steps * 1e3:F3} | " +
-               $"{64 / step:F0} | {ddp.OptimizerStateBytes:N0} |";
+               $"{64 / step:F0} | {ddp.OptimizerStateBytes:N0} | {ddp.GradientBytes:N0} |";
     }
 }

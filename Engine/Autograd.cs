@@ -2,6 +2,13 @@ using ILGPU;
 using Engine.Kernels;
 namespace Engine;
 
+/// <summary>What wants to know when a leaf's gradient is complete during a backward (see <see cref="Tensor.GradientReadyHook"/>).</summary>
+internal interface IGradientReadyHook
+{
+    /// <summary><paramref name="leaf"/>'s gradient for this backward is complete: no node left to run adds to it.</summary>
+    void GradientReady(Tensor leaf);
+}
+
 /// <summary>Reverse-mode automatic differentiation over the graph that ops record on their outputs.</summary>
 public static class Autograd
 {
@@ -112,6 +119,7 @@ public static class Autograd
                 node.Backward(tensor.GradTarget());
                 if (anomalyDepth > 0) CheckBackward(tensor, node);
                 tensor.ReleaseIntermediateGrad();
+                if (backwardDepth == 1) TellCompletedLeaves(node);
             }
         }
         finally
@@ -154,7 +162,20 @@ public static class Autograd
                 if (input.IsLeaf) input.BackwardUses = 0;
         foreach (var tensor in order)
             foreach (var input in tensor.GradFn!.Inputs)
-                if (input.IsLeaf) input.BackwardUses++;
+                if (input.IsLeaf) input.PendingBackwardUses = ++input.BackwardUses;
+    }
+
+    /// <summary>
+    /// After <paramref name="node"/>'s backward in the outermost traversal: each leaf input with a
+    /// <see cref="Tensor.GradientReadyHook"/> whose last use this was has its whole gradient now, and is told so.
+    /// (A nested backward, activation checkpointing's, writes into the gradients of its segment's parameters, which the
+    /// checkpoint's node lists as inputs, so they are told after that node.)
+    /// </summary>
+    private static void TellCompletedLeaves(GradNode node)
+    {
+        foreach (var input in node.Inputs)
+            if (input.IsLeaf && input.GradientReadyHook is { } hook && input.RequiresGrad && --input.PendingBackwardUses == 0)
+                hook.GradientReady(input);
     }
 
     /// <summary>Throws if a gradient that <paramref name="node"/>'s backward wrote into is not finite.</summary>

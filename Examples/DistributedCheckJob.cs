@@ -30,15 +30,18 @@ public static class DistributedCheckJob
     /// <param name="checkpointEverySteps">steps between checkpoints.</param>
     /// <param name="resume">continue from <paramref name="checkpoint"/> when it exists.</param>
     /// <param name="accumulate">batches per optimizer step (<see cref="TrainerOptions.AccumulationSteps"/>).</param>
-    /// <param name="zero">the ZeRO stage (0: none, 1: optimizer state sharded; <see cref="TrainerOptions.Zero"/>); every
-    /// rank prints the optimizer state bytes it holds.</param>
+    /// <param name="zero">the ZeRO stage (0: none, 1: optimizer state sharded, 2: gradients too; <see cref="TrainerOptions.Zero"/>);
+    /// every rank prints the optimizer state and gradient bytes it holds.</param>
     /// <param name="zeroOffRank">a rank that trains without ZeRO while the others use <paramref name="zero"/> (-1: none).</param>
     /// <param name="classes">the model's outputs (labels stay 0–2): 3 gives 163 parameters, 4 gives 180, a multiple of
     /// 2 and 4 (ZeRO's shards then need no padding).</param>
+    /// <param name="bucketMb">ZeRO stage 2's gradient bucket size (<see cref="TrainerOptions.BucketCapMb"/>).</param>
+    /// <param name="clip">the gradients' global norm is clipped to this (<see cref="TrainerOptions.ClipGradNorm"/>; 0: not).</param>
+    /// <param name="shardedCheckpoint">under ZeRO each rank writes its shard of the state (<see cref="TrainerOptions.ShardedCheckpoints"/>).</param>
     public static int Run(string deviceKind, string optimizerName, int epochs, int batchSize, string output,
         int failRank, int failAt, string failHow, int mismatchRank, int online = -1, bool shuffle = true,
         string? checkpoint = null, int checkpointEverySteps = 0, bool resume = false, int accumulate = 1,
-        int zero = 0, int zeroOffRank = -1, int classes = 3)
+        int zero = 0, int zeroOffRank = -1, int classes = 3, double bucketMb = 25, float clip = 0, bool shardedCheckpoint = false)
     {
         if (zero is < 0 or > 2) throw new ArgumentException($"distributed-check: --zero must be 0, 1 or 2, got {zero}.");
         return DistributedRun.Run(comm =>
@@ -76,7 +79,8 @@ public static class DistributedCheckJob
             var history = Trainer.Fit(model, Trainer.CrossEntropy, optimizer, data, new TrainerOptions
             {
                 Epochs = epochs, BatchSize = batchSize, Seed = 3, Communicator = comm, Shuffle = shuffle,
-                AccumulationSteps = accumulate,
+                AccumulationSteps = accumulate, BucketCapMb = bucketMb, ClipGradNorm = clip > 0 ? clip : null,
+                ShardedCheckpoints = shardedCheckpoint,
                 Zero = comm.Rank == zeroOffRank ? ZeroStage.None : (ZeroStage)zero,
                 CheckpointPath = checkpoint?.Replace("{rank}", comm.Rank.ToString()), CheckpointEverySteps = checkpointEverySteps, Resume = resume,
                 OnAfterBackward = p =>
@@ -93,7 +97,7 @@ public static class DistributedCheckJob
                     throw new InvalidOperationException($"injected failure at step {failAt}");
                 },
             });
-            Console.WriteLine($"rank {comm.Rank}: optimizer state {optimizer.StateBytes} bytes");
+            Console.WriteLine($"rank {comm.Rank}: optimizer state {optimizer.StateBytes} bytes, gradients {optimizer.GradientBytes} bytes");
             if (comm.Rank == 0)
             {
                 model.Save(output);

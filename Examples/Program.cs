@@ -168,15 +168,20 @@ var checkCheckpoint = new Option<string?>("--checkpoint") { Description = "check
 var checkEvery = new Option<int>("--checkpoint-every-steps") { Description = "steps between checkpoints", DefaultValueFactory = _ => 0 };
 var checkResume = new Option<bool>("--resume") { Description = "continue from --checkpoint when it exists" };
 var checkAccumulate = new Option<int>("--accumulate") { Description = "batches per optimizer step (gradient accumulation)", DefaultValueFactory = _ => 1 };
-var checkZero = new Option<int>("--zero") { Description = "ZeRO stage: 0 none, 1 optimizer state sharded over the ranks", DefaultValueFactory = _ => 0 };
+var checkZero = new Option<int>("--zero") { Description = "ZeRO stage: 0 none, 1 optimizer state sharded over the ranks, 2 gradients too", DefaultValueFactory = _ => 0 };
+var checkBucket = new Option<double>("--bucket-mb") { Description = "ZeRO-2 gradient bucket size in MiB", DefaultValueFactory = _ => 25 };
+var checkClip = new Option<float>("--clip") { Description = "clip the gradients' global norm to this (0: no clipping)", DefaultValueFactory = _ => 0 };
+var checkSharded = new Option<bool>("--sharded-checkpoint") { Description = "under ZeRO every rank writes its shard of the optimizer state beside the checkpoint" };
 var checkClasses = new Option<int>("--classes") { Description = "the model's outputs (≥ 3; 4 gives 180 parameters, a multiple of 2 and 4)", DefaultValueFactory = _ => 3 };
 var checkZeroOff = new Option<int>("--zero-off-rank") { Description = "a rank that trains without ZeRO (-1: none), to check the mismatch error", DefaultValueFactory = _ => -1 };
 foreach (var o in new Option[] { checkOptimizer, checkEpochs, checkBatch, checkOut, failRank, failAt, failHow, mismatchRank, checkOnline, noShuffle,
-             checkCheckpoint, checkEvery, checkResume, checkAccumulate, checkZero, checkZeroOff, checkClasses, device }) check.Options.Add(o);
+             checkCheckpoint, checkEvery, checkResume, checkAccumulate, checkZero, checkZeroOff, checkClasses, checkBucket, checkClip, checkSharded, device })
+    check.Options.Add(o);
 check.SetAction(r => DistributedCheckJob.Run(r.GetValue(device)!, r.GetValue(checkOptimizer)!, r.GetValue(checkEpochs),
     r.GetValue(checkBatch), r.GetValue(checkOut)!, r.GetValue(failRank), r.GetValue(failAt), r.GetValue(failHow)!, r.GetValue(mismatchRank),
     r.GetValue(checkOnline), !r.GetValue(noShuffle), r.GetValue(checkCheckpoint), r.GetValue(checkEvery), r.GetValue(checkResume),
-    r.GetValue(checkAccumulate), r.GetValue(checkZero), r.GetValue(checkZeroOff), r.GetValue(checkClasses)));
+    r.GetValue(checkAccumulate), r.GetValue(checkZero), r.GetValue(checkZeroOff), r.GetValue(checkClasses), r.GetValue(checkBucket),
+    r.GetValue(checkClip), r.GetValue(checkSharded)));
 root.Subcommands.Add(check);
 
 var gptMode = new Option<string>("--mode") { Description = "batch, online, or compare (both, one table)", DefaultValueFactory = _ => "compare" };
@@ -201,12 +206,13 @@ var gptTrajectory = new Option<string?>("--trajectory") { Description = "folder 
 var gptData = new Option<string?>("--data") { Description = "a text file instead of the bundled tiny-shakespeare" };
 var gptCheckpoint = new Option<int>("--checkpoint") { Description = "activation checkpointing: recompute every N blocks in backward (0: off)", DefaultValueFactory = _ => 0 };
 var gptMemory = new Option<bool>("--memory") { Description = "print the peak device memory at each report and at the end (under mpirun: every rank's, with its optimizer state)" };
-var gptZero = new Option<int>("--zero") { Description = "under mpirun: 0 plain data-parallel, 1 ZeRO stage 1 (optimizer state sharded)", DefaultValueFactory = _ => 0 };
+var gptZero = new Option<int>("--zero") { Description = "under mpirun: 0 plain data-parallel, 1 ZeRO stage 1 (optimizer state sharded), 2 stage 2 (gradients too)", DefaultValueFactory = _ => 0 };
+var gptBucket = new Option<double>("--bucket-mb") { Description = "ZeRO-2: gradient bucket size in MiB (reduced over the ranks during backward)", DefaultValueFactory = _ => 1 };
 var gpt = new Command("gpt", "A character-level GPT (nanoGPT) on tiny-shakespeare, trained in batch mode (nanoGPT's CPU recipe) and online " +
     "over the text as a stream; validation losses in one table, a sample through the KV cache, --out for PyTorch.");
 foreach (var o in new Option[] { gptMode, gptIters, gptEvalInterval, gptEvalIters, gptBatch, gptBlock, gptLayers, gptHeads, gptEmbd, gptDropout,
              gptLr, gptOnlineChars, gptSeed, gptSample, gptPrompt, gptTemperature, gptTopK, gptOut, gptTrajectory, gptData, gptCheckpoint,
-             gptMemory, gptZero, device }) gpt.Options.Add(o);
+             gptMemory, gptZero, gptBucket, device }) gpt.Options.Add(o);
 gpt.SetAction(r => Examples.Gpt.GptJob.Run(new Examples.Gpt.GptOptions
 {
     Device = r.GetValue(device)!, Mode = r.GetValue(gptMode)!, Iters = r.GetValue(gptIters), EvalInterval = r.GetValue(gptEvalInterval),
@@ -215,7 +221,7 @@ gpt.SetAction(r => Examples.Gpt.GptJob.Run(new Examples.Gpt.GptOptions
     MinLr = r.GetValue(gptLr) / 10, OnlineChars = r.GetValue(gptOnlineChars), Seed = r.GetValue(gptSeed), Sample = r.GetValue(gptSample),
     Prompt = r.GetValue(gptPrompt)!.Replace("\\n", "\n"), Temperature = r.GetValue(gptTemperature), TopK = r.GetValue(gptTopK),
     Out = r.GetValue(gptOut), Trajectory = r.GetValue(gptTrajectory), Data = r.GetValue(gptData),
-    Checkpoint = r.GetValue(gptCheckpoint), Memory = r.GetValue(gptMemory), Zero = r.GetValue(gptZero),
+    Checkpoint = r.GetValue(gptCheckpoint), Memory = r.GetValue(gptMemory), Zero = r.GetValue(gptZero), BucketMb = r.GetValue(gptBucket),
 }));
 root.Subcommands.Add(gpt);
 

@@ -21,52 +21,95 @@ public sealed class DistributedMismatchException(string message) : InvalidOperat
 /// <see cref="AverageGradients"/> all-reduces the weighted gradient as without sharding (see SumGradients for why not a
 /// reduce-scatter); <see cref="OptimizerStep"/> updates the shard and all-gathers the parameters. Every rank still counts every parameter's steps, so bias corrections match the replicated run.
 /// </para>
+/// <para>
+/// With <see cref="ZeroStage.Gradients"/> (ZeRO stage 2) each rank also keeps only its shard of the gradients: backward
+/// hands each parameter's finished gradient to a bucket (about <c>bucketCapMb</c> each, as PyTorch DDP's
+/// <c>bucket_cap_mb</c>), each whole bucket is summed over the ranks during backward, the rank keeps the part inside its
+/// shard and releases the rest (see GradientBuckets). The weight of a rank's gradient must then be known before backward
+/// (<see cref="GradientWeight"/>), every backward is reduced (no <c>no_sync</c>: gradient accumulation adds the reduced
+/// shards, as DeepSpeed does), and a parameter's <see cref="Tensor.Grad"/> reads null after backward: clip with
+/// <see cref="ClipGradNorm"/>, which computes the global norm over the shards.
+/// </para>
 /// </summary>
 public sealed class DistributedDataParallel
 {
     private readonly Module model;
     private readonly Optimizer optimizer;
     private float[]? written; // which parameters got a gradient, per rank, reused every step
-    private readonly int block; // ZeRO: elements per shard (⌈T/N⌉)
+    private readonly long block; // ZeRO: elements per shard (⌈T/N⌉)
     private float[]? padded; // ZeRO: host staging of N·block floats when T is not a multiple of N
+    private readonly GradientBuckets? buckets; // ZeRO stage 2
 
     /// <param name="model">the model, the same shape on every rank.</param>
     /// <param name="optimizer">the optimizer over the model's parameters, the same kind on every rank.</param>
     /// <param name="communicator">the ranks of the job.</param>
-    /// <param name="shard">what to shard over the ranks (<see cref="ZeroStage.OptimizerState"/>: ZeRO stage 1).</param>
+    /// <param name="shard">what to shard over the ranks (<see cref="ZeroStage.OptimizerState"/>: ZeRO stage 1;
+    /// <see cref="ZeroStage.Gradients"/>: stage 2).</param>
+    /// <param name="bucketCapMb">ZeRO stage 2: the size of a gradient bucket in MiB (PyTorch DDP's <c>bucket_cap_mb</c>,
+    /// 25 by default); smaller buckets hold less memory and reduce more often.</param>
     /// <exception cref="DistributedMismatchException">the ranks' models or optimizers differ in shape, or the ranks
     /// ask for different <paramref name="shard"/> stages (on every rank, naming them).</exception>
-    /// <exception cref="NotSupportedException"><see cref="ZeroStage.Gradients"/>, or stage 1 with an optimizer whose
-    /// rule needs a whole parameter group at once (<see cref="Lamb"/>, <see cref="AdaptiveSgd"/>) or with
-    /// <see cref="Optimizer.StepInBackward"/> on.</exception>
-    public DistributedDataParallel(Module model, Optimizer optimizer, ICommunicator communicator, ZeroStage shard = ZeroStage.None)
+    /// <exception cref="NotSupportedException">ZeRO with an optimizer whose rule needs a whole parameter group at once
+    /// (<see cref="Lamb"/>, <see cref="AdaptiveSgd"/>) or with <see cref="Optimizer.StepInBackward"/> on.</exception>
+    public DistributedDataParallel(Module model, Optimizer optimizer, ICommunicator communicator, ZeroStage shard = ZeroStage.None,
+        double bucketCapMb = 25)
     {
         this.model = model ?? throw new ArgumentNullException(nameof(model));
         this.optimizer = optimizer ?? throw new ArgumentNullException(nameof(optimizer));
         Communicator = communicator ?? throw new ArgumentNullException(nameof(communicator));
         if (!Enum.IsDefined(shard)) throw new ArgumentOutOfRangeException(nameof(shard), $"no ZeRO stage {shard}.");
+        if (!(bucketCapMb > 0) || double.IsInfinity(bucketCapMb))
+            throw new ArgumentOutOfRangeException(nameof(bucketCapMb), $"bucketCapMb must be a positive size in MiB, got {bucketCapMb}.");
         CheckSameStageEverywhere(shard);
         CheckSameEverywhere();
-        if (shard == ZeroStage.Gradients)
-            throw new NotSupportedException("ZeRO stage 2 (ZeroStage.Gradients: sharded gradients) is not implemented; use ZeroStage.OptimizerState or None.");
-        if (shard != ZeroStage.OptimizerState && optimizer.IsSharded)
+        var had = optimizer.GradientsSharded ? ZeroStage.Gradients : optimizer.IsSharded ? ZeroStage.OptimizerState : ZeroStage.None;
+        if (had != ZeroStage.None && had != shard)
             throw new InvalidOperationException(
-                $"{optimizer.Name}'s state was sharded by an earlier ZeRO run; it can only go on under ZeRO stage 1 with the same ranks.");
+                $"{optimizer.Name} was sharded by an earlier ZeRO run ({had}); it can only go on under the same stage with the same ranks, not {shard}.");
         Zero = shard;
+        GradientWeight = 1.0 / Communicator.Size;
         SyncFromRoot(); // the whole state from rank 0, before each rank keeps its shard of it
-        if (shard == ZeroStage.OptimizerState && Communicator.Size > 1)
+        if (shard != ZeroStage.None && Communicator.Size > 1)
         {
             block = (optimizer.TotalElements + Communicator.Size - 1) / Communicator.Size;
             optimizer.ShardState(Communicator.Rank * block, block);
         }
+        if (shard == ZeroStage.Gradients && Communicator.Size > 1)
+        {
+            optimizer.ShardGradients();
+            buckets = new GradientBuckets(optimizer, Communicator, (long)(bucketCapMb * (1 << 20) / sizeof(float)))
+            {
+                Weight = (float)GradientWeight,
+            };
+        }
     }
+
+    /// <summary>
+    /// ZeRO stage 2: the factor this rank's gradient is scaled by before the sum over the ranks (1/N by default: the
+    /// mean). The buckets are summed during backward, so set it before <c>Backward()</c> when it changes (a rank holding
+    /// n_r of the global batch's n rows sets n_r/n). Without stage 2 the weight is <see cref="AverageGradients"/>'s
+    /// argument instead.
+    /// </summary>
+    public double GradientWeight
+    {
+        get;
+        set
+        {
+            if (!double.IsFinite(value)) throw new ArgumentOutOfRangeException(nameof(value), $"GradientWeight must be finite, got {value}.");
+            field = value;
+            if (buckets != null) buckets.Weight = (float)value;
+        }
+    }
+
+    /// <summary>How many gradient buckets ZeRO stage 2 reduces per backward (0 without stage 2).</summary>
+    public int GradientBucketCount => buckets?.Count ?? 0;
 
     public ICommunicator Communicator { get; }
 
     /// <summary>What this data-parallel run shards over the ranks.</summary>
     public ZeroStage Zero { get; }
 
-    private bool Sharded => Zero == ZeroStage.OptimizerState && Communicator.Size > 1;
+    private bool Sharded => Zero != ZeroStage.None && Communicator.Size > 1;
 
     /// <summary>
     /// Rank 0's parameters, buffers (e.g. BatchNorm statistics) and optimizer state on every rank. Under ZeRO stage 1
@@ -105,15 +148,30 @@ public sealed class DistributedDataParallel
     /// holds n_r of the global batch's n rows passes n_r/n, so the sum is the gradient of the global batch's mean loss
     /// even when the shards differ in size. A parameter gets a gradient (and a step) when any rank wrote one. Under ZeRO
     /// stage 1 too every rank gets the whole summed gradient (clipping by the global norm works as without sharding).
+    /// Under stage 2 backward has reduced most buckets already; this reduces the rest (every rank must call it after
+    /// every backward, or in place of one when its share of the batch was empty), and the weight is
+    /// <see cref="GradientWeight"/>, set before backward (a different <paramref name="weight"/> here is an error).
     /// </summary>
+    /// <exception cref="InvalidOperationException">stage 2 and <paramref name="weight"/> differs from <see cref="GradientWeight"/>.</exception>
     public void AverageGradients(double? weight = null)
     {
         if (Communicator.Size == 1) return;
         var device = optimizer.Device;
-        float w = (float)(weight ?? 1.0 / Communicator.Size);
-        var grads = optimizer.FlatGradients;
-        if (w != 1f) device.Kernels.Unary<AffineOp>(grads, grads, w, 0f);
-        SumGradients();
+        if (buckets != null)
+        {
+            if (weight is double given && Math.Abs(given - GradientWeight) > 1e-12 * Math.Max(1, Math.Abs(given)))
+                throw new InvalidOperationException(
+                    $"AverageGradients(weight: {given}): under ZeRO stage 2 the gradients were summed during backward with " +
+                    $"GradientWeight {GradientWeight}; set ddp.GradientWeight = {given} before Backward().");
+            buckets.Flush();
+        }
+        else
+        {
+            float w = (float)(weight ?? 1.0 / Communicator.Size);
+            var grads = optimizer.FlatGradients;
+            if (w != 1f) device.Kernels.Unary<AffineOp>(grads, grads, w, 0f);
+            SumGradients();
+        }
         var written = this.written ??= new float[optimizer.Parameters.Count];
         for (int i = 0; i < written.Length; i++) written[i] = optimizer.Parameters[i].GradWritten ? 1f : 0f;
         Communicator.AllReduce(written, ReduceOp.Max);
@@ -138,10 +196,40 @@ public sealed class DistributedDataParallel
     }
 
     /// <summary>
-    /// Whether the averaged gradients are all finite: the same answer on every rank with no collective, since every rank
-    /// holds the whole summed gradient (ZeRO stage 1 included).
+    /// Whether the averaged gradients are all finite: the same answer on every rank. Without gradient sharding every rank
+    /// holds the whole summed gradient and no collective is needed; under ZeRO stage 2 each rank checks its shard and one
+    /// all-reduce of a flag combines them (every rank must call it then).
     /// </summary>
-    public bool GradientsAreFinite() => optimizer.GradientsAreFinite();
+    public bool GradientsAreFinite()
+    {
+        bool mine = optimizer.GradientsAreFinite();
+        if (buckets == null) return mine;
+        var flag = new[] { mine ? 0.0 : 1.0 };
+        Communicator.AllReduce(flag, ReduceOp.Max);
+        return flag[0] == 0;
+    }
+
+    /// <summary>
+    /// <c>torch.nn.utils.clip_grad_norm_</c> over the averaged gradients: ‖g‖ = √Σ g², and when c = maxNorm / (‖g‖ + 1e−6)
+    /// &lt; 1 every gradient is scaled by c. Returns ‖g‖ before clipping (a host read). Under ZeRO stage 2, where no rank
+    /// holds the whole gradient, each rank sums the squares of its shard and one all-reduce adds them (DeepSpeed's
+    /// gradient clipping); every rank must call it then.
+    /// </summary>
+    public double ClipGradNorm(float maxNorm)
+    {
+        Hyper.NonNegative("maxNorm", maxNorm);
+        if (buckets == null) return GradClip.ClipGradNorm(optimizer.Parameters, maxNorm).Item();
+        var device = optimizer.Device;
+        var held = optimizer.HeldGradients;
+        using var sum = Tensor.Zeros(device, Array.Empty<int>());
+        if (held.Length > 0) device.Kernels.SumAll<Square>(held, held, sum.Elements, 1f);
+        var total = new[] { (double)sum.Item() };
+        Communicator.AllReduce(total, ReduceOp.Sum);
+        double norm = Math.Sqrt(total[0]);
+        double c = maxNorm / (norm + 1e-6);
+        if (c < 1 && held.Length > 0) device.Kernels.Unary<AffineOp>(held, held, (float)c, 0f);
+        return norm;
+    }
 
     /// <summary>
     /// ZeRO stage 1: gathers every rank's shard of the optimizer state (one all-gather per state buffer, through a host
@@ -153,22 +241,25 @@ public sealed class DistributedDataParallel
     {
         if (!Sharded) return;
         var device = optimizer.Device;
-        int total = optimizer.TotalElements;
+        long total = optimizer.TotalElements;
         var buffers = new Dictionary<string, float[]>();
         foreach (var (name, shard) in optimizer.StateShards)
         {
-            var all = new float[block * Communicator.Size];
-            device.Kernels.Download(shard, all.AsSpan(Communicator.Rank * block, block));
+            var all = FlatChunk.HostArray(block * Communicator.Size, $"ConsolidateState ('{name}')");
+            device.Kernels.Download(shard, all.AsSpan((int)(Communicator.Rank * block), (int)block)); // all is a host array
             Communicator.AllGather(all);
-            buffers[name] = all[..total];
+            buffers[name] = all[..(int)total];
         }
         var counts = optimizer.GetCounts();
         optimizer.SetConsolidatedState(new Optim.OptimizerState(counts.Optimizer, counts.Step, buffers, counts.GroupLrs.ToList(),
             counts.Scalars) { ParameterSteps = counts.ParameterSteps });
     }
 
-    /// <summary>Bytes of optimizer state this rank holds (1/N of the replicated amount under ZeRO stage 1, padded).</summary>
+    /// <summary>Bytes of optimizer state this rank holds (1/N of the replicated amount under ZeRO stages 1 and 2, padded).</summary>
     public long OptimizerStateBytes => optimizer.StateBytes;
+
+    /// <summary>Bytes of gradient buffer this rank keeps between steps (1/N of the replicated amount under ZeRO stage 2, padded).</summary>
+    public long GradientBytes => optimizer.GradientBytes;
 
     /// <summary>
     /// Each rank's shard of the gradient buffer becomes the sum over the ranks. It is an all-reduce of the whole
@@ -189,17 +280,17 @@ public sealed class DistributedDataParallel
             Communicator.AllGather(device, parameters);
             return;
         }
-        var staging = padded ??= new float[block * Communicator.Size];
+        var staging = padded ??= FlatChunk.HostArray(block * Communicator.Size, "ZeRO's padded parameter all-gather");
         var (from, kept) = MineInFlat();
-        if (kept > 0) device.Kernels.Download(parameters.SubView(from, kept), staging.AsSpan(from, kept));
+        if (kept > 0) device.Kernels.Download(parameters.SubView(from, kept), staging.AsSpan((int)from, (int)kept)); // a host array
         Communicator.AllGather(staging);
         device.Kernels.Upload<float>(staging.AsSpan(0, (int)parameters.Length), parameters);
     }
 
     /// <summary>This rank's shard clipped to the flat buffers (the padding is in no buffer).</summary>
-    private (int From, int Count) MineInFlat()
+    private (long From, long Count) MineInFlat()
     {
-        int from = Communicator.Rank * block;
+        long from = Communicator.Rank * block;
         return (from, Math.Clamp(optimizer.TotalElements - from, 0, block));
     }
 

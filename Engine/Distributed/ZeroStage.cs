@@ -12,11 +12,16 @@ public enum ZeroStage
 
     /// <summary>
     /// ZeRO stage 1: rank r of N keeps the optimizer state (moments, accumulators) of the r-th 1/N of the flat parameter
-    /// buffer only; each step reduce-scatters the gradient (each rank gets its shard's sum), updates its shard and
-    /// all-gathers the parameters. State memory per rank falls to 1/N; the traffic is that of one all-reduce.
+    /// buffer only; each step sums the gradient over the ranks, updates its shard and all-gathers the parameters. State
+    /// memory per rank falls to 1/N.
     /// </summary>
     OptimizerState,
 
-    /// <summary>ZeRO stage 2 (gradients sharded too): not implemented; refused with <see cref="NotSupportedException"/>.</summary>
+    /// <summary>
+    /// ZeRO stage 2: the optimizer state as in stage 1, and the gradients too: rank r keeps the gradients of its 1/N of
+    /// the flat buffer only. Backward hands each parameter's finished gradient to a bucket, each bucket is summed over the
+    /// ranks as soon as it is whole, and the rank keeps the part in its shard (the rest is released). Gradient memory per
+    /// rank falls to 1/N plus about one bucket; the result is the replicated run's.
+    /// </summary>
     Gradients,
 }

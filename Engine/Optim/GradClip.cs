@@ -69,7 +69,7 @@ public static class GradClip
     {
         all = default;
         var (storage, start) = grads[0].Placement;
-        int next = start + grads[0].Numel;
+        long next = start + grads[0].Numel;
         for (int i = 1; i < grads.Count; i++)
         {
             var (s, at) = grads[i].Placement;
@@ -77,6 +77,7 @@ public static class GradClip
             next += grads[i].Numel;
         }
         foreach (var g in grads) g.ThrowIfDisposed("clip");
+        if (next - start > FlatChunk.Elements) return false; // the per-tensor path keeps every kernel under 2³¹ elements
         all = storage.View.SubView(start, next - start);
         return true;
     }

@@ -17,7 +17,11 @@ public abstract class Optimizer : IDisposable
     private readonly Dictionary<string, TensorStorage> state = new();
     private readonly Dictionary<string, float> stateInitialValues = new();
     private readonly TensorStorage flatParameters;
-    private readonly TensorStorage flatGradients;
+    private TensorStorage flatGradients;
+
+    /// <summary>The first flat element <see cref="flatGradients"/> holds: 0, or the shard's start once the gradients are
+    /// sharded (ZeRO stage 2: the buffer then holds the shard only).</summary>
+    private long gradientStart;
     private readonly Dictionary<Tensor, int> indexOf = new(ReferenceEqualityComparer.Instance);
     private readonly ParamGroup[] groupOfParameter;
     private readonly bool[] steppedInBackward;
@@ -26,7 +30,7 @@ public abstract class Optimizer : IDisposable
     private bool stepInBackward;
 
     /// <summary>The elements of the flat buffers this optimizer updates and keeps state for: all of them unless sharded.</summary>
-    private int shardStart, shardLength;
+    private long shardStart, shardLength;
 
     /// <summary>The whole state gathered from every shard since the last change (see <see cref="SetConsolidatedState"/>).</summary>
     private OptimizerState? consolidated;
@@ -61,7 +65,7 @@ public abstract class Optimizer : IDisposable
         }
         Device = parameters[0].Device;
 
-        int total = 0;
+        long total = 0;
         foreach (var group in groups)
         {
             group.Lr = group.RequestedLr ?? lr;
@@ -77,8 +81,8 @@ public abstract class Optimizer : IDisposable
 
         flatParameters = new TensorStorage(Device, total);
         flatGradients = new TensorStorage(Device, total);
-        Device.Kernels.Fill(flatGradients.View, 0f);
-        int at = 0;
+        FlatChunk.Fill(Device.Kernels, flatGradients.View, 0f);
+        long at = 0;
         foreach (var p in parameters)
         {
             var oldGrad = p.Grad;
@@ -159,8 +163,7 @@ public abstract class Optimizer : IDisposable
     protected virtual float? FusedStepScale(ParamGroup group) => null;
 
     /// <summary>A parameter's slice of the flat parameter buffer and of the flat gradient buffer.</summary>
-    private (ArrayView<float> Parameter, ArrayView<float> Gradient) Slices(Tensor p) =>
-        (flatParameters.View.SubView(p.Placement.Offset, p.Numel), flatGradients.View.SubView(p.Placement.Offset, p.Numel));
+    private ArrayView<float> GradientSlice(Tensor p) => flatGradients.View.SubView(p.Placement.Offset, p.Numel);
 
     /// <summary>The optimizer's name as in torch.optim (e.g. "Adam").</summary>
     public string Name { get; }
@@ -201,7 +204,7 @@ public abstract class Optimizer : IDisposable
     }
 
     /// <summary>Elements over all parameters.</summary>
-    public int TotalElements { get; }
+    public long TotalElements { get; }
 
     /// <summary>The parameters, in the order of the flat buffers.</summary>
     public IReadOnlyList<Tensor> Parameters => parameters;
@@ -279,12 +282,22 @@ public abstract class Optimizer : IDisposable
     /// <paramref name="length"/>) of the flat buffers that lie in this optimizer's shard (all of them unless sharded);
     /// nothing when none do.
     /// </summary>
-    private void UpdateShardOf(ParamGroup group, int start, int length, UpdateScalars scalars)
+    private void UpdateShardOf(ParamGroup group, long start, long length, UpdateScalars scalars)
     {
-        int from = Math.Max(start, shardStart), to = Math.Min(start + length, shardStart + shardLength);
+        long from = Math.Max(start, shardStart), to = Math.Min(start + length, shardStart + shardLength);
         if (to <= from) return;
-        updateRange = (from, to - from);
-        Update(group, flatParameters.View.SubView(from, to - from), flatGradients.View.SubView(from, to - from), scalars);
+        if (to - from > FlatChunk.Elements && !UpdatesPerParameter)
+            throw new NotSupportedException(
+                $"{Name} updates a whole parameter group at once and the group has {to - from:N0} elements, more than one " +
+                $"launch covers ({FlatChunk.Elements:N0}); split the parameters into several groups or use an element-wise rule.");
+        // An element-wise rule runs in launches of at most FlatChunk.Elements (a large model's group passes 2³¹).
+        long chunk = UpdatesPerParameter ? FlatChunk.Elements : to - from;
+        for (long at = from; at < to; at += chunk)
+        {
+            long n = Math.Min(chunk, to - at);
+            updateRange = (at, n);
+            Update(group, flatParameters.View.SubView(at, n), flatGradients.View.SubView(at - gradientStart, n), scalars);
+        }
     }
 
     /// <summary>Whether this optimizer keeps state for, and updates, only a shard of the flat buffers (ZeRO stage 1).</summary>
@@ -292,7 +305,7 @@ public abstract class Optimizer : IDisposable
 
     /// <summary>The elements [Start, Start + Length) of the flat buffers this optimizer updates (Length may run past
     /// <see cref="TotalElements"/> into padding).</summary>
-    internal (int Start, int Length) Shard => (shardStart, shardLength);
+    internal (long Start, long Length) Shard => (shardStart, shardLength);
 
     /// <summary>Bytes of the named state buffers (moments, accumulators) this optimizer holds on its device.</summary>
     public long StateBytes => state.Values.Sum(b => b.View.Length) * sizeof(float);
@@ -309,7 +322,7 @@ public abstract class Optimizer : IDisposable
     /// </summary>
     /// <exception cref="NotSupportedException">a rule that needs a whole group at once (<see cref="Lamb"/>,
     /// <see cref="AdaptiveSgd"/>) or with <see cref="StepInBackward"/> on.</exception>
-    internal void ShardState(int start, int length)
+    internal void ShardState(long start, long length)
     {
         ThrowIfDisposed();
         if (!UpdatesPerParameter)
@@ -327,19 +340,52 @@ public abstract class Optimizer : IDisposable
         }
         ArgumentOutOfRangeException.ThrowIfNegative(start);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
-        int kept = Math.Max(0, Math.Min(length, TotalElements - start));
+        long kept = Math.Max(0, Math.Min(length, TotalElements - start));
         foreach (var name in state.Keys.ToList())
         {
             var whole = state[name];
             var part = new TensorStorage(Device, length);
-            if (length > 0) Kernels.Fill(part.View, stateInitialValues[name]);
-            if (kept > 0) Kernels.Copy(whole.View.SubView(start, kept), part.View.SubView(0, kept));
+            FlatChunk.Fill(Kernels, part.View, stateInitialValues[name]);
+            if (kept > 0) FlatChunk.Copy(Kernels, whole.View.SubView(start, kept), part.View.SubView(0, kept));
             Device.Synchronize();
             whole.Release();
             state[name] = part;
         }
         (shardStart, shardLength) = (start, length);
     }
+
+    /// <summary>Whether the gradients are sharded too (ZeRO stage 2, see <see cref="ShardGradients"/>).</summary>
+    internal bool GradientsSharded { get; private set; }
+
+    /// <summary>
+    /// ZeRO stage 2 (DeepSpeed's gradient partitioning), after <see cref="ShardState"/>: the flat gradient buffer of
+    /// <see cref="TotalElements"/> floats is replaced by one of the shard's length, and the parameters' gradients are
+    /// detached from it. Backward then writes each parameter's gradient into a buffer of its own, which the data-parallel
+    /// wrapper reduces over the ranks in buckets as soon as it is complete, adds the shard's part of into this buffer and
+    /// releases (a parameter's <see cref="Tensor.Grad"/> then reads null, as under DeepSpeed); <see cref="Step"/> updates
+    /// the shard from it. Gradients already accumulated keep their shard's part.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">the state is not sharded yet.</exception>
+    internal void ShardGradients()
+    {
+        ThrowIfDisposed();
+        if (GradientsSharded) return;
+        if (!IsSharded)
+            throw new InvalidOperationException($"{Name}: shard the optimizer state (ZeRO stage 1) before the gradients.");
+        var shard = new TensorStorage(Device, shardLength);
+        FlatChunk.Fill(Kernels, shard.View, 0f);
+        long kept = Math.Max(0, Math.Min(shardLength, TotalElements - shardStart));
+        if (kept > 0) FlatChunk.Copy(Kernels, flatGradients.View.SubView(shardStart, kept), shard.View.SubView(0, kept));
+        foreach (var p in parameters) p.ReleaseGradKeepWritten();
+        Device.Synchronize();
+        flatGradients.Release();
+        flatGradients = shard;
+        gradientStart = shardStart;
+        GradientsSharded = true;
+    }
+
+    /// <summary>Bytes of gradient buffer this optimizer holds (the shard's under ZeRO stage 2, padding included).</summary>
+    public long GradientBytes => flatGradients.View.Length * sizeof(float);
 
     /// <summary>
     /// Whether <see cref="Update"/> may run on one parameter's slice at a time (its state slices follow: see
@@ -348,7 +394,7 @@ public abstract class Optimizer : IDisposable
     protected virtual bool UpdatesPerParameter => true;
 
     /// <summary>The elements of the flat buffers the current <see cref="Update"/> call covers.</summary>
-    private (int Start, int Length) updateRange;
+    private (long Start, long Length) updateRange;
 
     /// <summary>
     /// Whether every gradient is finite (no NaN or ±∞): one flag kernel over the flat gradient buffer and one
@@ -357,7 +403,7 @@ public abstract class Optimizer : IDisposable
     public bool GradientsAreFinite()
     {
         ThrowIfDisposed();
-        return NonFinite.AllFinite(Device, AllGradients);
+        return FlatChunk.AllFinite(Device, HeldGradients);
     }
 
     /// <summary>
@@ -368,14 +414,14 @@ public abstract class Optimizer : IDisposable
     public bool ParametersAreFinite()
     {
         ThrowIfDisposed();
-        return NonFinite.AllFinite(Device, flatParameters.View.SubView(0, TotalElements));
+        return FlatChunk.AllFinite(Device, flatParameters.View.SubView(0, TotalElements));
     }
 
     /// <summary>The same check with one more device buffer (a loss) in the same flag and the same 4-byte read.</summary>
     internal bool GradientsAreFinite(ArrayView<float> alsoCheck)
     {
         ThrowIfDisposed();
-        return NonFinite.AllFinite(Device, AllGradients, alsoCheck);
+        return FlatChunk.AllFinite(Device, HeldGradients, alsoCheck);
     }
 
     /// <summary>
@@ -388,14 +434,18 @@ public abstract class Optimizer : IDisposable
         ThrowIfTakenOver("ZeroGrad");
         bool all = true;
         foreach (var p in parameters) all &= p.GradWritten;
-        if (all)
+        if (GradientsSharded)
         {
-            Device.Kernels.Fill(flatGradients.View.SubView(0, TotalElements), 0f);
+            FlatChunk.Fill(Kernels, flatGradients.View, 0f);
+        }
+        else if (all)
+        {
+            FlatChunk.Fill(Kernels, flatGradients.View.SubView(0, TotalElements), 0f);
         }
         else
         {
             foreach (var p in parameters)
-                if (p.GradWritten) Device.Kernels.Fill(Slices(p).Gradient, 0f);
+                if (p.GradWritten) Device.Kernels.Fill(GradientSlice(p), 0f);
         }
         foreach (var p in parameters) p.GradWritten = false;
     }
@@ -408,7 +458,7 @@ public abstract class Optimizer : IDisposable
     {
         ThrowIfDisposed();
         foreach (var (name, buffer) in state)
-            if (buffer.View.Length > 0) Kernels.Fill(buffer.View, stateInitialValues[name]);
+            FlatChunk.Fill(Kernels, buffer.View, stateInitialValues[name]);
         StepCount = 0;
         consolidated = null;
         Array.Clear(parameterSteps);
@@ -429,7 +479,7 @@ public abstract class Optimizer : IDisposable
                 "DistributedDataParallel.ConsolidateState() on every rank first (PyTorch's consolidate_state_dict).");
         var buffers = state.ToDictionary(kv => kv.Key, kv =>
         {
-            var data = new float[TotalElements];
+            var data = FlatChunk.HostArray(TotalElements, $"{Name}.GetState ('{kv.Key}')");
             Kernels.Download(kv.Value.View, data);
             return data;
         });
@@ -449,8 +499,8 @@ public abstract class Optimizer : IDisposable
             throw new ArgumentException($"{Name}.LoadState: " + string.Join("; ", problems) + ".");
         foreach (var (name, data) in saved.Buffers)
         {
-            int kept = Math.Max(0, Math.Min(shardLength, TotalElements - shardStart));
-            if (kept > 0) Kernels.Upload<float>(data.AsSpan(shardStart, kept), state[name].View.SubView(0, kept));
+            long kept = Math.Max(0, Math.Min(shardLength, TotalElements - shardStart));
+            if (kept > 0) Kernels.Upload<float>(data.AsSpan((int)shardStart, (int)kept), state[name].View.SubView(0, kept)); // data is a host array: both fit an int
         }
         LoadCounts(saved);
     }
@@ -552,7 +602,7 @@ public abstract class Optimizer : IDisposable
     protected void AddState(string name, float initial = 0f)
     {
         var buffer = new TensorStorage(Device, shardLength);
-        if (shardLength > 0) Kernels.Fill(buffer.View, initial);
+        FlatChunk.Fill(Kernels, buffer.View, initial);
         state[name] = buffer;
         stateInitialValues[name] = initial;
     }
@@ -567,7 +617,15 @@ public abstract class Optimizer : IDisposable
     /// <summary>The whole flat parameter and gradient buffers (for rules that need a global view).</summary>
     protected ArrayView<float> AllParameters => flatParameters.View.SubView(0, TotalElements);
 
-    protected ArrayView<float> AllGradients => flatGradients.View.SubView(0, TotalElements);
+    protected ArrayView<float> AllGradients => GradientsSharded
+        ? throw new InvalidOperationException($"{Name}: the gradients are sharded (ZeRO stage 2); this rank holds its shard only.")
+        : flatGradients.View.SubView(0, TotalElements);
+
+    /// <summary>
+    /// The gradient elements this optimizer holds: the whole flat gradient buffer, or under ZeRO stage 2 this rank's shard
+    /// of it (<see cref="Shard"/>'s length; the padding past <see cref="TotalElements"/> stays zero).
+    /// </summary>
+    internal ArrayView<float> HeldGradients => GradientsSharded ? flatGradients.View : AllGradients;
 
     internal bool IsDisposed => disposed;
 

@@ -41,8 +41,8 @@ public sealed class ParamGroup
     internal float? RequestedL1 { get; }
 
     /// <summary>First element of this group in the flat buffers.</summary>
-    internal int Start { get; set; }
+    internal long Start { get; set; }
 
     /// <summary>Elements of this group in the flat buffers.</summary>
-    internal int Length { get; set; }
+    internal long Length { get; set; }
 }

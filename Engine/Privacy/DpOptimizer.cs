@@ -106,9 +106,20 @@ public sealed class DpOptimizer
         PerSample.WriteWeightedSum(factors);
         if (NoiseMultiplier == 0) return;
         // + N(0, (σC/E)²) on every gradient element, one draw over the optimizer's flat gradient buffer.
-        Optimizer.Device.Kernels.AddGaussianNoise(Optimizer.FlatGradients, StepSeed(),
-            (float)(NoiseMultiplier * MaxGradNorm / ExpectedBatchSize));
-        foreach (var p in Optimizer.Parameters) p.GradWritten = true;
+        AddNoise(Optimizer, StepSeed(), (float)(NoiseMultiplier * MaxGradNorm / ExpectedBatchSize));
+    }
+
+    /// <summary>
+    /// N(0, std²) on every element of the optimizer's flat gradient buffer, in launches of at most
+    /// <see cref="FlatChunk.Elements"/> (each chunk its own stream), and every gradient marked written.
+    /// </summary>
+    internal static void AddNoise(Optimizer optimizer, uint seed, float std)
+    {
+        var grads = optimizer.FlatGradients;
+        uint chunk = 0;
+        foreach (var (start, length) in FlatChunk.Of(grads.Length))
+            optimizer.Device.Kernels.AddGaussianNoise(grads.SubView(start, length), unchecked(seed + chunk++ * 0x9E3779B9u), std);
+        foreach (var p in optimizer.Parameters) p.GradWritten = true;
     }
 
     /// <summary>Clears the gradients and the per-sample record (Opacus' <c>zero_grad</c>).</summary>

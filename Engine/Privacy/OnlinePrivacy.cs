@@ -1,4 +1,3 @@
-using Engine.Kernels;
 using Engine.Optim;
 
 namespace Engine.Privacy;
@@ -67,16 +66,9 @@ public sealed class OnlinePrivacy
     /// <summary>Clips the optimizer's whole gradient to C and adds N(0, σ²C²) to every element.</summary>
     internal void Privatize(Optimizer optimizer)
     {
-        var device = optimizer.Device;
-        var k = device.Kernels;
-        var grads = optimizer.FlatGradients;
-        var normSq = device.Pool.Rent<float>(1);
-        var total = normSq.View.SubView(0, 1);
-        k.SumAll<Square>(grads, grads, total, 1f);
-        k.ScaleToNorm(grads, total, (float)MaxGradNorm);
-        device.Pool.Return(normSq);
-        k.AddGaussianNoise(grads, StepSeed(), (float)(NoiseMultiplier * MaxGradNorm));
-        foreach (var p in optimizer.Parameters) p.GradWritten = true;
+        foreach (var p in optimizer.Parameters) p.GradTarget(); // a parameter the sample did not reach: zeros, then noise
+        GradClip.ClipGradNorm(optimizer.Parameters, (float)MaxGradNorm).Dispose();
+        DpOptimizer.AddNoise(optimizer, StepSeed(), (float)(NoiseMultiplier * MaxGradNorm));
         Steps++;
     }
 

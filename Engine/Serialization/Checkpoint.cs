@@ -16,10 +16,19 @@ namespace Engine.Serialization;
 /// values. Saving is atomic (<see cref="AtomicFile"/>): a process killed mid-save leaves the previous checkpoint.
 /// Loading checks the whole file against the model, optimizer and schedules first and changes nothing unless
 /// everything fits.
+/// <para>
+/// Under ZeRO a checkpoint may be sharded (FSDP's <c>SHARDED_STATE_DICT</c>): each rank writes its shard of the optimizer
+/// state to <see cref="ShardPath"/> (<see cref="SaveOptimizerShard"/>), then rank 0 writes this file without the state
+/// buffers, naming the shards in <c>__metadata__</c> (<c>optimizer_shards</c>: the rank count and the step). Loading reads
+/// and checks every shard and assembles the whole state, so any rank count, or a single process, can resume from it.
+/// </para>
 /// </summary>
 public static class Checkpoint
 {
     public const string FormatVersion = "engine-checkpoint/1";
+
+    /// <summary>The <c>format</c> of a file holding one rank's shard of the optimizer state.</summary>
+    public const string ShardFormatVersion = "engine-optimizer-shard/1";
     private const string ModelPrefix = "model.";
     private const string OptimizerPrefix = "optimizer.";
 
@@ -32,9 +41,18 @@ public static class Checkpoint
     /// Saves a checkpoint. <paramref name="progress"/> (strings) and <paramref name="tensors"/> (named
     /// <c>extra.{name}</c>) carry whatever else the caller needs to resume, e.g. a trainer's epoch and best weights.
     /// </summary>
+    /// <param name="path">the file (replaced atomically).</param>
+    /// <param name="model">the model whose parameters and buffers are saved.</param>
+    /// <param name="optimizer">the optimizer whose state is saved, or null.</param>
+    /// <param name="schedule">the LR schedule whose state is saved, or null.</param>
+    /// <param name="plateau">the plateau scheduler whose state is saved, or null.</param>
+    /// <param name="progress">the caller's progress strings, or null.</param>
+    /// <param name="tensors">the caller's extra tensors, or null.</param>
+    /// <param name="shards">the optimizer state is sharded and every rank has written its shard at this step with
+    /// <see cref="SaveOptimizerShard"/>: the file names the shards instead of holding the state buffers.</param>
     public static void Save(string path, Module model, Optimizer? optimizer = null, LrScheduler? schedule = null,
         ReduceLROnPlateau? plateau = null, IReadOnlyDictionary<string, string>? progress = null,
-        IReadOnlyDictionary<string, HostTensor>? tensors = null)
+        IReadOnlyDictionary<string, HostTensor>? tensors = null, OptimizerShards? shards = null)
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(model);
@@ -43,9 +61,15 @@ public static class Checkpoint
         var metadata = new Dictionary<string, string> { ["format"] = FormatVersion };
         if (optimizer != null)
         {
-            var state = optimizer.GetState();
+            var state = shards == null ? optimizer.GetState() : optimizer.GetCounts();
             foreach (var (name, values) in state.Buffers)
                 all[OptimizerPrefix + name] = new HostTensor(new[] { values.Length }, values);
+            if (shards is { } sharded)
+                metadata["optimizer_shards"] = new JsonObject
+                {
+                    ["ranks"] = sharded.Ranks, ["step"] = sharded.Step, ["total"] = optimizer.TotalElements,
+                    ["buffers"] = new JsonArray(optimizer.StateShards.Select(b => (JsonNode?)JsonValue.Create(b.Name)).ToArray()),
+                }.ToJsonString(JsonOptions);
             var json = new JsonObject
             {
                 ["name"] = state.Optimizer,
@@ -109,9 +133,12 @@ public static class Checkpoint
             else
             {
                 var node = JsonNode.Parse(json)!;
+                var buffers = meta.TryGetValue("optimizer_shards", out var shardsJson)
+                    ? AssembleShards(path, JsonNode.Parse(shardsJson)!, problems)
+                    : Strip(file.Tensors, OptimizerPrefix).ToDictionary(kv => kv.Key, kv => kv.Value.Values);
                 optimizerState = new OptimizerState(
                     (string)node["name"]!, (long)node["step"]!,
-                    Strip(file.Tensors, OptimizerPrefix).ToDictionary(kv => kv.Key, kv => kv.Value.Values),
+                    buffers,
                     Doubles(node["lrs"]).Select(d => (float)d).ToList(),
                     node["scalars"]!.AsObject().ToDictionary(kv => kv.Key, kv => Number(kv.Value)))
                 {
@@ -166,6 +193,110 @@ public static class Checkpoint
         var progress = meta.Where(kv => kv.Key.StartsWith("progress.", StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key["progress.".Length..], kv => kv.Value);
         return new CheckpointContents(progress, Strip(file.Tensors, "extra."));
+    }
+
+    /// <summary>Where rank <paramref name="rank"/> of <paramref name="ranks"/> keeps its shard of the optimizer state saved at
+    /// <paramref name="step"/> beside the checkpoint <paramref name="path"/>.</summary>
+    public static string ShardPath(string path, long step, int rank, int ranks) => $"{path}.step{step}.shard{rank}-of-{ranks}";
+
+    /// <summary>
+    /// Writes this rank's shard of a ZeRO-sharded optimizer's state (its elements [start, start + length) of every state
+    /// buffer, padding left out) to <see cref="ShardPath"/>, atomically and with its own SHA-256. Every rank writes its own
+    /// before rank 0 writes the checkpoint that names them (<see cref="Save"/> with <c>shards</c>).
+    /// </summary>
+    public static void SaveOptimizerShard(string path, Optimizer optimizer, long step, int rank, int ranks)
+    {
+        ArgumentNullException.ThrowIfNull(optimizer);
+        var (start, length) = optimizer.Shard;
+        long kept = Math.Max(0, Math.Min(length, optimizer.TotalElements - start));
+        var tensors = new Dictionary<string, HostTensor>();
+        foreach (var (name, shard) in optimizer.StateShards)
+        {
+            var values = FlatChunk.HostArray(kept, $"optimizer shard of rank {rank} ('{name}')");
+            if (kept > 0) optimizer.Device.Kernels.Download(shard.SubView(0, kept), values);
+            tensors[OptimizerPrefix + name] = new HostTensor(new[] { values.Length }, values);
+        }
+        var metadata = new Dictionary<string, string>
+        {
+            ["format"] = ShardFormatVersion, ["rank"] = rank.ToString(), ["ranks"] = ranks.ToString(), ["step"] = step.ToString(),
+            ["start"] = start.ToString(), ["length"] = kept.ToString(), ["total"] = optimizer.TotalElements.ToString(),
+            ["optimizer"] = optimizer.Name,
+        };
+        metadata["sha256"] = Digest(tensors, metadata);
+        SafeTensors.Save(ShardPath(path, step, rank, ranks), tensors, metadata);
+    }
+
+    /// <summary>
+    /// Deletes the shard files beside <paramref name="path"/> that its current contents do not name (older steps, other
+    /// rank counts): call it once the checkpoint naming the new shards is written.
+    /// </summary>
+    public static void DeleteStaleShards(string path, long step, int ranks)
+    {
+        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!, name = Path.GetFileName(path);
+        var keep = Enumerable.Range(0, ranks).Select(r => Path.GetFileName(ShardPath(path, step, r, ranks))).ToHashSet();
+        foreach (var file in Directory.EnumerateFiles(folder, name + ".step*.shard*-of-*"))
+            if (!keep.Contains(Path.GetFileName(file))) File.Delete(file);
+    }
+
+    /// <summary>
+    /// The whole state buffers from the shard files a sharded checkpoint names: each must exist, carry its own valid
+    /// digest, be the shard its name says (rank, rank count, step, total) and together they must cover every element once.
+    /// Adds a problem naming the shard (and its rank) for each that does not.
+    /// </summary>
+    private static Dictionary<string, float[]> AssembleShards(string path, JsonNode node, List<string> problems)
+    {
+        int ranks = (int)node["ranks"]!;
+        long total = (long)node["total"]!, step = (long)node["step"]!;
+        var names = node["buffers"]!.AsArray().Select(n => (string)n!).ToList();
+        var buffers = names.ToDictionary(n => n, n => FlatChunk.HostArray(total, $"loading the sharded optimizer state '{n}' of {path}"));
+        long covered = 0;
+        for (int r = 0; r < ranks; r++)
+        {
+            string shardPath = ShardPath(path, step, r, ranks);
+            string which = $"optimizer shard of rank {r} of {ranks} ({shardPath})";
+            if (!File.Exists(shardPath))
+            {
+                problems.Add($"{which} is missing");
+                continue;
+            }
+            SafeTensorsFile shard;
+            try
+            {
+                shard = SafeTensors.Load(shardPath);
+            }
+            catch (Exception e) when (e is SafeTensorsFormatException or IOException)
+            {
+                problems.Add($"{which} does not load: {e.Message}");
+                continue;
+            }
+            var meta = shard.Metadata;
+            string Get(string key) => meta.TryGetValue(key, out var v) ? v : "missing";
+            if (Get("format") != ShardFormatVersion || !meta.TryGetValue("sha256", out var digest) || digest != Digest(shard.Tensors, meta))
+            {
+                problems.Add($"{which} is corrupt or not a shard (format '{Get("format")}', digest mismatch or missing)");
+                continue;
+            }
+            if (Get("rank") != r.ToString() || Get("ranks") != ranks.ToString() || Get("step") != step.ToString() || Get("total") != total.ToString())
+            {
+                problems.Add($"{which} says it is rank {Get("rank")} of {Get("ranks")} at step {Get("step")} over {Get("total")} elements");
+                continue;
+            }
+            long start = long.Parse(Get("start")), length = long.Parse(Get("length"));
+            if (start != covered || length < 0 || start + length > total)
+            {
+                problems.Add($"{which} holds [{start}, {start + length}), expected to start at {covered}");
+                continue;
+            }
+            foreach (var bufferName in names)
+            {
+                if (!shard.Tensors.TryGetValue(OptimizerPrefix + bufferName, out var part) || part.Values.Length != length)
+                    problems.Add($"{which} has no state buffer '{bufferName}' of {length} values");
+                else part.Values.CopyTo(buffers[bufferName], (int)start); // inside a host array: fits an int
+            }
+            covered = start + length;
+        }
+        if (problems.Count == 0 && covered != total) problems.Add($"the {ranks} optimizer shards cover {covered} of {total} elements");
+        return buffers;
     }
 
     /// <summary>
@@ -225,6 +356,9 @@ public static class Checkpoint
 
     private static double[] Doubles(JsonNode? node) => node!.AsArray().Select(Number).ToArray();
 }
+
+/// <summary>A sharded checkpoint's optimizer shards: one file per rank of <paramref name="Ranks"/>, written at <paramref name="Step"/>.</summary>
+public sealed record OptimizerShards(int Ranks, long Step);
 
 /// <summary>What a checkpoint carried for its caller: progress strings and extra tensors.</summary>
 public sealed record CheckpointContents(IReadOnlyDictionary<string, string> Progress,

@@ -27,11 +27,19 @@ internal static class Shapes
         return (int)count;
     }
 
+    /// <summary>The element count of <paramref name="shape"/>, counted in 64 bits: a shape past a tensor's 2³¹ − 1
+    /// elements is an error naming it, never a count that wrapped around.</summary>
     public static int Numel(IReadOnlyList<int> shape)
     {
-        int n = 1;
-        foreach (int d in shape) n *= d;
-        return n;
+        long n = 1;
+        foreach (int d in shape)
+        {
+            n *= d;
+            if (n > int.MaxValue || n < 0)
+                throw new ArgumentException(
+                    $"shape {Format(shape)} has {shape.Aggregate(1.0, (a, x) => a * x):N0} elements; a tensor holds at most {int.MaxValue:N0}.");
+        }
+        return (int)n;
     }
 
     /// <summary>An axis in [−rank, rank) made non-negative, or an error naming the op and shape.</summary>

@@ -21,12 +21,12 @@ public sealed partial class Tensor : IDisposable
     /// only when something other than a matrix product reads it (<see cref="EnsureMaterialized"/>).
     /// </summary>
     private Tensor? transposeSource;
-    private int offset;
+    private long offset; // 64-bit: a parameter may sit past element 2³¹ of an optimizer's flat buffer
     private bool requiresGrad;
     private bool disposed;
     private Tensor? pendingGrad;
 
-    private Tensor(Device device, int[] shape, TensorStorage? storage, int offset, bool register,
+    private Tensor(Device device, int[] shape, TensorStorage? storage, long offset, bool register,
         DType dtype = DType.Float32)
     {
         Device = device;
@@ -225,7 +225,7 @@ public sealed partial class Tensor : IDisposable
     }
 
     /// <summary>A tensor of <paramref name="shape"/> viewing <paramref name="flat"/> from <paramref name="at"/> on.</summary>
-    internal static Tensor ViewInto(TensorStorage flat, Device device, int[] shape, int at)
+    internal static Tensor ViewInto(TensorStorage flat, Device device, int[] shape, long at)
     {
         flat.Retain();
         return new Tensor(device, shape, flat, at, register: false);
@@ -235,7 +235,7 @@ public sealed partial class Tensor : IDisposable
     /// Moves this tensor's elements into <paramref name="flat"/> at <paramref name="at"/> and makes it a view
     /// there (how optimizers gather parameters into one buffer). Views made earlier keep the old memory.
     /// </summary>
-    internal void MoveInto(TensorStorage flat, int at)
+    internal void MoveInto(TensorStorage flat, long at)
     {
         var source = Elements;
         var target = flat.View.SubView(at, Numel);
@@ -277,7 +277,7 @@ public sealed partial class Tensor : IDisposable
     }
 
     /// <summary>The buffer this tensor views and where in it the tensor starts.</summary>
-    internal (TensorStorage Storage, int Offset) Placement
+    internal (TensorStorage Storage, long Offset) Placement
     {
         get
         {
@@ -294,6 +294,23 @@ public sealed partial class Tensor : IDisposable
 
     /// <summary>How many inputs of the nodes of the current backward are this leaf (set by <see cref="Autograd"/>).</summary>
     internal int BackwardUses { get; set; }
+
+    /// <summary>Those of <see cref="BackwardUses"/> whose node has not run its backward yet (counted down by
+    /// <see cref="Autograd"/> for the leaves that have a <see cref="GradientReadyHook"/>).</summary>
+    internal int PendingBackwardUses { get; set; }
+
+    /// <summary>
+    /// Told when this leaf's gradient is complete in the current backward: the last node that uses it has run (ZeRO stage
+    /// 2 reduces it over the ranks then). Leaves the graph does not reach are not told.
+    /// </summary>
+    internal IGradientReadyHook? GradientReadyHook { get; set; }
+
+    /// <summary>Drops this leaf's gradient buffer (its contents were handed on) but keeps the record that it was written.</summary>
+    internal void ReleaseGradKeepWritten()
+    {
+        grad?.Dispose();
+        grad = null;
+    }
 
     /// <summary>
     /// Backward of a product into this tensor's gradient: G (+)= op(A)·op(B). When this is a parameter used once in the

@@ -57,6 +57,11 @@ public static class Trainer
         if (options.AccumulationSteps != 1 || comm != null)
             throw new NotSupportedException(
                 "Trainer.Fit: differentially private training takes neither AccumulationSteps > 1 nor a Communicator.");
+        if (options.ClipGradNorm != null)
+            throw new NotSupportedException(
+                "Trainer.Fit: ClipGradNorm with Privacy: DP-SGD clips each sample's gradient to its maxGradNorm and replaces " +
+                "the batch gradient with the clipped, noised sum, so a global clip before the step would act on nothing; set " +
+                "maxGradNorm instead.");
         if (options.Resume)
             throw new NotSupportedException(
                 "Trainer.Fit: Resume with Privacy is not supported: checkpoints do not hold the accountant's history, so the " +
@@ -77,6 +82,8 @@ public static class Trainer
         if (options.AccumulationSteps < 1)
             throw new ArgumentOutOfRangeException(nameof(options),
                 $"Trainer.Fit: AccumulationSteps must be ≥ 1 (batches per optimizer step), got {options.AccumulationSteps}.");
+        if (options.ClipGradNorm is float clip && !(clip > 0 && float.IsFinite(clip)))
+            throw new ArgumentOutOfRangeException(nameof(options), $"Trainer.Fit: ClipGradNorm must be a positive norm (or null), got {clip}.");
         if (!(options.ValidationFraction >= 0 && options.ValidationFraction < 1))
             throw new ArgumentOutOfRangeException(nameof(options), $"ValidationFraction must be in [0, 1), got {options.ValidationFraction}.");
 
@@ -115,7 +122,9 @@ public static class Trainer
         }
         if (comm != null) ResumeAgreement.Check(comm, run, resumedFrom);
         if (run.Finished) return run.History;
-        var ddp = comm == null ? null : new DistributedDataParallel(model, optimizer, comm, options.Zero);
+        var ddp = comm == null ? null : new DistributedDataParallel(model, optimizer, comm, options.Zero, options.BucketCapMb);
+        // ZeRO stage 2 sums each backward's gradients during it: the weight comes first and every backward is reduced.
+        bool reducedInBackward = ddp is { Zero: ZeroStage.Gradients } && comm!.Size > 1;
         var totals = new double[3]; // a step's loss sum, non-finite flag and hits, all-reduced over the ranks
 
         for (int epoch = run.Epoch; epoch <= options.Epochs; epoch++)
@@ -171,22 +180,30 @@ public static class Trainer
                     group.Add(value, batch.GlobalCount, hits, finite);
                     if (finite && accumulate == 1)
                     {
+                        double weight = (double)batch.Count / batch.GlobalCount;
+                        if (reducedInBackward) ddp!.GradientWeight = weight;
                         l?.Backward();
-                        ddp?.AverageGradients((double)batch.Count / batch.GlobalCount);
+                        ddp?.AverageGradients(weight);
                     }
                     else if (finite)
                     {
                         // This micro-batch's share of the group's mean: Σ over the group (and the ranks) is its mean.
                         int groupRows = 0;
                         for (int i = first; i <= last; i++) groupRows += loader.GlobalRowsOf(i);
+                        if (reducedInBackward) ddp!.GradientWeight = 1.0;
                         if (l != null) (l * (float)((double)batch.Count / groupRows)).Backward();
-                        if (groupEnd) ddp?.AverageGradients(1.0);
+                        if (groupEnd || reducedInBackward) ddp?.AverageGradients(1.0);
                     }
                     if (groupEnd)
                     {
                         if (group.Finite)
                             options.OnAfterBackward?.Invoke(new TrainingProgress(epoch, step, loader.BatchCount,
                                 accumulate == 1 ? value : group.MeanLoss));
+                        if (group.Finite && options.ClipGradNorm is float maxNorm)
+                        {
+                            if (ddp != null) ddp.ClipGradNorm(maxNorm);
+                            else GradClip.ClipGradNorm(optimizer.Parameters, maxNorm).Dispose();
+                        }
                         if (group.Finite && (!options.SkipNonFiniteSteps || (ddp?.GradientsAreFinite() ?? optimizer.GradientsAreFinite())))
                         {
                             if (ddp != null) ddp.OptimizerStep();
@@ -262,11 +279,24 @@ public static class Trainer
         comm?.Barrier(); // the checkpoint is written before any rank goes on (and, say, reads it)
         return run.History;
 
-        // Every rank gathers the optimizer state's shards under ZeRO (a collective); rank 0 writes.
+        // Under ZeRO every rank gathers the optimizer state's shards (a collective) and rank 0 writes; with sharded
+        // checkpoints every rank writes its shard, then rank 0 the file naming them, then stale shards go.
         void Save()
         {
+            string path = options.CheckpointPath!;
+            if (options.ShardedCheckpoints && ddp is { Zero: not ZeroStage.None } && comm!.Size > 1)
+            {
+                Serialization.Checkpoint.SaveOptimizerShard(path, optimizer, run.GlobalStep, comm.Rank, comm.Size);
+                comm.Barrier(); // every shard is on disk before the file that names them
+                if (leader) run.Save(path, model, optimizer, options, new Serialization.OptimizerShards(comm.Size, run.GlobalStep));
+                comm.Barrier();
+                if (leader) Serialization.Checkpoint.DeleteStaleShards(path, run.GlobalStep, comm.Size);
+                return;
+            }
             ddp?.ConsolidateState();
-            if (leader) run.Save(options.CheckpointPath!, model, optimizer, options);
+            if (!leader) return;
+            run.Save(path, model, optimizer, options);
+            Serialization.Checkpoint.DeleteStaleShards(path, run.GlobalStep, 0); // a sharded save's shards, now unnamed
         }
     }
 

@@ -95,17 +95,36 @@ public sealed class TrainerOptions
 
     /// <summary>
     /// What the data-parallel run shards over the ranks (<see cref="Distributed.ZeroStage.OptimizerState"/>: ZeRO stage 1,
-    /// each rank keeps 1/N of the optimizer state); the same on every rank. Checkpoints gather the whole state to save it
-    /// (every rank holds it for a moment, in host memory). Ignored in a world of one.
+    /// each rank keeps 1/N of the optimizer state; <see cref="Distributed.ZeroStage.Gradients"/>: stage 2, and 1/N of the
+    /// gradients); the same on every rank. Checkpoints gather the whole state to save it (every rank holds it for a
+    /// moment, in host memory) unless <see cref="ShardedCheckpoints"/>. Ignored in a world of one.
     /// </summary>
     public Distributed.ZeroStage Zero { get; init; }
+
+    /// <summary>
+    /// Clips the gradients' global L2 norm to this before each optimizer step (<c>torch.nn.utils.clip_grad_norm_</c>,
+    /// after the accumulation and the average over the ranks; under ZeRO stage 2 over the ranks' shards). Null: no clipping.
+    /// </summary>
+    public float? ClipGradNorm { get; init; }
+
+    /// <summary>ZeRO stage 2: the gradient bucket size in MiB (PyTorch DDP's <c>bucket_cap_mb</c>).</summary>
+    public double BucketCapMb { get; init; } = 25;
+
+    /// <summary>
+    /// Under ZeRO, each rank writes its own shard of the optimizer state beside the checkpoint
+    /// (<c>{CheckpointPath}.step{N}.shard{r}-of-{N}</c>) instead of gathering the whole state to rank 0 (FSDP's
+    /// <c>SHARDED_STATE_DICT</c>): no rank ever holds the whole state. The checkpoint file names its shards; loading reads
+    /// them all, so a resume works at any rank count and in a single process, and a missing or mismatched shard is an
+    /// error naming it. The path must be one every rank can write and read (a shared file system).
+    /// </summary>
+    public bool ShardedCheckpoints { get; init; }
 
     /// <summary>
     /// Differentially private training (<see cref="Privacy.DpSgd.MakePrivate"/> of the same model and optimizer, over a
     /// loader of the same dataset): batches come from its Poisson-sampling <see cref="Privacy.DpSgd.Loader"/> (its expected
     /// batch size replaces <see cref="BatchSize"/>, which then only sizes evaluation), and each step is its clip-and-noise
-    /// step; an empty batch steps on noise alone. Not with <see cref="AccumulationSteps"/> &gt; 1 or a
-    /// <see cref="Communicator"/>. Null: ordinary training.
+    /// step; an empty batch steps on noise alone. Not with <see cref="AccumulationSteps"/> &gt; 1, a
+    /// <see cref="Communicator"/>, <see cref="ClipGradNorm"/> (DP-SGD clips per sample) or <see cref="Resume"/>. Null: ordinary training.
     /// </summary>
     public Privacy.DpSgd? Privacy { get; init; }
 }

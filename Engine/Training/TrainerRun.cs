@@ -50,12 +50,12 @@ internal sealed class TrainerRun
         EpochSeconds = 0;
     }
 
-    public void Save(string path, Module model, Optimizer optimizer, TrainerOptions options)
+    public void Save(string path, Module model, Optimizer optimizer, TrainerOptions options, OptimizerShards? shards = null)
     {
         var tensors = BestWeights?.ToDictionary(kv => "best." + kv.Key,
             kv => new HostTensor(model.NamedTensors().First(p => p.Name == kv.Key).Tensor.Shape, kv.Value));
         Checkpoint.Save(path, model, optimizer, options.Schedule, options.Plateau,
-            new Dictionary<string, string> { ["trainer"] = JsonSerializer.Serialize(this, Json) }, tensors);
+            new Dictionary<string, string> { ["trainer"] = JsonSerializer.Serialize(this, Json) }, tensors, shards);
     }
 
     public static TrainerRun Resume(string path, Module model, Optimizer optimizer, TrainerOptions options)

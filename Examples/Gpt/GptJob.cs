@@ -117,7 +117,7 @@ public static class GptJob
                 1 => ZeroStage.OptimizerState,
                 2 => ZeroStage.Gradients,
                 _ => ZeroStage.None,
-            })
+            }, o.BucketMb)
             : null;
         int from = o.BatchSize * comm.Rank / comm.Size, to = o.BatchSize * (comm.Rank + 1) / comm.Size;
         var random = new Random(o.Seed);
@@ -152,9 +152,12 @@ public static class GptJob
             var mine = ddp == null ? offsets : offsets[from..to];
             var (x, y) = GptRecipe.Batch(corpus.Train, mine, t);
             var loss = model.Loss(Tensor.FromArray(dev, x, new[] { mine.Length, t }), y);
+            double weight = (double)mine.Length / b; // this rank's share of the whole batch's mean gradient
+            if (ddp is { Zero: ZeroStage.Gradients }) ddp.GradientWeight = weight; // ZeRO-2 sums during backward
             loss.Backward();
-            ddp?.AverageGradients((double)mine.Length / b); // the whole batch's mean gradient on every rank
-            if (o.GradClip > 0) GradClip.ClipGradNorm(model.Parameters(), o.GradClip);
+            ddp?.AverageGradients(weight);
+            if (o.GradClip > 0 && ddp != null) ddp.ClipGradNorm(o.GradClip); // over the ranks' shards under ZeRO-2
+            else if (o.GradClip > 0) GradClip.ClipGradNorm(model.Parameters(), o.GradClip);
             if (ddp != null) ddp.OptimizerStep();
             else optimizer.Step();
             optimizer.ZeroGrad();
@@ -169,8 +172,13 @@ public static class GptJob
             {
                 if (r == comm.Rank)
                     perRank.WriteLine($"rank {r} of {comm.Size}: peak memory of the training steps {Megabytes(runPeak)} " +
-                                      $"allocated, optimizer state {Megabytes(ddp.OptimizerStateBytes)}" +
-                                      (o.Zero == 1 ? " (ZeRO-1: 1/N of AdamW's moments)" : ""));
+                                      $"allocated, optimizer state {Megabytes(ddp.OptimizerStateBytes)}, gradients " +
+                                      $"{Megabytes(ddp.GradientBytes)}" + o.Zero switch
+                                      {
+                                          1 => " (ZeRO-1: 1/N of AdamW's moments)",
+                                          2 => " (ZeRO-2: 1/N of AdamW's moments and of the gradients)",
+                                          _ => "",
+                                      });
                 perRank.Flush();
                 comm.Barrier();
             }

@@ -40,8 +40,12 @@ public sealed record GptOptions
     /// <summary>Print the device's peak allocated memory at each report and at the end.</summary>
     public bool Memory { get; init; }
 
-    /// <summary>Under mpirun: ZeRO stage (0: plain data-parallel; 1: optimizer state sharded; 2: not implemented yet).</summary>
+    /// <summary>Under mpirun: ZeRO stage (0: plain data-parallel; 1: optimizer state sharded; 2: gradients too).</summary>
     public int Zero { get; init; }
+
+    /// <summary>ZeRO stage 2's gradient bucket in MiB (1 by default: the GPT's gradients are a few MiB, so PyTorch's 25
+    /// would make one bucket, reduced only when backward ends).</summary>
+    public double BucketMb { get; init; } = 1;
 }
 
 /// <summary>nanoGPT's training recipe: its optimizer groups, learning-rate schedule and batches.</summary>
