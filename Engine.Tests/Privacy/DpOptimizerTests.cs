@@ -148,6 +148,25 @@ public sealed class DpOptimizerTests
         Assert.NotEmpty(history.Epochs);
     }
 
+    /// <summary>N = 20 at batch 1: q = 0.05, a third of the Poisson batches are empty; Fit steps on noise alone for them.</summary>
+    [Fact]
+    public void TrainerFitTakesEmptyPoissonBatches()
+    {
+        var data = Dataset.WithLabels(Enumerable.Range(0, 20 * 4).Select(i => (float)(i % 7) / 7).ToArray(), 4,
+            Enumerable.Range(0, 20).Select(i => i % 3).ToArray());
+        using var model = Mlp();
+        using var sgd = new Sgd(model.Parameters(), lr: 0.1f);
+        using var dp = DpSgd.MakePrivate(model, sgd, new DataLoader(Dev, data, 1, seed: 2), noiseMultiplier: 1.0, maxGradNorm: 1.0, seed: 3);
+        int empty = 0;
+        foreach (var batch in dp.Loader.NextEpoch()) using (batch) if (batch.Count == 0) empty++;
+        Assert.True(empty > 0, "the seed should give at least one empty batch");
+        var before = Flat(model);
+        Trainer.Fit(model, Trainer.CrossEntropy, sgd, data, new TrainerOptions { Epochs = 3, Privacy = dp });
+        Assert.Equal(60, dp.Optimizer.Steps);
+        Assert.NotEqual(before, Flat(model));
+        Assert.True(Flat(model).All(float.IsFinite));
+    }
+
     [Fact]
     public void MakePrivateWithATargetEpsilonFindsSigmaThatSpendsIt()
     {
