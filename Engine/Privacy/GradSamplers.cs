@@ -81,7 +81,8 @@ internal sealed class OuterProductGradient : PerSampleGradient
 /// <summary>
 /// The per-sample gradient rules of the supported layers (Opacus' <c>grad_sample/*.py</c>), each from the layer's input
 /// x and the gradient dy of the loss with respect to its output, for a batch of B samples on axis 0, without a batch-1
-/// loop. dy is already the per-sample loss's gradient (the mean loss's times B).
+/// loop. dy is already the per-sample loss's gradient (the mean loss's times B); inputs have their batch axis
+/// (<see cref="PerSampleGradients"/> checks it).
 /// </summary>
 internal static class GradSamplers
 {
@@ -122,7 +123,6 @@ internal static class GradSamplers
     /// </summary>
     private static IEnumerable<PerSampleGradient> Conv2d(Conv2d layer, Tensor x, Tensor dy)
     {
-        if (x.Rank == 3) (x, dy) = (x.Unsqueeze(0), dy.Unsqueeze(0));
         int b = x.Shape[0], groups = layer.Groups, oc = layer.OutChannels, oh = dy.Shape[2], ow = dy.Shape[3];
         if (layer.Weight.RequiresGrad)
         {
@@ -169,7 +169,6 @@ internal static class GradSamplers
     private static IEnumerable<PerSampleGradient> Embedding(Embedding layer, Tensor indices, Tensor dy)
     {
         if (!layer.Weight.RequiresGrad) yield break;
-        if (indices.Rank == 0) (indices, dy) = (indices.Reshape(1), dy.Unsqueeze(0));
         int b = indices.Shape[0], v = layer.NumEmbeddings, d = layer.EmbeddingDim, n = indices.Numel;
         var idx = indices.DType == DType.Int64 ? indices.ToArray<long>() : indices.ToArray<int>().Select(i => (long)i).ToArray();
         int perSample = n / b;
