@@ -126,6 +126,28 @@ public sealed class PerSampleGradientTests
         Assert.Null(seenGrad);
     }
 
+    /// <summary>Disposing removes the hooks and gives Linear and Conv2d their ordinary weight gradient back.</summary>
+    [Fact]
+    public void AfterDisposeThePlainGradientsComeBack()
+    {
+        using var scope = new DisposeScope();
+        using var model = new Sequential(new Conv2d(Dev, 1, 2, 2, seed: 1), new Flatten(), new Linear(Dev, 8, 2, seed: 2));
+        var x = Input(new[] { 2, 1, 3, 3 }, false, 5);
+        float[] Grads()
+        {
+            model.Forward(x).Sum().Backward();
+            var g = model.Parameters().SelectMany(p => p.Grad!.ToArray()).ToArray();
+            foreach (var p in model.Parameters()) p.ZeroGrad();
+            return g;
+        }
+        var before = Grads();
+        var perSample = new PerSampleGradients(model);
+        var during = Grads();
+        Assert.Equal(0f, during.Take(8).Select(Math.Abs).Sum()); // the conv weight's batch gradient is left to the hooks
+        perSample.Dispose();
+        Assert.Equal(before, Grads());
+    }
+
     [Fact]
     public void AModelWithAnUnsupportedTrainableLayerIsRefusedNamingIt()
     {
