@@ -10,6 +10,8 @@ if (args.FirstOrDefault() == "distributed") return DistributedBenchmark.Run(args
 if (args.FirstOrDefault() == "memory") return MemoryBenchmark.Run(args[1..]);
 // dotnet run --project Engine.Benchmarks -c Release -- pruning [--quick] [--rounds N] [--device D] [--out DIR]
 if (args.FirstOrDefault() == "pruning") return PruningBenchmark.Run(args[1..]);
+// dotnet run --project Engine.Benchmarks -c Release -- privacy [--quick] [--rounds N] [--batch B] [--device D] [--out DIR]
+if (args.FirstOrDefault() == "privacy") return PrivacyBenchmark.Run(args[1..]);
 // dotnet run --project Engine.Benchmarks -c Release -- ptx --out DIR [--tools DIR]
 if (args.FirstOrDefault() == "ptx") return Engine.Benchmarks.Ptx.PtxCommand.Run(args[1..]);
 EngineConfig.Quick = args.Contains("--quick");

@@ -55,6 +55,14 @@ public interface IKernels
 
     void Random(ArrayView<float> y, uint seed, float low, float high, bool normal, uint offset = 0);
 
+    /// <summary>
+    /// y[i] += std·zᵢ with zᵢ standard normal from (seed, i): Box–Muller on pairs with both outputs, in blocks of 32
+    /// elements holding 16 pairs: element 32b + t takes pair p = 16b + (t mod 16), r = √(−2 ln(1 − u(2p))),
+    /// φ = 2π(u(2p+1) − ½), zᵢ = r·cos φ for t &lt; 16 and r·sin φ otherwise (u the hash of <see cref="Random"/>).
+    /// DP-SGD's Gaussian noise, added in place.
+    /// </summary>
+    void AddGaussianNoise(ArrayView<float> y, uint seed, float std);
+
     // ---- movement and strided reduction (MovementKernels) ----
     /// <summary>y[dst(i)] (+)= x[src(i)] over the layouts' shared index space; dst maps no two indices to one element.</summary>
     void StridedCopy(ArrayView<float> x, StridedLayout src, ArrayView<float> y, StridedLayout dst, bool accumulate);

@@ -115,6 +115,7 @@ public static class Autograd
             {
                 var tensor = order[i];
                 var node = tensor.GradFn!;
+                tensor.RunGradHooks();
                 node.Backward(tensor.GradTarget());
                 if (anomalyDepth > 0) CheckBackward(tensor, node);
                 tensor.ReleaseIntermediateGrad();

@@ -18,8 +18,12 @@ namespace Examples;
 public static class FederatedJob
 {
     public static int Run(string deviceKind, string? dataDir, string outDir, int rounds, int localEpochs, int batchSize,
-        float lr, bool nonIid, int seed) => DistributedRun.Run(comm =>
+        float lr, bool nonIid, int seed, double? noiseMultiplier = null, double maxUpdateNorm = 1.0,
+        double? clientsPerRound = null) => DistributedRun.Run(comm =>
     {
+        var privacy = noiseMultiplier is { } sigma
+            ? new Engine.Privacy.FederatedPrivacy(sigma, maxUpdateNorm, clientsPerRound ?? comm.Size, seed)
+            : null;
         using var dev = Device.Create(deviceKind);
         var (train, test) = MnistJob.Load(dataDir);
         var mine = train.Subset(ClientRows(train, comm.Rank, comm.Size, nonIid, seed));
@@ -42,7 +46,7 @@ public static class FederatedJob
         var table = new Table().AddColumns("round", "global test accuracy", "global test loss", "samples trained", "seconds");
         var curve = new List<(double, double)>();
         FederatedAveraging.Run(comm, model, sgd, Trainer.CrossEntropy, mine,
-            new FederatedOptions { Rounds = rounds, LocalEpochs = localEpochs, BatchSize = batchSize, Seed = seed },
+            new FederatedOptions { Rounds = rounds, LocalEpochs = localEpochs, BatchSize = batchSize, Seed = seed, Privacy = privacy },
             evaluate: m => comm.Rank == 0 ? Trainer.Evaluate(m, Trainer.CrossEntropy, test, dev) : (0, null),
             onRound: r =>
             {
@@ -50,7 +54,9 @@ public static class FederatedJob
                 table.AddRow(r.Round.ToString(CultureInfo.InvariantCulture), $"{r.GlobalAccuracy:P2}", $"{r.GlobalLoss:F4}",
                     r.Samples.ToString(CultureInfo.InvariantCulture), $"{r.Seconds:F1}");
                 curve.Add((r.Round, r.GlobalAccuracy!.Value));
-                if (!Report.Interactive) Console.WriteLine($"  round {r.Round}: global test accuracy {r.GlobalAccuracy:P2}");
+                if (!Report.Interactive)
+                    Console.WriteLine($"  round {r.Round}: global test accuracy {r.GlobalAccuracy:P2}" +
+                                      (r.Epsilon is { } eps ? $", {r.Participants} client(s), ε = {eps:F2} at δ = {FederatedAveraging.Delta}" : ""));
             });
         if (comm.Rank != 0) return 0;
         AnsiConsole.Write(table);

@@ -159,15 +159,34 @@ serve.SetAction(r => Examples.Serving.ServeJob.Run(new Examples.Serving.ServeOpt
 }));
 root.Subcommands.Add(serve);
 
+var privateCommand = new Command("private", "DP-SGD on MNIST: the main MLP trained with per-sample clipping, Gaussian noise and Poisson " +
+    "sampling for each target ε (σ from the RDP accountant), and without privacy; test accuracy against ε in a table (OUT/private-mnist.md) and a plot.");
+var privateEpsilons = new Option<string>("--epsilons") { Description = "comma-separated target ε values; inf: without DP", DefaultValueFactory = _ => "1,3,8,inf" };
+var privateEpochs = new Option<int>("--epochs") { Description = "passes over the training set", DefaultValueFactory = _ => 15 };
+var privateBatch = new Option<int>("--batch-size") { Description = "expected batch size (Poisson sampling at batch/N)", DefaultValueFactory = _ => 256 };
+var privateLr = new Option<float>("--lr") { Description = "SGD learning rate", DefaultValueFactory = _ => 0.5f };
+var maxGradNorm = new Option<double>("--max-grad-norm") { Description = "C: each sample's gradient is clipped to this L2 norm", DefaultValueFactory = _ => 1.0 };
+var delta = new Option<double>("--delta") { Description = "δ of the (ε, δ) guarantee (below 1/N)", DefaultValueFactory = _ => 1e-5 };
+foreach (var o in new Option[] { privateEpsilons, privateEpochs, privateBatch, privateLr, maxGradNorm, delta, seed, device, data, output })
+    privateCommand.Options.Add(o);
+privateCommand.SetAction(r => PrivateJob.Execute(r.GetValue(device)!, r.GetValue(data), r.GetValue(output)!, r.GetValue(privateEpsilons)!,
+    r.GetValue(privateEpochs), r.GetValue(privateBatch), r.GetValue(privateLr), r.GetValue(maxGradNorm), r.GetValue(delta), r.GetValue(seed)));
+root.Subcommands.Add(privateCommand);
+
 var federated = new Command("federated", "Federated averaging: each mpirun rank is a client with its own part of MNIST.");
 var rounds = new Option<int>("--rounds") { Description = "communication rounds", DefaultValueFactory = _ => 10 };
 var localEpochs = new Option<int>("--local-epochs") { Description = "E: local passes per round", DefaultValueFactory = _ => 1 };
 var clientBatch = new Option<int>("--batch-size") { Description = "B: the clients' batch size", DefaultValueFactory = _ => 32 };
 var clientLr = new Option<float>("--lr") { Description = "the clients' SGD learning rate", DefaultValueFactory = _ => 0.05f };
 var nonIid = new Option<bool>("--non-iid") { Description = "each client mostly a few digits (McMahan et al.'s 2 shards per client)" };
-foreach (var o in new Option[] { rounds, localEpochs, clientBatch, clientLr, nonIid, seed, device, data, output }) federated.Options.Add(o);
+var dpNoise = new Option<double?>("--noise-multiplier") { Description = "DP-FedAvg: σ (server noise σC on the summed clipped updates); unset: plain FedAvg" };
+var dpUpdateNorm = new Option<double>("--max-update-norm") { Description = "DP-FedAvg: C, each client's update clipped to this L2 norm", DefaultValueFactory = _ => 1.0 };
+var dpClients = new Option<double?>("--clients-per-round") { Description = "DP-FedAvg: expected participants a round, qK (default: all clients)" };
+foreach (var o in new Option[] { rounds, localEpochs, clientBatch, clientLr, nonIid, dpNoise, dpUpdateNorm, dpClients, seed, device, data, output })
+    federated.Options.Add(o);
 federated.SetAction(r => FederatedJob.Run(r.GetValue(device)!, r.GetValue(data), r.GetValue(output)!, r.GetValue(rounds),
-    r.GetValue(localEpochs), r.GetValue(clientBatch), r.GetValue(clientLr), r.GetValue(nonIid), r.GetValue(seed)));
+    r.GetValue(localEpochs), r.GetValue(clientBatch), r.GetValue(clientLr), r.GetValue(nonIid), r.GetValue(seed),
+    r.GetValue(dpNoise), r.GetValue(dpUpdateNorm), r.GetValue(dpClients)));
 root.Subcommands.Add(federated);
 
 var check = new Command("distributed-check", "The data-parallel equivalence and fault check the tests run under mpirun.");

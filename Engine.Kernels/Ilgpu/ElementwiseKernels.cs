@@ -91,6 +91,29 @@ public static class ElementwiseKernels
     }
 
     /// <summary>
+    /// y[i] += std·zᵢ (<see cref="IKernels.AddGaussianNoise"/>), one thread per element: <see cref="NoiseAt"/>.
+    /// </summary>
+    public static void GaussianNoise(ArrayView<float> y, uint seed, float std)
+    {
+        for (int i = GridStride.Start, step = GridStride.Step, end = y.IntLength; i < end; i += step)
+            y[i] += std * NoiseAt(seed, i);
+    }
+
+    /// <summary>
+    /// The standard normal zᵢ of element i: elements come in blocks of 32 holding 16 Box–Muller pairs; element
+    /// i = 32b + t takes pair p = 16b + (t mod 16), r = √(−2 ln(1 − u(2p))), φ = 2π(u(2p+1) − ½), and is r·cos φ for
+    /// t &lt; 16, r·sin φ otherwise (the blocks let a SIMD register of pairs write two contiguous runs).
+    /// </summary>
+    public static float NoiseAt(uint seed, int i)
+    {
+        int t = i & 31;
+        uint pair = (uint)((i >> 5) * 16 + (t & 15));
+        float r = ILGPU.Algorithms.XMath.Sqrt(-2f * ILGPU.Algorithms.XMath.Log(1f - Unit(seed, 2u * pair)));
+        float phi = 6.283185307179586f * (Unit(seed, 2u * pair + 1u) - 0.5f);
+        return t < 16 ? r * ILGPU.Algorithms.XMath.Cos(phi) : r * ILGPU.Algorithms.XMath.Sin(phi);
+    }
+
+    /// <summary>
     /// Counter-based random numbers: u(k) = (hash(seed, k) >> 8)/2²⁴ ∈ [0, 1), read from counter k = offset + i, so one
     /// seed is one stream and consecutive tensors can take consecutive stretches of it. Uniform:
     /// y[i] = low + (high−low)·u(offset + i). Normal (<paramref name="normal"/> ≠ 0): Box–Muller with j = offset + i,
@@ -186,6 +209,9 @@ public static class ElementwiseKernels
         bool accumulate) =>
         k.Load<ArrayView<float>, ArrayView<float>, uint, float, int>(Dropout)(
             k.ForItems(x.Length), x, y, seed, p, accumulate ? 1 : 0);
+
+    public static void AddGaussianNoise(this KernelContext k, ArrayView<float> y, uint seed, float std) =>
+        k.Load<ArrayView<float>, uint, float>(GaussianNoise)(k.ForItems(y.Length), y, seed, std);
 
     public static void Random(this KernelContext k, ArrayView<float> y, uint seed, float low, float high,
         bool normal, uint offset = 0) =>

@@ -55,6 +55,8 @@ public sealed class IlgpuKernels : IKernels
     public void Random(ArrayView<float> y, uint seed, float low, float high, bool normal, uint offset = 0) =>
         Context.Random(y, seed, low, high, normal, offset);
 
+    public void AddGaussianNoise(ArrayView<float> y, uint seed, float std) => Context.AddGaussianNoise(y, seed, std);
+
     public void StridedCopy(ArrayView<float> x, StridedLayout src, ArrayView<float> y, StridedLayout dst,
         bool accumulate) => Context.StridedCopy(x, src, y, dst, accumulate);
 

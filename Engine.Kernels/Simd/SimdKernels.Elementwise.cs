@@ -321,6 +321,120 @@ public sealed unsafe partial class SimdKernels
         return new Vector<uint>(lanes);
     }
 
+    /// <summary>
+    /// The math of <see cref="ElementwiseKernels.GaussianNoise"/> (same hash, same pairs and blocks of 32), a register of
+    /// pairs at a time with polynomial ln and sincos (so equal to the ILGPU kernel up to their last bits), the blocks
+    /// split over the worker threads.
+    /// </summary>
+    public void AddGaussianNoise(ArrayView<float> y, uint seed, float std)
+    {
+        int n = y.IntLength;
+        if (n == 0) return;
+        int blocks = (n + 31) / 32;
+        if (blocks * 32L < 4096) new GaussianNoiseBody(Ptr(y), n, seed, std).Run(0, blocks);
+        else Lanes.For(blocks, new GaussianNoiseBody(Ptr(y), n, seed, std), Pool);
+    }
+
+    /// <summary>Blocks [from, to) of 32 elements: 16 pairs, y[32b + t] += std·r·cos φ and y[32b + 16 + t] += std·r·sin φ.</summary>
+    private readonly struct GaussianNoiseBody(float* y, int n, uint seed, float std) : IRangeBody
+    {
+        [MethodImpl(Lanes.Hot)]
+        public void Run(int from, int to)
+        {
+            int w = Vector<float>.Count;
+            var vstd = new Vector<float>(std);
+            for (int b = from; b < to; b++)
+            {
+                int start = b * 32;
+                if (start + 32 > n || w > 16)
+                {
+                    for (int i = start; i < Math.Min(n, start + 32); i++) y[i] += std * ElementwiseKernels.NoiseAt(seed, i);
+                    continue;
+                }
+                for (int off = 0; off < 16; off += w)
+                {
+                    var pair = new Vector<uint>((uint)(b * 16 + off)) + Iota;
+                    var u1 = UnitOf(seed, pair * 2u);
+                    var u2 = UnitOf(seed, pair * 2u + Vector<uint>.One);
+                    var r = Vector.SquareRoot(new Vector<float>(-2f) * NaturalLog(Vector<float>.One - u1));
+                    var (sin, cos) = SinCos((u2 - new Vector<float>(0.5f)) * new Vector<float>(6.283185307179586f));
+                    var first = new Span<float>(y + start + off, w);
+                    var second = new Span<float>(y + start + 16 + off, w);
+                    (new Vector<float>(first) + vstd * r * cos).CopyTo(first);
+                    (new Vector<float>(second) + vstd * r * sin).CopyTo(second);
+                }
+            }
+        }
+    }
+
+    /// <summary><see cref="ElementwiseKernels.Unit"/> of each lane's counter.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<float> UnitOf(uint seed, Vector<uint> k)
+    {
+        var h = (k * new Vector<uint>(0x9E3779B9u)) ^ new Vector<uint>(unchecked(seed * 0x85EBCA6Bu + 0x68E31DA4u));
+        h ^= Vector.ShiftRightLogical(h, 16);
+        h *= new Vector<uint>(0x7FEB352Du);
+        h ^= Vector.ShiftRightLogical(h, 15);
+        h *= new Vector<uint>(0x846CA68Bu);
+        h ^= Vector.ShiftRightLogical(h, 16);
+        return Vector.ConvertToSingle(Vector.AsVectorInt32(Vector.ShiftRightLogical(h, 8))) * new Vector<float>(1f / 16777216f);
+    }
+
+    /// <summary>
+    /// ln x for x in (0, 1] (normal floats): x = m·2ᵉ with m in [√½, √2), ln m = 2·atanh(t) = 2(t + t³/3 + … + t⁹/9)
+    /// for t = (m − 1)/(m + 1), |t| ≤ 0.172 (the next term is below 4·10⁻¹⁰).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<float> NaturalLog(Vector<float> x)
+    {
+        var bits = Vector.AsVectorInt32(x);
+        var e = Vector.ShiftRightArithmetic(bits, 23) - new Vector<int>(127);
+        var m = Vector.AsVectorSingle((bits & new Vector<int>(0x007FFFFF)) | new Vector<int>(0x3F800000));
+        var big = Vector.GreaterThan(m, new Vector<float>(1.41421356f));
+        m = Vector.ConditionalSelect(big, m * new Vector<float>(0.5f), m);
+        e = Vector.ConditionalSelect(big, e + Vector<int>.One, e);
+        var t = (m - Vector<float>.One) / (m + Vector<float>.One);
+        var t2 = t * t;
+        var series = new Vector<float>(1f / 9f);
+        series = series * t2 + new Vector<float>(1f / 7f);
+        series = series * t2 + new Vector<float>(1f / 5f);
+        series = series * t2 + new Vector<float>(1f / 3f);
+        series = series * t2 + Vector<float>.One;
+        return new Vector<float>(2f) * t * series + Vector.ConvertToSingle(e) * new Vector<float>(0.693147180559945f);
+    }
+
+    /// <summary>
+    /// (sin φ, cos φ) for φ in [−π, π]: φ = k·π/2 + r with |r| ≤ π/4 (two-part π/2), Taylor polynomials to r⁹ and r⁸,
+    /// then the quadrant k mod 4 picks and signs them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector<float> Sin, Vector<float> Cos) SinCos(Vector<float> phi)
+    {
+        var kf = Vector.Round(phi * new Vector<float>(0.636619772367581f));
+        var k = Vector.ConvertToInt32(kf);
+        var r = phi - kf * new Vector<float>(1.5703125f) - kf * new Vector<float>(4.83826794897e-4f);
+        var r2 = r * r;
+        var s = new Vector<float>(1f / 362880f);
+        s = s * r2 - new Vector<float>(1f / 5040f);
+        s = s * r2 + new Vector<float>(1f / 120f);
+        s = s * r2 - new Vector<float>(1f / 6f);
+        s = s * r2 * r + r;
+        var c = new Vector<float>(1f / 40320f);
+        c = c * r2 - new Vector<float>(1f / 720f);
+        c = c * r2 + new Vector<float>(1f / 24f);
+        c = c * r2 - new Vector<float>(0.5f);
+        c = c * r2 + Vector<float>.One;
+        var odd = Vector.Equals(k & Vector<int>.One, Vector<int>.One);
+        var sin = Vector.ConditionalSelect(odd, c, s);
+        var cos = Vector.ConditionalSelect(odd, s, c);
+        // quadrant 1: (cos r, −sin r); 2: (−sin r, −cos r); 3: (−cos r, sin r)
+        var sinNegative = Vector.Equals(k & new Vector<int>(2), new Vector<int>(2));
+        var cosNegative = Vector.Equals((k + Vector<int>.One) & new Vector<int>(2), new Vector<int>(2));
+        sin = Vector.ConditionalSelect(sinNegative, -sin, sin);
+        cos = Vector.ConditionalSelect(cosNegative, -cos, cos);
+        return (sin, cos);
+    }
+
     /// <summary>The math of <see cref="ElementwiseKernels.Random"/> (same hash, same transforms), element by element.</summary>
     [MethodImpl(Lanes.Hot)]
     public void Random(ArrayView<float> y, uint seed, float low, float high, bool normal, uint offset = 0)

@@ -106,6 +106,26 @@ public sealed class DataLoader
     private readonly (int Rank, int Size)? shard;
 
     /// <summary>
+    /// Poisson sampling, as DP-SGD's privacy analysis assumes (Opacus' <c>DPDataLoader</c> with its
+    /// <c>UniformWithReplacementSampler</c>): each of the <see cref="BatchCount"/> batches of an epoch takes every dataset
+    /// row independently with probability q = <see cref="BatchSize"/>/N, so a batch has B ~ Binomial(N, q) rows (mean
+    /// <see cref="BatchSize"/>; it may be empty: then <see cref="Batch.Count"/> is 0 and its tensors hold one placeholder
+    /// row), a row may be in several batches of an epoch or in none, and rows come in dataset order. Seeded by
+    /// (<see cref="Seed"/>, epoch, batch). <see cref="Shuffle"/> and <see cref="DropLast"/> do not apply; not with
+    /// <see cref="Shard"/>.
+    /// </summary>
+    public bool PoissonSampling
+    {
+        get => poisson;
+        init => poisson = value;
+    }
+
+    private readonly bool poisson;
+
+    /// <summary>q = <see cref="BatchSize"/>/N, each row's chance to be in a Poisson-sampled batch (capped at 1).</summary>
+    public double SampleRate => Math.Min(1.0, (double)BatchSize / Dataset.Count);
+
+    /// <summary>
     /// Epochs started so far; the next <see cref="NextEpoch"/> shuffles with this epoch's permutation. Set it to
     /// resume a run (checkpoints do).
     /// </summary>
@@ -116,7 +136,7 @@ public sealed class DataLoader
     }
 
     /// <summary>Batches per epoch.</summary>
-    public int BatchCount => DropLast ? Dataset.Count / BatchSize : (Dataset.Count + BatchSize - 1) / BatchSize;
+    public int BatchCount => DropLast && !poisson ? Dataset.Count / BatchSize : (Dataset.Count + BatchSize - 1) / BatchSize;
 
     /// <summary>Rows of batch <paramref name="index"/> of an epoch over all shards (the last one may be short).</summary>
     public int GlobalRowsOf(int index) => DropLast ? BatchSize : Math.Min(BatchSize, Dataset.Count - index * BatchSize);
@@ -127,6 +147,17 @@ public sealed class DataLoader
     /// </summary>
     public IEnumerable<Batch> NextEpoch(int skipBatches = 0)
     {
+        if (poisson)
+        {
+            if (shard != null) throw new NotSupportedException("DataLoader: Poisson sampling cannot be sharded over ranks.");
+            int poissonEpoch = epoch++;
+            for (int b = skipBatches; b < BatchCount; b++)
+            {
+                var rows = PoissonRows(poissonEpoch, b);
+                yield return Gather(rows, rows.Length, poissonEpoch);
+            }
+            yield break;
+        }
         var order = Shuffle ? Dataset.Permutation(Dataset.Count, unchecked(Seed * 7919 + epoch)) : Enumerable.Range(0, Dataset.Count).ToArray();
         int thisEpoch = epoch++;
         for (int b = skipBatches; b < BatchCount; b++)
@@ -136,6 +167,28 @@ public sealed class DataLoader
             if (shard is var (rank, size)) indices = indices[(int)((long)n * rank / size)..(int)((long)n * (rank + 1) / size)];
             yield return Gather(indices, n, thisEpoch);
         }
+    }
+
+    /// <summary>
+    /// The rows of Poisson batch <paramref name="batch"/> of <paramref name="epochNumber"/>: each row with probability q,
+    /// drawn by geometric gaps (the gap to the next chosen row is ⌊log U / log(1 − q)⌋ + 1), O(B) not O(N).
+    /// </summary>
+    internal int[] PoissonRows(int epochNumber, int batch)
+    {
+        double q = SampleRate;
+        if (q >= 1) return Enumerable.Range(0, Dataset.Count).ToArray();
+        var random = new Random(unchecked(Seed * 486187739 + epochNumber * 7919 + batch * 104729 + 1));
+        var rows = new List<int>((int)(Dataset.Count * q * 1.2) + 8);
+        double logNot = Math.Log(1 - q);
+        long at = -1;
+        while (true)
+        {
+            double u = 1 - random.NextDouble(); // (0, 1]
+            at += (long)Math.Floor(Math.Log(u) / logNot) + 1;
+            if (at >= Dataset.Count) break;
+            rows.Add((int)at);
+        }
+        return rows.ToArray();
     }
 
     private Batch Gather(int[] indices, int globalCount, int epochNumber)

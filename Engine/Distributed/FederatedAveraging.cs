@@ -19,10 +19,21 @@ public sealed record FederatedOptions
 
     /// <summary>Seeds each client's shuffling (offset by its rank, so clients draw different orders).</summary>
     public int Seed { get; init; }
+
+    /// <summary>DP-FedAvg (<see cref="Engine.Privacy.FederatedPrivacy"/>): sampled clients, clipped updates, server noise. Null: FedAvg.</summary>
+    public Engine.Privacy.FederatedPrivacy? Privacy { get; init; }
 }
 
 /// <summary>One round's outcome: the global model's evaluation (when an evaluator is given) and the clients' samples.</summary>
-public sealed record FederatedRound(int Round, double? GlobalLoss, double? GlobalAccuracy, long Samples, double Seconds);
+/// <param name="Round">1-based.</param>
+/// <param name="GlobalLoss">the evaluator's loss of the global model, when given.</param>
+/// <param name="GlobalAccuracy">the evaluator's accuracy, when given.</param>
+/// <param name="Samples">samples the clients trained on this round.</param>
+/// <param name="Seconds">the round's wall time.</param>
+/// <param name="Epsilon">with <see cref="FederatedOptions.Privacy"/>: ε spent so far at <see cref="FederatedAveraging.Delta"/>.</param>
+/// <param name="Participants">the clients that took part (all of them without privacy).</param>
+public sealed record FederatedRound(int Round, double? GlobalLoss, double? GlobalAccuracy, long Samples, double Seconds,
+    double? Epsilon = null, int? Participants = null);
 
 /// <summary>
 /// Federated averaging (McMahan et al. 2017, "Communication-Efficient Learning of Deep Networks from Decentralized
@@ -33,6 +44,9 @@ public sealed record FederatedRound(int Round, double? GlobalLoss, double? Globa
 /// </summary>
 public static class FederatedAveraging
 {
+    /// <summary>The δ at which <see cref="FederatedRound.Epsilon"/> is reported under DP-FedAvg.</summary>
+    public const double Delta = 1e-5;
+
     /// <param name="communicator">the clients (ranks); rank 0's initial model is everyone's start.</param>
     /// <param name="model">this client's copy of the model (same shape on every rank).</param>
     /// <param name="optimizer">this client's optimizer over <paramref name="model"/>'s parameters; its state is reset
@@ -56,6 +70,12 @@ public static class FederatedAveraging
             throw new ArgumentOutOfRangeException(nameof(options),
                 $"federated: rounds, local epochs and batch size must be ≥ 1, got {options.Rounds}, {options.LocalEpochs}, {options.BatchSize}.");
         var device = optimizer.Device;
+        var privacy = options.Privacy;
+        privacy?.Check(communicator.Size);
+        if (privacy != null && model.NamedBuffers().Any())
+            throw new NotSupportedException(
+                $"federated privacy: the model has buffers ({string.Join(", ", model.NamedBuffers().Select(b => b.Name))}), " +
+                "statistics of the clients' data that DP-FedAvg does not privatize; use a model without them (e.g. LayerNorm for BatchNorm).");
         var sync = new DistributedDataParallel(model, optimizer, communicator); // checks shapes, starts from rank 0's model
         var tensors = model.NamedTensors().Select(t => t.Tensor).ToList();
         var loader = localData.Count == 0 ? null
@@ -69,9 +89,11 @@ public static class FederatedAveraging
             optimizer.ResetState();
             long seen = 0;
             model.Train();
+            bool participates = privacy?.Participates(round, communicator.Rank, communicator.Size) ?? true;
+            var global = privacy == null ? null : tensors.Select(t => t.ToArray()).ToArray();
             for (int e = 0; e < options.LocalEpochs; e++, epoch++)
             {
-                if (loader == null) continue;
+                if (loader == null || !participates) continue;
                 loader.Epoch = epoch;
                 foreach (var batch in loader.NextEpoch())
                 {
@@ -89,6 +111,18 @@ public static class FederatedAveraging
                         seen += batch.Count;
                     }
                 }
+            }
+            if (privacy != null)
+            {
+                var (participants, epsilon) = PrivateAverage(communicator, privacy, tensors, global!, participates, round);
+                var seenAll = new double[] { seen };
+                communicator.AllReduce(seenAll, ReduceOp.Sum);
+                var privateScore = evaluate?.Invoke(model);
+                var privateRecord = new FederatedRound(round, privateScore?.Loss, privateScore?.Accuracy, (long)seenAll[0],
+                    clock.Elapsed.TotalSeconds, epsilon, participants);
+                rounds.Add(privateRecord);
+                onRound?.Invoke(privateRecord);
+                continue;
             }
             // w ← Σ_k n_k·w_k / Σ_k n_k over the clients (a client without data contributes nothing).
             var counts = new double[] { localData.Count };
@@ -109,5 +143,44 @@ public static class FederatedAveraging
         }
         GC.KeepAlive(sync);
         return rounds;
+    }
+
+    /// <summary>
+    /// DP-FedAvg's server step (<see cref="Engine.Privacy.FederatedPrivacy"/>): each participant's update Δ = w_local − w
+    /// clipped to C, summed over the clients (one all-reduce per tensor, non-participants adding zeros), rank 0 adding
+    /// N(0, σ²C²) once, w ← w + sum/(qK) on every rank. Returns the round's participants and ε so far.
+    /// </summary>
+    private static (int Participants, double Epsilon) PrivateAverage(ICommunicator communicator,
+        Engine.Privacy.FederatedPrivacy privacy, List<Tensor> tensors, float[][] global, bool participates, int round)
+    {
+        var device = tensors[0].Device;
+        var k = device.Kernels;
+        // Δ on the host: the update's norm needs every tensor, and the tensors are small next to a round of training.
+        var deltas = tensors.Select((t, i) =>
+        {
+            var local = t.ToArray();
+            var d = new float[local.Length];
+            if (participates) for (int j = 0; j < d.Length; j++) d[j] = local[j] - global[i][j];
+            return d;
+        }).ToArray();
+        double norm = Math.Sqrt(deltas.Sum(d => d.Sum(v => (double)v * v)));
+        float clip = (float)Math.Min(1.0, privacy.MaxUpdateNorm / (norm + 1e-6));
+        int clients = communicator.Size;
+        float scale = (float)(1.0 / (privacy.SampleRate(clients) * clients));
+        uint seed = unchecked((uint)(privacy.Seed * 0x9E3779B1 + round * 0x85EBCA6B + 0x5bd1e995));
+        for (int i = 0; i < tensors.Count; i++)
+        {
+            var d = deltas[i];
+            for (int j = 0; j < d.Length; j++) d[j] *= clip;
+            using var update = Tensor.FromArray(device, d, tensors[i].Shape);
+            if (communicator.Rank == 0)
+                k.AddGaussianNoise(update.Elements, unchecked(seed + (uint)i * 0x27d4eb2fu), (float)(privacy.NoiseMultiplier * privacy.MaxUpdateNorm));
+            communicator.AllReduce(device, update.Elements, ReduceOp.Sum);
+            tensors[i].CopyFrom(global[i]);
+            k.Accumulate(update.Elements, tensors[i].Elements, scale);
+        }
+        var count = new double[] { participates ? 1 : 0 };
+        communicator.AllReduce(count, ReduceOp.Sum);
+        return ((int)count[0], privacy.GetEpsilon(round, clients, Delta));
     }
 }

@@ -112,11 +112,11 @@ public sealed class Conv2d : ConvolutionBase
     {
         CheckInput(input, spatial: 2);
         if (PaddingMode == "zeros")
-            return Tensor.Conv2d(input, Weight, Bias, Stride, Padding, Dilation, Groups);
+            return RunHooks(input, Tensor.Conv2d(input, Weight, Bias, Stride, Padding, Dilation, Groups));
         var (top, bottom) = AxisPadding(Padding, Padding.H, KernelSize.H, Dilation.H);
         var (left, right) = AxisPadding(Padding, Padding.W, KernelSize.W, Dilation.W);
         var padded = input.Pad(new[] { left, right, top, bottom }, PaddingMode);
-        return Tensor.Conv2d(padded, Weight, Bias, Stride, 0, Dilation, Groups);
+        return RunHooks(input, Tensor.Conv2d(padded, Weight, Bias, Stride, 0, Dilation, Groups));
     }
 }
 

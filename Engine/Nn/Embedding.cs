@@ -73,6 +73,6 @@ public sealed class Embedding : Module
     public override Tensor Forward(Tensor input)
     {
         if (MaxNorm is { } maxNorm) Tensor.EmbeddingRenorm(Weight, input, maxNorm, NormType);
-        return Tensor.Embedding(input, Weight, PaddingIdx);
+        return RunHooks(input, Tensor.Embedding(input, Weight, PaddingIdx));
     }
 }

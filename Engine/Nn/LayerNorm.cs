@@ -38,5 +38,6 @@ public sealed class LayerNorm : Module
     public Tensor? Weight { get; }
     public Tensor? Bias { get; }
 
-    public override Tensor Forward(Tensor input) => Tensor.LayerNorm(input, normalizedShape, Weight, Bias, Eps);
+    public override Tensor Forward(Tensor input) =>
+        RunHooks(input, Tensor.LayerNorm(input, normalizedShape, Weight, Bias, Eps));
 }

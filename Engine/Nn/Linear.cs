@@ -58,5 +58,5 @@ public sealed class Linear : Module
     private Tensor weight;
     private readonly Tensor? biasParameter;
 
-    public override Tensor Forward(Tensor input) => Tensor.Linear(input, Weight, Bias);
+    public override Tensor Forward(Tensor input) => RunHooks(input, Tensor.Linear(input, Weight, Bias));
 }

@@ -154,7 +154,7 @@ public sealed partial class Tensor
         return Record(y, op, b == null ? new[] { xin, wt } : new[] { xin, wt, b }, dy =>
         {
             if (xin.requiresGrad) k.ConvBackwardInput(dy, wt.Elements, xin.GradTarget(), g, accumulate: true);
-            if (wt.requiresGrad) k.ConvBackwardWeight(xin.Elements, dy, wt.GradTarget(), g, accumulate: true);
+            if (wt.requiresGrad && !wt.GradByHooks) k.ConvBackwardWeight(xin.Elements, dy, wt.GradTarget(), g, accumulate: true);
             if (b != null && b.requiresGrad)
             {
                 // db[o] = Σ_{n, p} dy[n, o, p]: one strided sum over the batch and the positions.

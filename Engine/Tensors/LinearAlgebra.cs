@@ -225,7 +225,8 @@ public sealed partial class Tensor
         var product = Record(y, "linear", new[] { x, weight }, dy =>
         {
             if (x.requiresGrad) x.AccumulateProduct<AsStored, AsStored>(dy, weight.Elements, m, inputs, outputs);
-            if (weight.requiresGrad) weight.AccumulateProduct<AsTransposed, AsStored>(dy, x.Elements, outputs, inputs, m);
+            if (weight.requiresGrad && !weight.GradByHooks)
+                weight.AccumulateProduct<AsTransposed, AsStored>(dy, x.Elements, outputs, inputs, m);
         });
         if (bias == null) return product;
         var withBias = product + bias;

@@ -172,6 +172,13 @@ public sealed class OnlineTrainer : IDisposable
         }
     }
 
+    /// <summary>
+    /// Differentially private learning (<see cref="Privacy.OnlinePrivacy"/>: each step's gradient, one sample's, clipped to
+    /// C, plus N(0, σ²C²), with the ε accounting its remarks state); it takes the general (unfused) path. Not with
+    /// <see cref="Distribute"/>. Null: ordinary steps.
+    /// </summary>
+    public Privacy.OnlinePrivacy? Privacy { get; init; }
+
     /// <summary>Where <see cref="CheckpointEvery"/> saves checkpoints.</summary>
     public string? CheckpointPath { get; set; }
 
@@ -198,6 +205,8 @@ public sealed class OnlineTrainer : IDisposable
     public void Distribute(Distributed.ICommunicator communicator, int averageModelsEvery = 0)
     {
         ArgumentNullException.ThrowIfNull(communicator);
+        if (Privacy != null && communicator.Size > 1)
+            throw new NotSupportedException("online: differentially private learning (Privacy) cannot be distributed.");
         if (averageModelsEvery < 0)
             throw new ArgumentOutOfRangeException(nameof(averageModelsEvery), $"averageModelsEvery must be ≥ 0, got {averageModelsEvery}.");
         Flush();
@@ -245,7 +254,7 @@ public sealed class OnlineTrainer : IDisposable
     private DensePlan? FusedPlan(Sample sample, int features)
     {
         if (FusedSteps == false || (FusedSteps == null && !optimizer.Device.Kernels.PrefersFusedOnlineStep)) return null;
-        if (SkipNonFiniteSteps || ddp != null || sample.Label == null || LossFunction != null) return null;
+        if (SkipNonFiniteSteps || ddp != null || sample.Label == null || LossFunction != null || Privacy != null) return null;
         if (!denseChecked)
         {
             denseChecked = true;
@@ -420,11 +429,12 @@ public sealed class OnlineTrainer : IDisposable
             // The step is fused into backward where the optimizer allows it (plain SGD: a weight is updated by the
             // product that would have written its gradient), unless gradients must be checked before the step.
             bool userSetting = optimizer.StepInBackward;
-            optimizer.StepInBackward = !SkipNonFiniteSteps && !AveragingGradients;
+            optimizer.StepInBackward = !SkipNonFiniteSteps && !AveragingGradients && Privacy == null;
             try
             {
                 loss.Backward();
                 if (AveragingGradients) ddp!.AverageGradients();
+                Privacy?.Privatize(optimizer);
                 stepSkipped[slot] = SkipNonFiniteSteps && !optimizer.GradientsAreFinite(loss.Elements);
                 if (!stepSkipped[slot]) optimizer.Step();
                 optimizer.ZeroGrad();

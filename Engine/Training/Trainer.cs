@@ -42,6 +42,32 @@ public static class Trainer
         }
     }
 
+    /// <summary>Refuses a privacy setup made for another model, optimizer or dataset, or with settings it cannot take.</summary>
+    private static void CheckPrivacy(Privacy.DpSgd privacy, Module model, Optimizer optimizer, Dataset train,
+        TrainerOptions options, ICommunicator? comm)
+    {
+        if (!ReferenceEquals(privacy.Model, model))
+            throw new ArgumentException("Trainer.Fit: options.Privacy was made for another model.", nameof(options));
+        if (!ReferenceEquals(privacy.Optimizer.Optimizer, optimizer))
+            throw new ArgumentException("Trainer.Fit: options.Privacy was made for another optimizer.", nameof(options));
+        if (!ReferenceEquals(privacy.Loader.Dataset, train))
+            throw new ArgumentException(
+                "Trainer.Fit: options.Privacy was made for another dataset (its sampling rate is accounted for that one); " +
+                "with ValidationFraction, split first and make the loader of the training part.", nameof(options));
+        if (options.AccumulationSteps != 1 || comm != null)
+            throw new NotSupportedException(
+                "Trainer.Fit: differentially private training takes neither AccumulationSteps > 1 nor a Communicator.");
+        if (options.ClipGradNorm != null)
+            throw new NotSupportedException(
+                "Trainer.Fit: ClipGradNorm with Privacy: DP-SGD clips each sample's gradient to its maxGradNorm and replaces " +
+                "the batch gradient with the clipped, noised sum, so a global clip before the step would act on nothing; set " +
+                "maxGradNorm instead.");
+        if (options.Resume)
+            throw new NotSupportedException(
+                "Trainer.Fit: Resume with Privacy is not supported: checkpoints do not hold the accountant's history, so the " +
+                "resumed run would under-report ε.");
+    }
+
     public static History Fit(Module model, BatchLoss loss, Optimizer optimizer, Dataset train, TrainerOptions options)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -79,7 +105,9 @@ public static class Trainer
         int batchSize = options.BatchSize <= 0 || options.BatchSize >= train.Count ? train.Count : options.BatchSize;
         var comm = options.Communicator is { Size: > 1 } world ? world : null;
         bool leader = comm == null || comm.Rank == 0;
-        var loader = new DataLoader(device, train, batchSize, options.Shuffle, options.DropLast, options.Seed)
+        var privacy = options.Privacy;
+        if (privacy != null) CheckPrivacy(privacy, model, optimizer, train, options, comm);
+        var loader = privacy?.Loader ?? new DataLoader(device, train, batchSize, options.Shuffle, options.DropLast, options.Seed)
         {
             Shard = comm == null ? null : (comm.Rank, comm.Size),
         };
@@ -179,6 +207,7 @@ public static class Trainer
                         if (group.Finite && (!options.SkipNonFiniteSteps || (ddp?.GradientsAreFinite() ?? optimizer.GradientsAreFinite())))
                         {
                             if (ddp != null) ddp.OptimizerStep();
+                            else if (privacy != null) privacy.Step();
                             else optimizer.Step();
                             run.LossSum += group.LossSum;
                             run.Rows += group.Rows;
@@ -188,7 +217,8 @@ public static class Trainer
                         {
                             run.History.SkippedSteps++;
                         }
-                        optimizer.ZeroGrad();
+                        if (privacy != null) privacy.ZeroGrad();
+                        else optimizer.ZeroGrad();
                         run.GlobalStep++;
                         if (options.StepSchedulePerBatch) options.Schedule?.Step();
                     }

@@ -118,4 +118,13 @@ public sealed class TrainerOptions
     /// error naming it. The path must be one every rank can write and read (a shared file system).
     /// </summary>
     public bool ShardedCheckpoints { get; init; }
+
+    /// <summary>
+    /// Differentially private training (<see cref="Privacy.DpSgd.MakePrivate"/> of the same model and optimizer, over a
+    /// loader of the same dataset): batches come from its Poisson-sampling <see cref="Privacy.DpSgd.Loader"/> (its expected
+    /// batch size replaces <see cref="BatchSize"/>, which then only sizes evaluation), and each step is its clip-and-noise
+    /// step; an empty batch steps on noise alone. Not with <see cref="AccumulationSteps"/> &gt; 1, a
+    /// <see cref="Communicator"/>, <see cref="ClipGradNorm"/> (DP-SGD clips per sample) or <see cref="Resume"/>. Null: ordinary training.
+    /// </summary>
+    public Privacy.DpSgd? Privacy { get; init; }
 }
