@@ -252,16 +252,37 @@ public sealed unsafe partial class SimdKernels
         for (int row = from; row < to; row++)
         {
             float* xr = x + (long)row * cols, yr = y + (long)row * cols;
-            TV sum = default;
-            for (int d = 0; d < cols; d += w) sum += Lanes.LoadTail<TV>(xr + d, Math.Min(w, cols - d));
-            float mean = TV.Sum(sum) / cols;
-            TV vMean = TV.Broadcast(mean), squares = default;
-            for (int d = 0; d < cols; d += w)
+            // Four partial sums per pass: one accumulator would chain every add on the last (4 cycles each).
+            TV s0 = default, s1 = default, s2 = default, s3 = default;
+            int d = 0;
+            for (; d + 4 * w <= cols; d += 4 * w)
+            {
+                s0 += TV.Load(xr + d);
+                s1 += TV.Load(xr + d + w);
+                s2 += TV.Load(xr + d + 2 * w);
+                s3 += TV.Load(xr + d + 3 * w);
+            }
+            for (; d < cols; d += w) s0 += Lanes.LoadTail<TV>(xr + d, Math.Min(w, cols - d));
+            float mean = TV.Sum((s0 + s1) + (s2 + s3)) / cols;
+            TV vMean = TV.Broadcast(mean);
+            (s0, s1, s2, s3) = (default, default, default, default);
+            for (d = 0; d + 4 * w <= cols; d += 4 * w)
+            {
+                var d0 = TV.Load(xr + d) - vMean;
+                var d1 = TV.Load(xr + d + w) - vMean;
+                var d2 = TV.Load(xr + d + 2 * w) - vMean;
+                var d3 = TV.Load(xr + d + 3 * w) - vMean;
+                s0 = TV.MultiplyAdd(d0, d0, s0);
+                s1 = TV.MultiplyAdd(d1, d1, s1);
+                s2 = TV.MultiplyAdd(d2, d2, s2);
+                s3 = TV.MultiplyAdd(d3, d3, s3);
+            }
+            for (; d < cols; d += w)
             {
                 var dev = Lanes.LoadTail<TV>(xr + d, Math.Min(w, cols - d), pad: mean) - vMean;
-                squares += dev * dev;
+                s0 = TV.MultiplyAdd(dev, dev, s0);
             }
-            float inv = 1f / MathF.Sqrt(TV.Sum(squares) / cols + eps);
+            float inv = 1f / MathF.Sqrt(TV.Sum((s0 + s1) + (s2 + s3)) / cols + eps);
             stats[row] = mean;
             stats[rows + row] = inv;
             var at = new NormalizedAt<TV>(xr, vMean, TV.Broadcast(inv), weight, bias);
@@ -270,7 +291,7 @@ public sealed unsafe partial class SimdKernels
                 Lanes.StreamRange<TV, NormalizedAt<TV>>(yr, 0, cols, at);
                 continue;
             }
-            for (int d = 0; d < cols; d += w)
+            for (d = 0; d < cols; d += w)
             {
                 int r = Math.Min(w, cols - d);
                 Lanes.StoreTail(at.At(d, r), yr + d, r);
