@@ -300,17 +300,7 @@ public sealed unsafe partial class SimdKernels
 
     /// <summary><see cref="ElementwiseKernels.Unit"/> for counters k0, k0 + 1, … (one register of them), exactly.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<float> UnitLanes(uint seed, uint k0)
-    {
-        var k = new Vector<uint>(k0) + Iota;
-        var h = (k * new Vector<uint>(0x9E3779B9u)) ^ new Vector<uint>(unchecked(seed * 0x85EBCA6Bu + 0x68E31DA4u));
-        h ^= Vector.ShiftRightLogical(h, 16);
-        h *= new Vector<uint>(0x7FEB352Du);
-        h ^= Vector.ShiftRightLogical(h, 15);
-        h *= new Vector<uint>(0x846CA68Bu);
-        h ^= Vector.ShiftRightLogical(h, 16);
-        return Vector.ConvertToSingle(Vector.AsVectorInt32(Vector.ShiftRightLogical(h, 8))) * new Vector<float>(1f / 16777216f);
-    }
+    private static Vector<float> UnitLanes(uint seed, uint k0) => UnitOf(seed, new Vector<uint>(k0) + Iota);
 
     private static readonly Vector<uint> Iota = CreateIota();
 

@@ -95,9 +95,7 @@ public sealed class ZeroTests : IDisposable
         foreach (var (ps, o) in replicas.Zip(optimizers))
         {
             var actual = ps.SelectMany(p => p.ToArray()).ToArray();
-            for (int i = 0; i < expected.Length; i++)
-                Assert.True(Math.Abs(actual[i] - expected[i]) <= 1e-6 * Math.Max(1, Math.Abs(expected[i])),
-                    $"{name}, {ranks} shards, element {i}: {actual[i]} vs unsharded {expected[i]}");
+            AssertClose(expected, actual, $"{name}, {ranks} shards, vs unsharded");
             Assert.Equal(reference.StepOf(whole[2]), o.StepOf(ps[2]));
         }
         Assert.True(reference.StateBytes > 0);
@@ -144,6 +142,15 @@ public sealed class ZeroTests : IDisposable
         Assert.Throws<ArgumentOutOfRangeException>(() => new DistributedDataParallel(model, adam, new SingleProcessCommunicator(), stage, bucketCapMb: 0));
     }
 
+    /// <summary>Every element within 1e-6 relative (absolute below 1) of <paramref name="expected"/>'s, naming the first that is not.</summary>
+    private static void AssertClose(float[] expected, float[] actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-6 * Math.Max(1, Math.Abs(expected[i])),
+                $"{what}, element {i}: {actual[i]} vs {expected[i]}");
+    }
+
     private static float[] Parameters(string file) => Engine.Serialization.SafeTensors.Load(file).Tensors
         .OrderBy(kv => kv.Key, StringComparer.Ordinal).SelectMany(kv => kv.Value.Values).ToArray();
 
@@ -173,13 +180,8 @@ public sealed class ZeroTests : IDisposable
             var unsharded = Parameters(plainFile);
             var actual = Parameters(zeroFile);
             Assert.Equal(expected.Length, actual.Length);
-            for (int i = 0; i < expected.Length; i++)
-            {
-                Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-6 * Math.Max(1, Math.Abs(expected[i])),
-                    $"{ranks} ranks with ZeRO-1, parameter {i}: {actual[i]} vs one process {expected[i]}");
-                Assert.True(Math.Abs(unsharded[i] - actual[i]) <= 1e-6 * Math.Max(1, Math.Abs(unsharded[i])),
-                    $"{ranks} ranks with ZeRO-1, parameter {i}: {actual[i]} vs plain DDP {unsharded[i]}");
-            }
+            AssertClose(expected, actual, $"{ranks} ranks with ZeRO-1 vs one process");
+            AssertClose(unsharded, actual, $"{ranks} ranks with ZeRO-1 vs plain DDP");
             int total = 163, block = (total + ranks - 1) / ranks;
             for (int r = 0; r < ranks; r++)
             {
@@ -217,13 +219,8 @@ public sealed class ZeroTests : IDisposable
             var unsharded = Parameters(plainFile);
             var actual = Parameters(zeroFile);
             Assert.Equal(expected.Length, actual.Length);
-            for (int i = 0; i < expected.Length; i++)
-            {
-                Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-6 * Math.Max(1, Math.Abs(expected[i])),
-                    $"{ranks} ranks with ZeRO-2, parameter {i}: {actual[i]} vs one process {expected[i]}");
-                Assert.True(Math.Abs(unsharded[i] - actual[i]) <= 1e-6 * Math.Max(1, Math.Abs(unsharded[i])),
-                    $"{ranks} ranks with ZeRO-2, parameter {i}: {actual[i]} vs plain DDP {unsharded[i]}");
-            }
+            AssertClose(expected, actual, $"{ranks} ranks with ZeRO-2 vs one process");
+            AssertClose(unsharded, actual, $"{ranks} ranks with ZeRO-2 vs plain DDP");
             int block = (163 + ranks - 1) / ranks;
             for (int r = 0; r < ranks; r++)
             {
@@ -257,9 +254,7 @@ public sealed class ZeroTests : IDisposable
             var expected = Parameters(plainFile);
             var actual = Parameters(zeroFile);
             Assert.Equal(180, actual.Length);
-            for (int i = 0; i < expected.Length; i++)
-                Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-6 * Math.Max(1, Math.Abs(expected[i])),
-                    $"{ranks} ranks with ZeRO-1, parameter {i}: {actual[i]} vs plain DDP {expected[i]}");
+            AssertClose(expected, actual, $"{ranks} ranks with ZeRO-1 vs plain DDP");
             for (int r = 0; r < ranks; r++) Assert.Equal(StateBytes(plain.Stdout, 0) / ranks, StateBytes(zero.Stdout, r));
         }
     }
@@ -302,9 +297,7 @@ public sealed class ZeroTests : IDisposable
         foreach (var (name, values) in expected)
         {
             Assert.Equal(163, actual[name].Length);
-            for (int i = 0; i < values.Length; i++)
-                Assert.True(Math.Abs(values[i] - actual[name][i]) <= 1e-6 * Math.Max(1, Math.Abs(values[i])),
-                    $"{name}[{i}]: ZeRO {actual[name][i]} vs plain DDP {values[i]}");
+            AssertClose(values, actual[name], $"{name}: ZeRO vs plain DDP");
         }
 
         string uninterrupted = Path.Combine(folder, "uninterrupted.safetensors");
@@ -346,9 +339,7 @@ public sealed class ZeroTests : IDisposable
         Assert.Contains("rank 0 of 4", again.Stdout);
         var expected = Parameters(one);
         var actual = Parameters(resumed);
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-6 * Math.Max(1, Math.Abs(expected[i])),
-                $"parameter {i}: {actual[i]} resumed on 4 ranks vs {expected[i]} in one process");
+        AssertClose(expected, actual, "resumed on 4 ranks vs one process");
     }
 
     /// <summary>
@@ -392,9 +383,7 @@ public sealed class ZeroTests : IDisposable
         foreach (var resumed in new[] { "four", "single" })
         {
             var actual = Parameters(Path.Combine(folder, resumed + ".safetensors"));
-            for (int i = 0; i < expected.Length; i++)
-                Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-6 * Math.Max(1, Math.Abs(expected[i])),
-                    $"parameter {i}: {actual[i]} resumed ({resumed}) vs {expected[i]} in one process");
+            AssertClose(expected, actual, $"resumed ({resumed}) vs one process");
         }
 
         File.Delete(Path.Combine(broken, "run.ckpt.step6.shard1-of-2"));

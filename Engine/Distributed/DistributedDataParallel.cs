@@ -211,22 +211,23 @@ public sealed class DistributedDataParallel
 
     /// <summary>
     /// <c>torch.nn.utils.clip_grad_norm_</c> over the averaged gradients: ‖g‖ = √Σ g², and when c = maxNorm / (‖g‖ + 1e−6)
-    /// &lt; 1 every gradient is scaled by c. Returns ‖g‖ before clipping (a host read). Under ZeRO stage 2, where no rank
-    /// holds the whole gradient, each rank sums the squares of its shard and one all-reduce adds them (DeepSpeed's
-    /// gradient clipping); every rank must call it then.
+    /// &lt; 1 every gradient is scaled by c. Returns ‖g‖ before clipping as a scalar tensor, as <see cref="GradClip.ClipGradNorm"/>
+    /// does (no host read unless you call <c>Item()</c>). Under ZeRO stage 2, where no rank holds the whole gradient, each
+    /// rank sums the squares of its shard and one all-reduce of that host scalar adds them (DeepSpeed's gradient clipping);
+    /// every rank must call it then.
     /// </summary>
-    public double ClipGradNorm(float maxNorm)
+    public Tensor ClipGradNorm(float maxNorm)
     {
         Hyper.NonNegative("maxNorm", maxNorm);
-        if (buckets == null) return GradClip.ClipGradNorm(optimizer.Parameters, maxNorm).Item();
+        if (buckets == null) return GradClip.ClipGradNorm(optimizer.Parameters, maxNorm);
         var device = optimizer.Device;
         var held = optimizer.HeldGradients;
-        using var sum = Tensor.Zeros(device, Array.Empty<int>());
-        if (held.Length > 0) device.Kernels.SumAll<Square>(held, held, sum.Elements, 1f);
-        var total = new[] { (double)sum.Item() };
+        var norm = Tensor.Zeros(device, Array.Empty<int>());
+        if (held.Length > 0) device.Kernels.SumAll<Square>(held, held, norm.Elements, 1f);
+        var total = new[] { (double)norm.Item() };
         Communicator.AllReduce(total, ReduceOp.Sum);
-        double norm = Math.Sqrt(total[0]);
-        double c = maxNorm / (norm + 1e-6);
+        device.Kernels.Fill(norm.Elements, (float)Math.Sqrt(total[0]));
+        double c = maxNorm / (Math.Sqrt(total[0]) + 1e-6);
         if (c < 1 && held.Length > 0) device.Kernels.Unary<AffineOp>(held, held, (float)c, 0f);
         return norm;
     }

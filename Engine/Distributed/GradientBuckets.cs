@@ -23,7 +23,7 @@ namespace Engine.Distributed;
 /// with zeros for parameters that got no gradient on this rank.
 /// </para>
 /// </summary>
-internal sealed class GradientBuckets : IGradientReadyHook, IDisposable
+internal sealed class GradientBuckets : IGradientReadyHook
 {
     private readonly Optimizer optimizer;
     private readonly ICommunicator communicator;
@@ -126,8 +126,13 @@ internal sealed class GradientBuckets : IGradientReadyHook, IDisposable
 
     public void GradientReady(Tensor leaf)
     {
+        if (!ReferenceEquals(leaf.StepOwner, optimizer))
+        {
+            // The parameter went to a newer optimizer (or this one was disposed): its gradient is that one's now.
+            leaf.GradientReadyHook = null;
+            return;
+        }
         int i = indexOf[leaf];
-        var bucket = buckets[bucketOf[i]];
         if (bucketOf[i] < next)
             throw new InvalidOperationException(
                 $"ZeRO stage 2: a second backward added to parameter {i} (shape {Shapes.Format(leaf.Shape)}) after its " +
@@ -200,16 +205,5 @@ internal sealed class GradientBuckets : IGradientReadyHook, IDisposable
         }
         staging.Release(); // back to the pool: a later user of it runs after these kernels on the device's stream
         bucket.Staging = null;
-    }
-
-    public void Dispose()
-    {
-        foreach (var p in optimizer.Parameters)
-            if (ReferenceEquals(p.GradientReadyHook, this)) p.GradientReadyHook = null;
-        foreach (var b in buckets)
-        {
-            b.Staging?.Release();
-            b.Staging = null;
-        }
     }
 }

@@ -201,8 +201,7 @@ public static class Trainer
                                 accumulate == 1 ? value : group.MeanLoss));
                         if (group.Finite && options.ClipGradNorm is float maxNorm)
                         {
-                            if (ddp != null) ddp.ClipGradNorm(maxNorm);
-                            else GradClip.ClipGradNorm(optimizer.Parameters, maxNorm).Dispose();
+                            using var norm = ddp != null ? ddp.ClipGradNorm(maxNorm) : GradClip.ClipGradNorm(optimizer.Parameters, maxNorm);
                         }
                         if (group.Finite && (!options.SkipNonFiniteSteps || (ddp?.GradientsAreFinite() ?? optimizer.GradientsAreFinite())))
                         {

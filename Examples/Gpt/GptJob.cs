@@ -156,8 +156,8 @@ public static class GptJob
             if (ddp is { Zero: ZeroStage.Gradients }) ddp.GradientWeight = weight; // ZeRO-2 sums during backward
             loss.Backward();
             ddp?.AverageGradients(weight);
-            if (o.GradClip > 0 && ddp != null) ddp.ClipGradNorm(o.GradClip); // over the ranks' shards under ZeRO-2
-            else if (o.GradClip > 0) GradClip.ClipGradNorm(model.Parameters(), o.GradClip);
+            if (o.GradClip > 0) // over the ranks' shards under ZeRO-2
+                _ = ddp != null ? ddp.ClipGradNorm(o.GradClip) : GradClip.ClipGradNorm(model.Parameters(), o.GradClip);
             if (ddp != null) ddp.OptimizerStep();
             else optimizer.Step();
             optimizer.ZeroGrad();
